@@ -1,0 +1,15 @@
+//! The contract shared by the VMM, the guest kernel and guest user programs.
+//!
+//! Everything here is `#[repr(C)]` plain data or constants, so both sides agree on
+//! layout without sharing code paths. The crate is `no_std` and has no dependencies.
+#![cfg_attr(not(test), no_std)]
+
+pub mod boot;
+pub mod hypercall;
+pub mod image;
+pub mod layout;
+pub mod nt;
+pub mod service;
+pub mod status;
+
+pub use status::NtStatus;

@@ -1,0 +1,111 @@
+//! x64 layouts of the NT structures user mode sees: TEB, PEB, process parameters.
+//!
+//! Pointers are `u64` user-mode addresses: the kernel fills these structures in an address
+//! space that is not always the current one. Offsets are pinned by assertions below.
+
+use core::mem::offset_of;
+
+/// `UNICODE_STRING`: lengths in bytes, UTF-16 buffer not necessarily NUL-terminated.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnicodeString {
+    pub length: u16,
+    pub maximum_length: u16,
+    pub reserved: u32,
+    pub buffer: u64,
+}
+
+/// `CLIENT_ID`: process and thread IDs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientId {
+    pub unique_process: u64,
+    pub unique_thread: u64,
+}
+
+/// `NT_TIB` followed by the start of `TEB`, up to `LastErrorValue`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Teb {
+    pub exception_list: u64,
+    pub stack_base: u64,
+    pub stack_limit: u64,
+    pub sub_system_tib: u64,
+    pub fiber_data: u64,
+    pub arbitrary_user_pointer: u64,
+    /// `NtTib.Self`: the TEB's own address, read as `gs:[0x30]`.
+    pub self_pointer: u64,
+    pub environment_pointer: u64,
+    pub client_id: ClientId,
+    pub active_rpc_handle: u64,
+    pub thread_local_storage_pointer: u64,
+    pub process_environment_block: u64,
+    pub last_error_value: u32,
+    pub reserved: u32,
+}
+
+/// The start of `PEB`, up to `ProcessHeap`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Peb {
+    pub inherited_address_space: u8,
+    pub read_image_file_exec_options: u8,
+    pub being_debugged: u8,
+    pub bit_field: u8,
+    pub padding: u32,
+    pub mutant: u64,
+    pub image_base_address: u64,
+    pub ldr: u64,
+    pub process_parameters: u64,
+    pub sub_system_data: u64,
+    pub process_heap: u64,
+}
+
+/// `CURDIR`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CurDir {
+    pub dos_path: UnicodeString,
+    pub handle: u64,
+}
+
+/// The start of `RTL_USER_PROCESS_PARAMETERS`, up to `Environment`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RtlUserProcessParameters {
+    pub maximum_length: u32,
+    pub length: u32,
+    pub flags: u32,
+    pub debug_flags: u32,
+    pub console_handle: u64,
+    pub console_flags: u32,
+    pub reserved: u32,
+    pub standard_input: u64,
+    pub standard_output: u64,
+    pub standard_error: u64,
+    pub current_directory: CurDir,
+    pub dll_path: UnicodeString,
+    pub image_path_name: UnicodeString,
+    pub command_line: UnicodeString,
+    pub environment: u64,
+}
+
+/// `RTL_USER_PROC_PARAMS_NORMALIZED`: pointers in the parameters are addresses, not offsets.
+pub const PROCESS_PARAMETERS_NORMALIZED: u32 = 1;
+
+const _: () = {
+    assert!(size_of::<UnicodeString>() == 16);
+    assert!(offset_of!(Teb, self_pointer) == 0x30);
+    assert!(offset_of!(Teb, client_id) == 0x40);
+    assert!(offset_of!(Teb, process_environment_block) == 0x60);
+    assert!(offset_of!(Teb, last_error_value) == 0x68);
+    assert!(offset_of!(Peb, image_base_address) == 0x10);
+    assert!(offset_of!(Peb, ldr) == 0x18);
+    assert!(offset_of!(Peb, process_parameters) == 0x20);
+    assert!(offset_of!(Peb, process_heap) == 0x30);
+    assert!(offset_of!(RtlUserProcessParameters, current_directory) == 0x38);
+    assert!(offset_of!(RtlUserProcessParameters, dll_path) == 0x50);
+    assert!(offset_of!(RtlUserProcessParameters, image_path_name) == 0x60);
+    assert!(offset_of!(RtlUserProcessParameters, command_line) == 0x70);
+    assert!(offset_of!(RtlUserProcessParameters, environment) == 0x80);
+};

@@ -1,0 +1,94 @@
+//! NTSTATUS: the guest's error currency, shared with the VMM so it can name exit statuses.
+
+/// An NT status code. Severity is in the top two bits: `0b11` error, `0b10` warning.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NtStatus(pub u32);
+
+macro_rules! statuses {
+    ($($name:ident = $value:expr,)*) => {
+        impl NtStatus {
+            $(pub const $name: Self = Self($value);)*
+
+            /// The symbolic name of a status this crate defines.
+            pub const fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some(concat!("STATUS_", stringify!($name))),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
+    SUCCESS = 0x0000_0000,
+    ACCESS_VIOLATION = 0xC000_0005,
+    INVALID_HANDLE = 0xC000_0008,
+    INVALID_PARAMETER = 0xC000_000D,
+    ILLEGAL_INSTRUCTION = 0xC000_001D,
+    NO_MEMORY = 0xC000_0017,
+    OBJECT_NAME_NOT_FOUND = 0xC000_0034,
+    DATATYPE_MISALIGNMENT = 0x8000_0002,
+    BREAKPOINT = 0x8000_0003,
+    SINGLE_STEP = 0x8000_0004,
+    INTEGER_DIVIDE_BY_ZERO = 0xC000_0094,
+    INTEGER_OVERFLOW = 0xC000_0095,
+    PRIVILEGED_INSTRUCTION = 0xC000_0096,
+    INSUFFICIENT_RESOURCES = 0xC000_009A,
+    FLOAT_INVALID_OPERATION = 0xC000_0090,
+    ARRAY_BOUNDS_EXCEEDED = 0xC000_008C,
+    STACK_OVERFLOW = 0xC000_00FD,
+    INVALID_IMAGE_FORMAT = 0xC000_007B,
+    INVALID_SYSTEM_SERVICE = 0xC000_001C,
+    NOT_IMPLEMENTED = 0xC000_0002,
+    IMAGE_MACHINE_TYPE_MISMATCH = 0x4000_000E,
+    ACCESS_DENIED = 0xC000_0022,
+}
+
+impl NtStatus {
+    /// `NT_SUCCESS`: success and informational codes.
+    pub const fn is_success(self) -> bool {
+        (self.0 as i32) >= 0
+    }
+
+    /// `NT_ERROR`: error severity.
+    pub const fn is_error(self) -> bool {
+        self.0 >> 30 == 0b11
+    }
+}
+
+impl core::fmt::Debug for NtStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
+
+impl core::fmt::Display for NtStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{:#010x} ({name})", self.0),
+            None => write!(f, "{:#010x}", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_and_names() {
+        assert!(NtStatus::SUCCESS.is_success());
+        assert!(NtStatus::ACCESS_VIOLATION.is_error());
+        assert!(!NtStatus::BREAKPOINT.is_error() && !NtStatus::BREAKPOINT.is_success());
+        assert_eq!(
+            NtStatus::PRIVILEGED_INSTRUCTION.name(),
+            Some("STATUS_PRIVILEGED_INSTRUCTION")
+        );
+        assert_eq!(
+            format!("{}", NtStatus(0xC000_0005)),
+            "0xc0000005 (STATUS_ACCESS_VIOLATION)"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! The panic handler: print the message, end the process with STATUS_ASSERTION_FAILURE.
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::println!("{info}");
+    crate::terminate_process(crate::STATUS_ASSERTION_FAILURE)
+}

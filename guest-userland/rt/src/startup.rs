@@ -1,0 +1,82 @@
+//! The image entry point: `NtProcessStartup`, which runs main and ends the process.
+
+use abi::NtStatus;
+use abi::nt::{PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters};
+
+use crate::Args;
+
+unsafe extern "Rust" {
+    // SAFETY: `rt::entry!` in the program defines it with exactly this signature; a
+    // program without `entry!` fails to link.
+    /// The program's main function.
+    safe fn __rt_main(args: &Args) -> NtStatus;
+}
+
+/// The PE entry point (`/ENTRY:NtProcessStartup`). The kernel enters it in ring 3 with
+/// `gs` based at the TEB and `rsp` on the thread's stack, aligned or not; it aligns the
+/// stack the way a call would have, leaves the 32-byte home area and calls
+/// [`process_startup`], which never returns.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn NtProcessStartup() -> ! {
+    core::arch::naked_asm!(
+        "cld",
+        "xor ebp, ebp",
+        "and rsp, -16",
+        "sub rsp, 32",
+        "call {startup}",
+        "ud2",
+        startup = sym process_startup,
+    )
+}
+
+extern "C" fn process_startup() -> ! {
+    let status = match Args::from_utf16(command_line()) {
+        Ok(args) => __rt_main(&args),
+        Err(error) => {
+            crate::println!("rt: bad command line: {error}");
+            NtStatus::INVALID_PARAMETER
+        }
+    };
+    crate::terminate_process(status)
+}
+
+/// `NtCurrentPeb()->ProcessParameters->CommandLine`, empty when the kernel gave none.
+fn command_line() -> &'static [u16] {
+    let peb: *const Peb;
+    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the kernel bases `gs` at the TEB
+    // of every user thread, and the read has no other effect.
+    unsafe {
+        core::arch::asm!(
+            "mov {}, gs:[0x60]",
+            out(reg) peb,
+            options(nostack, readonly, preserves_flags),
+        )
+    };
+    if peb.is_null() {
+        return &[];
+    }
+    // SAFETY: a non-null PEB pointer from the TEB points at the process's PEB, mapped
+    // for the life of the process.
+    let params = unsafe { (*peb).process_parameters } as *const RtlUserProcessParameters;
+    if params.is_null() {
+        return &[];
+    }
+    // SAFETY: as for the PEB: the kernel wrote the parameters block and keeps it mapped.
+    let params = unsafe { &*params };
+    let line = params.command_line;
+    let mut buffer = line.buffer;
+    if params.flags & PROCESS_PARAMETERS_NORMALIZED == 0 && buffer != 0 {
+        // Denormalized parameters hold offsets from the block, as NT's do before
+        // RtlNormalizeProcessParams.
+        buffer = buffer.wrapping_add(params as *const _ as u64);
+    }
+    let units = usize::from(line.length / 2);
+    if buffer == 0 || buffer % 2 != 0 || units == 0 {
+        return &[];
+    }
+    // SAFETY: CommandLine.Buffer holds Length bytes of UTF-16 that the kernel keeps
+    // mapped and unchanged for the life of the process; the pointer is non-null and
+    // aligned.
+    unsafe { core::slice::from_raw_parts(buffer as *const u16, units) }
+}

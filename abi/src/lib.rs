@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod boot;
+pub mod bugcheck;
 pub mod hypercall;
 pub mod image;
 pub mod layout;

@@ -1,0 +1,108 @@
+//! Per-processor blocks: GDT, TSS and the KPCR that `gs` points at in kernel mode.
+
+use ::x86_64::PrivilegeLevel;
+use ::x86_64::VirtAddr;
+use ::x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use ::x86_64::instructions::tables::load_tss;
+use ::x86_64::registers::model_specific::{GsBase, KernelGsBase};
+use ::x86_64::structures::gdt::{
+    Descriptor, DescriptorFlags, GlobalDescriptorTable, SegmentSelector,
+};
+use ::x86_64::structures::tss::TaskStateSegment;
+use alloc::boxed::Box;
+
+/// Selectors, in the order SYSCALL/SYSRET expect them (STAR): kernel code and data, then
+/// 32-bit user code, user data and 64-bit user code.
+pub const KERNEL_CS: SegmentSelector = SegmentSelector::new(1, PrivilegeLevel::Ring0);
+pub const KERNEL_DS: SegmentSelector = SegmentSelector::new(2, PrivilegeLevel::Ring0);
+pub const USER_CS32: SegmentSelector = SegmentSelector::new(3, PrivilegeLevel::Ring3);
+pub const USER_DS: SegmentSelector = SegmentSelector::new(4, PrivilegeLevel::Ring3);
+pub const USER_CS: SegmentSelector = SegmentSelector::new(5, PrivilegeLevel::Ring3);
+
+/// IST slot (1-based in hardware, 0-based here) of the double-fault stack.
+pub const DOUBLE_FAULT_IST: u16 = 0;
+const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
+
+/// The part of a processor block that entry code reaches through `gs`. Offsets are fixed
+/// because the system-call entry stub addresses them directly.
+#[repr(C)]
+pub struct Kpcr {
+    /// `gs:[0x00]`: the block's own address.
+    self_pointer: u64,
+    /// `gs:[0x08]`: user `rsp` parked by the system-call entry.
+    pub user_rsp: u64,
+    /// `gs:[0x10]`: top of the current thread's kernel stack.
+    pub kernel_rsp: u64,
+    pub processor_index: u32,
+}
+
+pub const KPCR_USER_RSP: usize = core::mem::offset_of!(Kpcr, user_rsp);
+pub const KPCR_KERNEL_RSP: usize = core::mem::offset_of!(Kpcr, kernel_rsp);
+
+#[repr(C, align(16))]
+struct ProcessorBlock {
+    kpcr: Kpcr,
+    gdt: GlobalDescriptorTable<8>,
+    tss: TaskStateSegment,
+    double_fault_stack: [u8; DOUBLE_FAULT_STACK_SIZE],
+}
+
+/// Builds and loads the processor block of processor `index`: GDT with TSS, segment
+/// registers, and `gs` pointing at its KPCR.
+pub fn init_processor(index: u32) {
+    let block: &'static mut ProcessorBlock = Box::leak(Box::new(ProcessorBlock {
+        kpcr: Kpcr {
+            self_pointer: 0,
+            user_rsp: 0,
+            kernel_rsp: 0,
+            processor_index: index,
+        },
+        gdt: GlobalDescriptorTable::new(),
+        tss: TaskStateSegment::new(),
+        double_fault_stack: [0; DOUBLE_FAULT_STACK_SIZE],
+    }));
+    let kpcr_address = &raw const block.kpcr as u64;
+    block.kpcr.self_pointer = kpcr_address;
+    let stack_top = block.double_fault_stack.as_ptr_range().end as u64;
+    block.tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST)] = VirtAddr::new(stack_top);
+
+    let ProcessorBlock { gdt, tss, .. } = block;
+    let tss: &'static TaskStateSegment = tss;
+    assert_eq!(gdt.append(Descriptor::kernel_code_segment()), KERNEL_CS);
+    assert_eq!(gdt.append(Descriptor::kernel_data_segment()), KERNEL_DS);
+    assert_eq!(
+        gdt.append(Descriptor::UserSegment(DescriptorFlags::USER_CODE32.bits())),
+        USER_CS32
+    );
+    assert_eq!(gdt.append(Descriptor::user_data_segment()), USER_DS);
+    assert_eq!(gdt.append(Descriptor::user_code_segment()), USER_CS);
+    let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+    let gdt: &'static GlobalDescriptorTable<8> = gdt;
+    gdt.load();
+    // SAFETY: the selectors name the descriptors just appended to the GDT now loaded, and
+    // the TSS descriptor is not yet marked busy.
+    unsafe {
+        CS::set_reg(KERNEL_CS);
+        SS::set_reg(KERNEL_DS);
+        DS::set_reg(KERNEL_DS);
+        ES::set_reg(KERNEL_DS);
+        load_tss(tss_selector);
+    }
+    GsBase::write(VirtAddr::new(kpcr_address));
+    KernelGsBase::write(VirtAddr::zero());
+}
+
+/// Makes `top` the kernel stack that traps and system calls from user mode land on.
+pub fn set_kernel_stack(top: u64) {
+    let block = current_block();
+    block.kpcr.kernel_rsp = top;
+    block.tss.privilege_stack_table[0] = VirtAddr::new(top);
+}
+
+fn current_block() -> &'static mut ProcessorBlock {
+    let address = GsBase::read().as_u64();
+    // SAFETY: in kernel mode `gs` holds the address of this processor's leaked block,
+    // whose first field is the KPCR; only this processor uses its block, with interrupts
+    // disabled while the kernel changes it.
+    unsafe { &mut *(address as *mut ProcessorBlock) }
+}

@@ -1,0 +1,65 @@
+//! Plain x86-64 backend: GDT/TSS/IDT, trap and system-call entry, x2APIC, paging, user copy.
+//!
+//! Every privileged instruction the kernel executes is issued from this module tree.
+
+mod apic;
+mod entry;
+mod gdt;
+mod idt;
+pub mod paging;
+mod syscall;
+pub mod trap;
+pub mod user;
+
+pub use apic::arm_timer;
+pub use trap::TrapFrame;
+
+use ::x86_64::instructions::interrupts;
+
+/// Brings the boot processor to the point where traps, system calls and the timer work:
+/// its processor block (GDT, TSS, KPCR), the shared IDT, the system-call MSRs and the
+/// local APIC. Interrupts stay disabled.
+pub fn init_boot_processor() {
+    gdt::init_processor(0);
+    idt::load();
+    syscall::init();
+    enable_protection_features();
+    apic::init();
+}
+
+/// Turns on SMEP and SMAP when the CPU offers them, so the kernel can neither run user
+/// code nor touch user memory outside [`user::copy_from_user`].
+fn enable_protection_features() {
+    use ::x86_64::registers::control::{Cr4, Cr4Flags};
+    let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
+    let mut flags = Cr4::read();
+    if leaf7.ebx & (1 << 7) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if leaf7.ebx & (1 << 20) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+        user::SMAP_ENABLED.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    // SAFETY: only adds protection bits the CPU reports; the kernel never executes or
+    // touches user pages except through the user-copy routine, which handles SMAP.
+    unsafe { Cr4::write(flags) };
+}
+
+/// Disables interrupts on this processor (raises to HIGH_LEVEL in NT terms).
+pub fn disable_interrupts() {
+    interrupts::disable();
+}
+
+/// Stops this processor for good: interrupts off, halted.
+pub fn halt_forever() -> ! {
+    interrupts::disable();
+    loop {
+        ::x86_64::instructions::hlt();
+    }
+}
+
+/// The time-stamp counter.
+pub fn read_tsc() -> u64 {
+    // SAFETY: RDTSC has no side effects; CR4.TSD is clear, so it cannot fault.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

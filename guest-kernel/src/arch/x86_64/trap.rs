@@ -1,0 +1,176 @@
+//! Trap entry and exit: the stubs the IDT points at, the trap frame they build, and the
+//! one exit path (`iretq`) every return to an interrupted context takes.
+
+use core::arch::naked_asm;
+
+/// Vector of the local APIC timer.
+pub const TIMER_VECTOR: u8 = 0x20;
+/// Vector the APIC uses for spurious interrupts.
+pub const SPURIOUS_VECTOR: u8 = 0xFF;
+/// The `vector` a system call's frame carries: no hardware vector has this value.
+pub const SYSTEM_CALL_VECTOR: u64 = 0x100;
+
+/// Registers saved on the kernel stack on every entry from a trap, interrupt or system
+/// call (`KTRAP_FRAME`). The layout is fixed by the entry stubs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    /// Whether the interrupted context was user mode.
+    pub fn is_user_mode(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
+
+macro_rules! trap_stubs {
+    ($($name:ident = $vector:literal $(, $error:ident)?;)*) => {
+        $(
+            #[unsafe(naked)]
+            unsafe extern "C" fn $name() {
+                naked_asm!(
+                    trap_stubs!(@error_slot $($error)?),
+                    "push {vector}",
+                    "jmp {common}",
+                    vector = const $vector,
+                    common = sym trap_common,
+                )
+            }
+        )*
+
+        /// Entry stubs by vector.
+        pub const STUBS: &[(u8, unsafe extern "C" fn())] = &[$(($vector, $name)),*];
+    };
+    (@error_slot error_code) => { "" };
+    (@error_slot) => { "push 0" };
+}
+
+trap_stubs! {
+    divide_error = 0;
+    debug = 1;
+    nmi = 2;
+    breakpoint = 3;
+    overflow = 4;
+    bound_range = 5;
+    invalid_opcode = 6;
+    device_not_available = 7;
+    double_fault = 8, error_code;
+    invalid_tss = 10, error_code;
+    segment_not_present = 11, error_code;
+    stack_segment = 12, error_code;
+    general_protection = 13, error_code;
+    page_fault = 14, error_code;
+    x87_floating_point = 16;
+    alignment_check = 17, error_code;
+    machine_check = 18;
+    simd_floating_point = 19;
+    virtualization = 20;
+    control_protection = 21, error_code;
+    timer = 0x20;
+    spurious = 0xFF;
+}
+
+/// Saves the general registers under the hardware frame, switches `gs` when the trap came
+/// from user mode, and hands the frame to [`trap_dispatch`].
+#[unsafe(naked)]
+unsafe extern "C" fn trap_common() {
+    naked_asm!(
+        "test byte ptr [rsp + 24], 3",
+        "jz 2f",
+        "swapgs",
+        "2:",
+        "push rax",
+        "push rbx",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push rbp",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "cld",
+        "mov rdi, rsp",
+        "call {dispatch}",
+        "jmp {exit}",
+        dispatch = sym trap_dispatch,
+        exit = sym trap_exit,
+    )
+}
+
+/// Restores the context a trap frame describes and returns to it with `iretq`. `rsp`
+/// must point at the frame. Returns to user mode always go through here, never `sysret`.
+#[unsafe(naked)]
+pub unsafe extern "C" fn trap_exit() -> ! {
+    naked_asm!(
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rbx",
+        "pop rax",
+        "test byte ptr [rsp + 24], 3",
+        "jz 2f",
+        "swapgs",
+        "2:",
+        "add rsp, 16",
+        "iretq",
+    )
+}
+
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    match frame.vector as u8 {
+        TIMER_VECTOR => {
+            crate::ke::clock::clock_interrupt();
+            super::apic::end_of_interrupt();
+        }
+        SPURIOUS_VECTOR => {}
+        _ => {
+            let fault_address = if frame.vector == 14 {
+                ::x86_64::registers::control::Cr2::read_raw()
+            } else {
+                0
+            };
+            crate::ke::exception::dispatch_exception(frame, fault_address);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The user-mode environment of a new process and thread: PEB, process parameters, TEB.
+
+use alloc::vec::Vec;
+
+use abi::NtStatus;
+use abi::layout::PAGE_SIZE;
+use abi::nt::{
+    ClientId, PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters, Teb, UnicodeString,
+};
+
+use crate::arch::paging::UserAccess;
+use crate::mm::AddressSpace;
+
+/// Where the PEB goes; the process parameters follow it on the next page.
+const PEB_ADDRESS: u64 = 0x0000_7FFE_0000_0000;
+const PROCESS_PARAMETERS_ADDRESS: u64 = PEB_ADDRESS + PAGE_SIZE;
+/// Where the first thread's TEB goes.
+const TEB_ADDRESS: u64 = 0x0000_7FFE_1000_0000;
+
+const READ_WRITE: UserAccess = UserAccess {
+    write: true,
+    execute: false,
+};
+
+/// The program a command line names: its first token, unquoted.
+pub fn program_name(command_line: &str) -> &str {
+    let command_line = command_line.trim_start();
+    match command_line.strip_prefix('"') {
+        Some(rest) => rest.split('"').next().unwrap_or(rest),
+        None => command_line
+            .split([' ', '\t'])
+            .next()
+            .unwrap_or(command_line),
+    }
+}
+
+/// Views a plain `#[repr(C)]` NT structure from `abi::nt` as bytes.
+fn bytes_of<T: Copy>(value: &T) -> &[u8] {
+    // SAFETY: only used on `abi::nt` structures, which are `#[repr(C)]` with every padding
+    // byte spelled out as a field, so all `size_of::<T>()` bytes are initialised.
+    unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// Creates the PEB and `RTL_USER_PROCESS_PARAMETERS` (normalized, with ImagePathName and
+/// CommandLine) in `space`; returns the PEB's address.
+pub fn create_peb(
+    space: &mut AddressSpace,
+    image_base: u64,
+    image_path: &str,
+    command_line: &str,
+) -> Result<u64, NtStatus> {
+    let image_path = utf16(image_path);
+    let command_line = utf16(command_line);
+    let header_size = size_of::<RtlUserProcessParameters>() as u64;
+    let image_path_address = PROCESS_PARAMETERS_ADDRESS + header_size;
+    // Each string keeps a terminating NUL after its counted characters, as NT's do.
+    let command_line_address = image_path_address + image_path.len() as u64 + 2;
+    let total = header_size + image_path.len() as u64 + command_line.len() as u64 + 4;
+    let counted = |bytes: &[u8], buffer: u64| -> Result<UnicodeString, NtStatus> {
+        let length = u16::try_from(bytes.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        Ok(UnicodeString {
+            length,
+            maximum_length: length + 2,
+            reserved: 0,
+            buffer,
+        })
+    };
+    let parameters = RtlUserProcessParameters {
+        maximum_length: total as u32,
+        length: total as u32,
+        flags: PROCESS_PARAMETERS_NORMALIZED,
+        image_path_name: counted(&image_path, image_path_address)?,
+        command_line: counted(&command_line, command_line_address)?,
+        ..RtlUserProcessParameters::default()
+    };
+    let peb = Peb {
+        image_base_address: image_base,
+        process_parameters: PROCESS_PARAMETERS_ADDRESS,
+        ..Peb::default()
+    };
+
+    space.commit(PEB_ADDRESS, PAGE_SIZE + total, READ_WRITE)?;
+    space.write(PEB_ADDRESS, bytes_of(&peb))?;
+    space.write(PROCESS_PARAMETERS_ADDRESS, bytes_of(&parameters))?;
+    space.write(image_path_address, &image_path)?;
+    space.write(command_line_address, &command_line)?;
+    Ok(PEB_ADDRESS)
+}
+
+/// Creates a TEB for a thread with `client_id` whose stack spans `[stack_limit, stack_base)`;
+/// returns its address.
+pub fn create_teb(
+    space: &mut AddressSpace,
+    peb: u64,
+    client_id: ClientId,
+    stack_base: u64,
+    stack_limit: u64,
+) -> Result<u64, NtStatus> {
+    let teb = Teb {
+        stack_base,
+        stack_limit,
+        self_pointer: TEB_ADDRESS,
+        client_id,
+        process_environment_block: peb,
+        ..Teb::default()
+    };
+    space.commit(TEB_ADDRESS, 2 * PAGE_SIZE, READ_WRITE)?;
+    space.write(TEB_ADDRESS, bytes_of(&teb))?;
+    Ok(TEB_ADDRESS)
+}

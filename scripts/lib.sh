@@ -1,8 +1,9 @@
+# shellcheck shell=bash
 # Shared by the scripts in this folder (source it, do not run it): moves to the repository
 # root and provides progress output and the installation of missing prerequisites.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 # Set QUIET=1 to silence progress lines.
 QUIET="${QUIET:-0}"

@@ -31,7 +31,7 @@ pub enum Call {
 impl Call {
     /// The call for a doorbell offset, if the offset names a known call.
     pub const fn from_doorbell_offset(offset: u64) -> Option<Self> {
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return None;
         }
         match offset / 8 {

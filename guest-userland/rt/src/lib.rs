@@ -39,11 +39,6 @@ pub use args::Args;
 pub use num::parse_u32;
 pub use syscall::{display_string, terminate_process};
 
-/// `STATUS_ASSERTION_FAILURE`: the status a program ends with when it panics.
-pub const STATUS_ASSERTION_FAILURE: NtStatus = NtStatus(0xC000_0420);
-/// `STATUS_UNSUCCESSFUL`: a generic failure.
-pub const STATUS_UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
-
 /// Names the program's main function, `fn(&rt::Args) -> rt::NtStatus`. Its return value
 /// becomes the process exit status. Use it exactly once, in the binary crate.
 #[macro_export]

@@ -3,5 +3,5 @@
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     crate::println!("{info}");
-    crate::terminate_process(crate::STATUS_ASSERTION_FAILURE)
+    crate::terminate_process(crate::NtStatus::ASSERTION_FAILURE)
 }

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use rt::{Args, NtStatus, STATUS_UNSUCCESSFUL, println};
+use rt::{Args, NtStatus, println};
 
 rt::entry!(main);
 
@@ -22,5 +22,5 @@ fn main(_args: &Args) -> NtStatus {
         )
     };
     println!("fault: a user-mode write to {KERNEL_ADDRESS:#x} did not fault");
-    STATUS_UNSUCCESSFUL
+    NtStatus::UNSUCCESSFUL
 }

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use rt::{Args, NtStatus, STATUS_UNSUCCESSFUL, println};
+use rt::{Args, NtStatus, println};
 
 rt::entry!(main);
 
@@ -13,5 +13,5 @@ fn main(_args: &Args) -> NtStatus {
     // interrupt.
     unsafe { core::arch::asm!("hlt", options(nomem, nostack, preserves_flags)) };
     println!("privileged: hlt did not fault in user mode");
-    STATUS_UNSUCCESSFUL
+    NtStatus::UNSUCCESSFUL
 }

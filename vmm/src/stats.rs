@@ -1,0 +1,120 @@
+//! Run statistics: boot milestones timed from VMM start and VM exits counted by reason.
+
+use std::fmt;
+use std::time::Duration;
+
+/// VM exits that reached the VMM, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitCounts {
+    pub console_write: u64,
+    pub shutdown: u64,
+    pub boot_progress: u64,
+    /// Doorbell rings with an offset that names no call.
+    pub unknown_call: u64,
+    /// MMIO writes outside the doorbell window, or not 8 bytes wide (including writes
+    /// to the read-only image).
+    pub mmio_write: u64,
+    pub mmio_read: u64,
+    pub io_in: u64,
+    pub io_out: u64,
+    pub hlt: u64,
+    /// KVM_RUN returning to let the VMM stop a vCPU (signal kicks).
+    pub interrupted: u64,
+    pub other: u64,
+}
+
+impl ExitCounts {
+    pub fn total(&self) -> u64 {
+        self.console_write
+            + self.shutdown
+            + self.boot_progress
+            + self.unknown_call
+            + self.mmio_write
+            + self.mmio_read
+            + self.io_in
+            + self.io_out
+            + self.hlt
+            + self.interrupted
+            + self.other
+    }
+
+    fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("hypercall console_write", self.console_write),
+            ("hypercall shutdown", self.shutdown),
+            ("hypercall boot_progress", self.boot_progress),
+            ("hypercall unknown", self.unknown_call),
+            ("mmio write", self.mmio_write),
+            ("mmio read", self.mmio_read),
+            ("io in", self.io_in),
+            ("io out", self.io_out),
+            ("hlt", self.hlt),
+            ("interrupted", self.interrupted),
+            ("other", self.other),
+        ]
+    }
+}
+
+/// What `--stats` reports. Times are measured from the start of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// The first KVM_RUN of the boot vCPU.
+    pub first_run: Option<Duration>,
+    /// The exit that carried BootMarker::KernelEntered.
+    pub kernel_entered: Option<Duration>,
+    /// BootMarker::KernelReady.
+    pub kernel_ready: Option<Duration>,
+    /// BootMarker::UserModeEntered.
+    pub user_mode_entered: Option<Duration>,
+    /// The exit that ended the run (shutdown, crash or timeout).
+    pub shutdown: Option<Duration>,
+    pub exits: ExitCounts,
+    /// Hypercalls answered with an error status, plus those dropped unanswered.
+    pub rejected_hypercalls: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = |d: Option<Duration>| match d {
+            Some(d) => format!("{} us", d.as_micros()),
+            None => "-".to_string(),
+        };
+        writeln!(f, "stats: vmm start -> first KVM_RUN:    {}", time(self.first_run))?;
+        writeln!(f, "stats: vmm start -> kernel entered:   {}", time(self.kernel_entered))?;
+        writeln!(f, "stats: vmm start -> kernel ready:     {}", time(self.kernel_ready))?;
+        writeln!(f, "stats: vmm start -> user mode:        {}", time(self.user_mode_entered))?;
+        writeln!(f, "stats: vmm start -> shutdown:         {}", time(self.shutdown))?;
+        writeln!(f, "stats: vm exits: {}", self.exits.total())?;
+        for (name, count) in self.exits.named() {
+            if count > 0 {
+                writeln!(f, "stats:   {name}: {count}")?;
+            }
+        }
+        write!(f, "stats: rejected hypercalls: {}", self.rejected_hypercalls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_lists_milestones_and_nonzero_exits() {
+        let stats = Stats {
+            first_run: Some(Duration::from_micros(300)),
+            shutdown: Some(Duration::from_micros(4000)),
+            exits: ExitCounts {
+                console_write: 2,
+                shutdown: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let text = stats.to_string();
+        assert!(text.contains("first KVM_RUN:    300 us"));
+        assert!(text.contains("user mode:        -"));
+        assert!(text.contains("vm exits: 3"));
+        assert!(text.contains("hypercall console_write: 2"));
+        assert!(!text.contains("io in"));
+    }
+}

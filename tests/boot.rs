@@ -1,0 +1,125 @@
+//! Boots the real guest.img (kernel + user programs, built by scripts/build.sh) in-process
+//! and checks what each program prints and how it exits.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use abi::NtStatus;
+use vmm::{ConsoleSink, GuestExit, RunConfig, RunOutcome};
+
+/// target/guest.img, or $GUEST_IMAGE.
+fn guest_image() -> PathBuf {
+    let path = std::env::var_os("GUEST_IMAGE").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest.img"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} does not exist: run scripts/build.sh first (or set GUEST_IMAGE)",
+        path.display()
+    );
+    path
+}
+
+fn boot(program: &[&str]) -> RunOutcome {
+    let config = RunConfig {
+        program: (!program.is_empty()).then(|| program.iter().map(|s| s.to_string()).collect()),
+        console: ConsoleSink::Capture,
+        timeout: Duration::from_secs(60),
+        ..RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!("console of {program:?}:\n{}", outcome.console_text());
+    outcome
+}
+
+#[track_caller]
+fn assert_exit(outcome: &RunOutcome, status: u32) {
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Exited(NtStatus(status)),
+        "console:\n{}",
+        outcome.console_text()
+    );
+}
+
+#[test]
+fn hello_prints_from_user_mode() {
+    let outcome = boot(&["hello"]);
+    assert_exit(&outcome, 0);
+    assert!(outcome.console_text().contains("hello from user mode"));
+    assert_eq!(outcome.exit_code(), 0);
+    assert!(outcome.stats.kernel_entered.is_some());
+    assert!(outcome.stats.user_mode_entered.is_some());
+}
+
+#[test]
+fn default_program_is_hello() {
+    let outcome = boot(&[]);
+    assert_exit(&outcome, 0);
+    assert!(outcome.console_text().contains("hello from user mode"));
+}
+
+#[test]
+fn exit_42() {
+    let outcome = boot(&["exit", "42"]);
+    assert_exit(&outcome, 42);
+    assert_eq!(outcome.exit_code(), 42);
+}
+
+#[test]
+fn exit_hex_status_above_255() {
+    let outcome = boot(&["exit", "0x1234"]);
+    assert_exit(&outcome, 0x1234);
+    assert_eq!(outcome.exit_code(), 1);
+}
+
+#[test]
+fn privileged_instruction_ends_the_program() {
+    let outcome = boot(&["privileged"]);
+    assert_exit(&outcome, NtStatus::PRIVILEGED_INSTRUCTION.0);
+}
+
+#[test]
+fn kernel_address_write_is_an_access_violation() {
+    let outcome = boot(&["fault"]);
+    assert_exit(&outcome, NtStatus::ACCESS_VIOLATION.0);
+}
+
+#[test]
+fn cli_runs_hello_with_stats() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(["run", "--stats"])
+        .arg(guest_image())
+        .args(["--", "hello"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("hello from user mode"), "{stdout}");
+    for line in [
+        "stats: vmm start -> first KVM_RUN:",
+        "stats: vmm start -> kernel entered:",
+        "stats: vmm start -> user mode:",
+        "stats: vmm start -> shutdown:",
+        "stats: vm exits:",
+        "stats: rejected hypercalls:",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in {stderr}");
+    }
+}
+
+#[test]
+fn cli_large_status_exits_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .arg("run")
+        .arg(guest_image())
+        .args(["--", "exit", "0x1234"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("vmm: program exited with status 0x00001234"), "{stderr}");
+}

@@ -178,6 +178,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
 
     let mut vm = kvm.create_vm(config.cpus)?;
     vm.register_memory(&ram, &image)?;
+    vm.create_irqchip()?;
     let mut vcpus = Vec::new();
     for index in 0..config.cpus {
         let vcpu = vm.create_vcpu(index)?;

@@ -87,7 +87,7 @@ impl KvmSystem {
             .map_err(Error::Cpuid)
     }
 
-    /// Creates a VM with the in-kernel irqchip (LAPIC, IOAPIC, PIC).
+    /// Creates a VM. Register its memory, then create the irqchip, then vCPUs.
     pub fn create_vm(&self, cpus: u32) -> Result<Vm, Error> {
         let max = self.kvm.get_max_vcpus();
         if cpus as usize > max {
@@ -96,7 +96,6 @@ impl KvmSystem {
         let fd = self.kvm.create_vm().map_err(Error::CreateVm)?;
         // Not needed in long mode and refused by some backends: ignore failures.
         let _ = fd.set_tss_address(TSS_ADDRESS);
-        fd.create_irq_chip().map_err(Error::Irqchip)?;
         Ok(Vm {
             fd,
             readonly: self.has_readonly_memory(),
@@ -157,6 +156,15 @@ impl Vm {
             addr: IMAGE_BASE,
             source,
         })
+    }
+
+    /// Creates the in-kernel irqchip (LAPIC, IOAPIC, PIC); call after
+    /// [`Self::register_memory`] and before creating vCPUs.
+    ///
+    /// The order matters for speed: on kvm-pvm the first memory slot registered after the
+    /// irqchip exists costs 6-12 ms (an SRCU grace period), before it ~0.1 ms.
+    pub fn create_irqchip(&self) -> Result<(), Error> {
+        self.fd.create_irq_chip().map_err(Error::Irqchip)
     }
 
     /// Whether the image slot is read-only (false means the fallback copy is used).

@@ -72,7 +72,10 @@ fn non_image_file_says_why() {
 fn image_without_kernel() {
     let img = archive(
         "cli-nokernel",
-        &[("boot.cfg", b"default=hello\n"), ("System32/hello.exe", b"MZ")],
+        &[
+            ("boot.cfg", b"default=hello\n"),
+            ("System32/hello.exe", b"MZ"),
+        ],
     );
     assert_fails(&vmm(&["run", path(&img)]), 125, "no 'kernel' entry");
 }
@@ -81,9 +84,16 @@ fn image_without_kernel() {
 fn image_with_a_bad_kernel() {
     let img = archive(
         "cli-badkernel",
-        &[("kernel", b"#!/bin/sh\necho hi\n"), ("boot.cfg", b"default=hello\n")],
+        &[
+            ("kernel", b"#!/bin/sh\necho hi\n"),
+            ("boot.cfg", b"default=hello\n"),
+        ],
     );
-    assert_fails(&vmm(&["run", path(&img)]), 125, "bad kernel: not an ELF file");
+    assert_fails(
+        &vmm(&["run", path(&img)]),
+        125,
+        "bad kernel: not an ELF file",
+    );
 }
 
 #[test]
@@ -118,7 +128,11 @@ fn program_not_in_image_lists_the_programs() {
 #[test]
 fn bad_arguments() {
     let img = image("cli-args", &exit_guest(0), &[]);
-    assert_fails(&vmm(&["run", path(&img), "--memory", "12Q"]), 125, "--memory");
+    assert_fails(
+        &vmm(&["run", path(&img), "--memory", "12Q"]),
+        125,
+        "--memory",
+    );
     assert_fails(&vmm(&["run", path(&img), "--memory", "1M"]), 125, "minimum");
     assert_fails(&vmm(&["run", path(&img), "--cpus", "0"]), 125, "--cpus");
     assert_fails(&vmm(&["run", path(&img), "--timeout=-3"]), 125, "--timeout");
@@ -152,7 +166,11 @@ fn mkimage_checks_and_writes() {
     };
     assert_fails(&run(args("nope", &kernel)), 125, "default program 'nope'");
     assert_fails(&run(args("hello", &hello)), 125, "not an ELF file");
-    assert_fails(&run(args("hello", &dir.join("missing"))), 125, "cannot read");
+    assert_fails(
+        &run(args("hello", &dir.join("missing"))),
+        125,
+        "cannot read",
+    );
     let ok = run(args("hello", &kernel));
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let bytes = std::fs::read(&out_img).unwrap();
@@ -209,11 +227,7 @@ fn timeout_exits_124() {
     let mut asm = Asm::default();
     asm.spin();
     let img = image("cli-timeout", &asm, &[]);
-    assert_fails(
-        &vmm(&["run", path(&img), "--timeout", "1"]),
-        124,
-        "timeout",
-    );
+    assert_fails(&vmm(&["run", path(&img), "--timeout", "1"]), 124, "timeout");
 }
 
 #[test]
@@ -238,4 +252,40 @@ fn console_goes_to_stdout_and_stats_to_stderr() {
     ] {
         assert!(err.contains(line), "missing {line:?} in {err}");
     }
+}
+
+#[test]
+fn no_kvm_permission_says_how_to_fix() {
+    // Only meaningful as root with setpriv available: run vmm as 'nobody', who cannot open
+    // /dev/kvm (mode 0600 or group kvm).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Path::new("/usr/bin/setpriv").exists();
+    if !root || !setpriv {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let img = image("cli-nokvm", &exit_guest(0), &[]);
+    for dir in [
+        img.parent().unwrap(),
+        img.parent().unwrap().parent().unwrap(),
+    ] {
+        let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    }
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_vmm"))
+        .args(["run", path(&img)])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    if err.contains("Permission denied") && err.contains("image") {
+        eprintln!("skipped: 'nobody' cannot read the test image: {err}");
+        return;
+    }
+    assert_fails(
+        &out,
+        125,
+        "cannot open /dev/kvm: permission denied; add the user to the 'kvm' group",
+    );
 }

@@ -50,21 +50,32 @@ fn bad_hypercalls_get_error_statuses() {
     let mut asm = Asm::default();
     asm.mov_imm(R12, 0);
     // Bit 0: an unknown call number.
-    asm.header(1).ring(8 * 5, BLOCK).check_status(HypercallStatus::UnknownCall, 0);
+    asm.header(1)
+        .ring(8 * 5, BLOCK)
+        .check_status(HypercallStatus::UnknownCall, 0);
     // Bit 1: an unaligned doorbell offset names no call either.
-    asm.header(1).ring(4, BLOCK).check_status(HypercallStatus::UnknownCall, 1);
+    asm.header(1)
+        .ring(4, BLOCK)
+        .check_status(HypercallStatus::UnknownCall, 1);
     // Bit 2: a wrong abi_version.
-    asm.console_write(2, DATA, 4).check_status(HypercallStatus::BadVersion, 2);
+    asm.console_write(2, DATA, 4)
+        .check_status(HypercallStatus::BadVersion, 2);
     // Bit 3: a buffer beyond the end of RAM.
-    asm.console_write(1, MEMORY - 2, 4).check_status(HypercallStatus::BadAddress, 3);
+    asm.console_write(1, MEMORY - 2, 4)
+        .check_status(HypercallStatus::BadAddress, 3);
     // Bit 4: buffer + len wrapping past 2^64.
-    asm.console_write(1, u64::MAX - 7, 16).check_status(HypercallStatus::BadAddress, 4);
+    asm.console_write(1, u64::MAX - 7, 16)
+        .check_status(HypercallStatus::BadAddress, 4);
     // Bit 5: a length above CONSOLE_WRITE_MAX.
-    asm.console_write(1, DATA, CONSOLE_WRITE_MAX + 1).check_status(HypercallStatus::BadLength, 5);
+    asm.console_write(1, DATA, CONSOLE_WRITE_MAX + 1)
+        .check_status(HypercallStatus::BadLength, 5);
     // Bit 6: a buffer inside the MMIO hole.
-    asm.console_write(1, MMIO_HOLE_START, 4).check_status(HypercallStatus::BadAddress, 6);
+    asm.console_write(1, MMIO_HOLE_START, 4)
+        .check_status(HypercallStatus::BadAddress, 6);
     // Bit 7: a shutdown of an unknown kind.
-    asm.header(1).field(8, 9).ring(Call::Shutdown as u64 * 8, BLOCK);
+    asm.header(1)
+        .field(8, 9)
+        .ring(Call::Shutdown as u64 * 8, BLOCK);
     asm.check_status(HypercallStatus::BadArgument, 7);
     // Request blocks outside RAM (in the hole; straddling the end of RAM) are dropped:
     // the block at BLOCK must still say Pending afterwards.
@@ -106,7 +117,10 @@ fn spinning_guest_times_out() {
 fn triple_fault_is_a_crash() {
     // A zero-limit IDT: the #UD from ud2 cannot be delivered, nor the #DF: triple fault.
     let mut asm = Asm::default();
-    asm.mov_imm(Rbx, DIRECT_MAP_BASE + BLOCK).lidt(Rbx).ud2().spin();
+    asm.mov_imm(Rbx, DIRECT_MAP_BASE + BLOCK)
+        .lidt(Rbx)
+        .ud2()
+        .spin();
     let outcome = vmm::run(&config(image("triple", &asm, &[]))).unwrap();
     let GuestExit::TripleFault { vcpu: 0, regs } = &outcome.exit else {
         panic!("expected a triple fault, got {:?}", outcome.exit);
@@ -145,8 +159,12 @@ fn boot_info_reaches_every_vcpu() {
     asm.test(Rsi).je(2).spin();
     asm.mov_imm(Rax, DIRECT_MAP_BASE).add(Rdi, Rax);
     asm.load32(R12, Rdi, 12); // cpu_count
-    asm.load64(Rax, Rdi, 16).test(Rax).je(7).or32_imm(R12, 1 << 8); // tsc_khz
-    asm.load32(Rax, Rdi, 0).cmp32_imm(Rax, u32::from_le_bytes(*b"NTVM"));
+    asm.load64(Rax, Rdi, 16)
+        .test(Rax)
+        .je(7)
+        .or32_imm(R12, 1 << 8); // tsc_khz
+    asm.load32(Rax, Rdi, 0)
+        .cmp32_imm(Rax, u32::from_le_bytes(*b"NTVM"));
     asm.jne(7).or32_imm(R12, 1 << 9);
     asm.header(1);
     asm.load64(Rax, Rdi, 40).store64(Rbx, 8, Rax); // command_line.start
@@ -174,4 +192,19 @@ fn missing_program_is_refused_before_boot() {
         "program 'nope' not found in image (available: hello)"
     );
     assert!(matches!(err, vmm::Error::ProgramNotFound { .. }));
+}
+
+#[test]
+fn shutdown_stops_halted_aps() {
+    // APs halt with interrupts off (blocked inside KVM_RUN by the in-kernel irqchip); the
+    // boot CPU shuts down: the VMM must kick the APs out and return promptly.
+    let mut asm = Asm::default();
+    asm.test(Rsi).je(4).bytes(&[0xfa, 0xf4, 0xeb, 0xfd]); // cli; hlt; jmp back to hlt
+    asm.shutdown(0, 5, [0; 4]).spin();
+    let mut config = config(image("halted-aps", &asm, &[]));
+    config.cpus = 3;
+    let started = std::time::Instant::now();
+    let outcome = vmm::run(&config).unwrap();
+    assert_eq!(outcome.exit, GuestExit::Exited(NtStatus(5)));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

@@ -17,9 +17,9 @@ use abi::boot::{
 };
 use abi::hypercall::DOORBELL_BASE;
 use abi::layout::{
-    BOOT_GDT_ADDR, BOOT_INFO_ADDR, BOOT_PAGE_TABLES_ADDR, BOOT_PAGE_TABLES_END,
-    COMMAND_LINE_ADDR, COMMAND_LINE_MAX, DIRECT_MAP_BASE, IMAGE_BASE, KERNEL_BASE,
-    KERNEL_PHYS_BASE, KERNEL_WINDOW, LARGE_PAGE_SIZE, PAGE_SIZE, phys_to_virt,
+    BOOT_GDT_ADDR, BOOT_INFO_ADDR, BOOT_PAGE_TABLES_ADDR, BOOT_PAGE_TABLES_END, COMMAND_LINE_ADDR,
+    COMMAND_LINE_MAX, DIRECT_MAP_BASE, IMAGE_BASE, KERNEL_BASE, KERNEL_PHYS_BASE, KERNEL_WINDOW,
+    LARGE_PAGE_SIZE, PAGE_SIZE, phys_to_virt,
 };
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
 use linux_loader::loader::{KernelLoader, elf::Elf};
@@ -73,14 +73,20 @@ pub enum Error {
         "kernel segment {index}: virtual {vaddr:#x} is not KERNEL_BASE + physical {paddr:#x} \
          (set AT() in the linker script)"
     )]
-    SegmentNotInWindow { index: usize, vaddr: u64, paddr: u64 },
+    SegmentNotInWindow {
+        index: usize,
+        vaddr: u64,
+        paddr: u64,
+    },
     #[error("kernel entry point {0:#x} is not inside the kernel window")]
     EntryOutsideWindow(u64),
     #[error("cannot load the kernel: {0}")]
     Load(String),
     #[error("command line is {len} bytes; the limit is {COMMAND_LINE_MAX}")]
     CommandLineTooLong { len: usize },
-    #[error("the boot page tables do not fit in {BOOT_PAGE_TABLES_ADDR:#x}..{BOOT_PAGE_TABLES_END:#x}")]
+    #[error(
+        "the boot page tables do not fit in {BOOT_PAGE_TABLES_ADDR:#x}..{BOOT_PAGE_TABLES_END:#x}"
+    )]
     PageTablesTooLarge,
     #[error("cannot write boot data at {0:#x}")]
     Write(u64),
@@ -449,20 +455,22 @@ mod tests {
             table = entry & 0x000f_ffff_ffff_f000;
         }
         let entry = read_u64(ram, table + ((virt >> 21) & 0x1ff) * 8);
-        (entry & PTE_PRESENT != 0).then(|| {
-            (
-                (entry & 0x000f_ffff_ffe0_0000) | (virt & 0x1f_ffff),
-                entry,
-            )
-        })
+        (entry & PTE_PRESENT != 0)
+            .then_some(((entry & 0x000f_ffff_ffe0_0000) | (virt & 0x1f_ffff), entry))
     }
 
     #[test]
     fn page_tables_map_the_layout() {
         let ram = GuestRam::new(64 << 20).unwrap();
         write_page_tables(&ram, 5 << 20).unwrap();
-        assert_eq!(translate(&ram, KERNEL_BASE + 0x20_1234).unwrap().0, 0x20_1234);
-        assert_eq!(translate(&ram, KERNEL_BASE + (63 << 20)).unwrap().0, 63 << 20);
+        assert_eq!(
+            translate(&ram, KERNEL_BASE + 0x20_1234).unwrap().0,
+            0x20_1234
+        );
+        assert_eq!(
+            translate(&ram, KERNEL_BASE + (63 << 20)).unwrap().0,
+            63 << 20
+        );
         assert!(translate(&ram, KERNEL_BASE + (64 << 20)).is_none());
         let (phys, entry) = translate(&ram, DIRECT_MAP_BASE + 0x1000).unwrap();
         assert_eq!(phys, 0x1000);
@@ -510,7 +518,14 @@ mod tests {
 
     #[test]
     fn boot_info_bytes_match_the_layout() {
-        let info = boot_info(2, 2_600_000, 99, PhysRange::new(0x2000, 5), PhysRange::new(1, 2), &[]);
+        let info = boot_info(
+            2,
+            2_600_000,
+            99,
+            PhysRange::new(0x2000, 5),
+            PhysRange::new(1, 2),
+            &[],
+        );
         let bytes = boot_info_bytes(&info);
         assert_eq!(bytes.len(), size_of::<BootInfo>());
         assert_eq!(&bytes[..8], b"NTVMBOOT");

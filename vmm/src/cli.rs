@@ -117,7 +117,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if !(seconds > 0.0) {
+    if seconds.is_nan() || seconds <= 0.0 {
         return Err("the timeout must be above zero".into());
     }
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is too long"))
@@ -136,7 +136,17 @@ mod tests {
         assert_eq!(parse_memory_size("16384K"), Ok(16 << 20));
         assert_eq!(parse_memory_size("268435456"), Ok(256 << 20));
         assert_eq!(parse_memory_size("4G"), Ok(4 << 30));
-        for bad in ["", "M", "12Q", "-1G", "1.5G", "99999999999999999999G", "1M", "100G", "255M"] {
+        for bad in [
+            "",
+            "M",
+            "12Q",
+            "-1G",
+            "1.5G",
+            "99999999999999999999G",
+            "1M",
+            "100G",
+            "255M",
+        ] {
             assert!(parse_memory_size(bad).is_err(), "{bad}");
         }
     }
@@ -153,8 +163,7 @@ mod tests {
     #[test]
     fn run_arguments() {
         let cli = Cli::try_parse_from([
-            "vmm", "run", "g.img", "--cpus", "2", "--memory", "1G", "--stats", "--", "exit",
-            "42",
+            "vmm", "run", "g.img", "--cpus", "2", "--memory", "1G", "--stats", "--", "exit", "42",
         ])
         .unwrap();
         let Command::Run(args) = cli.command else {

@@ -112,7 +112,16 @@ mod tests {
     #[test]
     fn round_trips_through_argv_rules() {
         let cases: &[&[&str]] = &[
-            &["p", "a b", "", "\"", "\\\"", "x\\\\", "tab\there", "q\"q\\ \\"],
+            &[
+                "p",
+                "a b",
+                "",
+                "\"",
+                "\\\"",
+                "x\\\\",
+                "tab\there",
+                "q\"q\\ \\",
+            ],
             &["p", "\\\\\"", "  ", "é ü"],
         ];
         for words in cases {

@@ -21,7 +21,10 @@ pub enum Request {
     /// Bytes for the console, already copied out of guest memory.
     ConsoleWrite(Vec<u8>),
     Shutdown(ShutdownRequest),
-    BootProgress { marker: BootMarker, tsc: u64 },
+    BootProgress {
+        marker: BootMarker,
+        tsc: u64,
+    },
 }
 
 /// How the guest asked to stop.
@@ -115,7 +118,8 @@ fn validate(ram: &GuestRam, call: Call, block: &[u8]) -> Result<Request, Hyperca
                 .ok_or(HypercallStatus::BadAddress)
         }
         Call::Shutdown => {
-            let kind = ShutdownKind::from_raw(u32_at(block, 8)).ok_or(HypercallStatus::BadArgument)?;
+            let kind =
+                ShutdownKind::from_raw(u32_at(block, 8)).ok_or(HypercallStatus::BadArgument)?;
             let code = u32_at(block, 12);
             Ok(Request::Shutdown(match kind {
                 ShutdownKind::Exit => ShutdownRequest::Exit(NtStatus(code)),
@@ -218,7 +222,12 @@ mod tests {
             (ABI_VERSION, MEM, 1, HypercallStatus::BadAddress),
             (ABI_VERSION, MEM - 1, 2, HypercallStatus::BadAddress),
             (ABI_VERSION, u64::MAX - 4, 16, HypercallStatus::BadAddress),
-            (ABI_VERSION, BUF, CONSOLE_WRITE_MAX + 1, HypercallStatus::BadLength),
+            (
+                ABI_VERSION,
+                BUF,
+                CONSOLE_WRITE_MAX + 1,
+                HypercallStatus::BadLength,
+            ),
             (ABI_VERSION, BUF, u64::MAX, HypercallStatus::BadLength),
             (ABI_VERSION, MMIO_HOLE_START, 4, HypercallStatus::BadAddress),
             (ABI_VERSION, DOORBELL_BASE, 4, HypercallStatus::BadAddress),
@@ -289,7 +298,9 @@ mod tests {
         };
         assert_eq!(
             request,
-            Some(Request::Shutdown(ShutdownRequest::Exit(NtStatus(0xC000_0005))))
+            Some(Request::Shutdown(ShutdownRequest::Exit(NtStatus(
+                0xC000_0005
+            ))))
         );
         shutdown_block(&ram, 1, 0xDEAD);
         let Outcome::Answered { request, .. } = dispatch(&ram, 8, BLOCK) else {
@@ -327,7 +338,11 @@ mod tests {
             })
         );
         ram.write(BLOCK + 8, &9u32.to_le_bytes());
-        assert_status(&ram, dispatch(&ram, 16, BLOCK), HypercallStatus::BadArgument);
+        assert_status(
+            &ram,
+            dispatch(&ram, 16, BLOCK),
+            HypercallStatus::BadArgument,
+        );
     }
 
     #[test]

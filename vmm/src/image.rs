@@ -271,12 +271,13 @@ pub fn read_entries(bytes: &[u8]) -> Result<Vec<Entry>, Error> {
                 // GNU long name: the data is the next entry's name.
                 let raw = &bytes[data..data + size];
                 let raw = raw.split(|&b| b == 0).next().unwrap_or(raw);
-                long_name = Some(String::from_utf8(raw.to_vec()).map_err(|_| {
-                    Error::BadHeader {
-                        offset,
-                        reason: "long name is not UTF-8",
-                    }
-                })?);
+                long_name =
+                    Some(
+                        String::from_utf8(raw.to_vec()).map_err(|_| Error::BadHeader {
+                            offset,
+                            reason: "long name is not UTF-8",
+                        })?,
+                    );
             }
             _ => {} // directories, links and extensions carry nothing we load
         }
@@ -296,7 +297,13 @@ fn checksum_ok(header: &[u8]) -> bool {
     let sum: u64 = header
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
         .sum();
     sum == stored
 }
@@ -735,10 +742,7 @@ mod tests {
             Contents::parse(&[7u8; 2048]),
             Err(Error::NotUstar)
         ));
-        assert!(matches!(
-            Contents::parse(b"hello"),
-            Err(Error::NotUstar)
-        ));
+        assert!(matches!(Contents::parse(b"hello"), Err(Error::NotUstar)));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn ram_ranges(size: u64) -> Result<Vec<(u64, u64)>, Error> {
     if size > MAX_MEMORY {
         return Err(Error::TooLarge(size));
     }
-    if size % LARGE_PAGE_SIZE != 0 {
+    if !size.is_multiple_of(LARGE_PAGE_SIZE) {
         return Err(Error::Unaligned(size));
     }
     let low = size.min(MMIO_HOLE_START);
@@ -56,8 +56,8 @@ impl GuestRam {
             .iter()
             .map(|&(start, len)| (GuestAddress(start), len as usize))
             .collect();
-        let mem = GuestMemoryMmap::from_ranges(&regions)
-            .map_err(|e| Error::Allocate(e.to_string()))?;
+        let mem =
+            GuestMemoryMmap::from_ranges(&regions).map_err(|e| Error::Allocate(e.to_string()))?;
         Ok(Self { mem, ranges })
     }
 

@@ -79,18 +79,42 @@ impl fmt::Display for Stats {
             Some(d) => format!("{} us", d.as_micros()),
             None => "-".to_string(),
         };
-        writeln!(f, "stats: vmm start -> first KVM_RUN:    {}", time(self.first_run))?;
-        writeln!(f, "stats: vmm start -> kernel entered:   {}", time(self.kernel_entered))?;
-        writeln!(f, "stats: vmm start -> kernel ready:     {}", time(self.kernel_ready))?;
-        writeln!(f, "stats: vmm start -> user mode:        {}", time(self.user_mode_entered))?;
-        writeln!(f, "stats: vmm start -> shutdown:         {}", time(self.shutdown))?;
+        writeln!(
+            f,
+            "stats: vmm start -> first KVM_RUN:    {}",
+            time(self.first_run)
+        )?;
+        writeln!(
+            f,
+            "stats: vmm start -> kernel entered:   {}",
+            time(self.kernel_entered)
+        )?;
+        writeln!(
+            f,
+            "stats: vmm start -> kernel ready:     {}",
+            time(self.kernel_ready)
+        )?;
+        writeln!(
+            f,
+            "stats: vmm start -> user mode:        {}",
+            time(self.user_mode_entered)
+        )?;
+        writeln!(
+            f,
+            "stats: vmm start -> shutdown:         {}",
+            time(self.shutdown)
+        )?;
         writeln!(f, "stats: vm exits: {}", self.exits.total())?;
         for (name, count) in self.exits.named() {
             if count > 0 {
                 writeln!(f, "stats:   {name}: {count}")?;
             }
         }
-        write!(f, "stats: rejected hypercalls: {}", self.rejected_hypercalls)
+        write!(
+            f,
+            "stats: rejected hypercalls: {}",
+            self.rejected_hypercalls
+        )
     }
 }
 

@@ -72,7 +72,10 @@ impl fmt::Display for GuestExit {
         };
         match self {
             Self::Exited(status) => write!(f, "program exited with status {status}"),
-            Self::BugCheck { code, parameters: p } => write!(
+            Self::BugCheck {
+                code,
+                parameters: p,
+            } => write!(
                 f,
                 "guest bugcheck {code:#010x} ({:#x}, {:#x}, {:#x}, {:#x})",
                 p[0], p[1], p[2], p[3]
@@ -81,7 +84,11 @@ impl fmt::Display for GuestExit {
                 write!(f, "guest crash: triple fault on vCPU {vcpu}")?;
                 regs(f, r)
             }
-            Self::InternalError { vcpu, reason, regs: r } => {
+            Self::InternalError {
+                vcpu,
+                reason,
+                regs: r,
+            } => {
                 write!(f, "guest crash on vCPU {vcpu}: {reason}")?;
                 regs(f, r)
             }
@@ -208,12 +215,19 @@ pub fn cpuid_for(supported: &CpuId, index: u32) -> CpuId {
 
 /// Puts vCPU `index` at the kernel entry in long mode.
 pub fn configure(vcpu: &VcpuFd, index: u32, cpuid: &CpuId, entry: u64) -> Result<(), Error> {
-    let setup = |what| move |source| Error::Setup { index, what, source };
+    let setup = |what| {
+        move |source| Error::Setup {
+            index,
+            what,
+            source,
+        }
+    };
     vcpu.set_cpuid2(cpuid).map_err(setup("set CPUID"))?;
     let sregs = vcpu.get_sregs().map_err(setup("read special registers"))?;
     vcpu.set_sregs(&boot::long_mode_sregs(&sregs))
         .map_err(setup("set special registers"))?;
-    vcpu.set_fpu(&boot::entry_fpu()).map_err(setup("set FPU state"))?;
+    vcpu.set_fpu(&boot::entry_fpu())
+        .map_err(setup("set FPU state"))?;
     vcpu.set_regs(&boot::entry_regs(entry, index))
         .map_err(setup("set registers"))?;
     if index > 0 {
@@ -289,7 +303,9 @@ pub struct RunControl {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RunControl {
@@ -436,6 +452,8 @@ pub fn run_vcpu(mut vcpu: VcpuFd, index: u32, ram: &GuestRam, ctl: &RunControl) 
 }
 
 /// What one exit means for the loop.
+// One value per VM exit, returned once: the size of `End` costs nothing worth boxing.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Continue,
     End(GuestExit),
@@ -472,7 +490,9 @@ fn run_loop(vcpu: &mut VcpuFd, index: u32, ram: &GuestRam, ctl: &RunControl) -> 
                     regs: Registers::read(vcpu),
                 });
             }
-            Next::End(GuestExit::InternalError { vcpu: v, reason, .. }) => {
+            Next::End(GuestExit::InternalError {
+                vcpu: v, reason, ..
+            }) => {
                 let reason = internal_error_detail(vcpu, reason);
                 return Some(GuestExit::InternalError {
                     vcpu: v,

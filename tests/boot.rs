@@ -97,7 +97,11 @@ fn cli_runs_hello_with_stats() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(stdout.contains("hello from user mode"), "{stdout}");
     for line in [
         "stats: vmm start -> first KVM_RUN:",
@@ -121,5 +125,8 @@ fn cli_large_status_exits_1() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("vmm: program exited with status 0x00001234"), "{stderr}");
+    assert!(
+        stderr.contains("vmm: program exited with status 0x00001234"),
+        "{stderr}"
+    );
 }

@@ -209,7 +209,8 @@ impl Asm {
 
     /// A complete Shutdown; `kind` 0 = exit, 1 = bugcheck.
     pub fn shutdown(&mut self, kind: u32, code: u32, parameters: [u64; 4]) -> &mut Self {
-        self.header(1).field(8, u64::from(kind) | (u64::from(code) << 32));
+        self.header(1)
+            .field(8, u64::from(kind) | (u64::from(code) << 32));
         for (i, p) in parameters.into_iter().enumerate() {
             self.field(16 + 8 * i as i8, p);
         }
@@ -236,7 +237,10 @@ impl Asm {
 /// An ELF64 executable: one RWX PT_LOAD holding headers, `code` at CODE_OFFSET (the
 /// entry) and `data` at DATA_OFFSET.
 pub fn elf(code: &[u8], data: &[u8]) -> Vec<u8> {
-    assert!(CODE_OFFSET as usize + code.len() <= DATA_OFFSET as usize, "code too long");
+    assert!(
+        CODE_OFFSET as usize + code.len() <= DATA_OFFSET as usize,
+        "code too long"
+    );
     let vaddr = KERNEL_BASE + KERNEL_PHYS_BASE;
     let mut image = vec![0u8; DATA_OFFSET as usize + data.len()];
     let put = |image: &mut Vec<u8>, at: usize, bytes: &[u8]| {
@@ -278,7 +282,6 @@ pub fn image(name: &str, asm: &Asm, data: &[u8]) -> PathBuf {
     vmm::image::write_image(&kernel, "hello", &[hello], &out).unwrap();
     out
 }
-
 
 /// A fresh scratch directory for test `name`.
 pub fn temp_dir(name: &str) -> PathBuf {

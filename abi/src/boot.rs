@@ -4,6 +4,11 @@
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"NTVMBOOT");
 /// Bumped whenever [`BootInfo`]'s layout or meaning changes.
 pub const BOOT_INFO_VERSION: u32 = 1;
+/// `BootInfo::platform_flags`: the host's /dev/kvm is kvm-pvm (KVM without VMX/SVM). A
+/// kernel that does not run in PVM mode there is in the hypervisor's bootstrap mode: CPUID
+/// shows the host's features rather than the VM's, and a user-mode `syscall` is delivered
+/// as a PVM event rather than through LSTAR in kernel mode.
+pub const PLATFORM_KVM_PVM: u32 = 1 << 0;
 /// Capacity of [`BootInfo::memory_regions`].
 pub const MAX_MEMORY_REGIONS: usize = 32;
 
@@ -97,7 +102,8 @@ pub struct BootInfo {
     /// The kernel's loaded segments.
     pub kernel: PhysRange,
     pub memory_region_count: u32,
-    pub reserved: u32,
+    /// [`PLATFORM_KVM_PVM`] and future platform bits.
+    pub platform_flags: u32,
     pub memory_regions: [MemoryRegion; MAX_MEMORY_REGIONS],
 }
 

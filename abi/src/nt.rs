@@ -90,6 +90,16 @@ pub struct RtlUserProcessParameters {
     pub environment: u64,
 }
 
+/// `KUSER_SHARED_DATA`: one read-only page the kernel maps at the same address in every
+/// process.
+pub const KUSER_SHARED_DATA_ADDRESS: u64 = 0x7FFE_0000;
+/// Offset of `KUSER_SHARED_DATA.SystemCall`: when [`SYSTEM_CALL_INT_2E`] is set, system
+/// service stubs enter the kernel with `int 2Eh` instead of `syscall`, as NT's do.
+pub const KUSER_SHARED_DATA_SYSTEM_CALL: u64 = 0x308;
+pub const SYSTEM_CALL_INT_2E: u32 = 1;
+/// The vector of NT's `int 2Eh` system-service gate (`KiSystemService`).
+pub const SYSTEM_SERVICE_VECTOR: u8 = 0x2E;
+
 /// `RTL_USER_PROC_PARAMS_NORMALIZED`: pointers in the parameters are addresses, not offsets.
 pub const PROCESS_PARAMETERS_NORMALIZED: u32 = 1;
 

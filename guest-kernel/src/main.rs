@@ -25,7 +25,7 @@ fn system_startup(boot_info_phys: u64) -> ! {
     let boot_info = read_boot_info(boot_info_phys);
 
     // Phase 0: the processor, memory and the boot image.
-    arch::init_boot_processor();
+    arch::init_boot_processor(boot_info.platform_flags);
     mm::init(&boot_info);
     io::boot_image::init(&boot_info);
     ke::clock::init(boot_info.tsc_khz);

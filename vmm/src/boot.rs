@@ -293,6 +293,7 @@ pub fn memory_map(
 
 /// Fills a BootInfo.
 pub fn boot_info(
+    platform_flags: u32,
     cpu_count: u32,
     tsc_khz: u64,
     image_len: u64,
@@ -312,7 +313,7 @@ pub fn boot_info(
         command_line,
         kernel,
         memory_region_count: count as u32,
-        reserved: 0,
+        platform_flags,
         memory_regions,
     }
 }
@@ -332,7 +333,7 @@ pub fn boot_info_bytes(info: &BootInfo) -> Vec<u8> {
     range(&mut b, &info.command_line);
     range(&mut b, &info.kernel);
     b.extend_from_slice(&info.memory_region_count.to_le_bytes());
-    b.extend_from_slice(&info.reserved.to_le_bytes());
+    b.extend_from_slice(&info.platform_flags.to_le_bytes());
     for region in &info.memory_regions {
         range(&mut b, &region.range);
         b.extend_from_slice(&region.kind.to_le_bytes());
@@ -519,6 +520,7 @@ mod tests {
     #[test]
     fn boot_info_bytes_match_the_layout() {
         let info = boot_info(
+            abi::boot::PLATFORM_KVM_PVM,
             2,
             2_600_000,
             99,
@@ -529,6 +531,10 @@ mod tests {
         let bytes = boot_info_bytes(&info);
         assert_eq!(bytes.len(), size_of::<BootInfo>());
         assert_eq!(&bytes[..8], b"NTVMBOOT");
+        assert_eq!(
+            bytes[std::mem::offset_of!(BootInfo, platform_flags)..][..4],
+            abi::boot::PLATFORM_KVM_PVM.to_le_bytes()
+        );
         assert_eq!(
             bytes[std::mem::offset_of!(BootInfo, tsc_khz)..][..8],
             2_600_000u64.to_le_bytes()

@@ -193,7 +193,13 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
     let tsc_khz = vcpu_mod::tsc_khz(&vcpus[0])?;
     let kernel = boot::kernel_range(&contents.kernel);
     let map = boot::memory_map(ram.ranges(), kernel, image_len)?;
+    let platform_flags = if kvm.is_pvm() {
+        abi::boot::PLATFORM_KVM_PVM
+    } else {
+        0
+    };
     let info = boot::boot_info(
+        platform_flags,
         config.cpus,
         u64::from(tsc_khz),
         image_len,

@@ -8,8 +8,9 @@ use ::x86_64::PhysAddr;
 use ::x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 use abi::NtStatus;
 use abi::layout::{PAGE_SIZE, phys_to_virt};
+use abi::nt::KUSER_SHARED_DATA_ADDRESS;
 
-use super::pfn;
+use super::{pfn, shared_data};
 use crate::arch::paging::{self, MapError, UserAccess};
 
 /// Hands page-table pages to the arch layer from the frame allocator.
@@ -42,15 +43,30 @@ pub struct AddressSpace {
 }
 
 impl AddressSpace {
-    /// An empty user half over the shared kernel half.
+    /// A user half holding only KUSER_SHARED_DATA, over the shared kernel half.
     pub fn new() -> Result<Self, NtStatus> {
         let root = pfn::allocate_frame().ok_or(NtStatus::NO_MEMORY)?;
         paging::init_user_root(root);
-        Ok(Self {
+        let mut space = Self {
             root,
             reservations: Vec::new(),
             pages: BTreeMap::new(),
-        })
+        };
+        let read_only = UserAccess {
+            write: false,
+            execute: false,
+        };
+        space.reserve(KUSER_SHARED_DATA_ADDRESS, PAGE_SIZE, read_only, false)?;
+        let frame = shared_data::frame();
+        paging::map_user_page(
+            root,
+            KUSER_SHARED_DATA_ADDRESS,
+            frame,
+            read_only,
+            &mut PageTableFrames,
+        )
+        .map_err(|_| NtStatus::NO_MEMORY)?;
+        Ok(space)
     }
 
     /// Physical address of the PML4.

@@ -6,15 +6,17 @@ pub mod image;
 mod pfn;
 mod pool;
 pub mod probe;
+mod shared_data;
 
 pub use address_space::AddressSpace;
 
 use abi::boot::{BootInfo, PhysRange};
 use abi::layout::phys_to_virt;
 
-/// Takes over the usable RAM the BootInfo lists.
+/// Takes over the usable RAM the BootInfo lists and creates the shared user data page.
 pub fn init(boot_info: &BootInfo) {
     pfn::init(boot_info.memory_map());
+    shared_data::init(crate::arch::system_calls_use_int_2e());
 }
 
 /// A reference to a `T` at guest-physical `phys`, through the direct map.

@@ -1,46 +1,54 @@
 //! System service stubs in NT's convention, and safe wrappers around them.
 //!
-//! Each stub is what ntdll's `Nt*` exports are: `mov r10, rcx; mov eax, NUMBER; syscall;
-//! ret`. Arguments stay where the Windows x64 calling convention put them (rcx moved to
-//! r10 because `syscall` overwrites rcx), the NTSTATUS comes back in `rax`. Numbers come
-//! from [`abi::service::SystemService`].
+//! Each stub is what ntdll's `Nt*` exports are: `mov r10, rcx; mov eax, NUMBER`, then
+//! `syscall`, or `int 2Eh` when `KUSER_SHARED_DATA.SystemCall` says the kernel wants it (as
+//! on hosts where a user-mode `syscall` cannot reach it); then `ret`. Arguments stay where
+//! the Windows x64 calling convention put them (rcx moved to r10 because `syscall`
+//! overwrites rcx), the NTSTATUS comes back in `rax`. Numbers come from
+//! [`abi::service::SystemService`].
 
 use abi::NtStatus;
-use abi::nt::UnicodeString;
+use abi::nt::{KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, SYSTEM_CALL_INT_2E, UnicodeString};
 use abi::service::{CURRENT_PROCESS_HANDLE, SystemService};
 
-/// `NtTerminateProcess(ProcessHandle, ExitStatus)`.
-///
-/// # Safety
-/// `process` is a process handle or a pseudo-handle. For the current process the call
-/// does not return.
-#[unsafe(naked)]
-pub unsafe extern "system" fn nt_terminate_process(
-    process: u64,
-    exit_status: NtStatus,
-) -> NtStatus {
-    core::arch::naked_asm!(
-        "mov r10, rcx",
-        "mov eax, {number}",
-        "syscall",
-        "ret",
-        number = const SystemService::NtTerminateProcess as u32,
-    )
+macro_rules! system_service_stub {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $type:ty),*) = $service:ident;) => {
+        $(#[$doc])*
+        #[unsafe(naked)]
+        pub unsafe extern "system" fn $name($($arg: $type),*) -> NtStatus {
+            core::arch::naked_asm!(
+                "mov r10, rcx",
+                "mov eax, {number}",
+                "test byte ptr ds:[{system_call}], {int_2e}",
+                "jnz 2f",
+                "syscall",
+                "ret",
+                "2:",
+                "int 0x2e",
+                "ret",
+                number = const SystemService::$service as u32,
+                system_call = const KUSER_SHARED_DATA_ADDRESS + KUSER_SHARED_DATA_SYSTEM_CALL,
+                int_2e = const SYSTEM_CALL_INT_2E,
+            )
+        }
+    };
 }
 
-/// `NtDisplayString(PUNICODE_STRING String)`: writes the string to the console.
-///
-/// # Safety
-/// `string` points to a readable `UNICODE_STRING` whose buffer holds `length` readable bytes.
-#[unsafe(naked)]
-pub unsafe extern "system" fn nt_display_string(string: *const UnicodeString) -> NtStatus {
-    core::arch::naked_asm!(
-        "mov r10, rcx",
-        "mov eax, {number}",
-        "syscall",
-        "ret",
-        number = const SystemService::NtDisplayString as u32,
-    )
+system_service_stub! {
+    /// `NtTerminateProcess(ProcessHandle, ExitStatus)`.
+    ///
+    /// # Safety
+    /// `process` is a process handle or a pseudo-handle. For the current process the call
+    /// does not return.
+    fn nt_terminate_process(process: u64, exit_status: NtStatus) = NtTerminateProcess;
+}
+
+system_service_stub! {
+    /// `NtDisplayString(PUNICODE_STRING String)`: writes the string to the console.
+    ///
+    /// # Safety
+    /// `string` points to a readable `UNICODE_STRING` whose buffer holds `length` readable bytes.
+    fn nt_display_string(string: *const UnicodeString) = NtDisplayString;
 }
 
 /// Ends the calling process with `status` (`NtTerminateProcess(NtCurrentProcess(), status)`).

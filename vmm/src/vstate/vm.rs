@@ -75,6 +75,12 @@ impl KvmSystem {
         Ok(Self { kvm })
     }
 
+    /// Whether /dev/kvm is kvm-pvm, KVM without hardware virtualization: the guest kernel
+    /// must know, because such a host runs a non-PVM kernel in bootstrap mode.
+    pub fn is_pvm(&self) -> bool {
+        std::path::Path::new("/sys/module/kvm_pvm").exists()
+    }
+
     /// Whether KVM accepts read-only memory slots.
     pub fn has_readonly_memory(&self) -> bool {
         self.kvm.check_extension(Cap::ReadonlyMem)

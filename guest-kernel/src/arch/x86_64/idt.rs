@@ -46,8 +46,9 @@ fn build() -> InterruptDescriptorTable {
             }
         };
         match vector {
-            // `int3` and `into` in user mode raise their exceptions rather than #GP.
-            3 | 4 => {
+            // `int3` and `into` in user mode raise their exceptions rather than #GP, and
+            // `int 2Eh` is the system-service gate.
+            3 | 4 | abi::nt::SYSTEM_SERVICE_VECTOR => {
                 options.set_privilege_level(PrivilegeLevel::Ring3);
             }
             8 => {

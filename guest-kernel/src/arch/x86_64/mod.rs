@@ -14,17 +14,33 @@ pub mod user;
 pub use apic::arm_timer;
 pub use trap::TrapFrame;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use ::x86_64::instructions::interrupts;
+
+/// Set on a kvm-pvm host, where this backend runs in the hypervisor's bootstrap mode.
+static ON_PVM_HOST: AtomicBool = AtomicBool::new(false);
 
 /// Brings the boot processor to the point where traps, system calls and the timer work:
 /// its processor block (GDT, TSS, KPCR), the shared IDT, the system-call MSRs and the
-/// local APIC. Interrupts stay disabled.
-pub fn init_boot_processor() {
+/// local APIC. Interrupts stay disabled. `platform_flags` come from the BootInfo.
+pub fn init_boot_processor(platform_flags: u32) {
+    let on_pvm_host = platform_flags & abi::boot::PLATFORM_KVM_PVM != 0;
+    ON_PVM_HOST.store(on_pvm_host, Ordering::Relaxed);
     gdt::init_processor(0);
     idt::load();
     syscall::init();
-    enable_protection_features();
+    // In bootstrap mode CPUID reports the host's features, not the VM's: trust none of them.
+    if !on_pvm_host {
+        enable_protection_features();
+    }
     apic::init();
+}
+
+/// Whether user mode must enter system services with `int 2Eh`: a kvm-pvm host delivers a
+/// user-mode `syscall` as a PVM event, which this backend cannot take.
+pub fn system_calls_use_int_2e() -> bool {
+    ON_PVM_HOST.load(Ordering::Relaxed)
 }
 
 /// Turns on SMEP and SMAP when the CPU offers them, so the kernel can neither run user

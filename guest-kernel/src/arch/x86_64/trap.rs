@@ -3,6 +3,8 @@
 
 use core::arch::naked_asm;
 
+use abi::nt::SYSTEM_SERVICE_VECTOR;
+
 /// Vector of the local APIC timer.
 pub const TIMER_VECTOR: u8 = 0x20;
 /// Vector the APIC uses for spurious interrupts.
@@ -91,6 +93,7 @@ trap_stubs! {
     simd_floating_point = 19;
     virtualization = 20;
     control_protection = 21, error_code;
+    system_service = 0x2E;
     timer = 0x20;
     spurious = 0xFF;
 }
@@ -157,8 +160,22 @@ pub unsafe extern "C" fn trap_exit() -> ! {
     )
 }
 
+/// Vectors a kvm-pvm host turns a refused `int 2Eh` into.
+const INVALID_OPCODE: u64 = 6;
+const GENERAL_PROTECTION: u64 = 13;
+/// The encoding of `int 2Eh`.
+const INT_2E: [u8; 2] = [0xCD, SYSTEM_SERVICE_VECTOR];
+
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    if matches!(frame.vector, INVALID_OPCODE | GENERAL_PROTECTION)
+        && is_relayed_system_service(frame)
+    {
+        frame.rip += INT_2E.len() as u64;
+        crate::nt::system_service(frame);
+        return;
+    }
     match frame.vector as u8 {
+        SYSTEM_SERVICE_VECTOR => crate::nt::system_service(frame),
         TIMER_VECTOR => {
             crate::ke::clock::clock_interrupt();
             super::apic::end_of_interrupt();
@@ -173,4 +190,13 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             crate::ke::exception::dispatch_exception(frame, fault_address);
         }
     }
+}
+
+/// A kvm-pvm host runs user code under its own IDT, whose gate for `int 2Eh` is not open
+/// to user mode: the instruction arrives as a #GP or #UD with the `int 2Eh` still at `rip`.
+fn is_relayed_system_service(frame: &TrapFrame) -> bool {
+    let mut instruction = [0u8; 2];
+    frame.is_user_mode()
+        && super::user::copy_from_user(&mut instruction, frame.rip).is_ok()
+        && instruction == INT_2E
 }

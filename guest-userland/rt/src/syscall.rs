@@ -8,7 +8,9 @@
 //! [`abi::service::SystemService`].
 
 use abi::NtStatus;
-use abi::nt::{KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, SYSTEM_CALL_INT_2E, UnicodeString};
+use abi::nt::{
+    KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, SYSTEM_CALL_INT_2E, UnicodeString,
+};
 use abi::service::{CURRENT_PROCESS_HANDLE, SystemService};
 
 macro_rules! system_service_stub {

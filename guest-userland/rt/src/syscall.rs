@@ -53,6 +53,35 @@ system_service_stub! {
     fn nt_display_string(string: *const UnicodeString) = NtDisplayString;
 }
 
+/// Calls system service `number` with up to three arguments, whatever the number: for
+/// programs that test how the kernel answers unknown services and bad arguments.
+///
+/// # Safety
+/// The service may read or write memory the arguments point to.
+#[unsafe(naked)]
+pub unsafe extern "system" fn raw_system_service(
+    number: u32,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+) -> NtStatus {
+    core::arch::naked_asm!(
+        "mov eax, ecx",
+        "mov r10, rdx",
+        "mov rdx, r8",
+        "mov r8, r9",
+        "test byte ptr ds:[{system_call}], {int_2e}",
+        "jnz 2f",
+        "syscall",
+        "ret",
+        "2:",
+        "int 0x2e",
+        "ret",
+        system_call = const KUSER_SHARED_DATA_ADDRESS + KUSER_SHARED_DATA_SYSTEM_CALL,
+        int_2e = const SYSTEM_CALL_INT_2E,
+    )
+}
+
 /// Ends the calling process with `status` (`NtTerminateProcess(NtCurrentProcess(), status)`).
 pub fn terminate_process(status: NtStatus) -> ! {
     // SAFETY: the current-process pseudo-handle is always valid; the call does not return.

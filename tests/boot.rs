@@ -92,7 +92,14 @@ fn bad_service_numbers_pointers_lengths_and_handles_get_their_status() {
     let outcome = boot(&["badcall"]);
     let console = outcome.console_text();
     assert!(!console.contains("WRONG"), "{console}");
-    assert_eq!(console.lines().filter(|line| line.starts_with("ok: ")).count(), 11, "{console}");
+    assert_eq!(
+        console
+            .lines()
+            .filter(|line| line.starts_with("ok: "))
+            .count(),
+        11,
+        "{console}"
+    );
     assert!(console.contains("badcall: 0 wrong"), "{console}");
     assert_exit(&outcome, 0);
 }

@@ -4,6 +4,7 @@
 //! layout without sharing code paths. The crate is `no_std` and has no dependencies.
 #![cfg_attr(not(test), no_std)]
 
+pub mod access;
 pub mod boot;
 pub mod bugcheck;
 pub mod hypercall;

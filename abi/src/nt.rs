@@ -119,3 +119,92 @@ const _: () = {
     assert!(offset_of!(RtlUserProcessParameters, command_line) == 0x70);
     assert!(offset_of!(RtlUserProcessParameters, environment) == 0x80);
 };
+
+/// `OBJECT_ATTRIBUTES`: how services that open or create objects name them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    /// `sizeof(OBJECT_ATTRIBUTES)`; any other value is STATUS_INVALID_PARAMETER.
+    pub length: u32,
+    pub reserved: u32,
+    /// A directory handle the name is relative to, or 0.
+    pub root_directory: u64,
+    /// `PUNICODE_STRING`, or 0 for an unnamed object.
+    pub object_name: u64,
+    /// `OBJ_*` attributes (`abi::access`).
+    pub attributes: u32,
+    pub reserved2: u32,
+    pub security_descriptor: u64,
+    pub security_quality_of_service: u64,
+}
+
+/// `OBJECT_INFORMATION_CLASS` values `NtQueryObject` answers.
+pub const OBJECT_BASIC_INFORMATION: u32 = 0;
+pub const OBJECT_TYPE_INFORMATION: u32 = 2;
+
+/// `PUBLIC_OBJECT_BASIC_INFORMATION` (`ObjectBasicInformation`): one handle and its object.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectBasicInformation {
+    /// The handle's attributes (`OBJ_INHERIT`, ...).
+    pub attributes: u32,
+    pub granted_access: u32,
+    pub handle_count: u32,
+    pub pointer_count: u32,
+    pub paged_pool_charge: u32,
+    pub non_paged_pool_charge: u32,
+    pub reserved: [u32; 3],
+    pub name_info_size: u32,
+    pub type_info_size: u32,
+    pub security_descriptor_size: u32,
+    pub creation_time: u64,
+}
+
+/// `OBJECT_TYPE_INFORMATION` (`ObjectTypeInformation`): the type of a handle's object and its
+/// counters. `type_name.buffer` points just past the structure, where the name follows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectTypeInformation {
+    pub type_name: UnicodeString,
+    pub total_number_of_objects: u32,
+    pub total_number_of_handles: u32,
+    pub total_paged_pool_usage: u32,
+    pub total_non_paged_pool_usage: u32,
+    pub total_name_pool_usage: u32,
+    pub total_handle_table_usage: u32,
+    pub high_water_number_of_objects: u32,
+    pub high_water_number_of_handles: u32,
+    pub high_water_paged_pool_usage: u32,
+    pub high_water_non_paged_pool_usage: u32,
+    pub high_water_name_pool_usage: u32,
+    pub high_water_handle_table_usage: u32,
+    pub invalid_attributes: u32,
+    pub generic_mapping: crate::access::GenericMapping,
+    pub valid_access_mask: u32,
+    pub security_required: u8,
+    pub maintain_handle_count: u8,
+    pub type_index: u8,
+    pub reserved_byte: u8,
+    pub pool_type: u32,
+    pub default_paged_pool_charge: u32,
+    pub default_non_paged_pool_charge: u32,
+}
+
+const _: () = {
+    assert!(size_of::<ObjectAttributes>() == 0x30);
+    assert!(offset_of!(ObjectAttributes, root_directory) == 0x08);
+    assert!(offset_of!(ObjectAttributes, object_name) == 0x10);
+    assert!(offset_of!(ObjectAttributes, attributes) == 0x18);
+    assert!(offset_of!(ObjectAttributes, security_descriptor) == 0x20);
+    assert!(size_of::<ObjectBasicInformation>() == 0x38);
+    assert!(offset_of!(ObjectBasicInformation, handle_count) == 0x08);
+    assert!(offset_of!(ObjectBasicInformation, pointer_count) == 0x0C);
+    assert!(offset_of!(ObjectBasicInformation, creation_time) == 0x30);
+    assert!(size_of::<ObjectTypeInformation>() == 0x68);
+    assert!(offset_of!(ObjectTypeInformation, total_number_of_objects) == 0x10);
+    assert!(offset_of!(ObjectTypeInformation, invalid_attributes) == 0x40);
+    assert!(offset_of!(ObjectTypeInformation, generic_mapping) == 0x44);
+    assert!(offset_of!(ObjectTypeInformation, valid_access_mask) == 0x54);
+    assert!(offset_of!(ObjectTypeInformation, type_index) == 0x5A);
+    assert!(offset_of!(ObjectTypeInformation, pool_type) == 0x5C);
+};

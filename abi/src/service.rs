@@ -12,15 +12,50 @@ pub enum SystemService {
     NtTerminateProcess = 0,
     /// `NtDisplayString(PUNICODE_STRING String)`: text to the console.
     NtDisplayString = 1,
+    /// `NtClose(Handle)`.
+    NtClose = 0x10,
+    /// `NtDuplicateObject(SourceProcessHandle, SourceHandle, TargetProcessHandle,
+    /// PHANDLE TargetHandle, DesiredAccess, HandleAttributes, Options)`.
+    NtDuplicateObject = 0x11,
+    /// `NtOpenProcess(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PCLIENT_ID ClientId)`.
+    NtOpenProcess = 0x12,
+    /// `NtOpenThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PCLIENT_ID ClientId)`.
+    NtOpenThread = 0x13,
+    /// `NtQueryObject(Handle, ObjectInformationClass, ObjectInformation,
+    /// ObjectInformationLength, PULONG ReturnLength)`.
+    NtQueryObject = 0x14,
+    /// `NtCreateDirectoryObject(PHANDLE DirectoryHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtCreateDirectoryObject = 0x15,
+    /// `NtOpenDirectoryObject(PHANDLE DirectoryHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenDirectoryObject = 0x16,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 2] = [Self::NtTerminateProcess, Self::NtDisplayString];
+    pub const ALL: [Self; 9] = [
+        Self::NtTerminateProcess,
+        Self::NtDisplayString,
+        Self::NtClose,
+        Self::NtDuplicateObject,
+        Self::NtOpenProcess,
+        Self::NtOpenThread,
+        Self::NtQueryObject,
+        Self::NtCreateDirectoryObject,
+        Self::NtOpenDirectoryObject,
+    ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
         match number {
             0 => Some(Self::NtTerminateProcess),
             1 => Some(Self::NtDisplayString),
+            0x10 => Some(Self::NtClose),
+            0x11 => Some(Self::NtDuplicateObject),
+            0x12 => Some(Self::NtOpenProcess),
+            0x13 => Some(Self::NtOpenThread),
+            0x14 => Some(Self::NtQueryObject),
+            0x15 => Some(Self::NtCreateDirectoryObject),
+            0x16 => Some(Self::NtOpenDirectoryObject),
             _ => None,
         }
     }
@@ -40,9 +75,14 @@ mod tests {
         for service in SystemService::ALL {
             assert_eq!(SystemService::from_number(service as u32), Some(service));
         }
-        assert_eq!(
-            SystemService::from_number(SystemService::ALL.len() as u32),
-            None
-        );
+        // Every number `from_number` knows is in `ALL`, once.
+        for number in 0..0x1000 {
+            let listed = SystemService::ALL
+                .iter()
+                .filter(|service| **service as u32 == number)
+                .count();
+            let known = usize::from(SystemService::from_number(number).is_some());
+            assert_eq!(listed, known, "service number {number:#x}");
+        }
     }
 }

@@ -17,6 +17,15 @@ pub fn system_service(frame: &mut TrapFrame) {
             nt_terminate_process(frame.r10, frame.rdx as u32)
         }
         Some(SystemService::NtDisplayString) => nt_display_string(frame.r10),
+        Some(
+            SystemService::NtClose
+            | SystemService::NtDuplicateObject
+            | SystemService::NtOpenProcess
+            | SystemService::NtOpenThread
+            | SystemService::NtQueryObject
+            | SystemService::NtCreateDirectoryObject
+            | SystemService::NtOpenDirectoryObject,
+        ) => NtStatus::NOT_IMPLEMENTED,
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

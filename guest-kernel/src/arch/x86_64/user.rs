@@ -107,6 +107,28 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), ()> {
     if failed == 0 { Ok(()) } else { Err(()) }
 }
 
+/// Copies `src` to user address `dst` (the write half of `copy_from_user`). Fails, without
+/// faulting the kernel, when any byte is outside the user half or not writable.
+pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), ()> {
+    if !is_user_range(dst, src.len() as u64) {
+        return Err(());
+    }
+    let smap = SMAP_ENABLED.load(Ordering::Relaxed);
+    if smap {
+        // SAFETY: opens user access for the copy below only; closed right after.
+        unsafe { core::arch::asm!("stac", options(nomem, nostack)) };
+    }
+    // SAFETY: `src` is a valid kernel buffer that `rep movsb` only reads; a fault on the
+    // user side (unmapped, read-only with CR0.WP set) is caught by `fixup_user_copy` and
+    // reported as 1.
+    let failed = unsafe { copy_user_bytes(dst as *mut u8, src.as_ptr() as u64, src.len()) };
+    if smap {
+        // SAFETY: closes the user-access window opened above.
+        unsafe { core::arch::asm!("clac", options(nomem, nostack)) };
+    }
+    if failed == 0 { Ok(()) } else { Err(()) }
+}
+
 /// If a kernel-mode fault hit the user-copy instruction, resumes at its failure exit and
 /// returns true.
 pub fn fixup_user_copy(frame: &mut TrapFrame) -> bool {

@@ -10,8 +10,10 @@ pub mod bugcheck;
 pub mod hypercall;
 pub mod image;
 pub mod layout;
+pub mod memory;
 pub mod nt;
 pub mod service;
 pub mod status;
+pub mod system_information;
 
 pub use status::NtStatus;

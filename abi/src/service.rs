@@ -30,10 +30,30 @@ pub enum SystemService {
     NtCreateDirectoryObject = 0x15,
     /// `NtOpenDirectoryObject(PHANDLE DirectoryHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
     NtOpenDirectoryObject = 0x16,
+    /// `NtAllocateVirtualMemory(ProcessHandle, PVOID *BaseAddress, ZeroBits,
+    /// PSIZE_T RegionSize, AllocationType, Protect)`.
+    NtAllocateVirtualMemory = 0x20,
+    /// `NtFreeVirtualMemory(ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, FreeType)`.
+    NtFreeVirtualMemory = 0x21,
+    /// `NtProtectVirtualMemory(ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize,
+    /// NewProtect, PULONG OldProtect)`.
+    NtProtectVirtualMemory = 0x22,
+    /// `NtQueryVirtualMemory(ProcessHandle, BaseAddress, MemoryInformationClass,
+    /// MemoryInformation, MemoryInformationLength, PSIZE_T ReturnLength)`.
+    NtQueryVirtualMemory = 0x23,
+    /// `NtReadVirtualMemory(ProcessHandle, BaseAddress, Buffer, NumberOfBytesToRead,
+    /// PSIZE_T NumberOfBytesRead)`.
+    NtReadVirtualMemory = 0x24,
+    /// `NtWriteVirtualMemory(ProcessHandle, BaseAddress, Buffer, NumberOfBytesToWrite,
+    /// PSIZE_T NumberOfBytesWritten)`.
+    NtWriteVirtualMemory = 0x25,
+    /// `NtQuerySystemInformation(SystemInformationClass, SystemInformation,
+    /// SystemInformationLength, PULONG ReturnLength)`.
+    NtQuerySystemInformation = 0x26,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 16] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -43,6 +63,13 @@ impl SystemService {
         Self::NtQueryObject,
         Self::NtCreateDirectoryObject,
         Self::NtOpenDirectoryObject,
+        Self::NtAllocateVirtualMemory,
+        Self::NtFreeVirtualMemory,
+        Self::NtProtectVirtualMemory,
+        Self::NtQueryVirtualMemory,
+        Self::NtReadVirtualMemory,
+        Self::NtWriteVirtualMemory,
+        Self::NtQuerySystemInformation,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -56,6 +83,13 @@ impl SystemService {
             0x14 => Some(Self::NtQueryObject),
             0x15 => Some(Self::NtCreateDirectoryObject),
             0x16 => Some(Self::NtOpenDirectoryObject),
+            0x20 => Some(Self::NtAllocateVirtualMemory),
+            0x21 => Some(Self::NtFreeVirtualMemory),
+            0x22 => Some(Self::NtProtectVirtualMemory),
+            0x23 => Some(Self::NtQueryVirtualMemory),
+            0x24 => Some(Self::NtReadVirtualMemory),
+            0x25 => Some(Self::NtWriteVirtualMemory),
+            0x26 => Some(Self::NtQuerySystemInformation),
             _ => None,
         }
     }

@@ -26,6 +26,15 @@ pub fn system_service(frame: &mut TrapFrame) {
             | SystemService::NtCreateDirectoryObject
             | SystemService::NtOpenDirectoryObject,
         ) => NtStatus::NOT_IMPLEMENTED,
+        Some(
+            SystemService::NtAllocateVirtualMemory
+            | SystemService::NtFreeVirtualMemory
+            | SystemService::NtProtectVirtualMemory
+            | SystemService::NtQueryVirtualMemory
+            | SystemService::NtReadVirtualMemory
+            | SystemService::NtWriteVirtualMemory
+            | SystemService::NtQuerySystemInformation,
+        ) => NtStatus::NOT_IMPLEMENTED,
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

@@ -91,7 +91,7 @@ pub enum ElfError {
     NotElf64,
     #[error("not an x86-64 ELF")]
     NotX86_64,
-    #[error("not an executable ELF (type {0})")]
+    #[error("not an executable or position-independent ELF (type {0})")]
     NotExecutable(u16),
     #[error("program headers lie outside the file")]
     BadProgramHeaders,
@@ -141,7 +141,8 @@ impl KernelInfo {
     }
 }
 
-/// Checks an ELF64 x86-64 executable and lists its loadable segments.
+/// Checks an ELF64 x86-64 executable (static or position-independent) and lists its
+/// loadable segments.
 pub fn parse_kernel(bytes: &[u8]) -> Result<KernelInfo, ElfError> {
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err(ElfError::NotElf);
@@ -154,7 +155,9 @@ pub fn parse_kernel(bytes: &[u8]) -> Result<KernelInfo, ElfError> {
     if e_machine != 0x3e {
         return Err(ElfError::NotX86_64);
     }
-    if e_type != 2 {
+    // ET_EXEC, or ET_DYN for a position-independent kernel: either way its segments are
+    // placed at their physical addresses and it starts at its link address.
+    if e_type != 2 && e_type != 3 {
         return Err(ElfError::NotExecutable(e_type));
     }
     let entry = le64(bytes, 24);

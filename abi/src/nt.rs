@@ -140,6 +140,8 @@ pub struct ObjectAttributes {
 
 /// `OBJECT_INFORMATION_CLASS` values `NtQueryObject` answers.
 pub const OBJECT_BASIC_INFORMATION: u32 = 0;
+/// Answered with `OBJECT_NAME_INFORMATION`: a [`UnicodeString`] followed by the name.
+pub const OBJECT_NAME_INFORMATION: u32 = 1;
 pub const OBJECT_TYPE_INFORMATION: u32 = 2;
 
 /// `PUBLIC_OBJECT_BASIC_INFORMATION` (`ObjectBasicInformation`): one handle and its object.

@@ -11,6 +11,7 @@ mod io;
 mod ke;
 mod mm;
 mod nt;
+mod ob;
 mod ps;
 
 use abi::boot::BootInfo;
@@ -29,6 +30,8 @@ fn system_startup(boot_info_phys: u64) -> ! {
     mm::init(&boot_info);
     io::boot_image::init(&boot_info);
     ke::clock::init(boot_info.tsc_khz);
+    ob::init();
+    ps::init();
 
     // Phase 1: the first process.
     hal::boot_progress(BootMarker::KernelReady);

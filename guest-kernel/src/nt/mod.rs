@@ -3,29 +3,35 @@
 
 use abi::NtStatus;
 use abi::nt::UnicodeString;
-use abi::service::{CURRENT_PROCESS_HANDLE, SystemService};
+use abi::service::SystemService;
 
 use crate::arch::TrapFrame;
+use crate::hal;
 use crate::mm::probe;
-use crate::{hal, ps};
+
+mod object;
+mod process;
+mod user_args;
 
 /// Dispatches the system call in `frame` (KiSystemService): the service number in `rax`,
 /// arguments in `r10`, `rdx`, `r8`, `r9`; the NTSTATUS goes back in `rax`.
 pub fn system_service(frame: &mut TrapFrame) {
     let status = match SystemService::from_number(frame.rax as u32) {
         Some(SystemService::NtTerminateProcess) => {
-            nt_terminate_process(frame.r10, frame.rdx as u32)
+            status_of(process::nt_terminate_process(frame.r10, frame.rdx as u32))
         }
         Some(SystemService::NtDisplayString) => nt_display_string(frame.r10),
-        Some(
-            SystemService::NtClose
-            | SystemService::NtDuplicateObject
-            | SystemService::NtOpenProcess
-            | SystemService::NtOpenThread
-            | SystemService::NtQueryObject
-            | SystemService::NtCreateDirectoryObject
-            | SystemService::NtOpenDirectoryObject,
-        ) => NtStatus::NOT_IMPLEMENTED,
+        Some(SystemService::NtClose) => status_of(object::nt_close(frame.r10)),
+        Some(SystemService::NtDuplicateObject) => status_of(object::nt_duplicate_object(frame)),
+        Some(SystemService::NtOpenProcess) => status_of(process::nt_open_process(frame)),
+        Some(SystemService::NtOpenThread) => status_of(process::nt_open_thread(frame)),
+        Some(SystemService::NtQueryObject) => status_of(object::nt_query_object(frame)),
+        Some(SystemService::NtCreateDirectoryObject) => {
+            status_of(object::nt_create_directory_object(frame))
+        }
+        Some(SystemService::NtOpenDirectoryObject) => {
+            status_of(object::nt_open_directory_object(frame))
+        }
         Some(
             SystemService::NtAllocateVirtualMemory
             | SystemService::NtFreeVirtualMemory
@@ -40,13 +46,9 @@ pub fn system_service(frame: &mut TrapFrame) {
     frame.rax = u64::from(status.0);
 }
 
-/// `NtTerminateProcess(ProcessHandle, ExitStatus)`. Only the current process can be named
-/// until handle tables exist.
-fn nt_terminate_process(process_handle: u64, exit_status: u32) -> NtStatus {
-    if process_handle != CURRENT_PROCESS_HANDLE {
-        return NtStatus::INVALID_HANDLE;
-    }
-    ps::terminate_current_process(NtStatus(exit_status))
+/// The status a service returns, whether it succeeded or failed.
+fn status_of(result: Result<NtStatus, NtStatus>) -> NtStatus {
+    result.unwrap_or_else(|status| status)
 }
 
 /// `NtDisplayString(PUNICODE_STRING String)`: writes the string to the console.

@@ -1,23 +1,29 @@
-//! The process manager: the first process and its thread, created in NT's order, and
-//! their termination.
-//!
-//! Processes and threads are plain structures until the object manager arrives; the steps
-//! of `PspCreateProcess` and `PspCreateThread` keep their NT names and order so objects,
-//! handles and the CID table slot in where the comments say.
+//! The process manager: process and thread objects (EPROCESS, ETHREAD), the CID table that
+//! names them, the first process and its thread created in NT's order, and termination.
 
+mod cid;
 mod environment;
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::NtStatus;
+use abi::access::{
+    PROCESS_ALL_ACCESS, PROCESS_GENERIC_MAPPING, THREAD_ALL_ACCESS, THREAD_GENERIC_MAPPING,
+};
 use abi::hypercall::{BootMarker, ShutdownKind};
 use abi::layout::PAGE_SIZE;
+use abi::nt::ClientId;
 use spin::Mutex;
 
+use self::cid::CidTable;
 use crate::arch::paging::UserAccess;
 use crate::arch::user::UserContext;
 use crate::mm::{AddressSpace, image};
+use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
 use crate::{arch, hal, io, ke};
 
 /// Top of the initial thread's user stack; the stack grows down from here.
@@ -28,54 +34,212 @@ const MAX_STACK_RESERVE: u64 = 16 * 1024 * 1024;
 const INITIAL_STACK_FRAME: u64 = 0x30 + 8;
 const KERNEL_STACK_SIZE: usize = 16 * 1024;
 
+/// The process object type (`PsProcessType`).
+pub static PROCESS_TYPE: ObjectType =
+    ObjectType::new("Process", PROCESS_GENERIC_MAPPING, PROCESS_ALL_ACCESS);
+/// The thread object type (`PsThreadType`).
+pub static THREAD_TYPE: ObjectType =
+    ObjectType::new("Thread", THREAD_GENERIC_MAPPING, THREAD_ALL_ACCESS);
+
+/// What a client ID names. Entries keep no reference: an object's delete procedure frees
+/// its ID.
+#[derive(Clone, Debug)]
+enum CidEntry {
+    Process(Weak<Object<Process>>),
+    Thread(Weak<Object<Thread>>),
+}
+
+/// Process and thread IDs (`PspCidTable`).
+static PSP_CID_TABLE: CidTable<CidEntry> = CidTable::new();
+
 /// EPROCESS, as far as the kernel has one.
 #[derive(Debug)]
 pub struct Process {
-    pub address_space: AddressSpace,
+    /// `UniqueProcessId`, from the CID table; 0 until allocated.
+    unique_process_id: AtomicU64,
+    pub address_space: Mutex<AddressSpace>,
     /// The image file name, as `EPROCESS.ImageFileName` ("hello.exe").
     pub image_file_name: String,
+    /// The handle table (`ObjectTable`).
+    pub object_table: ObjectTable,
 }
 
-/// ETHREAD, as far as the kernel has one: a kernel stack and where user mode starts.
-#[derive(Debug)]
-pub struct Thread {
-    kernel_stack: Box<KernelStack>,
-    user_context: UserContext,
-}
-
-#[repr(C, align(16))]
-struct KernelStack([u8; KERNEL_STACK_SIZE]);
-
-impl core::fmt::Debug for KernelStack {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "KernelStack({:p})", self.0.as_ptr())
+impl Process {
+    /// `UniqueProcessId`.
+    pub fn unique_process_id(&self) -> u64 {
+        self.unique_process_id.load(Ordering::Relaxed)
     }
 }
 
-/// The process running on the processor (one, until the dispatcher arrives).
-static CURRENT_PROCESS: Mutex<Option<Process>> = Mutex::new(None);
+impl ObjectBody for Process {
+    fn object_type() -> &'static ObjectType {
+        &PROCESS_TYPE
+    }
+}
 
-/// Process and thread IDs of the first process, until the CID table hands them out.
-const INITIAL_PROCESS_ID: u64 = 8;
-const INITIAL_THREAD_ID: u64 = 12;
+impl Drop for Process {
+    /// `PspProcessDelete`, on the last dereference: the process ID goes back to the CID
+    /// table; the handle table and the address space go with the fields.
+    fn drop(&mut self) {
+        let id = *self.unique_process_id.get_mut();
+        if id != 0 {
+            PSP_CID_TABLE.free(id);
+        }
+    }
+}
+
+/// ETHREAD, as far as the kernel has one: its IDs, its process, a kernel stack and where
+/// user mode starts.
+#[derive(Debug)]
+pub struct Thread {
+    /// `Cid.UniqueThread`, from the CID table; 0 until allocated.
+    unique_thread_id: AtomicU64,
+    /// The owning process; a thread holds a pointer reference to it.
+    process: Arc<Object<Process>>,
+    kernel_stack: Box<KernelStack>,
+    /// The user context the thread starts in, until it first runs.
+    initial_context: Mutex<Option<UserContext>>,
+}
+
+impl Thread {
+    /// `Cid`: the process and thread IDs.
+    pub fn client_id(&self) -> ClientId {
+        ClientId {
+            unique_process: self.process.unique_process_id(),
+            unique_thread: self.unique_thread_id.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn process(&self) -> &Arc<Object<Process>> {
+        &self.process
+    }
+}
+
+impl ObjectBody for Thread {
+    fn object_type() -> &'static ObjectType {
+        &THREAD_TYPE
+    }
+}
+
+impl Drop for Thread {
+    /// `PspThreadDelete`: the thread ID goes back to the CID table; the kernel stack and the
+    /// reference to the process go with the fields.
+    fn drop(&mut self) {
+        let id = *self.unique_thread_id.get_mut();
+        if id != 0 {
+            PSP_CID_TABLE.free(id);
+        }
+    }
+}
+
+/// A thread's kernel stack. Only the processor touches its bytes, while it runs the
+/// thread on it; no Rust reference to them is ever made.
+#[repr(C, align(16))]
+struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
+
+// SAFETY: the bytes are reached only as a processor stack by the one processor running the
+// owning thread, never through a Rust reference, so sharing the owner between processors
+// shares nothing it could race on.
+unsafe impl Sync for KernelStack {}
+
+impl KernelStack {
+    fn new() -> Box<Self> {
+        Box::new(Self(UnsafeCell::new([0; KERNEL_STACK_SIZE])))
+    }
+
+    /// The address the stack grows down from.
+    fn top(&self) -> u64 {
+        self.0.get() as u64 + KERNEL_STACK_SIZE as u64
+    }
+}
+
+impl core::fmt::Debug for KernelStack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "KernelStack({:p})", self.0.get())
+    }
+}
+
+/// The thread running on the processor (one, until the dispatcher arrives): KPRCB's
+/// CurrentThread.
+static CURRENT_THREAD: Mutex<Option<Arc<Object<Thread>>>> = Mutex::new(None);
+
+/// Registers the process and thread object types (`PspInitPhase0`).
+pub fn init() {
+    ob::create_object_type(&PROCESS_TYPE);
+    ob::create_object_type(&THREAD_TYPE);
+}
+
+/// The thread running on this processor (`PsGetCurrentThread`). Only services and
+/// exceptions from user mode ask, so there is one.
+pub fn current_thread() -> Arc<Object<Thread>> {
+    CURRENT_THREAD.lock().clone().expect("a thread is running")
+}
+
+/// The process of the running thread (`PsGetCurrentProcess`).
+pub fn current_process() -> Arc<Object<Process>> {
+    current_thread().process.clone()
+}
+
+/// The process with ID `id` (`PsLookupProcessByProcessId`), or STATUS_INVALID_CID.
+pub fn lookup_process_by_id(id: u64) -> Result<Arc<Object<Process>>, NtStatus> {
+    match PSP_CID_TABLE.lookup(id) {
+        Some(CidEntry::Process(process)) => process.upgrade().ok_or(NtStatus::INVALID_CID),
+        _ => Err(NtStatus::INVALID_CID),
+    }
+}
+
+/// The thread `client_id` names (`PsLookupProcessThreadByCid`): its thread ID must name a
+/// thread, and its process ID, unless 0, that thread's process. STATUS_INVALID_CID otherwise.
+pub fn lookup_thread_by_client_id(client_id: ClientId) -> Result<Arc<Object<Thread>>, NtStatus> {
+    let thread = match PSP_CID_TABLE.lookup(client_id.unique_thread) {
+        Some(CidEntry::Thread(thread)) => thread.upgrade().ok_or(NtStatus::INVALID_CID)?,
+        _ => return Err(NtStatus::INVALID_CID),
+    };
+    let process_id = thread.process.unique_process_id();
+    if client_id.unique_process != 0 && client_id.unique_process != process_id {
+        return Err(NtStatus::INVALID_CID);
+    }
+    Ok(thread)
+}
 
 /// Creates the first user process from `command_line` ("PROGRAM ARGS..."): the process
 /// (`PspCreateProcess`), then its first thread (`PspCreateThread`), not yet running.
-pub fn create_initial_process(command_line: &str) -> Result<Thread, NtStatus> {
+pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>, NtStatus> {
     let program = environment::program_name(command_line);
     let (path, file) =
         io::boot_image::find_program(program).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
     let image_file_name = String::from(path.rsplit('/').next().unwrap_or(&path));
 
-    // PspCreateProcess: the address space (a PML4 sharing the kernel half), the image
-    // mapped into it, the PEB with its process parameters.
-    let mut address_space = AddressSpace::new()?;
+    // PspCreateProcess: the process object with its address space (a PML4 sharing the
+    // kernel half) and its handle table (empty: the first process has no parent to inherit
+    // from); the image mapped; the process ID from the CID table; the PEB with its process
+    // parameters.
+    let process = Object::create(Process {
+        unique_process_id: AtomicU64::new(0),
+        address_space: Mutex::new(AddressSpace::new()?),
+        image_file_name,
+        object_table: ObjectTable::new(),
+    });
+    let mut address_space = process.address_space.lock();
     let image = image::map_image(&mut address_space, file)?;
+    let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(&process)))?;
+    process
+        .unique_process_id
+        .store(process_id, Ordering::Relaxed);
     let image_path = alloc::format!("\\SystemRoot\\{}", path.replace('/', "\\"));
     let peb = environment::create_peb(&mut address_space, image.base, &image_path, command_line)?;
 
-    // PspCreateThread: the TEB (with the client ID), the user stack, the kernel stack and the
-    // initial context that enters the image with the PEB as its argument.
+    // PspCreateThread: the thread object with its kernel stack; the thread ID; the TEB
+    // (with the client ID), the user stack and the initial context that enters the image
+    // with the PEB as its argument.
+    let thread = Object::create(Thread {
+        unique_thread_id: AtomicU64::new(0),
+        process: process.clone(),
+        kernel_stack: KernelStack::new(),
+        initial_context: Mutex::new(None),
+    });
+    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
+    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
     let stack_reserve = image
         .stack_reserve
         .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)
@@ -91,70 +255,74 @@ pub fn create_initial_process(command_line: &str) -> Result<Thread, NtStatus> {
     };
     address_space.reserve_demand_zero(stack_limit, stack_reserve - stack_commit, read_write)?;
     address_space.commit(USER_STACK_TOP - stack_commit, stack_commit, read_write)?;
-    let client_id = abi::nt::ClientId {
-        unique_process: INITIAL_PROCESS_ID,
-        unique_thread: INITIAL_THREAD_ID,
-    };
     let teb = environment::create_teb(
         &mut address_space,
         peb,
-        client_id,
+        thread.client_id(),
         USER_STACK_TOP,
         stack_limit,
     )?;
-    let kernel_stack = Box::new(KernelStack([0; KERNEL_STACK_SIZE]));
-    let user_context = UserContext {
+    drop(address_space);
+    *thread.initial_context.lock() = Some(UserContext {
         entry: image.entry_point,
         stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
         argument: peb,
         teb,
-    };
-
-    *CURRENT_PROCESS.lock() = Some(Process {
-        address_space,
-        image_file_name,
     });
-    Ok(Thread {
-        kernel_stack,
-        user_context,
-    })
+    Ok(thread)
 }
 
-/// Runs the first thread: its address space becomes current, the clock starts, and the
-/// processor drops to user mode at the image's entry point.
-pub fn start_initial_thread(thread: Thread) -> ! {
-    let root = CURRENT_PROCESS
+/// Runs the first thread: its address space becomes current, it becomes the current
+/// thread, the clock starts, and the processor drops to user mode at the image's entry
+/// point on the thread's kernel stack.
+pub fn start_initial_thread(thread: Arc<Object<Thread>>) -> ! {
+    arch::paging::switch_address_space(thread.process.address_space.lock().root());
+    let context = thread
+        .initial_context
         .lock()
-        .as_ref()
-        .map(|p| p.address_space.root());
-    arch::paging::switch_address_space(root.expect("the initial process exists"));
-    let kernel_stack_top = thread.kernel_stack.0.as_ptr_range().end as u64;
-    // The thread runs until the system shuts down; its kernel stack lives as long.
-    Box::leak(thread.kernel_stack);
+        .take()
+        .expect("a new thread has its initial context");
+    let kernel_stack_top = thread.kernel_stack.top();
+    // The current thread's reference keeps the object, and so the kernel stack, alive.
+    *CURRENT_THREAD.lock() = Some(thread);
     ke::clock::start();
     hal::boot_progress(BootMarker::UserModeEntered);
-    arch::user::enter_user_mode(thread.user_context, kernel_stack_top)
+    arch::user::enter_user_mode(context, kernel_stack_top)
 }
 
 /// Resolves a user-address page fault in the current process (demand-zero pages).
 pub fn resolve_user_fault(address: u64) -> bool {
-    CURRENT_PROCESS
-        .lock()
-        .as_mut()
-        .is_some_and(|process| process.address_space.resolve_fault(address))
+    let thread = CURRENT_THREAD.lock().clone();
+    thread.is_some_and(|thread| thread.process.address_space.lock().resolve_fault(address))
 }
 
 /// The current process's image file name, for messages.
 pub fn current_image_name() -> String {
-    CURRENT_PROCESS
-        .lock()
-        .as_ref()
-        .map_or_else(|| String::from("System"), |p| p.image_file_name.clone())
+    let thread = CURRENT_THREAD.lock().clone();
+    thread.map_or_else(
+        || String::from("System"),
+        |thread| thread.process.image_file_name.clone(),
+    )
 }
 
-/// Ends the current process with `status`. The first process is the session: when it ends,
-/// the system shuts down with its exit status.
+/// Terminates `process` with `status` (`PspTerminateProcess`). Only the current process
+/// exists until process creation lands, and ending it ends the session.
+pub fn terminate_process(process: &Arc<Object<Process>>, status: NtStatus) -> NtStatus {
+    if Arc::ptr_eq(process, &current_process()) {
+        terminate_current_process(status)
+    }
+    NtStatus::NOT_IMPLEMENTED
+}
+
+/// Ends the current process with `status`: its last thread exits (`PspExitThread`), which
+/// runs the process down (`PspExitProcess`): its handle table is closed (`ObKillProcess`).
+/// The first process is the session: when it ends, the system shuts down with its exit
+/// status.
 pub fn terminate_current_process(status: NtStatus) -> ! {
+    let thread = CURRENT_THREAD.lock().clone();
+    if let Some(thread) = thread {
+        thread.process.object_table.close_all();
+    }
     system_shutdown(status)
 }
 

@@ -34,6 +34,9 @@ bugchecks! {
     UNEXPECTED_KERNEL_MODE_TRAP = 0x7F,
     /// Physical memory ran out where the kernel cannot fail: (pages wanted, 0, 0, 0).
     NO_PAGES_AVAILABLE = 0x4D,
+    /// The PFN database is inconsistent, as when a frame not in use is released:
+    /// (0x99 or 0x9A, physical address, 0, 0).
+    PFN_LIST_CORRUPT = 0x4E,
     /// A Rust panic in the kernel (this project's own code; NT has none): the message is
     /// on the console, the parameters are (line, column, 0, 0).
     KERNEL_PANIC = 0xBAD,

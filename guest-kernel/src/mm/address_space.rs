@@ -1,181 +1,515 @@
-//! User address spaces: a PML4 sharing the kernel half, the ranges reserved in it (the
-//! seed of the VAD tree) and the frames that back it.
+//! User address spaces (`MMSUPPORT` and `EPROCESS.VadRoot`): the VADs and the page tables
+//! that follow them. Here are the virtual-memory services' rules once their arguments are
+//! captured (MiAllocateVirtualMemory, NtFreeVirtualMemory, MiProtectVirtualMemory,
+//! MiQueryMemoryBasicInformation, MmCopyVirtualMemory), page-fault resolution
+//! (MmAccessFault: demand-zero pages, guard pages, protection), the kernel's own writes
+//! into a process, and teardown (MmDeleteProcessAddressSpace).
+//!
+//! The page tables are reached only through [`PageTables`], so this is pure logic,
+//! unit-tested on the host against a simulated MMU.
 
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
-
-use ::x86_64::PhysAddr;
-use ::x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 use abi::NtStatus;
-use abi::layout::{PAGE_SIZE, phys_to_virt};
-use abi::nt::KUSER_SHARED_DATA_ADDRESS;
+use abi::layout::PAGE_SIZE;
+use abi::memory::{
+    MEM_COMMIT, MEM_DECOMMIT, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE, MEM_RESET, MEM_TOP_DOWN,
+    MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_HIGHEST_VAD_ADDRESS,
+    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_EXECUTE_WRITECOPY,
+    PAGE_GUARD, PAGE_NOACCESS, PAGE_READONLY,
+};
 
-use super::{pfn, shared_data};
-use crate::arch::paging::{self, MapError, UserAccess};
+use super::vad::{
+    Access, PageAccess, PageState, VadKind, VadTree, is_write_copy, validate_protection,
+};
 
-/// Hands page-table pages to the arch layer from the frame allocator.
-struct PageTableFrames;
-
-// SAFETY: `pfn::allocate_frame` returns distinct, zero-filled, otherwise unused frames.
-unsafe impl FrameAllocator<Size4KiB> for PageTableFrames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        pfn::allocate_frame().map(|frame| PhysFrame::containing_address(PhysAddr::new(frame)))
-    }
+/// The hardware side of an address space: its page tables and the frames they map.
+pub trait PageTables {
+    /// Maps a zero-filled frame, which the address space then owns, at user page `page`.
+    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Maps `frame`, which stays the system's, at user page `page`.
+    fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// The frame mapped at user page `page`, and its access.
+    fn translate(&self, page: u64) -> Option<(u64, PageAccess)>;
+    /// Gives every mapped page of `[start, end)` the access `access`.
+    fn protect(&mut self, start: u64, end: u64, access: PageAccess);
+    /// Removes every mapping of `[start, end)`, releasing the frames when `owned`, and the
+    /// page tables left empty.
+    fn unmap(&mut self, start: u64, end: u64, owned: bool);
+    /// Copies `bytes` into `frame` at `offset`.
+    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]);
+    /// Copies `buffer.len()` bytes out of `frame` from `offset`.
+    fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]);
 }
 
-/// A reserved range of user addresses (a VAD): pages in it are committed up front or, when
-/// `demand_zero`, on first touch.
-#[derive(Clone, Copy, Debug)]
-struct Reservation {
-    start: u64,
-    end: u64,
-    access: UserAccess,
-    demand_zero: bool,
+/// How a page fault was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// A committed page touched for the first time got a zero-filled frame.
+    DemandZero,
+    /// The page was mapped already: its PTE was rewritten (a stale TLB entry).
+    Refreshed,
 }
 
 /// One process's user address space.
 #[derive(Debug)]
-pub struct AddressSpace {
-    root: u64,
-    reservations: Vec<Reservation>,
-    /// Committed user pages and the frames behind them.
-    pages: BTreeMap<u64, u64>,
+pub struct AddressSpace<T: PageTables> {
+    tables: T,
+    vads: VadTree,
 }
 
-impl AddressSpace {
-    /// A user half holding only KUSER_SHARED_DATA, over the shared kernel half.
-    pub fn new() -> Result<Self, NtStatus> {
-        let root = pfn::allocate_frame().ok_or(NtStatus::NO_MEMORY)?;
-        paging::init_user_root(root);
-        let mut space = Self {
-            root,
-            reservations: Vec::new(),
-            pages: BTreeMap::new(),
-        };
-        let read_only = UserAccess {
-            write: false,
-            execute: false,
-        };
-        space.reserve(KUSER_SHARED_DATA_ADDRESS, PAGE_SIZE, read_only, false)?;
-        let frame = shared_data::frame();
-        paging::map_user_page(
-            root,
-            KUSER_SHARED_DATA_ADDRESS,
-            frame,
-            read_only,
-            &mut PageTableFrames,
-        )
-        .map_err(|_| NtStatus::NO_MEMORY)?;
-        Ok(space)
-    }
-
-    /// Physical address of the PML4.
-    pub fn root(&self) -> u64 {
-        self.root
-    }
-
-    /// Reserves `[start, start + len)` and commits all of it now.
-    pub fn commit(&mut self, start: u64, len: u64, access: UserAccess) -> Result<(), NtStatus> {
-        let reservation = self.reserve(start, len, access, false)?;
-        let mut page = reservation.start;
-        while page < reservation.end {
-            self.commit_page(page, access)?;
-            page += PAGE_SIZE;
+impl<T: PageTables> AddressSpace<T> {
+    /// An empty address space over `tables`.
+    pub fn with_tables(tables: T) -> Self {
+        Self {
+            tables,
+            vads: VadTree::new(),
         }
-        Ok(())
     }
 
-    /// Reserves `[start, start + len)`; its pages are committed zero-filled on first touch.
-    pub fn reserve_demand_zero(
-        &mut self,
-        start: u64,
-        len: u64,
-        access: UserAccess,
-    ) -> Result<(), NtStatus> {
-        self.reserve(start, len, access, true).map(|_| ())
+    pub fn tables(&self) -> &T {
+        &self.tables
     }
 
-    fn reserve(
-        &mut self,
-        start: u64,
-        len: u64,
-        access: UserAccess,
-        demand_zero: bool,
-    ) -> Result<Reservation, NtStatus> {
-        let end = start.checked_add(len).ok_or(NtStatus::INVALID_PARAMETER)?;
-        let (start, end) = (start & !(PAGE_SIZE - 1), end.next_multiple_of(PAGE_SIZE));
-        if len == 0 || !crate::arch::user::is_user_range(start, end - start) {
-            return Err(NtStatus::INVALID_PARAMETER);
-        }
-        if self
-            .reservations
-            .iter()
-            .any(|r| r.start < end && start < r.end)
-        {
-            return Err(NtStatus::INVALID_PARAMETER);
-        }
-        let reservation = Reservation {
-            start,
-            end,
-            access,
-            demand_zero,
-        };
-        self.reservations.push(reservation);
-        Ok(reservation)
-    }
-
-    fn commit_page(&mut self, page: u64, access: UserAccess) -> Result<(), NtStatus> {
-        let frame = pfn::allocate_frame().ok_or(NtStatus::NO_MEMORY)?;
-        paging::map_user_page(self.root, page, frame, access, &mut PageTableFrames).map_err(
-            |error| match error {
-                MapError::OutOfFrames => NtStatus::NO_MEMORY,
-                MapError::BadAddress => NtStatus::INVALID_PARAMETER,
-            },
+    /// Maps KUSER_SHARED_DATA's `frame` read-only at `address`, in a VAD nothing can
+    /// change or free (MiInsertSharedUserPageVad).
+    pub fn map_shared_user_data(&mut self, address: u64, frame: u64) -> Result<(), NtStatus> {
+        let state = PageState::Committed(PAGE_READONLY);
+        self.vads.insert(
+            address,
+            address + PAGE_SIZE,
+            PAGE_READONLY,
+            VadKind::SharedUserData,
+            state,
         )?;
-        self.pages.insert(page, frame);
+        self.tables.map_frame(address, frame, PageAccess::ReadOnly)
+    }
+
+    /// Reserves and commits `[base, base + size)`, rounded out to pages, as private memory
+    /// whose pages are zero-filled on first touch (for the PEB, TEBs and stacks).
+    pub fn allocate(&mut self, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
+        let (start, end) = page_range(base, size)?;
+        let state = PageState::Committed(protect);
+        self.vads
+            .insert(start, end, protect, VadKind::Private, state)
+    }
+
+    /// Reserves `[base, base + size)` for a view of an image.
+    pub fn reserve_image(&mut self, base: u64, size: u64) -> Result<(), NtStatus> {
+        let (start, end) = page_range(base, size)?;
+        let state = PageState::Reserved;
+        self.vads
+            .insert(start, end, PAGE_EXECUTE_WRITECOPY, VadKind::Image, state)
+    }
+
+    /// Commits `[start, start + size)` of the image view reserved at `image_base` with
+    /// `protect`.
+    pub fn commit_image(
+        &mut self,
+        image_base: u64,
+        start: u64,
+        size: u64,
+        protect: u32,
+    ) -> Result<(), NtStatus> {
+        let (start, end) = page_range(start, size)?;
+        let vad = self
+            .vads
+            .find_containing(start, end)
+            .filter(|vad| vad.start == image_base && vad.kind == VadKind::Image)
+            .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        self.vads
+            .set_state(vad.start, start, end, PageState::Committed(protect));
         Ok(())
     }
 
-    /// Resolves a user page fault at `address`: true when the page was demand-zero and
-    /// is now committed.
-    pub fn resolve_fault(&mut self, address: u64) -> bool {
-        let page = address & !(PAGE_SIZE - 1);
-        if self.pages.contains_key(&page) {
-            return false;
-        }
-        let Some(reservation) = self
-            .reservations
-            .iter()
-            .find(|r| r.demand_zero && r.start <= page && page < r.end)
-        else {
-            return false;
-        };
-        self.commit_page(page, reservation.access).is_ok()
+    /// Copies `bytes` to `address` for the kernel (building a PEB, loading an image): the
+    /// pages must be committed, whatever their protection.
+    pub fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+        self.copy_out(address, bytes, None)
+            .map_err(|_| NtStatus::ACCESS_VIOLATION)
     }
 
-    /// Copies `bytes` to user address `address` in this address space, which need not be the
-    /// current one: every page must be committed.
-    pub fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+    /// Copies `bytes` to `address` as user mode could (NtWriteVirtualMemory's target side):
+    /// on failure, the number of bytes copied.
+    pub fn write_memory(&mut self, address: u64, bytes: &[u8]) -> Result<(), usize> {
+        self.copy_out(address, bytes, Some(Access::Write))
+    }
+
+    /// Fills `buffer` from `address` as user mode could read it (NtReadVirtualMemory's
+    /// target side): on failure, the number of bytes copied. A committed page never
+    /// touched reads as zeros without getting a frame.
+    pub fn read_memory(&mut self, address: u64, buffer: &mut [u8]) -> Result<(), usize> {
+        let mut done = 0;
+        while done < buffer.len() {
+            let at = address.checked_add(done as u64).ok_or(done)?;
+            let offset = (at % PAGE_SIZE) as usize;
+            let count = (PAGE_SIZE as usize - offset).min(buffer.len() - done);
+            let piece = &mut buffer[done..done + count];
+            match self.page_for_copy(at - offset as u64, Some(Access::Read)) {
+                Ok(Some(frame)) => self.tables.read_frame(frame, offset, piece),
+                Ok(None) => piece.fill(0),
+                Err(()) => return Err(done),
+            }
+            done += count;
+        }
+        Ok(())
+    }
+
+    fn copy_out(&mut self, address: u64, bytes: &[u8], check: Option<Access>) -> Result<(), usize> {
         let mut done = 0;
         while done < bytes.len() {
-            let target = address
-                .checked_add(done as u64)
-                .ok_or(NtStatus::ACCESS_VIOLATION)?;
-            let page = target & !(PAGE_SIZE - 1);
-            let offset = (target - page) as usize;
-            let frame = *self.pages.get(&page).ok_or(NtStatus::ACCESS_VIOLATION)?;
-            let take = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
-            // SAFETY: `frame` is a frame this address space owns, reached through the
-            // direct map; `offset + take` stays within the page.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    bytes[done..].as_ptr(),
-                    (phys_to_virt(frame) as *mut u8).add(offset),
-                    take,
-                );
-            }
-            done += take;
+            let at = address.checked_add(done as u64).ok_or(done)?;
+            let offset = (at % PAGE_SIZE) as usize;
+            let count = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
+            let page = at - offset as u64;
+            let frame = match self.page_for_copy(page, check) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    self.demand_zero(page).map_err(|_| done)?;
+                    self.tables.translate(page).ok_or(done)?.0
+                }
+                Err(()) => return Err(done),
+            };
+            self.tables
+                .write_frame(frame, offset, &bytes[done..done + count]);
+            done += count;
         }
         Ok(())
     }
+
+    /// The frame behind committed `page` for a copy, `None` if it has none yet. With
+    /// `check`, the page's protection must allow that access, and a guard page fails
+    /// (losing its guard, as a touch would).
+    fn page_for_copy(&mut self, page: u64, check: Option<Access>) -> Result<Option<u64>, ()> {
+        let Some((vad, PageState::Committed(protect))) = self.vads.page_state(page) else {
+            return Err(());
+        };
+        if let Some(access) = check {
+            if protect & PAGE_GUARD != 0 {
+                self.clear_guard(vad.start, page, protect);
+                return Err(());
+            }
+            if !PageAccess::from_protect(protect).allows(access) {
+                return Err(());
+            }
+        }
+        Ok(self.tables.translate(page).map(|(frame, _)| frame))
+    }
+
+    /// Gives committed, never-touched `page` a zero-filled frame.
+    fn demand_zero(&mut self, page: u64) -> Result<(), NtStatus> {
+        let Some((_, PageState::Committed(protect))) = self.vads.page_state(page) else {
+            return Err(NtStatus::ACCESS_VIOLATION);
+        };
+        self.tables
+            .map_zeroed(page, PageAccess::from_protect(protect))
+    }
+
+    fn clear_guard(&mut self, vad_start: u64, page: u64, protect: u32) {
+        let protect = protect & !PAGE_GUARD;
+        let end = page + PAGE_SIZE;
+        self.vads
+            .set_state(vad_start, page, end, PageState::Committed(protect));
+        self.tables
+            .protect(page, end, PageAccess::from_protect(protect));
+    }
+
+    /// Resolves a fault on user `address` (MmAccessFault): a committed page whose
+    /// protection allows `access` gets its frame; the first touch of a guard page clears
+    /// the guard and fails with STATUS_GUARD_PAGE_VIOLATION; anything else is
+    /// STATUS_ACCESS_VIOLATION.
+    pub fn access_fault(&mut self, address: u64, access: Access) -> Result<Resolution, NtStatus> {
+        let page = address & !(PAGE_SIZE - 1);
+        let Some((vad, PageState::Committed(protect))) = self.vads.page_state(page) else {
+            return Err(NtStatus::ACCESS_VIOLATION);
+        };
+        if protect & PAGE_GUARD != 0 {
+            self.clear_guard(vad.start, page, protect);
+            return Err(NtStatus::GUARD_PAGE_VIOLATION);
+        }
+        let wanted = PageAccess::from_protect(protect);
+        if !wanted.allows(access) {
+            return Err(NtStatus::ACCESS_VIOLATION);
+        }
+        if self.tables.translate(page).is_some() {
+            self.tables.protect(page, page + PAGE_SIZE, wanted);
+            return Ok(Resolution::Refreshed);
+        }
+        self.tables.map_zeroed(page, wanted)?;
+        Ok(Resolution::DemandZero)
+    }
+
+    /// MiAllocateVirtualMemory, after [`check_allocation_type`] and
+    /// [`check_allocation_range`]: reserves (64 KiB-aligned; anywhere free when `base` is
+    /// 0) and/or commits. Returns the base and size of what it did.
+    pub fn allocate_virtual_memory(
+        &mut self,
+        base: u64,
+        size: u64,
+        zero_bits: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<(u64, u64), NtStatus> {
+        if allocation_type == MEM_RESET {
+            // The contents may be discarded; keeping them is what this kernel does.
+            let (start, end) = rounded_range(base, size);
+            self.vads
+                .find_containing(start, end)
+                .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+            return Ok((start, end - start));
+        }
+        if base == 0 || allocation_type & MEM_RESERVE != 0 {
+            if is_write_copy(protect) {
+                return Err(NtStatus::INVALID_PAGE_PROTECTION);
+            }
+            let (start, size) = if base == 0 {
+                let size = size.next_multiple_of(PAGE_SIZE);
+                let end = highest_address(zero_bits)? + 1;
+                let top_down = allocation_type & MEM_TOP_DOWN != 0;
+                let start = self
+                    .vads
+                    .find_free(size, MM_LOWEST_USER_ADDRESS, end, top_down)
+                    .ok_or(NtStatus::NO_MEMORY)?;
+                (start, size)
+            } else {
+                let start = base & !(MM_ALLOCATION_GRANULARITY - 1);
+                (start, rounded_range(base, size).1 - start)
+            };
+            let state = match allocation_type & MEM_COMMIT {
+                0 => PageState::Reserved,
+                _ => PageState::Committed(protect),
+            };
+            self.vads
+                .insert(start, start + size, protect, VadKind::Private, state)?;
+            return Ok((start, size));
+        }
+        let (start, end) = rounded_range(base, size);
+        let vad = self
+            .vads
+            .find_containing(start, end)
+            .filter(|vad| vad.kind == VadKind::Private)
+            .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        if is_write_copy(protect) {
+            return Err(NtStatus::INVALID_PAGE_PROTECTION);
+        }
+        let access = PageAccess::from_protect(protect);
+        for change in self
+            .vads
+            .set_state(vad.start, start, end, PageState::Committed(protect))
+        {
+            // Committed pages keep their contents and take the new protection.
+            if let PageState::Committed(_) = change.old {
+                self.tables.protect(change.start, change.end, access);
+            }
+        }
+        Ok((start, end - start))
+    }
+
+    /// NtFreeVirtualMemory, after [`check_free_type`] and [`check_free_range`]: decommits
+    /// or releases pages of one private allocation; a zero `size` means the whole
+    /// allocation, named by its base. Returns the base and size of what it freed.
+    pub fn free_virtual_memory(
+        &mut self,
+        base: u64,
+        size: u64,
+        free_type: u32,
+    ) -> Result<(u64, u64), NtStatus> {
+        let (mut start, mut end) = rounded_range(base, size);
+        let vad = self
+            .vads
+            .find(start)
+            .ok_or(NtStatus::MEMORY_NOT_ALLOCATED)?;
+        if size != 0 && end > vad.end {
+            return Err(NtStatus::UNABLE_TO_FREE_VM);
+        }
+        match vad.kind {
+            VadKind::Private => {}
+            VadKind::Image => return Err(NtStatus::UNABLE_TO_DELETE_SECTION),
+            VadKind::SharedUserData => return Err(NtStatus::INVALID_PAGE_PROTECTION),
+        }
+        if size == 0 {
+            if start != vad.start {
+                return Err(NtStatus::FREE_VM_NOT_AT_BASE);
+            }
+            (start, end) = (vad.start, vad.end);
+        }
+        let changes = match free_type {
+            MEM_RELEASE => self.vads.release(vad.start, start, end),
+            _ => self
+                .vads
+                .set_state(vad.start, start, end, PageState::Reserved),
+        };
+        for change in changes {
+            if let PageState::Committed(_) = change.old {
+                self.tables.unmap(change.start, change.end, true);
+            }
+        }
+        Ok((start, end - start))
+    }
+
+    /// MiProtectVirtualMemory, after [`validate_protection`] and [`check_protect_range`]:
+    /// every page of the range must be committed, inside one allocation. Returns the base
+    /// and size it changed and the old protection of the first page.
+    pub fn protect_virtual_memory(
+        &mut self,
+        base: u64,
+        size: u64,
+        protect: u32,
+    ) -> Result<(u64, u64, u32), NtStatus> {
+        let (start, end) = rounded_range(base, size);
+        let vad = self
+            .vads
+            .find_containing(start, end)
+            .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        match vad.kind {
+            VadKind::SharedUserData => return Err(NtStatus::INVALID_PAGE_PROTECTION),
+            VadKind::Private if is_write_copy(protect) => {
+                return Err(NtStatus::INVALID_PARAMETER_4);
+            }
+            VadKind::Private | VadKind::Image => {}
+        }
+        let Some((_, PageState::Committed(old))) = self.vads.page_state(start) else {
+            return Err(NtStatus::NOT_COMMITTED);
+        };
+        if !self.vads.is_committed(vad.start, start, end) {
+            return Err(NtStatus::NOT_COMMITTED);
+        }
+        let access = PageAccess::from_protect(protect);
+        for change in self
+            .vads
+            .set_state(vad.start, start, end, PageState::Committed(protect))
+        {
+            self.tables.protect(change.start, change.end, access);
+        }
+        Ok((start, end - start, old))
+    }
+
+    /// MiQueryMemoryBasicInformation for a user `address` (at most
+    /// `MM_HIGHEST_USER_ADDRESS`). The 64 KiB no allocation may use at the top of the user
+    /// half reads as one reserved region, as NT reports it.
+    pub fn query_virtual_memory(&self, address: u64) -> MemoryBasicInformation {
+        if address > MM_HIGHEST_VAD_ADDRESS {
+            let page = address & !(PAGE_SIZE - 1);
+            return MemoryBasicInformation {
+                base_address: page,
+                allocation_base: MM_HIGHEST_VAD_ADDRESS + 1,
+                allocation_protect: PAGE_READONLY,
+                region_size: MM_HIGHEST_USER_ADDRESS + 1 - page,
+                state: MEM_RESERVE,
+                protect: PAGE_NOACCESS,
+                kind: MEM_PRIVATE,
+                ..MemoryBasicInformation::default()
+            };
+        }
+        self.vads.query(address, MM_HIGHEST_VAD_ADDRESS + 1)
+    }
+}
+
+/// MmDeleteProcessAddressSpace: every committed page goes back, with the page tables
+/// that mapped it; the shared user data page stays the system's.
+impl<T: PageTables> Drop for AddressSpace<T> {
+    fn drop(&mut self) {
+        let Self { tables, vads } = self;
+        for (start, end, kind) in vads.committed_runs() {
+            tables.unmap(start, end, kind != VadKind::SharedUserData);
+        }
+    }
+}
+
+/// The page-aligned range covering `[base, base + size)`; `base + size` must not overflow
+/// (the range checks guarantee it).
+fn rounded_range(base: u64, size: u64) -> (u64, u64) {
+    let start = base & !(PAGE_SIZE - 1);
+    let end = ((base + size.max(1) - 1) | (PAGE_SIZE - 1)) + 1;
+    (start, end)
+}
+
+/// [`rounded_range`] for the kernel's own allocations: a non-empty range of allocatable
+/// addresses, or STATUS_INVALID_PARAMETER.
+fn page_range(base: u64, size: u64) -> Result<(u64, u64), NtStatus> {
+    let last = base
+        .checked_add(size)
+        .and_then(|end| end.checked_sub(1))
+        .filter(|&last| size != 0 && last <= MM_HIGHEST_VAD_ADDRESS)
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    Ok((base & !(PAGE_SIZE - 1), (last | (PAGE_SIZE - 1)) + 1))
+}
+
+/// The highest address an allocation placed by the system may use with `zero_bits` (a count
+/// of high address bits that must be zero, counted from bit 31 as Win64 does, or from 32
+/// on a mask of the allowed bits); STATUS_INVALID_PARAMETER_3 for more than 21 of them.
+fn highest_address(zero_bits: u64) -> Result<u64, NtStatus> {
+    let bits = match zero_bits {
+        0 => return Ok(MM_HIGHEST_VAD_ADDRESS),
+        1..32 => zero_bits + 32,
+        _ => u64::from(zero_bits.leading_zeros()),
+    };
+    if bits > 53 {
+        return Err(NtStatus::INVALID_PARAMETER_3);
+    }
+    Ok((u64::MAX >> bits).min(MM_HIGHEST_VAD_ADDRESS))
+}
+
+/// NtAllocateVirtualMemory's checks before it touches its pointer arguments: ZeroBits
+/// (STATUS_INVALID_PARAMETER_3), AllocationType (_5) and Protect
+/// (STATUS_INVALID_PAGE_PROTECTION). `MEM_RESET` goes alone; `MEM_PHYSICAL`,
+/// `MEM_WRITE_WATCH` and `MEM_LARGE_PAGES` are not supported.
+pub fn check_allocation_type(
+    zero_bits: u64,
+    allocation_type: u32,
+    protect: u32,
+) -> Result<(), NtStatus> {
+    highest_address(zero_bits)?;
+    let known = MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_TOP_DOWN;
+    let base_type = allocation_type & (MEM_COMMIT | MEM_RESERVE | MEM_RESET);
+    if allocation_type & !known != 0
+        || base_type == 0
+        || (allocation_type & MEM_RESET != 0 && allocation_type != MEM_RESET)
+    {
+        return Err(NtStatus::INVALID_PARAMETER_5);
+    }
+    validate_protection(protect)
+}
+
+/// NtAllocateVirtualMemory's checks of the captured base and size: below the highest VAD
+/// address (STATUS_INVALID_PARAMETER_2), and a non-zero size that stays there (_4).
+pub fn check_allocation_range(base: u64, size: u64) -> Result<(), NtStatus> {
+    if base > MM_HIGHEST_VAD_ADDRESS {
+        return Err(NtStatus::INVALID_PARAMETER_2);
+    }
+    if size == 0 || MM_HIGHEST_VAD_ADDRESS + 1 - base < size {
+        return Err(NtStatus::INVALID_PARAMETER_4);
+    }
+    Ok(())
+}
+
+/// NtFreeVirtualMemory's FreeType: exactly `MEM_DECOMMIT` or `MEM_RELEASE`
+/// (STATUS_INVALID_PARAMETER_4).
+pub fn check_free_type(free_type: u32) -> Result<(), NtStatus> {
+    match free_type {
+        MEM_DECOMMIT | MEM_RELEASE => Ok(()),
+        _ => Err(NtStatus::INVALID_PARAMETER_4),
+    }
+}
+
+/// NtFreeVirtualMemory's checks of the captured base (STATUS_INVALID_PARAMETER_2) and size
+/// (_3): user addresses only.
+pub fn check_free_range(base: u64, size: u64) -> Result<(), NtStatus> {
+    if base > MM_HIGHEST_USER_ADDRESS {
+        return Err(NtStatus::INVALID_PARAMETER_2);
+    }
+    if MM_HIGHEST_USER_ADDRESS - base < size {
+        return Err(NtStatus::INVALID_PARAMETER_3);
+    }
+    Ok(())
+}
+
+/// NtProtectVirtualMemory's checks of the captured base (STATUS_INVALID_PARAMETER_2) and
+/// size (_3, also when zero).
+pub fn check_protect_range(base: u64, size: u64) -> Result<(), NtStatus> {
+    if base > MM_HIGHEST_USER_ADDRESS {
+        return Err(NtStatus::INVALID_PARAMETER_2);
+    }
+    if size == 0 || MM_USER_PROBE_ADDRESS - base < size {
+        return Err(NtStatus::INVALID_PARAMETER_3);
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Image views: a PE32+ file from the boot image mapped into a user address space section
 //! by section, with each section's protection (the SEC_IMAGE path of MmMapViewOfSection).
+//! The view is one `MEM_IMAGE` allocation; pages between sections stay reserved.
 //!
 //! Every header field that places data is checked before use; any inconsistency is
 //! STATUS_INVALID_IMAGE_FORMAT. Sections are copied into fresh frames for now: sharing
@@ -7,12 +8,15 @@
 
 use abi::NtStatus;
 use abi::layout::{PAGE_SIZE, USER_END};
+use abi::memory::{
+    PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS, PAGE_READONLY,
+    PAGE_WRITECOPY,
+};
 use object::LittleEndian as LE;
 use object::pe;
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 
 use super::AddressSpace;
-use crate::arch::paging::UserAccess;
 
 /// Lowest address an image may occupy (NT keeps the first 64 KiB unmapped).
 const LOWEST_IMAGE_ADDRESS: u64 = 0x1_0000;
@@ -58,14 +62,11 @@ pub fn map_image(space: &mut AddressSpace, file: &[u8]) -> Result<ImageView, NtS
         return Err(INVALID);
     }
 
-    let read_only = UserAccess {
-        write: false,
-        execute: false,
-    };
-    space
-        .commit(base, headers_size, read_only)
-        .map_err(|_| INVALID)?;
+    space.reserve_image(base, image_size).map_err(|_| INVALID)?;
+    space.commit_image(base, base, headers_size, PAGE_READONLY)?;
     space.write(base, &file[..headers_size as usize])?;
+    // Sections come in ascending order without overlapping, as the PE format requires.
+    let mut next_free = headers_size.next_multiple_of(PAGE_SIZE);
 
     for section in image.section_table().iter() {
         let rva = u64::from(section.virtual_address.get(LE));
@@ -73,21 +74,15 @@ pub fn map_image(space: &mut AddressSpace, file: &[u8]) -> Result<ImageView, NtS
         let virtual_size = u64::from(section.virtual_size.get(LE));
         let size = virtual_size.max(data.len() as u64);
         let fits = rva.checked_add(size).is_some_and(|end| end <= image_size);
-        if !fits || rva % section_alignment != 0 || rva < headers_size {
+        if !fits || rva % section_alignment != 0 || rva < next_free {
             return Err(INVALID);
         }
         if size == 0 {
             continue;
         }
-        let characteristics = section.characteristics.get(LE).0;
-        let access = UserAccess {
-            write: characteristics & pe::IMAGE_SCN_MEM_WRITE.0 != 0,
-            execute: characteristics & pe::IMAGE_SCN_MEM_EXECUTE.0 != 0,
-        };
-        // Overlapping sections fail here: their reservations collide.
-        space
-            .commit(base + rva, size, access)
-            .map_err(|_| INVALID)?;
+        next_free = (rva + size).next_multiple_of(PAGE_SIZE);
+        let protect = section_protection(section.characteristics.get(LE));
+        space.commit_image(base, base + rva, size, protect)?;
         let initialised = if virtual_size == 0 {
             data.len()
         } else {
@@ -102,4 +97,22 @@ pub fn map_image(space: &mut AddressSpace, file: &[u8]) -> Result<ImageView, NtS
         stack_reserve: header.size_of_stack_reserve(),
         stack_commit: header.size_of_stack_commit(),
     })
+}
+
+/// The protection of a section's pages, from its `IMAGE_SCN_MEM_*` flags; writable pages
+/// are copy-on-write, as in every view of an image.
+fn section_protection(characteristics: pe::SectionFlags) -> u32 {
+    let flag = |f: pe::SectionFlags| characteristics.0 & f.0 != 0;
+    match (
+        flag(pe::IMAGE_SCN_MEM_READ),
+        flag(pe::IMAGE_SCN_MEM_WRITE),
+        flag(pe::IMAGE_SCN_MEM_EXECUTE),
+    ) {
+        (false, false, false) => PAGE_NOACCESS,
+        (true, false, false) => PAGE_READONLY,
+        (_, true, false) => PAGE_WRITECOPY,
+        (false, false, true) => PAGE_EXECUTE,
+        (true, false, true) => PAGE_EXECUTE_READ,
+        (_, true, true) => PAGE_EXECUTE_WRITECOPY,
+    }
 }

@@ -1,22 +1,157 @@
-//! The memory manager: physical frames, kernel pool, user address spaces, image mapping
-//! and the probing of user buffers.
+//! The memory manager: the PFN database, kernel pool, user address spaces (VADs, page
+//! faults, the virtual-memory services' rules), image mapping and the probing of user
+//! buffers.
 
 pub mod address_space;
 pub mod image;
+mod page_tables;
 mod pfn;
 mod pool;
 pub mod probe;
 mod shared_data;
+pub mod vad;
 
-pub use address_space::AddressSpace;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use abi::boot::{BootInfo, PhysRange};
-use abi::layout::phys_to_virt;
+use abi::NtStatus;
+use abi::boot::{BootInfo, MemoryKind, PhysRange};
+use abi::layout::{PAGE_SIZE, USER_END, phys_to_virt};
+use spin::Mutex;
+
+pub use self::address_space::Resolution;
+pub use self::pfn::PfnCounters;
+use self::pfn::{PfnDatabase, PfnEntry};
+pub use self::pool::PoolCounters;
+use self::vad::Access;
+use crate::ke::bugcheck::{BugCheck, bugcheck};
+
+/// A process's user address space, over the hardware page tables.
+pub type AddressSpace = address_space::AddressSpace<page_tables::HardwarePageTables>;
+
+/// The PFN database (`MmPfnDatabase`), over entries carved out of usable RAM at boot.
+static PFN_DATABASE: Mutex<Option<PfnDatabase<'static>>> = Mutex::new(None);
+
+/// Page faults taken on user addresses, and those resolved with a zero-filled page.
+static PAGE_FAULT_COUNT: AtomicU32 = AtomicU32::new(0);
+static DEMAND_ZERO_COUNT: AtomicU32 = AtomicU32::new(0);
 
 /// Takes over the usable RAM the BootInfo lists and creates the shared user data page.
 pub fn init(boot_info: &BootInfo) {
-    pfn::init(boot_info.memory_map());
+    init_pfn_database(boot_info);
+    page_tables::init();
     shared_data::init(crate::arch::system_calls_use_int_2e());
+}
+
+/// MiInitializePfnDatabase: the entries go at the start of the first usable range large
+/// enough to hold them; every other usable frame is then managed by the database. Fresh
+/// RAM is zero-filled, which is what an entry of a never-used frame holds.
+fn init_pfn_database(boot_info: &BootInfo) {
+    let mut ranges = [(0u64, 0u64); abi::boot::MAX_MEMORY_REGIONS];
+    let mut count = 0;
+    for region in boot_info
+        .memory_map()
+        .iter()
+        .filter(|region| region.kind() == Some(MemoryKind::Usable))
+    {
+        ranges[count] = (region.range.start, region.range.len);
+        count += 1;
+    }
+    let ranges = &mut ranges[..count];
+    let bytes = (PfnDatabase::entries_needed(ranges) * size_of::<PfnEntry>()) as u64;
+    let Some(home) = ranges
+        .iter_mut()
+        .find(|range| range.1 >= bytes + 2 * PAGE_SIZE)
+    else {
+        bugcheck(BugCheck::NO_PAGES_AVAILABLE, [bytes, 0, 0, 0]);
+    };
+    let start = home.0.next_multiple_of(PAGE_SIZE);
+    let end = (start + bytes).next_multiple_of(PAGE_SIZE);
+    home.1 -= end - home.0;
+    home.0 = end;
+    let entries = bytes as usize / size_of::<PfnEntry>();
+    // SAFETY: `[start, end)` is usable RAM the VMM zero-filled, taken out of the ranges the
+    // database manages, so nothing else ever uses it; all-zero bytes are
+    // `PfnEntry::FRESH`, and the direct map covers all RAM.
+    let entries =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(start) as *mut PfnEntry, entries) };
+    *PFN_DATABASE.lock() = Some(PfnDatabase::new(entries, ranges));
+}
+
+fn with_pfn_database<R>(f: impl FnOnce(&mut PfnDatabase<'static>) -> R) -> R {
+    f(PFN_DATABASE
+        .lock()
+        .as_mut()
+        .expect("the PFN database is built in phase 0"))
+}
+
+/// A zero-filled frame, or `None` when physical memory is exhausted.
+pub fn allocate_zeroed_frame() -> Option<u64> {
+    with_pfn_database(|database| {
+        database.allocate_zeroed(|frame| {
+            // SAFETY: the frame is free (on the free list), so nothing else uses it; the
+            // direct map covers it.
+            unsafe {
+                core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
+            };
+        })
+    })
+}
+
+/// Returns `frame`, in use, to the free list; it is zeroed when handed out again.
+pub fn free_frame(frame: u64) {
+    if let Err(error) = with_pfn_database(|database| database.free(frame)) {
+        bugcheck(BugCheck::PFN_LIST_CORRUPT, [0x99, error.0, 0, 0]);
+    }
+}
+
+/// Returns `frame`, in use and zero-filled, to the zeroed list.
+pub fn free_zeroed_frame(frame: u64) {
+    if let Err(error) = with_pfn_database(|database| database.free_zeroed(frame)) {
+        bugcheck(BugCheck::PFN_LIST_CORRUPT, [0x9A, error.0, 0, 0]);
+    }
+}
+
+/// The frame counters (for NtQuerySystemInformation).
+pub fn pfn_counters() -> PfnCounters {
+    with_pfn_database(|database| database.counters())
+}
+
+/// The kernel pool's counters (for NtQuerySystemInformation).
+pub fn pool_counters() -> PoolCounters {
+    pool::counters()
+}
+
+/// Page faults on user addresses so far, and those that got a zero-filled page.
+pub fn fault_counters() -> (u32, u32) {
+    (
+        PAGE_FAULT_COUNT.load(Ordering::Relaxed),
+        DEMAND_ZERO_COUNT.load(Ordering::Relaxed),
+    )
+}
+
+/// MmAccessFault: resolves a page fault on `address` in `space`. `write` and `execute`
+/// say what the access was. STATUS_ACCESS_VIOLATION for addresses outside the user half
+/// and pages the access may not touch, STATUS_GUARD_PAGE_VIOLATION on the first touch of
+/// a guard page.
+pub fn access_fault(
+    space: &mut AddressSpace,
+    address: u64,
+    write: bool,
+    execute: bool,
+) -> Result<(), NtStatus> {
+    if address >= USER_END {
+        return Err(NtStatus::ACCESS_VIOLATION);
+    }
+    PAGE_FAULT_COUNT.fetch_add(1, Ordering::Relaxed);
+    let access = match (write, execute) {
+        (true, _) => Access::Write,
+        (false, true) => Access::Execute,
+        (false, false) => Access::Read,
+    };
+    if space.access_fault(address, access)? == Resolution::DemandZero {
+        DEMAND_ZERO_COUNT.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// A reference to a `T` at guest-physical `phys`, through the direct map.

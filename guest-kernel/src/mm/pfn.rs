@@ -1,65 +1,274 @@
-//! The PFN database, reduced to what the kernel needs so far: it hands out zero-filled
-//! frames from the usable RAM in the memory map.
+//! The PFN database (`MmPfnDatabase`): one entry per usable frame saying where the frame
+//! is (never used, on the zeroed list, on the free list, in use), the two free lists, and
+//! the counters NtQuerySystemInformation reports.
 //!
 //! The VMM hands RAM over zero-filled, so a frame that was never used needs no clearing:
-//! frames come from a cursor over the usable regions. (Freed frames, with the zeroing
-//! they need, come with address-space teardown.)
+//! such frames come from a cursor over the usable ranges, and an all-zero entry means
+//! "never used". A released frame goes to the free list and is zeroed when it is handed
+//! out again (`MiZeroPhysicalPage`); one released already zero-filled (an emptied page
+//! table) goes to the zeroed list and is handed out first.
+//!
+//! Pure data structure: the frames' memory is reached only through the `zero` callback,
+//! so it is unit-tested on the host.
 
-use abi::boot::{MAX_MEMORY_REGIONS, MemoryKind, MemoryRegion, PhysRange};
+use abi::boot::MAX_MEMORY_REGIONS;
 use abi::layout::PAGE_SIZE;
-use spin::Mutex;
 
-struct FrameAllocator {
-    regions: [PhysRange; MAX_MEMORY_REGIONS],
-    region_count: usize,
-    /// Index of the region the cursor is in.
-    current: usize,
-    /// Next never-used frame in `regions[current]`.
-    cursor: u64,
+/// No next entry.
+const LIST_END: u32 = u32::MAX;
+
+/// Where a frame is (`MMLISTS` / `PageLocation`).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageLocation {
+    /// Never handed out: zero-filled by the VMM, above its range's cursor.
+    Fresh = 0,
+    /// On the zeroed list.
+    Zeroed = 1,
+    /// On the free list: must be zeroed before reuse.
+    Free = 2,
+    /// In use.
+    Active = 3,
 }
 
-static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
-    regions: [PhysRange::new(0, 0); MAX_MEMORY_REGIONS],
-    region_count: 0,
-    current: 0,
-    cursor: 0,
-});
+/// One frame's entry (`MMPFN`): 8 bytes, all-zero for a frame never used.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PfnEntry {
+    /// Index of the next entry on the same list.
+    next: u32,
+    location: PageLocation,
+    reserved: [u8; 3],
+}
 
-pub fn init(memory_map: &[MemoryRegion]) {
-    let mut frames = FRAMES.lock();
-    for region in memory_map
-        .iter()
-        .filter(|r| r.kind() == Some(MemoryKind::Usable))
-    {
-        let start = region.range.start.next_multiple_of(PAGE_SIZE);
-        let Some(end) = region.range.end() else {
-            continue;
+const _: () = assert!(size_of::<PfnEntry>() == 8);
+
+impl PfnEntry {
+    /// The entry of a frame that was never used.
+    pub const FRESH: Self = Self {
+        next: 0,
+        location: PageLocation::Fresh,
+        reserved: [0; 3],
+    };
+}
+
+/// A range of usable frames and where its entries start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Range {
+    first_frame: u64,
+    frames: u64,
+    first_entry: u32,
+}
+
+/// Frames by state. `zeroed + free + active == total` at all times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PfnCounters {
+    /// Every frame the database manages.
+    pub total: u64,
+    /// Free frames known to be zero-filled: never used, or on the zeroed list.
+    pub zeroed: u64,
+    /// Free frames that need zeroing before use.
+    pub free: u64,
+    /// Frames in use.
+    pub active: u64,
+    /// Lowest and highest frame number managed.
+    pub lowest_frame: u64,
+    pub highest_frame: u64,
+}
+
+/// Why a frame could not be released: it is not one the database handed out
+/// (`PFN_LIST_CORRUPT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotInUse(pub u64);
+
+/// The PFN database over `entries`, which must hold one [`PfnEntry::FRESH`] per frame of
+/// the ranges it is built over.
+#[derive(Debug)]
+pub struct PfnDatabase<'a> {
+    entries: &'a mut [PfnEntry],
+    ranges: [Range; MAX_MEMORY_REGIONS],
+    range_count: usize,
+    /// The range the never-used cursor is in, and the next never-used frame there.
+    fresh_range: usize,
+    fresh_next: u64,
+    zeroed_list: u32,
+    free_list: u32,
+    counters: PfnCounters,
+}
+
+impl<'a> PfnDatabase<'a> {
+    /// Bytes of entries a database over `ranges` (physical start, length) needs; ranges
+    /// are trimmed to whole frames and at most [`MAX_MEMORY_REGIONS`] are used.
+    pub fn entries_needed(ranges: &[(u64, u64)]) -> usize {
+        ranges
+            .iter()
+            .take(MAX_MEMORY_REGIONS)
+            .map(|&range| whole_frames(range).1 as usize)
+            .sum()
+    }
+
+    /// A database over `ranges` (physical start, length), trimmed to whole frames, with every
+    /// frame never used. `entries` must hold at least [`Self::entries_needed`] entries, all
+    /// [`PfnEntry::FRESH`] (MiInitializePfnDatabase).
+    pub fn new(entries: &'a mut [PfnEntry], ranges: &[(u64, u64)]) -> Self {
+        let mut database = Self {
+            entries,
+            ranges: [Range::default(); MAX_MEMORY_REGIONS],
+            range_count: 0,
+            fresh_range: 0,
+            fresh_next: 0,
+            zeroed_list: LIST_END,
+            free_list: LIST_END,
+            counters: PfnCounters::default(),
         };
-        let end = end & !(PAGE_SIZE - 1);
-        if end <= start || frames.region_count == MAX_MEMORY_REGIONS {
-            continue;
+        let mut next_entry = 0u64;
+        for &range in ranges.iter().take(MAX_MEMORY_REGIONS) {
+            let (first_frame, frames) = whole_frames(range);
+            if frames == 0 {
+                continue;
+            }
+            database.ranges[database.range_count] = Range {
+                first_frame,
+                frames,
+                first_entry: next_entry as u32,
+            };
+            database.range_count += 1;
+            next_entry += frames;
+            let counters = &mut database.counters;
+            counters.lowest_frame = match counters.total {
+                0 => first_frame,
+                _ => counters.lowest_frame.min(first_frame),
+            };
+            counters.highest_frame = counters.highest_frame.max(first_frame + frames - 1);
+            counters.total += frames;
         }
-        let index = frames.region_count;
-        frames.regions[index] = PhysRange::new(start, end - start);
-        frames.region_count += 1;
+        assert!(database.entries.len() as u64 >= next_entry && next_entry < u64::from(LIST_END));
+        database.counters.zeroed = database.counters.total;
+        database.fresh_next = database.ranges[0].first_frame;
+        database
     }
-    frames.cursor = frames.regions[0].start;
+
+    /// The counters.
+    pub fn counters(&self) -> PfnCounters {
+        self.counters
+    }
+
+    /// A zero-filled frame (physical address), or `None` when every frame is in use
+    /// (MiRemoveZeroPage). Zeroed frames go first, then never-used ones; a frame from the
+    /// free list is cleared with `zero(physical address)` first.
+    pub fn allocate_zeroed(&mut self, zero: impl FnOnce(u64)) -> Option<u64> {
+        let frame = if let Some(frame) = self.pop(PageLocation::Zeroed) {
+            frame
+        } else if let Some(frame) = self.take_fresh() {
+            frame
+        } else {
+            let frame = self.pop(PageLocation::Free)?;
+            zero(frame);
+            frame
+        };
+        self.counters.active += 1;
+        Some(frame)
+    }
+
+    /// Puts frame `frame` (physical address), in use, on the free list (MiInsertPageInFreeList).
+    pub fn free(&mut self, frame: u64) -> Result<(), NotInUse> {
+        self.release(frame, PageLocation::Free)
+    }
+
+    /// Puts frame `frame`, in use and known to be zero-filled, on the zeroed list.
+    pub fn free_zeroed(&mut self, frame: u64) -> Result<(), NotInUse> {
+        self.release(frame, PageLocation::Zeroed)
+    }
+
+    fn release(&mut self, frame: u64, list: PageLocation) -> Result<(), NotInUse> {
+        let index = self.index_of(frame).ok_or(NotInUse(frame))?;
+        let entry = &mut self.entries[index as usize];
+        if entry.location != PageLocation::Active {
+            return Err(NotInUse(frame));
+        }
+        entry.location = list;
+        let head = match list {
+            PageLocation::Zeroed => {
+                self.counters.zeroed += 1;
+                &mut self.zeroed_list
+            }
+            _ => {
+                self.counters.free += 1;
+                &mut self.free_list
+            }
+        };
+        entry.next = *head;
+        *head = index;
+        self.counters.active -= 1;
+        Ok(())
+    }
+
+    /// Takes the first frame of `list`, marking it in use.
+    fn pop(&mut self, list: PageLocation) -> Option<u64> {
+        let head = match list {
+            PageLocation::Zeroed => &mut self.zeroed_list,
+            _ => &mut self.free_list,
+        };
+        if *head == LIST_END {
+            return None;
+        }
+        let index = *head;
+        let entry = &mut self.entries[index as usize];
+        *head = entry.next;
+        entry.location = PageLocation::Active;
+        match list {
+            PageLocation::Zeroed => self.counters.zeroed -= 1,
+            _ => self.counters.free -= 1,
+        }
+        Some(self.frame_of(index))
+    }
+
+    /// Takes the next never-used frame, marking it in use.
+    fn take_fresh(&mut self) -> Option<u64> {
+        while self.fresh_range < self.range_count {
+            let range = self.ranges[self.fresh_range];
+            if self.fresh_next < range.first_frame + range.frames {
+                let frame = self.fresh_next;
+                self.fresh_next += 1;
+                let index = range.first_entry as u64 + (frame - range.first_frame);
+                self.entries[index as usize].location = PageLocation::Active;
+                self.counters.zeroed -= 1;
+                return Some(frame * PAGE_SIZE);
+            }
+            self.fresh_range += 1;
+            if self.fresh_range < self.range_count {
+                self.fresh_next = self.ranges[self.fresh_range].first_frame;
+            }
+        }
+        None
+    }
+
+    /// The entry index of the frame at physical address `frame`.
+    fn index_of(&self, frame: u64) -> Option<u32> {
+        if !frame.is_multiple_of(PAGE_SIZE) {
+            return None;
+        }
+        let number = frame / PAGE_SIZE;
+        self.ranges[..self.range_count]
+            .iter()
+            .find(|range| number >= range.first_frame && number - range.first_frame < range.frames)
+            .map(|range| range.first_entry + (number - range.first_frame) as u32)
+    }
+
+    /// The physical address of entry `index`'s frame.
+    fn frame_of(&self, index: u32) -> u64 {
+        let range = self.ranges[..self.range_count]
+            .iter()
+            .rev()
+            .find(|range| range.first_entry <= index)
+            .expect("entry indices start at 0");
+        (range.first_frame + u64::from(index - range.first_entry)) * PAGE_SIZE
+    }
 }
 
-/// A zero-filled frame, or `None` when physical memory is exhausted.
-pub fn allocate_frame() -> Option<u64> {
-    let mut frames = FRAMES.lock();
-    while frames.current < frames.region_count {
-        let region = frames.regions[frames.current];
-        if frames.cursor + PAGE_SIZE <= region.start + region.len {
-            let frame = frames.cursor;
-            frames.cursor += PAGE_SIZE;
-            return Some(frame);
-        }
-        frames.current += 1;
-        if let Some(next) = frames.regions.get(frames.current) {
-            frames.cursor = next.start;
-        }
-    }
-    None
+/// The first frame number and frame count of the whole frames in `(start, length)`.
+fn whole_frames((start, length): (u64, u64)) -> (u64, u64) {
+    let first = start.div_ceil(PAGE_SIZE);
+    let end = start.saturating_add(length) / PAGE_SIZE;
+    (first, end.saturating_sub(first))
 }

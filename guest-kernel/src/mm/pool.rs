@@ -1,5 +1,5 @@
 //! The kernel pool (nonpaged pool): the Rust global allocator, a talc heap over an arena
-//! in the kernel image.
+//! in the kernel image, and its counters.
 
 use talc::TalcLock;
 use talc::source::Claim;
@@ -12,3 +12,23 @@ static POOL: TalcLock<spin::Mutex<()>, Claim> = TalcLock::new({
     // SAFETY: the arena is used by nothing but this allocator, which owns it from here on.
     unsafe { Claim::array(&raw mut ARENA) }
 });
+
+/// What the pool has handed out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCounters {
+    /// Bytes in live allocations.
+    pub bytes_in_use: u64,
+    /// Allocations made and freed since boot.
+    pub allocations: u64,
+    pub frees: u64,
+}
+
+pub fn counters() -> PoolCounters {
+    let counters = *POOL.lock().counters();
+    let live = counters.allocation_count as u64;
+    PoolCounters {
+        bytes_in_use: counters.allocated_bytes as u64,
+        allocations: counters.total_allocation_count,
+        frees: counters.total_allocation_count - live,
+    }
+}

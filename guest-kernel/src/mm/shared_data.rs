@@ -5,7 +5,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use abi::layout::phys_to_virt;
 use abi::nt::{KUSER_SHARED_DATA_SYSTEM_CALL, SYSTEM_CALL_INT_2E};
 
-use super::pfn;
 use crate::ke::bugcheck::{BugCheck, bugcheck};
 
 static FRAME: AtomicU64 = AtomicU64::new(0);
@@ -13,7 +12,7 @@ static FRAME: AtomicU64 = AtomicU64::new(0);
 /// Creates the page. `system_calls_use_int_2e` sets `SystemCall`, which tells user-mode
 /// stubs to enter the kernel with `int 2Eh`.
 pub fn init(system_calls_use_int_2e: bool) {
-    let Some(frame) = pfn::allocate_frame() else {
+    let Some(frame) = super::allocate_zeroed_frame() else {
         bugcheck(BugCheck::NO_PAGES_AVAILABLE, [1, 0, 0, 0]);
     };
     if system_calls_use_int_2e {

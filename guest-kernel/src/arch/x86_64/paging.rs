@@ -4,12 +4,11 @@
 use core::cell::UnsafeCell;
 
 use ::x86_64::registers::control::{Cr3, Cr3Flags};
-use ::x86_64::structures::paging::mapper::{MapToError, Mapper, OffsetPageTable};
 use ::x86_64::structures::paging::{
-    FrameAllocator, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+    FrameAllocator, FrameDeallocator, PageTable, PageTableFlags, PhysFrame, Size4KiB,
 };
 use ::x86_64::{PhysAddr, VirtAddr};
-use abi::layout::{DIRECT_MAP_BASE, KERNEL_BASE, PAGE_SIZE, USER_END, phys_to_virt};
+use abi::layout::{KERNEL_BASE, PAGE_SIZE, USER_END, phys_to_virt};
 
 /// First PML4 slot of the kernel half.
 const KERNEL_HALF_FIRST_SLOT: usize = 256;
@@ -107,52 +106,301 @@ pub fn init_user_root(frame: u64) {
     }
 }
 
-/// Maps user page `va` to `frame` in the address space rooted at `root`.
-pub fn map_user_page(
-    root: u64,
-    va: u64,
-    frame: u64,
-    access: UserAccess,
-    frames: &mut impl FrameAllocator<Size4KiB>,
-) -> Result<(), MapError> {
-    if va >= USER_END || !va.is_multiple_of(PAGE_SIZE) {
-        return Err(MapError::BadAddress);
-    }
-    let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-    if access.write {
-        flags |= PageTableFlags::WRITABLE;
-    }
-    if !access.execute {
-        flags |= PageTableFlags::NO_EXECUTE;
-    }
-    let parent_flags =
-        PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
-    let page = Page::<Size4KiB>::from_start_address(VirtAddr::new(va))
-        .map_err(|_| MapError::BadAddress)?;
-    let frame = PhysFrame::<Size4KiB>::from_start_address(PhysAddr::new(frame))
-        .map_err(|_| MapError::BadAddress)?;
-    // SAFETY: `root` is a PML4 created by `init_user_root`, reachable through the direct
-    // map; the user half is only changed through this function, under the owning
-    // address space's lock, and `frame` belongs to that address space.
-    let result = unsafe {
-        let mut mapper = OffsetPageTable::new(&mut *table_at(root), VirtAddr::new(DIRECT_MAP_BASE));
-        mapper.map_to_with_table_flags(page, frame, flags, parent_flags, frames)
-    };
-    match result {
-        // The address space may not be active; callers switch to it before running it.
-        Ok(flush) => {
-            flush.ignore();
-            Ok(())
-        }
-        Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
-        Err(_) => Err(MapError::BadAddress),
-    }
-}
-
 /// Makes the address space rooted at `root` the current one.
 pub fn switch_address_space(root: u64) {
     let frame = PhysFrame::containing_address(PhysAddr::new(root));
     // SAFETY: `root` is a PML4 built by `init_user_root`, whose kernel half matches the
     // current one, so the kernel keeps running across the switch.
     unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+}
+
+// User page tables entry by entry: what MiMakePdeExistAndMakeValid, MiDeletePte and
+// MiFlushTbAndCapture do to the hardware structures. Entries are plain u64s reached
+// through the direct map; the address space that owns the tables serialises all changes.
+
+/// Bits of an entry holding the frame or table it references.
+const ENTRY_FRAME: u64 = 0x000F_FFFF_FFFF_F000;
+const ENTRY_PRESENT: u64 = 1 << 0;
+const ENTRY_WRITABLE: u64 = 1 << 1;
+const ENTRY_USER: u64 = 1 << 2;
+const ENTRY_NO_EXECUTE: u64 = 1 << 63;
+/// Software bit (the MMU ignores it) of a not-present user PTE that keeps its frame: a
+/// no-access or guard page.
+const ENTRY_RETAINED: u64 = 1 << 9;
+/// Bits 52..=61 of an entry referencing a table count the table's non-zero entries (NT's
+/// UsedPageTableEntries); the MMU ignores them. A table whose count drops to 0 is freed.
+const USE_COUNT_SHIFT: u32 = 52;
+const USE_COUNT_MASK: u64 = 0x3FF << USE_COUNT_SHIFT;
+/// How a user table is referenced: user code may go through it, each PTE decides.
+const TABLE_ENTRY: u64 = ENTRY_PRESENT | ENTRY_WRITABLE | ENTRY_USER;
+const ENTRIES: usize = 512;
+/// Level of the PML4 (the PT is level 0).
+const ROOT_LEVEL: u32 = 3;
+
+/// What a user PTE maps: a frame, and its access (`None`: not present, frame kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserMapping {
+    pub frame: u64,
+    pub access: Option<UserAccess>,
+}
+
+/// The entries of the page table in frame `phys`.
+///
+/// # Safety
+/// `phys` must be a table of a user address space (or its PML4), reachable through the
+/// direct map, and no other reference to its entries may be live.
+unsafe fn entries<'a>(phys: u64) -> &'a mut [u64; ENTRIES] {
+    // SAFETY: as the caller promises.
+    unsafe { &mut *(phys_to_virt(phys) as *mut [u64; ENTRIES]) }
+}
+
+fn level_shift(level: u32) -> u32 {
+    12 + 9 * level
+}
+
+fn entry_index(va: u64, level: u32) -> usize {
+    (va >> level_shift(level)) as usize & (ENTRIES - 1)
+}
+
+fn use_count(entry: u64) -> u64 {
+    (entry & USE_COUNT_MASK) >> USE_COUNT_SHIFT
+}
+
+fn leaf_entry(frame: u64, access: Option<UserAccess>) -> u64 {
+    let Some(access) = access else {
+        return frame | ENTRY_RETAINED;
+    };
+    let mut entry = frame | ENTRY_PRESENT | ENTRY_USER;
+    if access.write {
+        entry |= ENTRY_WRITABLE;
+    }
+    if !access.execute {
+        entry |= ENTRY_NO_EXECUTE;
+    }
+    entry
+}
+
+fn leaf_mapping(entry: u64) -> Option<UserMapping> {
+    if entry & (ENTRY_PRESENT | ENTRY_RETAINED) == 0 {
+        return None;
+    }
+    let access = (entry & ENTRY_PRESENT != 0).then(|| UserAccess {
+        write: entry & ENTRY_WRITABLE != 0,
+        execute: entry & ENTRY_NO_EXECUTE == 0,
+    });
+    Some(UserMapping {
+        frame: entry & ENTRY_FRAME,
+        access,
+    })
+}
+
+/// Maps `frame` at user page `va` in the address space rooted at `root` (a PML4 from
+/// `init_user_root`), with `access` (`None`: not present, frame kept). Missing tables come
+/// from `frames`, zero-filled. Fails with `BadAddress` when `va` is not a user page or is
+/// mapped already. No TLB flush is needed: the page was not mapped.
+pub fn map_user_frame(
+    root: u64,
+    va: u64,
+    frame: u64,
+    access: Option<UserAccess>,
+    frames: &mut impl FrameAllocator<Size4KiB>,
+) -> Result<(), MapError> {
+    if va >= USER_END || !va.is_multiple_of(PAGE_SIZE) || frame & !ENTRY_FRAME != 0 {
+        return Err(MapError::BadAddress);
+    }
+    let mut table = root;
+    // The entry that counts `table`'s entries; the PML4's are not counted.
+    let mut counter: Option<*mut u64> = None;
+    for level in (0..=ROOT_LEVEL).rev() {
+        // SAFETY: `table` is `root` or a table reached from it; only this walk touches it.
+        let slot: *mut u64 = unsafe { &mut entries(table)[entry_index(va, level)] };
+        // SAFETY: `slot` points into that table, and `counter` into the one above it.
+        unsafe {
+            if level == 0 {
+                if *slot != 0 {
+                    return Err(MapError::BadAddress);
+                }
+                *slot = leaf_entry(frame, access);
+            } else if *slot & ENTRY_PRESENT == 0 {
+                let new = frames.allocate_frame().ok_or(MapError::OutOfFrames)?;
+                *slot = new.start_address().as_u64() | TABLE_ENTRY;
+            } else {
+                counter = Some(slot);
+                table = *slot & ENTRY_FRAME;
+                continue;
+            }
+            if let Some(counter) = counter {
+                *counter += 1 << USE_COUNT_SHIFT;
+            }
+            counter = Some(slot);
+            table = *slot & ENTRY_FRAME;
+        }
+    }
+    Ok(())
+}
+
+/// The mapping of user page `va` in the address space rooted at `root`.
+pub fn translate_user_page(root: u64, va: u64) -> Option<UserMapping> {
+    if va >= USER_END {
+        return None;
+    }
+    let mut table = root;
+    for level in (1..=ROOT_LEVEL).rev() {
+        // SAFETY: `table` is `root` or a table reached from it; the reference is dropped
+        // before the next level.
+        let entry = unsafe { entries(table)[entry_index(va, level)] };
+        if entry & ENTRY_PRESENT == 0 {
+            return None;
+        }
+        table = entry & ENTRY_FRAME;
+    }
+    // SAFETY: as above, for the page table.
+    leaf_mapping(unsafe { entries(table)[entry_index(va, 0)] })
+}
+
+/// Gives every mapped page of `[start, end)` in the address space rooted at `root` the
+/// access `access` (`None`: not present, frames kept), flushing the TLB as needed.
+pub fn protect_user_range(root: u64, start: u64, end: u64, access: Option<UserAccess>) {
+    let current = is_current_root(root);
+    let end = end.min(USER_END);
+    let mut protect_leaf = |slot: &mut u64, va: u64| {
+        let Some(mapping) = leaf_mapping(*slot) else {
+            return;
+        };
+        let entry = leaf_entry(mapping.frame, access);
+        if entry != *slot {
+            let was_present = *slot & ENTRY_PRESENT != 0;
+            *slot = entry;
+            if current && was_present {
+                flush_tlb_page(va);
+            }
+        }
+    };
+    // SAFETY: `root` is a user PML4; only this walk touches its tables.
+    unsafe { walk_leaves(root, ROOT_LEVEL, start, end, &mut protect_leaf) };
+}
+
+/// Calls `visit` on each PTE mapping `[start, end)` under `table` (at `level`), skipping
+/// the spans of missing tables.
+///
+/// # Safety
+/// `table` must be a user page table (or PML4) that nothing else touches meanwhile.
+unsafe fn walk_leaves(
+    table: u64,
+    level: u32,
+    start: u64,
+    end: u64,
+    visit: &mut impl FnMut(&mut u64, u64),
+) {
+    let shift = level_shift(level);
+    let mut va = start;
+    while va < end {
+        let next = ((va >> shift) + 1) << shift;
+        // SAFETY: as the caller promises; the reference ends before the recursion.
+        let slot = unsafe { &mut entries(table)[entry_index(va, level)] };
+        if level == 0 {
+            visit(slot, va);
+        } else if *slot & ENTRY_PRESENT != 0 {
+            let child = *slot & ENTRY_FRAME;
+            // SAFETY: a present entry of a user table references a user table.
+            unsafe { walk_leaves(child, level - 1, va, end.min(next), visit) };
+        }
+        va = next;
+    }
+}
+
+/// Removes every mapping of `[start, end)` from the address space rooted at `root`:
+/// `release` gets the frame of each page that had one; tables left empty go back to
+/// `tables` (zero-filled, as all their entries are cleared). Flushes the TLB as needed.
+pub fn unmap_user_range(
+    root: u64,
+    start: u64,
+    end: u64,
+    release: &mut impl FnMut(u64),
+    tables: &mut impl FrameDeallocator<Size4KiB>,
+) {
+    let mut unmap = Unmap {
+        release,
+        tables,
+        current: is_current_root(root),
+        tables_freed: false,
+    };
+    // SAFETY: `root` is a user PML4; only this walk touches its tables.
+    unsafe { unmap.table(root, ROOT_LEVEL, start, end.min(USER_END)) };
+    if unmap.current && unmap.tables_freed {
+        // One INVLPG drops every cached paging-structure entry, freed tables' included.
+        flush_tlb_page(start);
+    }
+}
+
+/// The state of one [`unmap_user_range`] walk.
+struct Unmap<'a, R, D> {
+    release: &'a mut R,
+    tables: &'a mut D,
+    current: bool,
+    tables_freed: bool,
+}
+
+impl<R: FnMut(u64), D: FrameDeallocator<Size4KiB>> Unmap<'_, R, D> {
+    /// Clears the entries of `table` (at `level`) that map `[start, end)`, freeing lower
+    /// tables left empty; returns how many of `table`'s entries it cleared.
+    ///
+    /// # Safety
+    /// `table` must be a user page table (or PML4) that nothing else touches meanwhile.
+    unsafe fn table(&mut self, table: u64, level: u32, start: u64, end: u64) -> u64 {
+        let shift = level_shift(level);
+        let mut cleared = 0;
+        let mut va = start;
+        while va < end {
+            let next = ((va >> shift) + 1) << shift;
+            // SAFETY: as the caller promises; the reference ends before the recursion.
+            let entry = unsafe { entries(table)[entry_index(va, level)] };
+            let new = if level == 0 {
+                if let Some(mapping) = leaf_mapping(entry) {
+                    (self.release)(mapping.frame);
+                }
+                if self.current && entry & ENTRY_PRESENT != 0 {
+                    flush_tlb_page(va);
+                }
+                0
+            } else if entry & ENTRY_PRESENT != 0 {
+                let child = entry & ENTRY_FRAME;
+                // SAFETY: a present entry of a user table references a user table.
+                let child_cleared = unsafe { self.table(child, level - 1, va, end.min(next)) };
+                let remaining = use_count(entry)
+                    .checked_sub(child_cleared)
+                    .expect("page-table use counts match the entries");
+                if remaining == 0 {
+                    // SAFETY: every entry of the child is clear, and nothing references it.
+                    unsafe {
+                        self.tables
+                            .deallocate_frame(PhysFrame::containing_address(PhysAddr::new(child)))
+                    };
+                    self.tables_freed = true;
+                    0
+                } else {
+                    (entry & !USE_COUNT_MASK) | (remaining << USE_COUNT_SHIFT)
+                }
+            } else {
+                entry
+            };
+            if new != entry {
+                cleared += u64::from(new == 0);
+                // SAFETY: as above.
+                unsafe { entries(table)[entry_index(va, level)] = new };
+            }
+            va = next;
+        }
+        cleared
+    }
+}
+
+/// Whether `root` is the address space this processor runs in.
+fn is_current_root(root: u64) -> bool {
+    current_root() == root
+}
+
+/// Drops this processor's TLB entry for `va`, and its cached paging-structure entries.
+fn flush_tlb_page(va: u64) {
+    ::x86_64::instructions::tlb::flush(VirtAddr::new(va));
 }

@@ -1,0 +1,214 @@
+//! The hardware side of an address space: its PML4 and the arch layer's user page-table
+//! walker, fed with frames from the PFN database (MmCreateProcessAddressSpace and the
+//! PTE-level work of the Mi routines).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use ::x86_64::PhysAddr;
+use ::x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
+use abi::NtStatus;
+use abi::layout::{PAGE_SIZE, phys_to_virt};
+use abi::memory::{PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_READONLY, PAGE_READWRITE};
+use abi::nt::KUSER_SHARED_DATA_ADDRESS;
+
+use super::address_space::PageTables;
+use super::vad::PageAccess;
+use super::{AddressSpace, allocate_zeroed_frame, free_frame, free_zeroed_frame, shared_data};
+use crate::arch::paging::{self, MapError, UserAccess};
+
+/// The PML4 the kernel booted on: the address space of the System process, current when
+/// no user address space is.
+static SYSTEM_ROOT: AtomicU64 = AtomicU64::new(0);
+
+pub fn init() {
+    SYSTEM_ROOT.store(paging::current_root(), Ordering::Relaxed);
+}
+
+/// Page-table pages for the arch walker: zero-filled frames in, emptied (so zero-filled)
+/// frames back to the zeroed list.
+struct TableFrames;
+
+// SAFETY: `allocate_zeroed_frame` returns distinct, zero-filled, otherwise unused frames.
+unsafe impl FrameAllocator<Size4KiB> for TableFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        allocate_zeroed_frame().map(|frame| PhysFrame::containing_address(PhysAddr::new(frame)))
+    }
+}
+
+impl FrameDeallocator<Size4KiB> for TableFrames {
+    unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
+        free_zeroed_frame(frame.start_address().as_u64());
+    }
+}
+
+fn user_access(access: PageAccess) -> Option<UserAccess> {
+    let (write, execute) = match access {
+        PageAccess::NoAccess => return None,
+        PageAccess::ReadOnly => (false, false),
+        PageAccess::ReadWrite => (true, false),
+        PageAccess::ExecuteRead => (false, true),
+        PageAccess::ExecuteReadWrite => (true, true),
+    };
+    Some(UserAccess { write, execute })
+}
+
+fn page_access(access: Option<UserAccess>) -> PageAccess {
+    match access {
+        None => PageAccess::NoAccess,
+        Some(UserAccess {
+            write: false,
+            execute: false,
+        }) => PageAccess::ReadOnly,
+        Some(UserAccess {
+            write: true,
+            execute: false,
+        }) => PageAccess::ReadWrite,
+        Some(UserAccess {
+            write: false,
+            execute: true,
+        }) => PageAccess::ExecuteRead,
+        Some(UserAccess {
+            write: true,
+            execute: true,
+        }) => PageAccess::ExecuteReadWrite,
+    }
+}
+
+fn map_error(error: MapError) -> NtStatus {
+    match error {
+        MapError::OutOfFrames => NtStatus::NO_MEMORY,
+        MapError::BadAddress => NtStatus::CONFLICTING_ADDRESSES,
+    }
+}
+
+/// A PML4 whose kernel half is the system's, and the user tables below it.
+#[derive(Debug)]
+pub struct HardwarePageTables {
+    root: u64,
+}
+
+impl PageTables for HardwarePageTables {
+    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<(), NtStatus> {
+        let frame = allocate_zeroed_frame().ok_or(NtStatus::NO_MEMORY)?;
+        let mapped = paging::map_user_frame(
+            self.root,
+            page,
+            frame,
+            user_access(access),
+            &mut TableFrames,
+        );
+        mapped.map_err(|error| {
+            free_zeroed_frame(frame);
+            map_error(error)
+        })
+    }
+
+    fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
+        paging::map_user_frame(
+            self.root,
+            page,
+            frame,
+            user_access(access),
+            &mut TableFrames,
+        )
+        .map_err(map_error)
+    }
+
+    fn translate(&self, page: u64) -> Option<(u64, PageAccess)> {
+        paging::translate_user_page(self.root, page)
+            .map(|mapping| (mapping.frame, page_access(mapping.access)))
+    }
+
+    fn protect(&mut self, start: u64, end: u64, access: PageAccess) {
+        paging::protect_user_range(self.root, start, end, user_access(access));
+    }
+
+    fn unmap(&mut self, start: u64, end: u64, owned: bool) {
+        let mut release = |frame: u64| {
+            if owned {
+                free_frame(frame);
+            }
+        };
+        paging::unmap_user_range(self.root, start, end, &mut release, &mut TableFrames);
+    }
+
+    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= PAGE_SIZE as usize);
+        // SAFETY: `frame` is a frame this address space maps, reached through the direct
+        // map; the copy stays within it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (phys_to_virt(frame) as *mut u8).add(offset),
+                bytes.len(),
+            );
+        }
+    }
+
+    fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
+        assert!(offset + buffer.len() <= PAGE_SIZE as usize);
+        // SAFETY: as in `write_frame`, reading.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (phys_to_virt(frame) as *const u8).add(offset),
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            );
+        }
+    }
+}
+
+impl Drop for HardwarePageTables {
+    /// The PML4 goes last, after the address space unmapped everything below it. The
+    /// processor leaves it first if it is running in it.
+    fn drop(&mut self) {
+        if paging::current_root() == self.root {
+            paging::switch_address_space(SYSTEM_ROOT.load(Ordering::Relaxed));
+        }
+        free_frame(self.root);
+    }
+}
+
+impl AddressSpace {
+    /// MmCreateProcessAddressSpace: a PML4 sharing the kernel half, with only
+    /// KUSER_SHARED_DATA mapped in the user half.
+    pub fn new() -> Result<Self, NtStatus> {
+        let root = allocate_zeroed_frame().ok_or(NtStatus::NO_MEMORY)?;
+        paging::init_user_root(root);
+        let mut space = Self::with_tables(HardwarePageTables { root });
+        space.map_shared_user_data(KUSER_SHARED_DATA_ADDRESS, shared_data::frame())?;
+        Ok(space)
+    }
+
+    /// Physical address of the PML4.
+    pub fn root(&self) -> u64 {
+        self.tables().root
+    }
+
+    /// Reserves and commits `[start, start + len)` with `access`, zero-filled on first
+    /// touch.
+    pub fn commit(&mut self, start: u64, len: u64, access: UserAccess) -> Result<(), NtStatus> {
+        let protect = match (access.write, access.execute) {
+            (false, false) => PAGE_READONLY,
+            (true, false) => PAGE_READWRITE,
+            (false, true) => PAGE_EXECUTE_READ,
+            (true, true) => PAGE_EXECUTE_READWRITE,
+        };
+        self.allocate(start, len, protect)
+    }
+
+    /// [`Self::commit`], for the part of a stack below its initially committed top.
+    pub fn reserve_demand_zero(
+        &mut self,
+        start: u64,
+        len: u64,
+        access: UserAccess,
+    ) -> Result<(), NtStatus> {
+        self.commit(start, len, access)
+    }
+
+    /// Resolves a page fault at `address`: true when the page is now mapped.
+    pub fn resolve_fault(&mut self, address: u64) -> bool {
+        super::access_fault(self, address, false, false).is_ok()
+    }
+}

@@ -1,0 +1,422 @@
+//! Virtual address descriptors (`MMVAD`, the VAD tree of `EPROCESS.VadRoot`): the
+//! allocations of one user address space, and inside each the runs of pages that share a
+//! state (reserved, or committed with one protection).
+//!
+//! NT keeps the per-page state in PTEs and scans them to answer queries; here each VAD
+//! keeps its runs, split and merged as pages are committed, decommitted, protected and
+//! released, so a query is a lookup and the logic needs no page tables. The page tables
+//! follow the changes each operation reports ([`Change`]).
+//!
+//! Pure data structure: no hardware, so it is unit-tested on the host.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use abi::NtStatus;
+use abi::layout::PAGE_SIZE;
+use abi::memory::{
+    MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_PRIVATE, MEM_RESERVE, MM_ALLOCATION_GRANULARITY,
+    MemoryBasicInformation, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
+    PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_NOACCESS, PAGE_NOCACHE, PAGE_READONLY, PAGE_READWRITE,
+    PAGE_WRITECOMBINE, PAGE_WRITECOPY,
+};
+
+/// What backs an allocation (NT's `VadType` and `PrivateMemory` flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VadKind {
+    /// Private memory: NtAllocateVirtualMemory, stacks, PEB, TEB (`MEM_PRIVATE`).
+    Private,
+    /// A view of an image (`MEM_IMAGE`); the services cannot free it.
+    Image,
+    /// KUSER_SHARED_DATA: `MEM_PRIVATE`, committed read-only, its protection and existence
+    /// fixed (a `NoChange` VAD). Its frame belongs to the system, not the address space.
+    SharedUserData,
+}
+
+impl VadKind {
+    /// The `Type` NtQueryVirtualMemory reports.
+    pub fn memory_type(self) -> u32 {
+        match self {
+            Self::Private | Self::SharedUserData => MEM_PRIVATE,
+            Self::Image => MEM_IMAGE,
+        }
+    }
+}
+
+/// The state of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageState {
+    Reserved,
+    /// Committed with a `PAGE_*` protection (modifiers included).
+    Committed(u32),
+}
+
+/// A range of pages whose state an operation changed, with the state it had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub start: u64,
+    pub end: u64,
+    pub old: PageState,
+}
+
+/// What a caller needs to know about one VAD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VadInfo {
+    pub start: u64,
+    /// Exclusive.
+    pub end: u64,
+    pub allocation_protect: u32,
+    pub kind: VadKind,
+}
+
+/// A run of pages in one state; keyed by its start in [`Vad::runs`].
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    end: u64,
+    state: PageState,
+}
+
+#[derive(Debug)]
+struct Vad {
+    end: u64,
+    allocation_protect: u32,
+    kind: VadKind,
+    /// Cover `[start, end)` without gaps; neighbours always differ in state.
+    runs: BTreeMap<u64, Run>,
+}
+
+impl Vad {
+    fn info(&self, start: u64) -> VadInfo {
+        VadInfo {
+            start,
+            end: self.end,
+            allocation_protect: self.allocation_protect,
+            kind: self.kind,
+        }
+    }
+}
+
+/// The VADs of one address space, keyed by start address; ranges are page-aligned and
+/// never overlap.
+#[derive(Debug, Default)]
+pub struct VadTree {
+    vads: BTreeMap<u64, Vad>,
+}
+
+impl VadTree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether no VAD touches `[start, end)`.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        let below = self.vads.range(..end).next_back();
+        below.is_none_or(|(_, vad)| vad.end <= start)
+    }
+
+    /// Inserts a VAD over `[start, end)` with all its pages in `state` (MiInsertVad), or
+    /// STATUS_CONFLICTING_ADDRESSES when it would overlap another.
+    pub fn insert(
+        &mut self,
+        start: u64,
+        end: u64,
+        allocation_protect: u32,
+        kind: VadKind,
+        state: PageState,
+    ) -> Result<(), NtStatus> {
+        debug_assert!(start < end && is_page_aligned(start) && is_page_aligned(end));
+        if !self.is_free(start, end) {
+            return Err(NtStatus::CONFLICTING_ADDRESSES);
+        }
+        let mut runs = BTreeMap::new();
+        runs.insert(start, Run { end, state });
+        self.vads.insert(
+            start,
+            Vad {
+                end,
+                allocation_protect,
+                kind,
+                runs,
+            },
+        );
+        Ok(())
+    }
+
+    /// The VAD containing `address` (MiLocateAddress).
+    pub fn find(&self, address: u64) -> Option<VadInfo> {
+        let (&start, vad) = self.vads.range(..=address).next_back()?;
+        (address < vad.end).then(|| vad.info(start))
+    }
+
+    /// The VAD containing all of `[start, end)`, if one does.
+    pub fn find_containing(&self, start: u64, end: u64) -> Option<VadInfo> {
+        self.find(start).filter(|vad| end <= vad.end)
+    }
+
+    /// The lowest (or with `top_down`, highest) 64 KiB-aligned start of `size` free bytes
+    /// between `lowest` and `end` (exclusive), as MiFindEmptyAddressRange finds it.
+    pub fn find_free(&self, size: u64, lowest: u64, end: u64, top_down: bool) -> Option<u64> {
+        let fits =
+            |start: u64| start >= lowest && start.checked_add(size).is_some_and(|e| e <= end);
+        if top_down {
+            let mut candidate = end.checked_sub(size)? & !(MM_ALLOCATION_GRANULARITY - 1);
+            for (&start, vad) in self.vads.range(..end).rev() {
+                if vad.end <= candidate {
+                    break;
+                }
+                if start < candidate + size {
+                    candidate = start.checked_sub(size)? & !(MM_ALLOCATION_GRANULARITY - 1);
+                }
+            }
+            fits(candidate).then_some(candidate)
+        } else {
+            let mut candidate = lowest.checked_next_multiple_of(MM_ALLOCATION_GRANULARITY)?;
+            for (&start, vad) in &self.vads {
+                if vad.end <= candidate {
+                    continue;
+                }
+                if start >= candidate.checked_add(size)? {
+                    break;
+                }
+                candidate = vad
+                    .end
+                    .checked_next_multiple_of(MM_ALLOCATION_GRANULARITY)?;
+            }
+            fits(candidate).then_some(candidate)
+        }
+    }
+
+    /// The state of the page at `address` and the run it is in, with its VAD.
+    pub fn page_state(&self, address: u64) -> Option<(VadInfo, PageState)> {
+        let vad = self.find(address)?;
+        let (_, run) = self.vads[&vad.start].runs.range(..=address).next_back()?;
+        Some((vad, run.state))
+    }
+
+    /// Whether every page of `[start, end)`, inside VAD `vad_start`, is committed.
+    pub fn is_committed(&self, vad_start: u64, start: u64, end: u64) -> bool {
+        let runs = &self.vads[&vad_start].runs;
+        let first = runs.range(..=start).next_back().map(|(&s, _)| s);
+        runs.range(first.unwrap_or(start)..end)
+            .all(|(_, run)| matches!(run.state, PageState::Committed(_)))
+    }
+
+    /// Puts the pages of `[start, end)`, inside VAD `vad_start`, in `state`; returns the
+    /// ranges whose state changed, with their old state.
+    pub fn set_state(
+        &mut self,
+        vad_start: u64,
+        start: u64,
+        end: u64,
+        state: PageState,
+    ) -> Vec<Change> {
+        let vad = self
+            .vads
+            .get_mut(&vad_start)
+            .expect("the caller found the VAD");
+        debug_assert!(vad_start <= start && start < end && end <= vad.end);
+        let changes = take_runs(&mut vad.runs, start, end)
+            .into_iter()
+            .filter(|change| change.old != state)
+            .collect();
+        vad.runs.insert(start, Run { end, state });
+        merge_at(&mut vad.runs, start);
+        if let Some((&next, _)) = vad.runs.range(start + 1..).next() {
+            merge_at(&mut vad.runs, next);
+        }
+        changes
+    }
+
+    /// Releases the pages of `[start, end)` from VAD `vad_start`, trimming it, splitting it
+    /// in two, or removing it when nothing is left (NtFreeVirtualMemory's cases A to D);
+    /// returns the ranges released with their old state.
+    pub fn release(&mut self, vad_start: u64, start: u64, end: u64) -> Vec<Change> {
+        let mut vad = self
+            .vads
+            .remove(&vad_start)
+            .expect("the caller found the VAD");
+        debug_assert!(vad_start <= start && start < end && end <= vad.end);
+        let changes = take_runs(&mut vad.runs, start, end);
+        if end < vad.end {
+            let tail = Vad {
+                end: vad.end,
+                allocation_protect: vad.allocation_protect,
+                kind: vad.kind,
+                runs: vad.runs.split_off(&end),
+            };
+            self.vads.insert(end, tail);
+        }
+        if vad_start < start {
+            vad.end = start;
+            self.vads.insert(vad_start, vad);
+        }
+        changes
+    }
+
+    /// `MEMORY_BASIC_INFORMATION` for the page at `address` (below
+    /// `MM_HIGHEST_VAD_ADDRESS`): its run inside its VAD, or the free range around it up
+    /// to the next VAD or `free_end`.
+    pub fn query(&self, address: u64, free_end: u64) -> MemoryBasicInformation {
+        let page = address & !(PAGE_SIZE - 1);
+        let Some(vad) = self.find(page) else {
+            let next = self
+                .vads
+                .range(page..)
+                .next()
+                .map_or(free_end, |(&start, _)| start);
+            return MemoryBasicInformation {
+                base_address: page,
+                region_size: next.max(page) - page,
+                state: MEM_FREE,
+                protect: PAGE_NOACCESS,
+                ..MemoryBasicInformation::default()
+            };
+        };
+        let (_, run) = self.vads[&vad.start]
+            .runs
+            .range(..=page)
+            .next_back()
+            .expect("runs cover the VAD");
+        let (state, protect) = match run.state {
+            PageState::Reserved => (MEM_RESERVE, 0),
+            PageState::Committed(protect) => (MEM_COMMIT, protect),
+        };
+        MemoryBasicInformation {
+            base_address: page,
+            allocation_base: vad.start,
+            allocation_protect: vad.allocation_protect,
+            region_size: run.end - page,
+            state,
+            protect,
+            kind: vad.kind.memory_type(),
+            ..MemoryBasicInformation::default()
+        }
+    }
+
+    /// Every committed run: `(start, end, kind)`.
+    pub fn committed_runs(&self) -> impl Iterator<Item = (u64, u64, VadKind)> + '_ {
+        self.vads.values().flat_map(|vad| {
+            vad.runs
+                .iter()
+                .filter_map(move |(&start, run)| match run.state {
+                    PageState::Committed(_) => Some((start, run.end, vad.kind)),
+                    PageState::Reserved => None,
+                })
+        })
+    }
+}
+
+/// Removes the runs covering `[start, end)`, cutting the ones that stick out, and returns
+/// them clipped to the range.
+fn take_runs(runs: &mut BTreeMap<u64, Run>, start: u64, end: u64) -> Vec<Change> {
+    split_at(runs, start);
+    split_at(runs, end);
+    let keys: Vec<u64> = runs.range(start..end).map(|(&key, _)| key).collect();
+    keys.into_iter()
+        .map(|key| {
+            let run = runs.remove(&key).expect("key just listed");
+            Change {
+                start: key,
+                end: run.end,
+                old: run.state,
+            }
+        })
+        .collect()
+}
+
+/// Makes `at` the start of a run, cutting the run that spans it.
+fn split_at(runs: &mut BTreeMap<u64, Run>, at: u64) {
+    let Some((_, run)) = runs.range_mut(..at).next_back() else {
+        return;
+    };
+    if run.end > at {
+        let tail = *run;
+        run.end = at;
+        runs.insert(at, tail);
+    }
+}
+
+/// Merges the run starting at `at` into the one before it when their states match.
+fn merge_at(runs: &mut BTreeMap<u64, Run>, at: u64) {
+    let Some(run) = runs.get(&at).copied() else {
+        return;
+    };
+    if let Some((_, previous)) = runs.range_mut(..at).next_back()
+        && previous.end == at
+        && previous.state == run.state
+    {
+        previous.end = run.end;
+        runs.remove(&at);
+    }
+}
+
+fn is_page_aligned(address: u64) -> bool {
+    address.is_multiple_of(PAGE_SIZE)
+}
+
+/// What the hardware allows on a committed page (NT's protection mask reduced to what
+/// x86-64 page tables express: no execute-only, no write-only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageAccess {
+    /// Not present, but the frame stays: `PAGE_NOACCESS` and guard pages.
+    NoAccess,
+    ReadOnly,
+    ReadWrite,
+    ExecuteRead,
+    ExecuteReadWrite,
+}
+
+/// The kind of access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Execute,
+}
+
+impl PageAccess {
+    /// The hardware access for a valid protection (see [`validate_protection`]). Copy-on-
+    /// write pages are private copies already, so they are writable.
+    pub fn from_protect(protect: u32) -> Self {
+        if protect & PAGE_GUARD != 0 {
+            return Self::NoAccess;
+        }
+        match protect & 0xFF {
+            PAGE_READONLY => Self::ReadOnly,
+            PAGE_READWRITE | PAGE_WRITECOPY => Self::ReadWrite,
+            PAGE_EXECUTE | PAGE_EXECUTE_READ => Self::ExecuteRead,
+            PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY => Self::ExecuteReadWrite,
+            _ => Self::NoAccess,
+        }
+    }
+
+    /// Whether `access` is allowed.
+    pub fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => self != Self::NoAccess,
+            Access::Write => matches!(self, Self::ReadWrite | Self::ExecuteReadWrite),
+            Access::Execute => matches!(self, Self::ExecuteRead | Self::ExecuteReadWrite),
+        }
+    }
+}
+
+/// Checks a `PAGE_*` protection as MiMakeProtectionMask does: exactly one base protection,
+/// at most one of `PAGE_GUARD`, `PAGE_NOCACHE`, `PAGE_WRITECOMBINE`, and no modifier on
+/// `PAGE_NOACCESS`. STATUS_INVALID_PAGE_PROTECTION otherwise.
+pub fn validate_protection(protect: u32) -> Result<(), NtStatus> {
+    let base = protect & 0xFF;
+    let modifiers = protect & !0xFF;
+    let valid = base.is_power_of_two()
+        && modifiers & !(PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE) == 0
+        && (modifiers == 0 || (modifiers.is_power_of_two() && base != PAGE_NOACCESS));
+    if valid {
+        Ok(())
+    } else {
+        Err(NtStatus::INVALID_PAGE_PROTECTION)
+    }
+}
+
+/// Whether a protection asks for copy-on-write, which private memory cannot have.
+pub fn is_write_copy(protect: u32) -> bool {
+    protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY) != 0
+}

@@ -21,21 +21,31 @@ const X87_FLOATING_POINT: u64 = 16;
 const ALIGNMENT_CHECK: u64 = 17;
 const SIMD_FLOATING_POINT: u64 = 19;
 
-/// Page-fault error code bit: the access was a write.
+/// Page-fault error code bits: the access was a write; it was an instruction fetch.
 const PF_WRITE: u64 = 1 << 1;
+const PF_INSTRUCTION_FETCH: u64 = 1 << 4;
 
 /// Handles exception `frame.vector`; `fault_address` is CR2 for page faults.
 pub fn dispatch_exception(frame: &mut TrapFrame, fault_address: u64) {
+    let mut fault_status = NtStatus::ACCESS_VIOLATION;
     if frame.vector == PAGE_FAULT {
-        if fault_address < USER_END && ps::resolve_user_fault(fault_address) {
-            return;
+        if fault_address < USER_END {
+            let write = frame.error_code & PF_WRITE != 0;
+            let execute = frame.error_code & PF_INSTRUCTION_FETCH != 0;
+            match ps::resolve_user_fault(fault_address, write, execute) {
+                Ok(()) => return,
+                Err(status) => fault_status = status,
+            }
         }
         if arch::user::fixup_user_copy(frame) {
             return;
         }
     }
     if frame.is_user_mode() {
-        let status = user_exception_status(frame);
+        let status = match frame.vector {
+            PAGE_FAULT => fault_status,
+            _ => user_exception_status(frame),
+        };
         kprintln!(
             "{}: unhandled exception {} at {:#x}{}",
             ps::current_image_name(),

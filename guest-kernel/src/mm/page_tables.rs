@@ -8,7 +8,6 @@ use ::x86_64::PhysAddr;
 use ::x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
 use abi::NtStatus;
 use abi::layout::{PAGE_SIZE, phys_to_virt};
-use abi::memory::{PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_READONLY, PAGE_READWRITE};
 use abi::nt::KUSER_SHARED_DATA_ADDRESS;
 
 use super::address_space::PageTables;
@@ -183,32 +182,5 @@ impl AddressSpace {
     /// Physical address of the PML4.
     pub fn root(&self) -> u64 {
         self.tables().root
-    }
-
-    /// Reserves and commits `[start, start + len)` with `access`, zero-filled on first
-    /// touch.
-    pub fn commit(&mut self, start: u64, len: u64, access: UserAccess) -> Result<(), NtStatus> {
-        let protect = match (access.write, access.execute) {
-            (false, false) => PAGE_READONLY,
-            (true, false) => PAGE_READWRITE,
-            (false, true) => PAGE_EXECUTE_READ,
-            (true, true) => PAGE_EXECUTE_READWRITE,
-        };
-        self.allocate(start, len, protect)
-    }
-
-    /// [`Self::commit`], for the part of a stack below its initially committed top.
-    pub fn reserve_demand_zero(
-        &mut self,
-        start: u64,
-        len: u64,
-        access: UserAccess,
-    ) -> Result<(), NtStatus> {
-        self.commit(start, len, access)
-    }
-
-    /// Resolves a page fault at `address`: true when the page is now mapped.
-    pub fn resolve_fault(&mut self, address: u64) -> bool {
-        super::access_fault(self, address, false, false).is_ok()
     }
 }

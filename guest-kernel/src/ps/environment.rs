@@ -4,11 +4,11 @@ use alloc::vec::Vec;
 
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
+use abi::memory::PAGE_READWRITE;
 use abi::nt::{
     ClientId, PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters, Teb, UnicodeString,
 };
 
-use crate::arch::paging::UserAccess;
 use crate::mm::AddressSpace;
 
 /// Where the PEB goes; the process parameters follow it on the next page.
@@ -16,11 +16,6 @@ const PEB_ADDRESS: u64 = 0x0000_7FFE_0000_0000;
 const PROCESS_PARAMETERS_ADDRESS: u64 = PEB_ADDRESS + PAGE_SIZE;
 /// Where the first thread's TEB goes.
 const TEB_ADDRESS: u64 = 0x0000_7FFE_1000_0000;
-
-const READ_WRITE: UserAccess = UserAccess {
-    write: true,
-    execute: false,
-};
 
 /// The program a command line names: its first token, unquoted.
 pub fn program_name(command_line: &str) -> &str {
@@ -83,7 +78,7 @@ pub fn create_peb(
         ..Peb::default()
     };
 
-    space.commit(PEB_ADDRESS, PAGE_SIZE + total, READ_WRITE)?;
+    space.allocate(PEB_ADDRESS, PAGE_SIZE + total, PAGE_READWRITE)?;
     space.write(PEB_ADDRESS, bytes_of(&peb))?;
     space.write(PROCESS_PARAMETERS_ADDRESS, bytes_of(&parameters))?;
     space.write(image_path_address, &image_path)?;
@@ -108,7 +103,7 @@ pub fn create_teb(
         process_environment_block: peb,
         ..Teb::default()
     };
-    space.commit(TEB_ADDRESS, 2 * PAGE_SIZE, READ_WRITE)?;
+    space.allocate(TEB_ADDRESS, 2 * PAGE_SIZE, PAGE_READWRITE)?;
     space.write(TEB_ADDRESS, bytes_of(&teb))?;
     Ok(TEB_ADDRESS)
 }

@@ -16,13 +16,13 @@ use abi::access::{
 };
 use abi::hypercall::{BootMarker, ShutdownKind};
 use abi::layout::PAGE_SIZE;
+use abi::memory::PAGE_READWRITE;
 use abi::nt::ClientId;
 use spin::Mutex;
 
 use self::cid::CidTable;
-use crate::arch::paging::UserAccess;
 use crate::arch::user::UserContext;
-use crate::mm::{AddressSpace, image};
+use crate::mm::{self, AddressSpace, image};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
 use crate::{arch, hal, io, ke};
 
@@ -244,17 +244,11 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
         .stack_reserve
         .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)
         .next_multiple_of(PAGE_SIZE);
-    let stack_commit = image
-        .stack_commit
-        .clamp(PAGE_SIZE, stack_reserve)
-        .next_multiple_of(PAGE_SIZE);
     let stack_limit = USER_STACK_TOP - stack_reserve;
-    let read_write = UserAccess {
-        write: true,
-        execute: false,
-    };
-    address_space.reserve_demand_zero(stack_limit, stack_reserve - stack_commit, read_write)?;
-    address_space.commit(USER_STACK_TOP - stack_commit, stack_commit, read_write)?;
+    // The whole reserve is committed, each page zero-filled on first touch: the stack
+    // grows without a guard page until guard-page growth (MiCheckForUserStackOverflow)
+    // arrives.
+    address_space.allocate(stack_limit, stack_reserve, PAGE_READWRITE)?;
     let teb = environment::create_teb(
         &mut address_space,
         peb,
@@ -290,10 +284,13 @@ pub fn start_initial_thread(thread: Arc<Object<Thread>>) -> ! {
     arch::user::enter_user_mode(context, kernel_stack_top)
 }
 
-/// Resolves a user-address page fault in the current process (demand-zero pages).
-pub fn resolve_user_fault(address: u64) -> bool {
+/// Resolves a page fault on user `address` in the current process (MmAccessFault with
+/// the current process's address space); `write` and `execute` say what the access was.
+pub fn resolve_user_fault(address: u64, write: bool, execute: bool) -> Result<(), NtStatus> {
     let thread = CURRENT_THREAD.lock().clone();
-    thread.is_some_and(|thread| thread.process.address_space.lock().resolve_fault(address))
+    let thread = thread.ok_or(NtStatus::ACCESS_VIOLATION)?;
+    let mut address_space = thread.process.address_space.lock();
+    mm::access_fault(&mut address_space, address, write, execute)
 }
 
 /// The current process's image file name, for messages.

@@ -1,0 +1,32 @@
+//! Host unit tests of the kernel's pure data structures. The kernel's own files are compiled
+//! here unchanged; `ob` and `ps` mirror the kernel's module paths (`crate::ob::...`,
+//! `crate::ps::...`) so the files' `super::`/`crate::` paths resolve as they do there.
+//!
+//! Run with `cargo test -p host-tests --target x86_64-unknown-linux-gnu` in `guest-kernel/`
+//! (the workspace builds for `x86_64-unknown-none` by default); `scripts/test.sh` does.
+
+extern crate alloc;
+
+#[path = "../../src/ps/cid.rs"]
+pub mod cid;
+#[path = "../../src/ob/handle_table.rs"]
+pub mod handle_table;
+#[path = "../../src/ob/namespace.rs"]
+pub mod namespace;
+#[path = "../../src/ob/object.rs"]
+pub mod object;
+#[path = "../../src/ob/object_table.rs"]
+pub mod object_table;
+
+/// The pure part of the object manager, at its kernel path.
+pub mod ob {
+    pub use super::{handle_table, namespace, object, object_table};
+}
+
+/// The pure part of the process manager, at its kernel path.
+pub mod ps {
+    pub use super::cid;
+}
+
+#[cfg(test)]
+mod tests;

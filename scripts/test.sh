@@ -2,8 +2,8 @@
 # Builds everything and runs every test and check: formatting, clippy, the PE checks, the
 # guest crates' host unit tests (guest-kernel's are in its host-tests crate), then the host
 # workspace's tests (unit tests and the integration tests that boot target/guest.img under
-# KVM). Exits non-zero if any fails;
-# the checks all run even when one fails, the host tests last.
+# KVM). Exits non-zero if any fails; the checks all run even when one fails, the host tests
+# last.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

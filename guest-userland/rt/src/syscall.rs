@@ -9,7 +9,8 @@
 
 use abi::NtStatus;
 use abi::nt::{
-    KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, SYSTEM_CALL_INT_2E, UnicodeString,
+    ClientId, KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, ObjectAttributes,
+    SYSTEM_CALL_INT_2E, UnicodeString,
 };
 use abi::service::{CURRENT_PROCESS_HANDLE, SystemService};
 
@@ -51,6 +52,101 @@ system_service_stub! {
     /// # Safety
     /// `string` points to a readable `UNICODE_STRING` whose buffer holds `length` readable bytes.
     fn nt_display_string(string: *const UnicodeString) = NtDisplayString;
+}
+
+system_service_stub! {
+    /// `NtClose(Handle)`.
+    ///
+    /// # Safety
+    /// Closing a handle other code still uses leaves that code with a stale handle.
+    fn nt_close(handle: u64) = NtClose;
+}
+
+system_service_stub! {
+    /// `NtDuplicateObject(SourceProcessHandle, SourceHandle, TargetProcessHandle,
+    /// PHANDLE TargetHandle, DesiredAccess, HandleAttributes, Options)`.
+    ///
+    /// # Safety
+    /// `target_handle` is null or points to a writable `HANDLE`.
+    fn nt_duplicate_object(
+        source_process: u64,
+        source_handle: u64,
+        target_process: u64,
+        target_handle: *mut u64,
+        desired_access: u32,
+        handle_attributes: u32,
+        options: u32
+    ) = NtDuplicateObject;
+}
+
+system_service_stub! {
+    /// `NtOpenProcess(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PCLIENT_ID ClientId)`.
+    ///
+    /// # Safety
+    /// `process_handle` points to a writable `HANDLE`; `object_attributes` to readable
+    /// `OBJECT_ATTRIBUTES`; `client_id` is null or points to a readable `CLIENT_ID`.
+    fn nt_open_process(
+        process_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        client_id: *const ClientId
+    ) = NtOpenProcess;
+}
+
+system_service_stub! {
+    /// `NtOpenThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PCLIENT_ID ClientId)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_process`].
+    fn nt_open_thread(
+        thread_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        client_id: *const ClientId
+    ) = NtOpenThread;
+}
+
+system_service_stub! {
+    /// `NtQueryObject(Handle, ObjectInformationClass, ObjectInformation,
+    /// ObjectInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_object(
+        handle: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryObject;
+}
+
+system_service_stub! {
+    /// `NtCreateDirectoryObject(PHANDLE DirectoryHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// `directory_handle` points to a writable `HANDLE`; `object_attributes` to readable
+    /// `OBJECT_ATTRIBUTES` whose name, if any, is readable.
+    fn nt_create_directory_object(
+        directory_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtCreateDirectoryObject;
+}
+
+system_service_stub! {
+    /// `NtOpenDirectoryObject(PHANDLE DirectoryHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_create_directory_object`].
+    fn nt_open_directory_object(
+        directory_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenDirectoryObject;
 }
 
 /// Calls system service `number` with up to three arguments, whatever the number: for

@@ -212,10 +212,13 @@ fn lookup_parent<'p>(
 }
 
 /// `name` with each character upcased where it has a one-character upper case
-/// (`RtlUpcaseUnicodeChar`).
+/// (`RtlUpcaseUnicodeChar`). ASCII, the common case, skips the Unicode tables.
 fn upcase(name: &str) -> String {
     name.chars()
         .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_uppercase();
+            }
             let mut upper = c.to_uppercase();
             match (upper.next(), upper.next()) {
                 (Some(u), None) => u,

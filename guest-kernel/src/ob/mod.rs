@@ -201,14 +201,9 @@ pub fn insert_object(
     if attributes & OBJ_PERMANENT != 0 {
         object.header().make_permanent();
     }
-    match open_object_by_pointer(object.clone(), attributes, desired_access) {
-        Ok(handle) => Ok((handle, NtStatus::SUCCESS)),
-        Err(status) => {
-            // No handle was made: a temporary name goes away again.
-            namespace::delete_name_check(object.as_ref());
-            Err(status)
-        }
-    }
+    // Should no handle be made, the handle table takes a temporary name away again.
+    let handle = open_object_by_pointer(object, attributes, desired_access)?;
+    Ok((handle, NtStatus::SUCCESS))
 }
 
 /// The full name of an object in the namespace (`\BaseNamedObjects\Name`), or None for an

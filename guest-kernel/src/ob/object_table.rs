@@ -60,15 +60,20 @@ impl ObjectTable {
         granted_access: u32,
         attributes: u32,
     ) -> Result<u64, NtStatus> {
-        let header_object = object.clone();
+        // Counted before the handle exists, so a close racing with the creation never
+        // counts it out first.
+        object.header().increment_handle_count();
+        let counted = object.clone();
         let entry = HandleEntry {
             object,
             granted_access,
             attributes: attributes & HANDLE_ATTRIBUTES,
         };
-        let handle = self.table.lock().create(entry)?;
-        header_object.header().increment_handle_count();
-        Ok(handle)
+        let created = self.table.lock().create(entry);
+        if created.is_err() {
+            count_out(&counted);
+        }
+        created
     }
 
     /// The entry of `handle` with a new pointer reference to its object, when the object is
@@ -159,11 +164,16 @@ pub fn check_entry(
     Ok(())
 }
 
-/// Counts a removed entry's handle out of its object (`ObpDecrementHandleCount`), takes the
-/// name away with the last handle, then drops the handle's pointer reference, outside any
-/// table lock: it may run the object's delete procedure.
+/// Counts a removed entry's handle out of its object, then drops the handle's pointer
+/// reference, outside any table lock: it may run the object's delete procedure.
 fn release_handle(entry: HandleEntry) {
-    if entry.object.header().decrement_handle_count() == 0 {
-        delete_name_check(entry.object.as_ref());
+    count_out(&entry.object);
+}
+
+/// Counts one handle out of `object` (`ObpDecrementHandleCount`) and takes a temporary
+/// object's name away with its last handle.
+fn count_out(object: &ObjectRef) {
+    if object.header().decrement_handle_count() == 0 {
+        delete_name_check(object.as_ref());
     }
 }

@@ -14,7 +14,7 @@ use super::namespace::delete_name_check;
 use super::object::{ObjectRef, ObjectType};
 
 /// The attributes a handle entry keeps.
-pub const HANDLE_ATTRIBUTES: u32 = OBJ_INHERIT;
+const HANDLE_ATTRIBUTES: u32 = OBJ_INHERIT;
 
 /// One handle (`HANDLE_TABLE_ENTRY`): the object it references, the access it grants and
 /// its attributes (OBJ_INHERIT).

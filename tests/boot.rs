@@ -176,3 +176,77 @@ fn cli_large_status_exits_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn virtual_memory_is_reserved_committed_protected_queried_and_freed() {
+    let outcome = boot(&["vmtest"]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    let cases = console
+        .lines()
+        .filter(|line| line.starts_with("ok: "))
+        .count();
+    assert!(cases >= 130, "{cases} cases:\n{console}");
+    for case in [
+        "ok: committed pages read as zeros",
+        "ok: NtReadVirtualMemory into reserved pages",
+        "ok: NtWriteVirtualMemory to a read-only page",
+        "ok: no-access page back to read-write",
+        "ok: guard is gone after the first access",
+        "ok: the part above is an allocation of its own",
+        "ok: this code is an image view",
+        "ok: NtAllocateVirtualMemory: kernel base",
+        "ok: NtFreeVirtualMemory: nothing allocated there",
+        "ok: NtProtectVirtualMemory: NULL OldProtect",
+        "ok: NtQueryVirtualMemory: short buffer",
+        "ok: NtReadVirtualMemory: range wrapping around",
+        "ok: released memory returns every frame",
+    ] {
+        assert!(console.contains(case), "missing {case:?}:\n{console}");
+    }
+    assert!(console.contains("vmtest: 0 wrong"), "{console}");
+    assert_exit(&outcome, 0);
+}
+
+/// Runs `vmtest MODE`, which must end with `status` from the access it makes.
+#[track_caller]
+fn assert_vmtest_fault(mode: &str, status: NtStatus) {
+    let outcome = boot(&["vmtest", mode]);
+    let console = outcome.console_text();
+    assert!(!console.contains("did not fault"), "{console}");
+    assert!(
+        console.contains(&format!("vmtest.exe: unhandled exception {status}")),
+        "{console}"
+    );
+    assert_exit(&outcome, status.0);
+}
+
+#[test]
+fn write_to_a_read_only_page_is_an_access_violation() {
+    assert_vmtest_fault("fault-readonly", NtStatus::ACCESS_VIOLATION);
+}
+
+#[test]
+fn first_touch_of_a_guard_page_is_a_guard_page_violation() {
+    assert_vmtest_fault("fault-guard", NtStatus::GUARD_PAGE_VIOLATION);
+}
+
+#[test]
+fn read_of_a_decommitted_page_is_an_access_violation() {
+    assert_vmtest_fault("fault-decommitted", NtStatus::ACCESS_VIOLATION);
+}
+
+#[test]
+fn read_of_a_released_page_is_an_access_violation() {
+    assert_vmtest_fault("fault-released", NtStatus::ACCESS_VIOLATION);
+}
+
+#[test]
+fn read_of_a_no_access_page_is_an_access_violation() {
+    assert_vmtest_fault("fault-noaccess", NtStatus::ACCESS_VIOLATION);
+}
+
+#[test]
+fn call_into_a_no_execute_page_is_an_access_violation() {
+    assert_vmtest_fault("fault-execute", NtStatus::ACCESS_VIOLATION);
+}

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::arch;
 
 /// Milliseconds between clock interrupts.
-const CLOCK_INTERVAL_MS: u64 = 10;
+pub const CLOCK_INTERVAL_MS: u64 = 10;
 
 /// TSC ticks between clock interrupts.
 static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);

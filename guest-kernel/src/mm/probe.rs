@@ -17,6 +17,10 @@ pub unsafe trait Plain: Copy {}
 
 // SAFETY: two u16, a u32 and a u64, with no padding.
 unsafe impl Plain for abi::nt::UnicodeString {}
+// SAFETY: integers: every bit pattern is a value.
+unsafe impl Plain for u32 {}
+// SAFETY: as for u32.
+unsafe impl Plain for u64 {}
 
 /// Captures a `T` from user address `address`.
 pub fn capture<T: Plain>(address: u64) -> Result<T, NtStatus> {

@@ -9,8 +9,10 @@ use crate::arch::TrapFrame;
 use crate::hal;
 use crate::mm::probe;
 
+mod memory;
 mod object;
 mod process;
+mod system_information;
 mod user_args;
 
 /// Dispatches the system call in `frame` (KiSystemService): the service number in `rax`,
@@ -32,15 +34,27 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtOpenDirectoryObject) => {
             status_of(object::nt_open_directory_object(frame))
         }
-        Some(
-            SystemService::NtAllocateVirtualMemory
-            | SystemService::NtFreeVirtualMemory
-            | SystemService::NtProtectVirtualMemory
-            | SystemService::NtQueryVirtualMemory
-            | SystemService::NtReadVirtualMemory
-            | SystemService::NtWriteVirtualMemory
-            | SystemService::NtQuerySystemInformation,
-        ) => NtStatus::NOT_IMPLEMENTED,
+        Some(SystemService::NtAllocateVirtualMemory) => {
+            status_of(memory::nt_allocate_virtual_memory(frame))
+        }
+        Some(SystemService::NtFreeVirtualMemory) => {
+            status_of(memory::nt_free_virtual_memory(frame))
+        }
+        Some(SystemService::NtProtectVirtualMemory) => {
+            status_of(memory::nt_protect_virtual_memory(frame))
+        }
+        Some(SystemService::NtQueryVirtualMemory) => {
+            status_of(memory::nt_query_virtual_memory(frame))
+        }
+        Some(SystemService::NtReadVirtualMemory) => {
+            status_of(memory::nt_read_virtual_memory(frame))
+        }
+        Some(SystemService::NtWriteVirtualMemory) => {
+            status_of(memory::nt_write_virtual_memory(frame))
+        }
+        Some(SystemService::NtQuerySystemInformation) => {
+            status_of(system_information::nt_query_system_information(frame))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

@@ -208,3 +208,113 @@ pub fn display_string(text: &[u16]) -> NtStatus {
     }
     NtStatus::SUCCESS
 }
+
+system_service_stub! {
+    /// `NtAllocateVirtualMemory(ProcessHandle, PVOID *BaseAddress, ZeroBits, PSIZE_T
+    /// RegionSize, AllocationType, Protect)`.
+    ///
+    /// # Safety
+    /// `base_address` and `region_size` point to writable pointer-sized values.
+    fn nt_allocate_virtual_memory(
+        process: u64,
+        base_address: *mut u64,
+        zero_bits: u64,
+        region_size: *mut u64,
+        allocation_type: u32,
+        protect: u32
+    ) = NtAllocateVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtFreeVirtualMemory(ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize, FreeType)`.
+    ///
+    /// # Safety
+    /// `base_address` and `region_size` point to writable pointer-sized values; memory
+    /// freed must no longer be used.
+    fn nt_free_virtual_memory(
+        process: u64,
+        base_address: *mut u64,
+        region_size: *mut u64,
+        free_type: u32
+    ) = NtFreeVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtProtectVirtualMemory(ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize,
+    /// NewProtect, PULONG OldProtect)`.
+    ///
+    /// # Safety
+    /// `base_address` and `region_size` point to writable pointer-sized values,
+    /// `old_protect` to a writable `ULONG`; memory made inaccessible must not be used.
+    fn nt_protect_virtual_memory(
+        process: u64,
+        base_address: *mut u64,
+        region_size: *mut u64,
+        new_protect: u32,
+        old_protect: *mut u32
+    ) = NtProtectVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtQueryVirtualMemory(ProcessHandle, BaseAddress, MemoryInformationClass,
+    /// MemoryInformation, MemoryInformationLength, PSIZE_T ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable pointer-sized value.
+    fn nt_query_virtual_memory(
+        process: u64,
+        base_address: u64,
+        class: u32,
+        information: *mut u8,
+        length: u64,
+        return_length: *mut u64
+    ) = NtQueryVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtReadVirtualMemory(ProcessHandle, BaseAddress, Buffer, NumberOfBytesToRead,
+    /// PSIZE_T NumberOfBytesRead)`.
+    ///
+    /// # Safety
+    /// `buffer` points to `size` writable bytes; `bytes_read` is null or points to a
+    /// writable pointer-sized value.
+    fn nt_read_virtual_memory(
+        process: u64,
+        base_address: u64,
+        buffer: *mut u8,
+        size: u64,
+        bytes_read: *mut u64
+    ) = NtReadVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtWriteVirtualMemory(ProcessHandle, BaseAddress, Buffer, NumberOfBytesToWrite,
+    /// PSIZE_T NumberOfBytesWritten)`.
+    ///
+    /// # Safety
+    /// `buffer` points to `size` readable bytes; `bytes_written` is null or points to a
+    /// writable pointer-sized value; the target bytes must be free to change.
+    fn nt_write_virtual_memory(
+        process: u64,
+        base_address: u64,
+        buffer: *const u8,
+        size: u64,
+        bytes_written: *mut u64
+    ) = NtWriteVirtualMemory;
+}
+
+system_service_stub! {
+    /// `NtQuerySystemInformation(SystemInformationClass, SystemInformation,
+    /// SystemInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_system_information(
+        class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQuerySystemInformation;
+}

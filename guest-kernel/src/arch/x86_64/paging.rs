@@ -184,7 +184,7 @@ fn leaf_mapping(entry: u64) -> Option<UserMapping> {
     if entry & (ENTRY_PRESENT | ENTRY_RETAINED) == 0 {
         return None;
     }
-    let access = (entry & ENTRY_PRESENT != 0).then(|| UserAccess {
+    let access = (entry & ENTRY_PRESENT != 0).then_some(UserAccess {
         write: entry & ENTRY_WRITABLE != 0,
         execute: entry & ENTRY_NO_EXECUTE == 0,
     });

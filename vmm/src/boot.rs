@@ -477,7 +477,7 @@ mod tests {
     #[test]
     fn page_tables_map_the_layout() {
         let ram = GuestRam::new(64 << 20).unwrap();
-        write_page_tables(&ram, 5 << 20).unwrap();
+        write_page_tables(&ram, 5 << 20, false).unwrap();
         assert_eq!(
             translate(&ram, KERNEL_BASE + 0x20_1234).unwrap().0,
             0x20_1234
@@ -499,12 +499,37 @@ mod tests {
         assert_eq!(phys, DOORBELL_BASE + 8);
         assert!(translate(&ram, 0).is_none());
         assert!(translate(&ram, 0x20_0000).is_none());
+        assert_eq!(entry & PTE_USER, 0, "kernel mappings are supervisor-only");
+    }
+
+    #[test]
+    fn page_tables_for_a_native_pvm_kernel_allow_user_access_at_every_level() {
+        let ram = GuestRam::new(64 << 20).unwrap();
+        write_page_tables(&ram, 5 << 20, true).unwrap();
+        for virt in [
+            KERNEL_BASE + 0x20_0000,
+            DIRECT_MAP_BASE + 0x1000,
+            DIRECT_MAP_BASE + IMAGE_BASE,
+        ] {
+            let mut table = BOOT_PAGE_TABLES_ADDR;
+            for shift in [39, 30, 21] {
+                let entry = read_u64(&ram, table + ((virt >> shift) & 0x1ff) * 8);
+                assert_ne!(entry & PTE_PRESENT, 0, "{virt:#x} level {shift}");
+                assert_ne!(entry & PTE_USER, 0, "{virt:#x} level {shift}");
+                table = entry & 0x000f_ffff_ffff_f000;
+            }
+        }
+        assert_ne!(
+            DIRECT_MAP_BASE >> 39 & 0x1ff,
+            256,
+            "kvm-pvm keeps PML4 slot 256"
+        );
     }
 
     #[test]
     fn page_tables_fit_the_largest_guest() {
         let ram = GuestRam::new(crate::memory::MAX_MEMORY).unwrap();
-        write_page_tables(&ram, abi::layout::IMAGE_MAX).unwrap();
+        write_page_tables(&ram, abi::layout::IMAGE_MAX, false).unwrap();
         let top = 0xF_C000_0000 - 1;
         assert_eq!(translate(&ram, DIRECT_MAP_BASE + top).unwrap().0, top);
     }

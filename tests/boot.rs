@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use abi::NtStatus;
-use vmm::{ConsoleSink, GuestExit, RunConfig, RunOutcome};
+use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
 
 /// target/guest.img, or $GUEST_IMAGE.
 fn guest_image() -> PathBuf {
@@ -102,6 +102,35 @@ fn bad_service_numbers_pointers_lengths_and_handles_get_their_status() {
     );
     assert!(console.contains("badcall: 0 wrong"), "{console}");
     assert_exit(&outcome, 0);
+}
+
+/// On a kvm-pvm host the kernel can run natively (`--pvm native`, experimental): system
+/// services work end to end there. User-mode exceptions do not yet, see `vmm::PvmMode`.
+#[test]
+fn native_pvm_kernel_runs_system_services() {
+    let on_kvm_pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
+    for program in [&["hello"][..], &["badcall"], &["exit", "42"]] {
+        let config = RunConfig {
+            program: Some(program.iter().map(|s| s.to_string()).collect()),
+            console: ConsoleSink::Capture,
+            timeout: Duration::from_secs(60),
+            pvm_mode: PvmMode::Native,
+            ..RunConfig::new(guest_image())
+        };
+        let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+        let expected = if on_kvm_pvm {
+            KernelBackend::PvmNative
+        } else {
+            KernelBackend::Plain
+        };
+        assert_eq!(outcome.stats.backend, Some(expected));
+        assert!(
+            !outcome.console_text().contains("WRONG"),
+            "{}",
+            outcome.console_text()
+        );
+        assert_exit(&outcome, if program[0] == "exit" { 42 } else { 0 });
+    }
 }
 
 #[test]

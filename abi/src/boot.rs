@@ -9,6 +9,12 @@ pub const BOOT_INFO_VERSION: u32 = 1;
 /// shows the host's features rather than the VM's, and a user-mode `syscall` is delivered
 /// as a PVM event rather than through LSTAR in kernel mode.
 pub const PLATFORM_KVM_PVM: u32 = 1 << 0;
+/// `BootInfo::platform_flags`, with [`PLATFORM_KVM_PVM`]: the VMM registered each vCPU's VIF
+/// page (`abi::layout::PVM_VIF_PAGES_ADDR`), so the kernel runs natively at hardware CPL 3
+/// instead of in bootstrap mode. Every present page-table entry must then allow user
+/// access at every level (the host's rule), the virtual interrupt flag is the VIF page's
+/// first byte, and a user-mode `syscall` reaches LSTAR as usual.
+pub const PLATFORM_PVM_NATIVE: u32 = 1 << 1;
 /// Capacity of [`BootInfo::memory_regions`].
 pub const MAX_MEMORY_REGIONS: usize = 32;
 

@@ -40,6 +40,7 @@ const PTE_WRITE_THROUGH: u64 = 1 << 3;
 const PTE_CACHE_DISABLE: u64 = 1 << 4;
 const PTE_LARGE: u64 = 1 << 7;
 const PTE_NO_EXECUTE: u64 = 1 << 63;
+const PTE_USER: u64 = 1 << 2;
 const TABLE_FLAGS: u64 = PTE_PRESENT | PTE_WRITABLE;
 
 const CR0_PE: u64 = 1 << 0;
@@ -138,8 +139,15 @@ pub fn load_kernel(ram: &GuestRam, kernel: &KernelInfo, elf: &[u8]) -> Result<u6
 }
 
 /// Builds the boot page tables (see the module docs) for RAM and an image of `image_len`.
-pub fn write_page_tables(ram: &GuestRam, image_len: u64) -> Result<(), Error> {
-    let mut tables = PageTables::new();
+///
+/// `user_bit_everywhere` sets the user-access bit in every entry at every level, as a
+/// kvm-pvm host requires of a guest kernel that runs natively (at hardware CPL 3).
+pub fn write_page_tables(
+    ram: &GuestRam,
+    image_len: u64,
+    user_bit_everywhere: bool,
+) -> Result<(), Error> {
+    let mut tables = PageTables::new(if user_bit_everywhere { PTE_USER } else { 0 });
     let window = ram.low_end().min(KERNEL_WINDOW);
     for p in (0..window).step_by(LARGE_PAGE_SIZE as usize) {
         tables.map_2m(KERNEL_BASE + p, p, PTE_WRITABLE)?;
@@ -166,6 +174,8 @@ pub fn write_page_tables(ram: &GuestRam, image_len: u64) -> Result<(), Error> {
 /// the (already zero) table pages are not touched beyond them.
 struct PageTables {
     entries: BTreeMap<u64, u64>,
+    /// Flags every entry carries (the user bit on kvm-pvm hosts).
+    common_flags: u64,
     /// Table page of each (level, index path) already allocated.
     tables: BTreeMap<(u8, u64), u64>,
     next_free: u64,
@@ -174,9 +184,10 @@ struct PageTables {
 impl PageTables {
     const PML4: u64 = BOOT_PAGE_TABLES_ADDR;
 
-    fn new() -> Self {
+    fn new(common_flags: u64) -> Self {
         Self {
             entries: BTreeMap::new(),
+            common_flags,
             tables: BTreeMap::new(),
             next_free: Self::PML4 + PAGE_SIZE,
         }
@@ -194,7 +205,8 @@ impl PageTables {
         }
         self.next_free += PAGE_SIZE;
         self.tables.insert((level, key), table);
-        self.entries.insert(parent_entry, table | TABLE_FLAGS);
+        self.entries
+            .insert(parent_entry, table | TABLE_FLAGS | self.common_flags);
         Ok(table)
     }
 
@@ -202,8 +214,10 @@ impl PageTables {
         let index = |shift: u32| (virt >> shift) & 0x1ff;
         let pdpt = self.table(3, virt >> 39, Self::PML4 + index(39) * 8)?;
         let pd = self.table(2, virt >> 30, pdpt + index(30) * 8)?;
-        self.entries
-            .insert(pd + index(21) * 8, phys | PTE_PRESENT | PTE_LARGE | flags);
+        self.entries.insert(
+            pd + index(21) * 8,
+            phys | PTE_PRESENT | PTE_LARGE | flags | self.common_flags,
+        );
         Ok(())
     }
 
@@ -463,7 +477,7 @@ mod tests {
     #[test]
     fn page_tables_map_the_layout() {
         let ram = GuestRam::new(64 << 20).unwrap();
-        write_page_tables(&ram, 5 << 20).unwrap();
+        write_page_tables(&ram, 5 << 20, false).unwrap();
         assert_eq!(
             translate(&ram, KERNEL_BASE + 0x20_1234).unwrap().0,
             0x20_1234
@@ -485,12 +499,37 @@ mod tests {
         assert_eq!(phys, DOORBELL_BASE + 8);
         assert!(translate(&ram, 0).is_none());
         assert!(translate(&ram, 0x20_0000).is_none());
+        assert_eq!(entry & PTE_USER, 0, "kernel mappings are supervisor-only");
+    }
+
+    #[test]
+    fn page_tables_for_a_native_pvm_kernel_allow_user_access_at_every_level() {
+        let ram = GuestRam::new(64 << 20).unwrap();
+        write_page_tables(&ram, 5 << 20, true).unwrap();
+        for virt in [
+            KERNEL_BASE + 0x20_0000,
+            DIRECT_MAP_BASE + 0x1000,
+            DIRECT_MAP_BASE + IMAGE_BASE,
+        ] {
+            let mut table = BOOT_PAGE_TABLES_ADDR;
+            for shift in [39, 30, 21] {
+                let entry = read_u64(&ram, table + ((virt >> shift) & 0x1ff) * 8);
+                assert_ne!(entry & PTE_PRESENT, 0, "{virt:#x} level {shift}");
+                assert_ne!(entry & PTE_USER, 0, "{virt:#x} level {shift}");
+                table = entry & 0x000f_ffff_ffff_f000;
+            }
+        }
+        assert_ne!(
+            DIRECT_MAP_BASE >> 39 & 0x1ff,
+            256,
+            "kvm-pvm keeps PML4 slot 256"
+        );
     }
 
     #[test]
     fn page_tables_fit_the_largest_guest() {
         let ram = GuestRam::new(crate::memory::MAX_MEMORY).unwrap();
-        write_page_tables(&ram, abi::layout::IMAGE_MAX).unwrap();
+        write_page_tables(&ram, abi::layout::IMAGE_MAX, false).unwrap();
         let top = 0xF_C000_0000 - 1;
         assert_eq!(translate(&ram, DIRECT_MAP_BASE + top).unwrap().0, top);
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{ConsoleSink, RunConfig};
+use crate::{ConsoleSink, PvmMode, RunConfig};
 
 /// A KVM virtual machine monitor that boots the NT-style kernel in guest.img.
 #[derive(Debug, Parser)]
@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// Print boot timings and VM exit counts on stderr after the run.
     #[arg(long)]
     pub stats: bool,
+    /// On a kvm-pvm host: run the kernel emulated in the host's bootstrap mode, or natively
+    /// (experimental: exceptions raised in user mode are not yet delivered correctly).
+    #[arg(long, value_enum, default_value = "bootstrap")]
+    pub pvm: PvmMode,
     /// Program to run (default: boot.cfg's) and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM")]
     pub program: Vec<String>,
@@ -58,6 +62,7 @@ impl RunArgs {
             timeout: self.timeout,
             program: (!self.program.is_empty()).then(|| self.program.clone()),
             console: ConsoleSink::Stdout,
+            pvm_mode: self.pvm,
         }
     }
 }

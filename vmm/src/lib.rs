@@ -18,6 +18,7 @@ pub mod memory;
 pub mod stats;
 pub mod vstate;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,41 @@ pub struct RunConfig {
     pub program: Option<Vec<String>>,
     /// Where ConsoleWrite output goes.
     pub console: ConsoleSink,
+    /// On a kvm-pvm host, whether the kernel runs natively ([`PvmMode::Native`], experimental)
+    /// or in the host's bootstrap mode, where kernel code is emulated. Ignored on hardware KVM.
+    pub pvm_mode: PvmMode,
+}
+
+/// How the kernel runs on a kvm-pvm host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PvmMode {
+    /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Experimental:
+    /// the host does not yet see the kernel's returns to user mode, so exceptions raised
+    /// in user mode are delivered as if raised in kernel mode.
+    Native,
+    /// In the host's bootstrap mode: every kernel instruction emulated.
+    Bootstrap,
+}
+
+/// Which kernel backend a run used, as `--stats` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelBackend {
+    /// Hardware KVM (VMX/SVM): the plain x86-64 kernel.
+    Plain,
+    /// kvm-pvm, kernel emulated in the host's bootstrap mode.
+    PvmBootstrap,
+    /// kvm-pvm, kernel native at hardware CPL 3.
+    PvmNative,
+}
+
+impl fmt::Display for KernelBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Plain => "plain x86-64 (hardware KVM)",
+            Self::PvmBootstrap => "kvm-pvm bootstrap (kernel emulated)",
+            Self::PvmNative => "kvm-pvm native",
+        })
+    }
 }
 
 impl RunConfig {
@@ -72,6 +108,7 @@ impl RunConfig {
             timeout: DEFAULT_TIMEOUT,
             program: None,
             console: ConsoleSink::Stdout,
+            pvm_mode: PvmMode::Bootstrap,
         }
     }
 }
@@ -116,6 +153,8 @@ pub fn exit_code(result: &Result<RunOutcome, Error>) -> u8 {
 pub enum Error {
     #[error("{0}")]
     Config(String),
+    #[error("kvm-pvm accepted vCPU 0's VIF page but refused vCPU {0}'s")]
+    PvmVifRefused(u32),
     #[error("image {path}")]
     Image {
         path: PathBuf,
@@ -172,7 +211,6 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
     let ram = GuestRam::new(config.memory)?;
     let entry = boot::load_kernel(&ram, &contents.kernel, image.data(contents.kernel_entry()))?;
     let image_len = image.len() as u64;
-    boot::write_page_tables(&ram, image_len)?;
     boot::write_gdt(&ram)?;
     let command_line = boot::write_command_line(&ram, &command_line)?;
 
@@ -180,6 +218,14 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
     vm.register_memory(&ram, &image)?;
     vm.create_irqchip()?;
     let mut vcpus = Vec::new();
+    let mut backend = if kvm.is_pvm() {
+        match config.pvm_mode {
+            PvmMode::Native => KernelBackend::PvmNative,
+            PvmMode::Bootstrap => KernelBackend::PvmBootstrap,
+        }
+    } else {
+        KernelBackend::Plain
+    };
     for index in 0..config.cpus {
         let vcpu = vm.create_vcpu(index)?;
         vcpu_mod::configure(
@@ -188,15 +234,23 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
             &vcpu_mod::cpuid_for(&supported_cpuid, index),
             entry,
         )?;
+        if backend == KernelBackend::PvmNative && !vcpu_mod::register_pvm_vif(&vcpu, index)? {
+            // Every vCPU runs the same way: a refusal after the first would leave them split.
+            if index > 0 {
+                return Err(Error::PvmVifRefused(index));
+            }
+            backend = KernelBackend::PvmBootstrap;
+        }
         vcpus.push(vcpu);
     }
+    boot::write_page_tables(&ram, image_len, backend == KernelBackend::PvmNative)?;
     let tsc_khz = vcpu_mod::tsc_khz(&vcpus[0])?;
     let kernel = boot::kernel_range(&contents.kernel);
     let map = boot::memory_map(ram.ranges(), kernel, image_len)?;
-    let platform_flags = if kvm.is_pvm() {
-        abi::boot::PLATFORM_KVM_PVM
-    } else {
-        0
+    let platform_flags = match backend {
+        KernelBackend::Plain => 0,
+        KernelBackend::PvmBootstrap => abi::boot::PLATFORM_KVM_PVM,
+        KernelBackend::PvmNative => abi::boot::PLATFORM_KVM_PVM | abi::boot::PLATFORM_PVM_NATIVE,
     };
     let info = boot::boot_info(
         platform_flags,
@@ -235,7 +289,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
     });
     drop(vm);
     spawned?;
-    let (exit, console, stats) = ctl.into_parts();
+    let (exit, console, mut stats) = ctl.into_parts();
+    stats.backend = Some(backend);
     Ok(RunOutcome {
         exit: exit.ok_or(Error::NoVcpuRan)?,
         console,

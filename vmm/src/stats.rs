@@ -71,6 +71,8 @@ pub struct Stats {
     pub exits: ExitCounts,
     /// Hypercalls answered with an error status, plus those dropped unanswered.
     pub rejected_hypercalls: u64,
+    /// How the kernel ran.
+    pub backend: Option<crate::KernelBackend>,
 }
 
 impl fmt::Display for Stats {
@@ -79,6 +81,9 @@ impl fmt::Display for Stats {
             Some(d) => format!("{} us", d.as_micros()),
             None => "-".to_string(),
         };
+        if let Some(backend) = self.backend {
+            writeln!(f, "stats: kernel backend: {backend}")?;
+        }
         writeln!(
             f,
             "stats: vmm start -> first KVM_RUN:    {}",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use abi::NtStatus;
 use abi::hypercall::{BootMarker, Call};
-use kvm_bindings::{CpuId, KVM_MP_STATE_RUNNABLE, kvm_mp_state, kvm_run};
+use kvm_bindings::{CpuId, KVM_MP_STATE_RUNNABLE, Msrs, kvm_mp_state, kvm_msr_entry, kvm_run};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use libc::{c_int, c_void, siginfo_t};
 
@@ -238,6 +238,37 @@ pub fn configure(vcpu: &VcpuFd, index: u32, cpuid: &CpuId, entry: u64) -> Result
         .map_err(setup("make the AP runnable"))?;
     }
     Ok(())
+}
+
+/// kvm-pvm's MSR holding the guest-physical address of a vCPU's VIF page (the paravirtual
+/// interrupt flag). Registering it lets the guest kernel run natively at hardware CPL 3.
+const MSR_PVM_VIF: u32 = 0x4b56_4d10;
+/// Host-initiated registration (required for a write from the VMM).
+const PVM_VIF_FROM_VMM: u64 = 1 << 10;
+/// The host writes the faulting address of each page fault at VIF offset 8.
+const PVM_VIF_CR2: u64 = 1 << 4;
+
+/// Registers vCPU `index`'s VIF page (`abi::layout::PVM_VIF_PAGES_ADDR`) so the kernel starts
+/// natively. Returns false when the host refuses it (the kernel then boots in the host's
+/// bootstrap mode).
+pub fn register_pvm_vif(vcpu: &VcpuFd, index: u32) -> Result<bool, Error> {
+    let page = abi::layout::PVM_VIF_PAGES_ADDR + u64::from(index) * abi::layout::PAGE_SIZE;
+    let entry = kvm_msr_entry {
+        index: MSR_PVM_VIF,
+        data: page | PVM_VIF_FROM_VMM | PVM_VIF_CR2,
+        ..Default::default()
+    };
+    let msrs = Msrs::from_entries(&[entry]).map_err(|_| Error::Setup {
+        index,
+        what: "build the VIF MSR list",
+        source: kvm_ioctls::Error::new(libc::EINVAL),
+    })?;
+    let written = vcpu.set_msrs(&msrs).map_err(|source| Error::Setup {
+        index,
+        what: "register the PVM VIF page",
+        source,
+    })?;
+    Ok(written == 1)
 }
 
 /// TSC frequency in kHz as KVM reports it for `vcpu`.

@@ -11,13 +11,15 @@ use ::x86_64::structures::gdt::{
 use ::x86_64::structures::tss::TaskStateSegment;
 use alloc::boxed::Box;
 
-/// Selectors, in the order SYSCALL/SYSRET expect them (STAR): kernel code and data, then
-/// 32-bit user code, user data and 64-bit user code.
-pub const KERNEL_CS: SegmentSelector = SegmentSelector::new(1, PrivilegeLevel::Ring0);
-pub const KERNEL_DS: SegmentSelector = SegmentSelector::new(2, PrivilegeLevel::Ring0);
-pub const USER_CS32: SegmentSelector = SegmentSelector::new(3, PrivilegeLevel::Ring3);
-pub const USER_DS: SegmentSelector = SegmentSelector::new(4, PrivilegeLevel::Ring3);
-pub const USER_CS: SegmentSelector = SegmentSelector::new(5, PrivilegeLevel::Ring3);
+/// Selectors at NT's positions in the x64 GDT (KGDT64_R0_CODE, KGDT64_R0_DATA,
+/// KGDT64_R3_CMCODE, KGDT64_R3_DATA, KGDT64_R3_CODE), which are also the order SYSCALL and
+/// SYSRET expect. A kvm-pvm host running the kernel natively requires exactly these user
+/// selectors: they are the host's own.
+pub const KERNEL_CS: SegmentSelector = SegmentSelector::new(2, PrivilegeLevel::Ring0);
+pub const KERNEL_DS: SegmentSelector = SegmentSelector::new(3, PrivilegeLevel::Ring0);
+pub const USER_CS32: SegmentSelector = SegmentSelector::new(4, PrivilegeLevel::Ring3);
+pub const USER_DS: SegmentSelector = SegmentSelector::new(5, PrivilegeLevel::Ring3);
+pub const USER_CS: SegmentSelector = SegmentSelector::new(6, PrivilegeLevel::Ring3);
 
 /// IST slot (1-based in hardware, 0-based here) of the double-fault stack.
 pub const DOUBLE_FAULT_IST: u16 = 0;
@@ -42,7 +44,7 @@ pub const KPCR_KERNEL_RSP: usize = core::mem::offset_of!(Kpcr, kernel_rsp);
 #[repr(C, align(16))]
 struct ProcessorBlock {
     kpcr: Kpcr,
-    gdt: GlobalDescriptorTable<8>,
+    gdt: GlobalDescriptorTable<10>,
     tss: TaskStateSegment,
     double_fault_stack: [u8; DOUBLE_FAULT_STACK_SIZE],
 }
@@ -57,7 +59,7 @@ pub fn init_processor(index: u32) {
             kernel_rsp: 0,
             processor_index: index,
         },
-        gdt: GlobalDescriptorTable::new(),
+        gdt: GlobalDescriptorTable::empty(),
         tss: TaskStateSegment::new(),
         double_fault_stack: [0; DOUBLE_FAULT_STACK_SIZE],
     }));
@@ -68,6 +70,8 @@ pub fn init_processor(index: u32) {
 
     let ProcessorBlock { gdt, tss, .. } = block;
     let tss: &'static TaskStateSegment = tss;
+    // Slot 1 is unused in NT's layout.
+    gdt.append(Descriptor::UserSegment(0));
     assert_eq!(gdt.append(Descriptor::kernel_code_segment()), KERNEL_CS);
     assert_eq!(gdt.append(Descriptor::kernel_data_segment()), KERNEL_DS);
     assert_eq!(
@@ -77,7 +81,7 @@ pub fn init_processor(index: u32) {
     assert_eq!(gdt.append(Descriptor::user_data_segment()), USER_DS);
     assert_eq!(gdt.append(Descriptor::user_code_segment()), USER_CS);
     let tss_selector = gdt.append(Descriptor::tss_segment(tss));
-    let gdt: &'static GlobalDescriptorTable<8> = gdt;
+    let gdt: &'static GlobalDescriptorTable<10> = gdt;
     gdt.load();
     // SAFETY: the selectors name the descriptors just appended to the GDT now loaded, and
     // the TSS descriptor is not yet marked busy.
@@ -97,6 +101,11 @@ pub fn set_kernel_stack(top: u64) {
     let block = current_block();
     block.kpcr.kernel_rsp = top;
     block.tss.privilege_stack_table[0] = VirtAddr::new(top);
+}
+
+/// The index of the processor running this code.
+pub fn current_processor() -> u32 {
+    current_block().kpcr.processor_index
 }
 
 fn current_block() -> &'static mut ProcessorBlock {

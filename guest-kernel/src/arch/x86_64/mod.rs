@@ -7,6 +7,7 @@ mod entry;
 mod gdt;
 mod idt;
 pub mod paging;
+mod pvm;
 mod syscall;
 pub mod trap;
 pub mod user;
@@ -18,8 +19,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use ::x86_64::instructions::interrupts;
 
-/// Set on a kvm-pvm host, where this backend runs in the hypervisor's bootstrap mode.
+/// Set on a kvm-pvm host.
 static ON_PVM_HOST: AtomicBool = AtomicBool::new(false);
+/// Set on a kvm-pvm host when the kernel runs natively (its VIF page is registered) rather
+/// than in the host's bootstrap mode.
+pub(super) static PVM_NATIVE: AtomicBool = AtomicBool::new(false);
 
 /// Brings the boot processor to the point where traps, system calls and the timer work:
 /// its processor block (GDT, TSS, KPCR), the shared IDT, the system-call MSRs and the
@@ -27,6 +31,10 @@ static ON_PVM_HOST: AtomicBool = AtomicBool::new(false);
 pub fn init_boot_processor(platform_flags: u32) {
     let on_pvm_host = platform_flags & abi::boot::PLATFORM_KVM_PVM != 0;
     ON_PVM_HOST.store(on_pvm_host, Ordering::Relaxed);
+    PVM_NATIVE.store(
+        on_pvm_host && platform_flags & abi::boot::PLATFORM_PVM_NATIVE != 0,
+        Ordering::Relaxed,
+    );
     gdt::init_processor(0);
     idt::load();
     syscall::init();
@@ -37,10 +45,15 @@ pub fn init_boot_processor(platform_flags: u32) {
     apic::init();
 }
 
-/// Whether user mode must enter system services with `int 2Eh`: a kvm-pvm host delivers a
-/// user-mode `syscall` as a PVM event, which this backend cannot take.
+/// Whether user mode must enter system services with `int 2Eh`: a kvm-pvm host in
+/// bootstrap mode delivers a user-mode `syscall` as an event the kernel cannot take.
 pub fn system_calls_use_int_2e() -> bool {
-    ON_PVM_HOST.load(Ordering::Relaxed)
+    ON_PVM_HOST.load(Ordering::Relaxed) && !pvm_native()
+}
+
+/// Whether the kernel runs natively on a kvm-pvm host (see `abi::boot::PLATFORM_PVM_NATIVE`).
+pub fn pvm_native() -> bool {
+    PVM_NATIVE.load(Ordering::Relaxed)
 }
 
 /// Turns on SMEP and SMAP when the CPU offers them, so the kernel can neither run user
@@ -63,12 +76,25 @@ fn enable_protection_features() {
 
 /// Disables interrupts on this processor (raises to HIGH_LEVEL in NT terms).
 pub fn disable_interrupts() {
-    interrupts::disable();
+    if pvm_native() {
+        pvm::disable_interrupts(gdt::current_processor());
+    } else {
+        interrupts::disable();
+    }
+}
+
+/// The linear address of the page fault being handled.
+pub fn page_fault_address() -> u64 {
+    if pvm_native() {
+        pvm::page_fault_address(gdt::current_processor())
+    } else {
+        ::x86_64::registers::control::Cr2::read_raw()
+    }
 }
 
 /// Stops this processor for good: interrupts off, halted.
 pub fn halt_forever() -> ! {
-    interrupts::disable();
+    disable_interrupts();
     loop {
         ::x86_64::instructions::hlt();
     }

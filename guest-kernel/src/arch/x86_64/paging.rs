@@ -42,6 +42,16 @@ fn table_at(phys: u64) -> *mut PageTable {
     phys_to_virt(phys) as *mut PageTable
 }
 
+/// Flags every kernel page-table entry carries: a kvm-pvm host running the kernel natively
+/// requires the user bit at every level, kernel mappings included.
+fn kernel_entry_flags() -> PageTableFlags {
+    if super::pvm_native() {
+        PageTableFlags::USER_ACCESSIBLE
+    } else {
+        PageTableFlags::empty()
+    }
+}
+
 /// Physical address of the active PML4.
 pub fn current_root() -> u64 {
     Cr3::read().0.start_address().as_u64()
@@ -55,8 +65,9 @@ pub fn map_device_page(slot: usize, phys: u64) -> u64 {
         | PageTableFlags::WRITABLE
         | PageTableFlags::NO_CACHE
         | PageTableFlags::WRITE_THROUGH
-        | PageTableFlags::NO_EXECUTE;
-    let table_flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+        | PageTableFlags::NO_EXECUTE
+        | kernel_entry_flags();
+    let table_flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | kernel_entry_flags();
     // SAFETY: CR3 holds the kernel PML4 the VMM built, reachable through the direct map;
     // its slot 511 holds the PDPT of the kernel window, whose slot 511 (the fixed map) the
     // VMM leaves empty. The static tables are only reached through this function.

@@ -99,12 +99,15 @@ trap_stubs! {
 }
 
 /// Saves the general registers under the hardware frame, switches `gs` when the trap came
-/// from user mode, and hands the frame to [`trap_dispatch`].
+/// from user mode, and hands the frame to [`trap_dispatch`]. A kvm-pvm host running the
+/// kernel natively switches `gs` itself when it delivers an event from user mode.
 #[unsafe(naked)]
 unsafe extern "C" fn trap_common() {
     naked_asm!(
         "test byte ptr [rsp + 24], 3",
         "jz 2f",
+        "cmp byte ptr [rip + {pvm_native}], 0",
+        "jne 2f",
         "swapgs",
         "2:",
         "push rax",
@@ -128,14 +131,24 @@ unsafe extern "C" fn trap_common() {
         "jmp {exit}",
         dispatch = sym trap_dispatch,
         exit = sym trap_exit,
+        pvm_native = sym super::PVM_NATIVE,
     )
 }
 
-/// Restores the context a trap frame describes and returns to it with `iretq`. `rsp`
-/// must point at the frame. Returns to user mode always go through here, never `sysret`.
+/// Restores the context a trap frame describes and returns to it. `rsp` must point at the
+/// frame. Returns to user mode always go through here, never `sysret`: with `iretq`, or on
+/// a kvm-pvm host running the kernel natively with the host's iret hypercall, which is how
+/// the host learns that the vCPU is back in user mode.
 #[unsafe(naked)]
 pub unsafe extern "C" fn trap_exit() -> ! {
     naked_asm!(
+        "test byte ptr [rsp + {cs}], 3",
+        "jz 3f",
+        "cmp byte ptr [rip + {pvm_native}], 0",
+        "jne 4f",
+        // Plain return to user mode.
+        "swapgs",
+        "3:",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -151,12 +164,53 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "pop rcx",
         "pop rbx",
         "pop rax",
-        "test byte ptr [rsp + 24], 3",
-        "jz 2f",
-        "swapgs",
-        "2:",
         "add rsp, 16",
         "iretq",
+        // kvm-pvm: HC_IRET_FRAME takes {rax, rbx, rdi, rip, cs, rflags, rsp, ss}. The
+        // hardware part ends the trap frame and `rax` precedes the vector and error slots,
+        // so rbx and rdi overwrite those two and the frame starts at `rax`.
+        "4:",
+        "mov rax, [rsp + {rbx}]",
+        "mov [rsp + {vector}], rax",
+        "mov rax, [rsp + {rdi}]",
+        "mov [rsp + {error}], rax",
+        "mov r15, [rsp + {r15}]",
+        "mov r14, [rsp + {r14}]",
+        "mov r13, [rsp + {r13}]",
+        "mov r12, [rsp + {r12}]",
+        "mov r11, [rsp + {r11}]",
+        "mov r10, [rsp + {r10}]",
+        "mov r9, [rsp + {r9}]",
+        "mov r8, [rsp + {r8}]",
+        "mov rbp, [rsp + {rbp}]",
+        "mov rsi, [rsp + {rsi}]",
+        "mov rdx, [rsp + {rdx}]",
+        "mov rcx, [rsp + {rcx}]",
+        "lea rbx, [rsp + {rax}]",
+        "mov eax, {hc_iret_frame}",
+        // The hypercall swaps GS and KERNEL_GS itself, as `swapgs` would.
+        "int 0x1b",
+        "ud2",
+        cs = const core::mem::offset_of!(TrapFrame, cs),
+        rax = const core::mem::offset_of!(TrapFrame, rax),
+        rbx = const core::mem::offset_of!(TrapFrame, rbx),
+        rcx = const core::mem::offset_of!(TrapFrame, rcx),
+        rdx = const core::mem::offset_of!(TrapFrame, rdx),
+        rsi = const core::mem::offset_of!(TrapFrame, rsi),
+        rdi = const core::mem::offset_of!(TrapFrame, rdi),
+        rbp = const core::mem::offset_of!(TrapFrame, rbp),
+        r8 = const core::mem::offset_of!(TrapFrame, r8),
+        r9 = const core::mem::offset_of!(TrapFrame, r9),
+        r10 = const core::mem::offset_of!(TrapFrame, r10),
+        r11 = const core::mem::offset_of!(TrapFrame, r11),
+        r12 = const core::mem::offset_of!(TrapFrame, r12),
+        r13 = const core::mem::offset_of!(TrapFrame, r13),
+        r14 = const core::mem::offset_of!(TrapFrame, r14),
+        r15 = const core::mem::offset_of!(TrapFrame, r15),
+        vector = const core::mem::offset_of!(TrapFrame, vector),
+        error = const core::mem::offset_of!(TrapFrame, error_code),
+        pvm_native = sym super::PVM_NATIVE,
+        hc_iret_frame = const super::pvm::HC_IRET_FRAME,
     )
 }
 
@@ -183,7 +237,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         SPURIOUS_VECTOR => {}
         _ => {
             let fault_address = if frame.vector == 14 {
-                ::x86_64::registers::control::Cr2::read_raw()
+                super::page_fault_address()
             } else {
                 0
             };

@@ -1,0 +1,42 @@
+//! kvm-pvm's paravirtual interface, for a kernel that runs natively at hardware CPL 3 on a
+//! kvm-pvm host: the VIF page (virtual interrupt flag, pending flag, CR2 cell).
+//!
+//! On such a host `cli`, `sti` and `popf` do not control interrupt delivery: the first byte
+//! of the vCPU's VIF page does. Delivery through an interrupt gate clears it and `iretq`
+//! restores it from the popped RFLAGS.IF, so only explicit enables and disables in kernel
+//! code go through here.
+
+use abi::layout::{PAGE_SIZE, PVM_VIF_PAGES_ADDR, phys_to_virt};
+
+/// Hypercall (`int 0x1b`, number in `rax`, arguments in `rbx`, `rcx`, `rdx`): return to user
+/// mode from the frame at `rbx`, `{rax, rbx, rdi, rip, cs, rflags, rsp, ss}`.
+pub const HC_IRET_FRAME: u32 = 0x100D;
+
+/// The VIF page's layout (the first 16 bytes of a page per vCPU).
+#[repr(C)]
+struct Vif {
+    /// Virtual RFLAGS.IF: 1 while interrupts are enabled.
+    interrupt_flag: u8,
+    /// Set by the host when it holds back an interrupt because `interrupt_flag` is 0.
+    pending: u8,
+    reserved: [u8; 6],
+    /// The faulting address of the last page fault (registered with the CR2 flag).
+    cr2: u64,
+}
+
+fn vif(processor: u32) -> *mut Vif {
+    phys_to_virt(PVM_VIF_PAGES_ADDR + u64::from(processor) * PAGE_SIZE) as *mut Vif
+}
+
+/// Masks interrupts on `processor` (the current one).
+pub fn disable_interrupts(processor: u32) {
+    // SAFETY: the VMM registered this page for this vCPU; the direct map covers it and
+    // only this vCPU writes its flag.
+    unsafe { (&raw mut (*vif(processor)).interrupt_flag).write_volatile(0) };
+}
+
+/// The faulting address of the page fault being handled on `processor`.
+pub fn page_fault_address(processor: u32) -> u64 {
+    // SAFETY: as above; the host wrote the cell before delivering the #PF.
+    unsafe { (&raw const (*vif(processor)).cr2).read_volatile() }
+}

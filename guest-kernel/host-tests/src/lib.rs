@@ -1,12 +1,15 @@
 //! Host unit tests of the kernel's pure data structures. The kernel's own files are compiled
-//! here unchanged; `ob` and `ps` mirror the kernel's module paths (`crate::ob::...`,
-//! `crate::ps::...`) so the files' `super::`/`crate::` paths resolve as they do there.
+//! here unchanged; `mm`, `ob` and `ps` mirror the kernel's module paths (`crate::mm::...`,
+//! `crate::ob::...`, `crate::ps::...`) so the files' `super::`/`crate::` paths resolve as
+//! they do there.
 //!
 //! Run with `cargo test -p host-tests --target x86_64-unknown-linux-gnu` in `guest-kernel/`
 //! (the workspace builds for `x86_64-unknown-none` by default); `scripts/test.sh` does.
 
 extern crate alloc;
 
+#[path = "../../src/mm/address_space.rs"]
+pub mod address_space;
 #[path = "../../src/ps/cid.rs"]
 pub mod cid;
 #[path = "../../src/ob/handle_table.rs"]
@@ -17,6 +20,16 @@ pub mod namespace;
 pub mod object;
 #[path = "../../src/ob/object_table.rs"]
 pub mod object_table;
+#[path = "../../src/mm/pfn.rs"]
+pub mod pfn;
+#[path = "../../src/mm/vad.rs"]
+pub mod vad;
+
+/// The pure part of the memory manager (the PFN database, VADs, address-space logic), at
+/// its kernel path.
+pub mod mm {
+    pub use super::{address_space, pfn, vad};
+}
 
 /// The pure part of the object manager, at its kernel path.
 pub mod ob {

@@ -1,10 +1,13 @@
 //! The unit tests, and the test object types they share.
 
+mod address_space;
 mod cid;
 mod handle_table;
 mod namespace;
 mod object;
 mod object_table;
+mod pfn;
+mod vad;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

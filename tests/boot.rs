@@ -104,64 +104,6 @@ fn bad_service_numbers_pointers_lengths_and_handles_get_their_status() {
     assert_exit(&outcome, 0);
 }
 
-/// On a kvm-pvm host the kernel can run natively (`--pvm native`, experimental): system
-/// services work end to end there. User-mode exceptions do not yet, see `vmm::PvmMode`.
-#[test]
-fn native_pvm_kernel_runs_system_services() {
-    let on_kvm_pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
-    for program in [&["hello"][..], &["badcall"], &["exit", "42"]] {
-        let config = RunConfig {
-            program: Some(program.iter().map(|s| s.to_string()).collect()),
-            console: ConsoleSink::Capture,
-            timeout: Duration::from_secs(60),
-            pvm_mode: PvmMode::Native,
-            ..RunConfig::new(guest_image())
-        };
-        let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
-        let expected = if on_kvm_pvm {
-            KernelBackend::PvmNative
-        } else {
-            KernelBackend::Plain
-        };
-        assert_eq!(outcome.stats.backend, Some(expected));
-        assert!(
-            !outcome.console_text().contains("WRONG"),
-            "{}",
-            outcome.console_text()
-        );
-        assert_exit(&outcome, if program[0] == "exit" { 42 } else { 0 });
-    }
-}
-
-#[test]
-fn handles_are_opened_duplicated_checked_and_closed() {
-    let outcome = boot(&["handles"]);
-    let console = outcome.console_text();
-    assert!(!console.contains("WRONG"), "{console}");
-    let cases = console
-        .lines()
-        .filter(|line| line.starts_with("ok: "))
-        .count();
-    assert!(cases >= 100, "{cases} cases:\n{console}");
-    assert!(
-        console.contains(&format!("handles: {cases} cases, 0 wrong")),
-        "{console}"
-    );
-    for case in [
-        "ok: NtOpenProcess(own CID, PROCESS_QUERY_INFORMATION)",
-        "ok: NtDuplicateObject(reduced access)",
-        "ok: NtDuplicateObject(DUPLICATE_CLOSE_SOURCE)",
-        "ok: NtTerminateProcess(handle without PROCESS_TERMINATE)",
-        "ok: NtTerminateProcess(a thread handle)",
-        "ok: NtClose(the same handle again)",
-        "ok: NtOpenProcess(unmapped handle pointer)",
-        "ok: the name goes with the last handle",
-    ] {
-        assert!(console.contains(case), "{case} missing:\n{console}");
-    }
-    assert_exit(&outcome, 0);
-}
-
 #[test]
 fn cli_runs_hello_with_stats() {
     let out = Command::new(env!("CARGO_BIN_EXE_vmm"))

@@ -71,7 +71,8 @@ pub struct RunConfig {
 pub enum PvmMode {
     /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Experimental:
     /// the host does not yet see the kernel's returns to user mode, so exceptions raised
-    /// in user mode are delivered as if raised in kernel mode.
+    /// in user mode (page faults included, even on the first touch of a demand-zero stack
+    /// page) are delivered as if raised in kernel mode.
     Native,
     /// In the host's bootstrap mode: every kernel instruction emulated.
     Bootstrap,

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use abi::NtStatus;
-use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
+use vmm::{ConsoleSink, GuestExit, RunConfig, RunOutcome};
 
 /// target/guest.img, or $GUEST_IMAGE.
 fn guest_image() -> PathBuf {

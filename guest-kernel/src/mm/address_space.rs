@@ -18,13 +18,14 @@ use abi::memory::{
 };
 
 use super::vad::{
-    Access, PageAccess, PageState, VadKind, VadTree, is_write_copy, validate_protection,
+    Access, Change, PageAccess, PageState, VadKind, VadTree, is_write_copy, validate_protection,
 };
 
 /// The hardware side of an address space: its page tables and the frames they map.
 pub trait PageTables {
-    /// Maps a zero-filled frame, which the address space then owns, at user page `page`.
-    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Maps a zero-filled frame, which the address space then owns, at user page `page`;
+    /// returns the frame.
+    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus>;
     /// Maps `frame`, which stays the system's, at user page `page`.
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
     /// The frame mapped at user page `page`, and its access.
@@ -115,8 +116,8 @@ impl<T: PageTables> AddressSpace<T> {
             .find_containing(start, end)
             .filter(|vad| vad.start == image_base && vad.kind == VadKind::Image)
             .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
-        self.vads
-            .set_state(vad.start, start, end, PageState::Committed(protect));
+        let state = PageState::Committed(protect);
+        self.vads.set_state(vad.start, start, end, state, |_| {});
         Ok(())
     }
 
@@ -144,8 +145,8 @@ impl<T: PageTables> AddressSpace<T> {
             let count = (PAGE_SIZE as usize - offset).min(buffer.len() - done);
             let piece = &mut buffer[done..done + count];
             match self.page_for_copy(at - offset as u64, Some(Access::Read)) {
-                Ok(Some(frame)) => self.tables.read_frame(frame, offset, piece),
-                Ok(None) => piece.fill(0),
+                Ok((Some(frame), _)) => self.tables.read_frame(frame, offset, piece),
+                Ok((None, _)) => piece.fill(0),
                 Err(()) => return Err(done),
             }
             done += count;
@@ -161,11 +162,11 @@ impl<T: PageTables> AddressSpace<T> {
             let count = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
             let page = at - offset as u64;
             let frame = match self.page_for_copy(page, check) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => {
-                    self.demand_zero(page).map_err(|_| done)?;
-                    self.tables.translate(page).ok_or(done)?.0
-                }
+                Ok((Some(frame), _)) => frame,
+                Ok((None, protect)) => self
+                    .tables
+                    .map_zeroed(page, PageAccess::from_protect(protect))
+                    .map_err(|_| done)?,
                 Err(()) => return Err(done),
             };
             self.tables
@@ -175,10 +176,14 @@ impl<T: PageTables> AddressSpace<T> {
         Ok(())
     }
 
-    /// The frame behind committed `page` for a copy, `None` if it has none yet. With
-    /// `check`, the page's protection must allow that access, and a guard page fails
-    /// (losing its guard, as a touch would).
-    fn page_for_copy(&mut self, page: u64, check: Option<Access>) -> Result<Option<u64>, ()> {
+    /// The frame behind committed `page` for a copy (`None` if it has none yet) and the
+    /// page's protection. With `check`, the protection must allow that access, and a guard
+    /// page fails (losing its guard, as a touch would).
+    fn page_for_copy(
+        &mut self,
+        page: u64,
+        check: Option<Access>,
+    ) -> Result<(Option<u64>, u32), ()> {
         let Some((vad, PageState::Committed(protect))) = self.vads.page_state(page) else {
             return Err(());
         };
@@ -191,23 +196,14 @@ impl<T: PageTables> AddressSpace<T> {
                 return Err(());
             }
         }
-        Ok(self.tables.translate(page).map(|(frame, _)| frame))
-    }
-
-    /// Gives committed, never-touched `page` a zero-filled frame.
-    fn demand_zero(&mut self, page: u64) -> Result<(), NtStatus> {
-        let Some((_, PageState::Committed(protect))) = self.vads.page_state(page) else {
-            return Err(NtStatus::ACCESS_VIOLATION);
-        };
-        self.tables
-            .map_zeroed(page, PageAccess::from_protect(protect))
+        Ok((self.tables.translate(page).map(|(frame, _)| frame), protect))
     }
 
     fn clear_guard(&mut self, vad_start: u64, page: u64, protect: u32) {
         let protect = protect & !PAGE_GUARD;
         let end = page + PAGE_SIZE;
-        self.vads
-            .set_state(vad_start, page, end, PageState::Committed(protect));
+        let state = PageState::Committed(protect);
+        self.vads.set_state(vad_start, page, end, state, |_| {});
         self.tables
             .protect(page, end, PageAccess::from_protect(protect));
     }
@@ -291,15 +287,19 @@ impl<T: PageTables> AddressSpace<T> {
             return Err(NtStatus::INVALID_PAGE_PROTECTION);
         }
         let access = PageAccess::from_protect(protect);
-        for change in self
-            .vads
-            .set_state(vad.start, start, end, PageState::Committed(protect))
-        {
-            // Committed pages keep their contents and take the new protection.
-            if let PageState::Committed(_) = change.old {
-                self.tables.protect(change.start, change.end, access);
-            }
-        }
+        let Self { tables, vads } = self;
+        vads.set_state(
+            vad.start,
+            start,
+            end,
+            PageState::Committed(protect),
+            |change| {
+                // Committed pages keep their contents and take the new protection.
+                if let PageState::Committed(_) = change.old {
+                    tables.protect(change.start, change.end, access);
+                }
+            },
+        );
         Ok((start, end - start))
     }
 
@@ -331,16 +331,15 @@ impl<T: PageTables> AddressSpace<T> {
             }
             (start, end) = (vad.start, vad.end);
         }
-        let changes = match free_type {
-            MEM_RELEASE => self.vads.release(vad.start, start, end),
-            _ => self
-                .vads
-                .set_state(vad.start, start, end, PageState::Reserved),
-        };
-        for change in changes {
+        let Self { tables, vads } = self;
+        let unmap = |change: Change| {
             if let PageState::Committed(_) = change.old {
-                self.tables.unmap(change.start, change.end, true);
+                tables.unmap(change.start, change.end, true);
             }
+        };
+        match free_type {
+            MEM_RELEASE => vads.release(vad.start, start, end, unmap),
+            _ => vads.set_state(vad.start, start, end, PageState::Reserved, unmap),
         }
         Ok((start, end - start))
     }
@@ -373,12 +372,16 @@ impl<T: PageTables> AddressSpace<T> {
             return Err(NtStatus::NOT_COMMITTED);
         }
         let access = PageAccess::from_protect(protect);
-        for change in self
-            .vads
-            .set_state(vad.start, start, end, PageState::Committed(protect))
-        {
-            self.tables.protect(change.start, change.end, access);
-        }
+        let Self { tables, vads } = self;
+        vads.set_state(
+            vad.start,
+            start,
+            end,
+            PageState::Committed(protect),
+            |change| {
+                tables.protect(change.start, change.end, access);
+            },
+        );
         Ok((start, end - start, old))
     }
 

@@ -87,7 +87,7 @@ pub struct HardwarePageTables {
 }
 
 impl PageTables for HardwarePageTables {
-    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<(), NtStatus> {
+    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
         let frame = allocate_zeroed_frame().ok_or(NtStatus::NO_MEMORY)?;
         let mapped = paging::map_user_frame(
             self.root,
@@ -96,7 +96,7 @@ impl PageTables for HardwarePageTables {
             user_access(access),
             &mut TableFrames,
         );
-        mapped.map_err(|error| {
+        mapped.map(|()| frame).map_err(|error| {
             free_zeroed_frame(frame);
             map_error(error)
         })

@@ -69,11 +69,23 @@ pub struct VadInfo {
     pub kind: VadKind,
 }
 
-/// A run of pages in one state; keyed by its start in [`Vad::runs`].
+/// A run of pages in one state.
 #[derive(Clone, Copy, Debug)]
 struct Run {
+    start: u64,
     end: u64,
     state: PageState,
+}
+
+impl Run {
+    /// The part of the run inside `[start, end)`, as a change from its state.
+    fn clipped(&self, start: u64, end: u64) -> Change {
+        Change {
+            start: self.start.max(start),
+            end: self.end.min(end),
+            old: self.state,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -81,8 +93,8 @@ struct Vad {
     end: u64,
     allocation_protect: u32,
     kind: VadKind,
-    /// Cover `[start, end)` without gaps; neighbours always differ in state.
-    runs: BTreeMap<u64, Run>,
+    /// Sorted, covering the VAD without gaps; neighbours always differ in state.
+    runs: Vec<Run>,
 }
 
 impl Vad {
@@ -93,6 +105,11 @@ impl Vad {
             allocation_protect: self.allocation_protect,
             kind: self.kind,
         }
+    }
+
+    /// The run containing `address`, which must be inside the VAD.
+    fn run_index(&self, address: u64) -> usize {
+        self.runs.partition_point(|run| run.end <= address)
     }
 }
 
@@ -128,17 +145,13 @@ impl VadTree {
         if !self.is_free(start, end) {
             return Err(NtStatus::CONFLICTING_ADDRESSES);
         }
-        let mut runs = BTreeMap::new();
-        runs.insert(start, Run { end, state });
-        self.vads.insert(
-            start,
-            Vad {
-                end,
-                allocation_protect,
-                kind,
-                runs,
-            },
-        );
+        let vad = Vad {
+            end,
+            allocation_protect,
+            kind,
+            runs: alloc::vec![Run { start, end, state }],
+        };
+        self.vads.insert(start, vad);
         Ok(())
     }
 
@@ -186,71 +199,120 @@ impl VadTree {
         }
     }
 
-    /// The state of the page at `address` and the run it is in, with its VAD.
+    /// The state of the page at `address`, with its VAD.
     pub fn page_state(&self, address: u64) -> Option<(VadInfo, PageState)> {
-        let vad = self.find(address)?;
-        let (_, run) = self.vads[&vad.start].runs.range(..=address).next_back()?;
-        Some((vad, run.state))
+        let info = self.find(address)?;
+        let vad = &self.vads[&info.start];
+        Some((info, vad.runs[vad.run_index(address)].state))
     }
 
     /// Whether every page of `[start, end)`, inside VAD `vad_start`, is committed.
     pub fn is_committed(&self, vad_start: u64, start: u64, end: u64) -> bool {
-        let runs = &self.vads[&vad_start].runs;
-        let first = runs.range(..=start).next_back().map(|(&s, _)| s);
-        runs.range(first.unwrap_or(start)..end)
-            .all(|(_, run)| matches!(run.state, PageState::Committed(_)))
+        let vad = &self.vads[&vad_start];
+        vad.runs[vad.run_index(start)..]
+            .iter()
+            .take_while(|run| run.start < end)
+            .all(|run| matches!(run.state, PageState::Committed(_)))
     }
 
-    /// Puts the pages of `[start, end)`, inside VAD `vad_start`, in `state`; returns the
-    /// ranges whose state changed, with their old state.
+    /// Puts the pages of `[start, end)`, inside VAD `vad_start`, in `state`, calling
+    /// `changed` with each range whose state changes and its old state. Allocates nothing
+    /// unless the VAD gains runs beyond its vector's capacity.
     pub fn set_state(
         &mut self,
         vad_start: u64,
         start: u64,
         end: u64,
         state: PageState,
-    ) -> Vec<Change> {
+        mut changed: impl FnMut(Change),
+    ) {
         let vad = self
             .vads
             .get_mut(&vad_start)
             .expect("the caller found the VAD");
         debug_assert!(vad_start <= start && start < end && end <= vad.end);
-        let changes = take_runs(&mut vad.runs, start, end)
-            .into_iter()
-            .filter(|change| change.old != state)
-            .collect();
-        vad.runs.insert(start, Run { end, state });
-        merge_at(&mut vad.runs, start);
-        if let Some((&next, _)) = vad.runs.range(start + 1..).next() {
-            merge_at(&mut vad.runs, next);
+        let first = vad.run_index(start);
+        let last = vad.run_index(end - 1);
+        let runs = &mut vad.runs;
+        for run in runs[first..=last].iter().filter(|run| run.state != state) {
+            changed(run.clipped(start, end));
         }
-        changes
+        // Runs `[low, high)` become at most three: what is left of the first and of the
+        // last in their old states, around the new run merged with neighbours in `state`.
+        let (head, tail) = (runs[first], runs[last]);
+        let (mut low, mut high) = (first, last + 1);
+        let mut new = Run { start, end, state };
+        let mut before = None;
+        let mut after = None;
+        if head.start < start {
+            if head.state == state {
+                new.start = head.start;
+            } else {
+                before = Some(Run { end: start, ..head });
+            }
+        } else if low > 0 && runs[low - 1].state == state {
+            low -= 1;
+            new.start = runs[low].start;
+        }
+        if tail.end > end {
+            if tail.state == state {
+                new.end = tail.end;
+            } else {
+                after = Some(Run { start: end, ..tail });
+            }
+        } else if high < runs.len() && runs[high].state == state {
+            new.end = runs[high].end;
+            high += 1;
+        }
+        runs.splice(low..high, [before, Some(new), after].into_iter().flatten());
     }
 
     /// Releases the pages of `[start, end)` from VAD `vad_start`, trimming it, splitting it
     /// in two, or removing it when nothing is left (NtFreeVirtualMemory's cases A to D);
-    /// returns the ranges released with their old state.
-    pub fn release(&mut self, vad_start: u64, start: u64, end: u64) -> Vec<Change> {
-        let mut vad = self
+    /// calls `released` with each range released and its old state.
+    pub fn release(
+        &mut self,
+        vad_start: u64,
+        start: u64,
+        end: u64,
+        mut released: impl FnMut(Change),
+    ) {
+        let vad = self
             .vads
             .remove(&vad_start)
             .expect("the caller found the VAD");
         debug_assert!(vad_start <= start && start < end && end <= vad.end);
-        let changes = take_runs(&mut vad.runs, start, end);
-        if end < vad.end {
-            let tail = Vad {
-                end: vad.end,
-                allocation_protect: vad.allocation_protect,
-                kind: vad.kind,
-                runs: vad.runs.split_off(&end),
-            };
-            self.vads.insert(end, tail);
+        let mut head = Vec::new();
+        let mut tail = Vec::new();
+        for run in &vad.runs {
+            if run.start < end && start < run.end {
+                released(run.clipped(start, end));
+            }
+            if run.start < start {
+                head.push(Run {
+                    end: run.end.min(start),
+                    ..*run
+                });
+            }
+            if run.end > end {
+                tail.push(Run {
+                    start: run.start.max(end),
+                    ..*run
+                });
+            }
         }
-        if vad_start < start {
-            vad.end = start;
-            self.vads.insert(vad_start, vad);
+        let part = |runs: Vec<Run>, end: u64| Vad {
+            end,
+            allocation_protect: vad.allocation_protect,
+            kind: vad.kind,
+            runs,
+        };
+        if !head.is_empty() {
+            self.vads.insert(vad_start, part(head, start));
         }
-        changes
+        if !tail.is_empty() {
+            self.vads.insert(end, part(tail, vad.end));
+        }
     }
 
     /// `MEMORY_BASIC_INFORMATION` for the page at `address` (below
@@ -258,7 +320,7 @@ impl VadTree {
     /// to the next VAD or `free_end`.
     pub fn query(&self, address: u64, free_end: u64) -> MemoryBasicInformation {
         let page = address & !(PAGE_SIZE - 1);
-        let Some(vad) = self.find(page) else {
+        let Some(info) = self.find(page) else {
             let next = self
                 .vads
                 .range(page..)
@@ -272,23 +334,20 @@ impl VadTree {
                 ..MemoryBasicInformation::default()
             };
         };
-        let (_, run) = self.vads[&vad.start]
-            .runs
-            .range(..=page)
-            .next_back()
-            .expect("runs cover the VAD");
+        let vad = &self.vads[&info.start];
+        let run = vad.runs[vad.run_index(page)];
         let (state, protect) = match run.state {
             PageState::Reserved => (MEM_RESERVE, 0),
             PageState::Committed(protect) => (MEM_COMMIT, protect),
         };
         MemoryBasicInformation {
             base_address: page,
-            allocation_base: vad.start,
-            allocation_protect: vad.allocation_protect,
+            allocation_base: info.start,
+            allocation_protect: info.allocation_protect,
             region_size: run.end - page,
             state,
             protect,
-            kind: vad.kind.memory_type(),
+            kind: info.kind.memory_type(),
             ..MemoryBasicInformation::default()
         }
     }
@@ -296,57 +355,11 @@ impl VadTree {
     /// Every committed run: `(start, end, kind)`.
     pub fn committed_runs(&self) -> impl Iterator<Item = (u64, u64, VadKind)> + '_ {
         self.vads.values().flat_map(|vad| {
-            vad.runs
-                .iter()
-                .filter_map(move |(&start, run)| match run.state {
-                    PageState::Committed(_) => Some((start, run.end, vad.kind)),
-                    PageState::Reserved => None,
-                })
+            vad.runs.iter().filter_map(move |run| match run.state {
+                PageState::Committed(_) => Some((run.start, run.end, vad.kind)),
+                PageState::Reserved => None,
+            })
         })
-    }
-}
-
-/// Removes the runs covering `[start, end)`, cutting the ones that stick out, and returns
-/// them clipped to the range.
-fn take_runs(runs: &mut BTreeMap<u64, Run>, start: u64, end: u64) -> Vec<Change> {
-    split_at(runs, start);
-    split_at(runs, end);
-    let keys: Vec<u64> = runs.range(start..end).map(|(&key, _)| key).collect();
-    keys.into_iter()
-        .map(|key| {
-            let run = runs.remove(&key).expect("key just listed");
-            Change {
-                start: key,
-                end: run.end,
-                old: run.state,
-            }
-        })
-        .collect()
-}
-
-/// Makes `at` the start of a run, cutting the run that spans it.
-fn split_at(runs: &mut BTreeMap<u64, Run>, at: u64) {
-    let Some((_, run)) = runs.range_mut(..at).next_back() else {
-        return;
-    };
-    if run.end > at {
-        let tail = *run;
-        run.end = at;
-        runs.insert(at, tail);
-    }
-}
-
-/// Merges the run starting at `at` into the one before it when their states match.
-fn merge_at(runs: &mut BTreeMap<u64, Run>, at: u64) {
-    let Some(run) = runs.get(&at).copied() else {
-        return;
-    };
-    if let Some((_, previous)) = runs.range_mut(..at).next_back()
-        && previous.end == at
-        && previous.state == run.state
-    {
-        previous.end = run.end;
-        runs.remove(&at);
     }
 }
 

@@ -134,13 +134,13 @@ impl SimulatedTables {
 }
 
 impl PageTables for SimulatedTables {
-    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<(), NtStatus> {
+    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
         let frame = self
             .machine
             .borrow_mut()
             .allocate()
             .ok_or(NtStatus::NO_MEMORY)?;
-        self.map(page, frame, access, true)
+        self.map(page, frame, access, true).map(|()| frame)
     }
 
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {

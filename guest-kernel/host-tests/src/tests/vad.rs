@@ -17,6 +17,20 @@ const PAGE: u64 = 0x1000;
 const BASE: u64 = 0x10_0000;
 const END_OF_SPACE: u64 = 0x7FFF_FFFE_0000;
 
+/// `VadTree::set_state`, collecting the changes.
+fn set_state(tree: &mut VadTree, vad: u64, start: u64, end: u64, state: PageState) -> Vec<Change> {
+    let mut changes = Vec::new();
+    tree.set_state(vad, start, end, state, |change| changes.push(change));
+    changes
+}
+
+/// `VadTree::release`, collecting the ranges released.
+fn release(tree: &mut VadTree, vad: u64, start: u64, end: u64) -> Vec<Change> {
+    let mut released = Vec::new();
+    tree.release(vad, start, end, |change| released.push(change));
+    released
+}
+
 fn tree_with_reservation() -> VadTree {
     let mut tree = VadTree::new();
     tree.insert(
@@ -108,7 +122,8 @@ fn find_and_find_containing() {
 #[test]
 fn state_changes_split_and_merge_runs() {
     let mut tree = tree_with_reservation();
-    let changes = tree.set_state(
+    let changes = set_state(
+        &mut tree,
         BASE,
         BASE + 4 * PAGE,
         BASE + 8 * PAGE,
@@ -131,7 +146,8 @@ fn state_changes_split_and_merge_runs() {
         ]
     );
     // A protection change in the middle of the committed run splits it in three.
-    tree.set_state(
+    set_state(
+        &mut tree,
         BASE,
         BASE + 5 * PAGE,
         BASE + 6 * PAGE,
@@ -139,14 +155,16 @@ fn state_changes_split_and_merge_runs() {
     );
     assert_eq!(runs(&tree, BASE).len(), 5);
     // Changing it back merges the three again; pages already in the state are no change.
-    tree.set_state(
+    set_state(
+        &mut tree,
         BASE,
         BASE + 5 * PAGE,
         BASE + 6 * PAGE,
         PageState::Committed(PAGE_READWRITE),
     );
     assert_eq!(runs(&tree, BASE).len(), 3);
-    let changes = tree.set_state(
+    let changes = set_state(
+        &mut tree,
         BASE,
         BASE + 2 * PAGE,
         BASE + 10 * PAGE,
@@ -171,7 +189,7 @@ fn state_changes_split_and_merge_runs() {
     assert!(!tree.is_committed(BASE, BASE + PAGE, BASE + 10 * PAGE));
     assert!(!tree.is_committed(BASE, BASE + 9 * PAGE, BASE + 11 * PAGE));
     // Decommitting everything leaves one reserved run.
-    tree.set_state(BASE, BASE, BASE + 16 * PAGE, PageState::Reserved);
+    set_state(&mut tree, BASE, BASE, BASE + 16 * PAGE, PageState::Reserved);
     assert_eq!(
         runs(&tree, BASE),
         [(BASE, BASE + 16 * PAGE, MEM_RESERVE, 0)]
@@ -181,14 +199,15 @@ fn state_changes_split_and_merge_runs() {
 #[test]
 fn releases_trim_split_and_remove_vads() {
     let mut tree = tree_with_reservation();
-    tree.set_state(
+    set_state(
+        &mut tree,
         BASE,
         BASE + 2 * PAGE,
         BASE + 14 * PAGE,
         PageState::Committed(PAGE_READWRITE),
     );
     // Case A: the start.
-    let changes = tree.release(BASE, BASE, BASE + 3 * PAGE);
+    let changes = release(&mut tree, BASE, BASE, BASE + 3 * PAGE);
     assert_eq!(
         changes,
         [
@@ -208,10 +227,10 @@ fn releases_trim_split_and_remove_vads() {
     assert_eq!((vad.start, vad.end), (BASE + 3 * PAGE, BASE + 16 * PAGE));
     assert_eq!(tree.find(BASE), None);
     // Case C: the end.
-    tree.release(vad.start, BASE + 15 * PAGE, BASE + 16 * PAGE);
+    release(&mut tree, vad.start, BASE + 15 * PAGE, BASE + 16 * PAGE);
     assert_eq!(tree.find(BASE + 3 * PAGE).unwrap().end, BASE + 15 * PAGE);
     // Case B: the middle, leaving two allocations.
-    tree.release(BASE + 3 * PAGE, BASE + 6 * PAGE, BASE + 8 * PAGE);
+    release(&mut tree, BASE + 3 * PAGE, BASE + 6 * PAGE, BASE + 8 * PAGE);
     let low = tree.find(BASE + 5 * PAGE).unwrap();
     let high = tree.find(BASE + 8 * PAGE).unwrap();
     assert_eq!((low.start, low.end), (BASE + 3 * PAGE, BASE + 6 * PAGE));
@@ -223,7 +242,7 @@ fn releases_trim_split_and_remove_vads() {
     );
     assert!(tree.is_free(BASE + 6 * PAGE, BASE + 8 * PAGE));
     // Case D: all of it.
-    tree.release(high.start, high.start, high.end);
+    release(&mut tree, high.start, high.start, high.end);
     assert_eq!(tree.find(BASE + 8 * PAGE), None);
     assert_eq!(
         tree.committed_runs().collect::<Vec<_>>(),
@@ -406,4 +425,86 @@ fn protections_map_to_hardware_access() {
     assert!(!ReadWrite.allows(Access::Execute));
     assert!(ExecuteRead.allows(Access::Execute) && !ExecuteRead.allows(Access::Write));
     assert!(ExecuteReadWrite.allows(Access::Write) && ExecuteReadWrite.allows(Access::Execute));
+}
+
+/// Random commits, decommits, protections and releases agree page by page with a plain
+/// array model, runs stay merged, and every reported change is a real one.
+#[test]
+fn random_operations_match_a_page_model() {
+    const PAGES: usize = 48;
+    let states = [
+        PageState::Reserved,
+        PageState::Committed(PAGE_READWRITE),
+        PageState::Committed(PAGE_READONLY),
+        PageState::Committed(PAGE_READWRITE | PAGE_GUARD),
+    ];
+    let mut seed = 0x1234_5678_u64;
+    let mut random = |below: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % below
+    };
+    for _ in 0..20 {
+        let mut tree = VadTree::new();
+        tree.insert(
+            BASE,
+            BASE + PAGES as u64 * PAGE,
+            PAGE_READWRITE,
+            VadKind::Private,
+            PageState::Reserved,
+        )
+        .unwrap();
+        let mut model: Vec<Option<PageState>> = vec![Some(PageState::Reserved); PAGES];
+        for _ in 0..60 {
+            let first = random(PAGES);
+            let last = first + random(PAGES - first);
+            let (start, end) = (BASE + first as u64 * PAGE, BASE + (last + 1) as u64 * PAGE);
+            let Some(vad) = tree.find_containing(start, end) else {
+                continue;
+            };
+            let releasing = random(8) == 0;
+            let state = states[random(states.len())];
+            let changes = if releasing {
+                release(&mut tree, vad.start, start, end)
+            } else {
+                set_state(&mut tree, vad.start, start, end, state)
+            };
+            for change in &changes {
+                assert!(start <= change.start && change.end <= end && change.start < change.end);
+                for page in (change.start - BASE) / PAGE..(change.end - BASE) / PAGE {
+                    assert_eq!(model[page as usize], Some(change.old));
+                }
+            }
+            let reported: u64 = changes.iter().map(|c| (c.end - c.start) / PAGE).sum();
+            let expected = model[first..=last]
+                .iter()
+                .filter(|&&page| releasing || page != Some(state))
+                .count() as u64;
+            assert_eq!(reported, expected, "changes cover exactly what changed");
+            for page in &mut model[first..=last] {
+                *page = if releasing { None } else { Some(state) };
+            }
+            // Compare page by page, and check that neighbouring runs differ.
+            let mut at = BASE;
+            while at < BASE + PAGES as u64 * PAGE {
+                let info = tree.query(at, END_OF_SPACE);
+                let page = ((at - BASE) / PAGE) as usize;
+                let size = (info.region_size.min(BASE + PAGES as u64 * PAGE - at) / PAGE) as usize;
+                for expected in &model[page..page + size] {
+                    let got = tree.page_state(at).map(|(_, state)| state);
+                    assert_eq!(got.is_some(), expected.is_some());
+                    assert_eq!(got.and(*expected), *expected);
+                }
+                if let (Some(state), Some(next)) =
+                    (model[page], model.get(page + size).copied().flatten())
+                {
+                    let same_vad = tree.find(at).map(|v| v.end) > Some(at + size as u64 * PAGE);
+                    assert!(!(same_vad && state == next), "unmerged runs at {at:#x}");
+                }
+                assert!(model[page..page + size].iter().all(|p| *p == model[page]));
+                at += size as u64 * PAGE;
+            }
+        }
+    }
 }

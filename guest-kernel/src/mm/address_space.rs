@@ -93,6 +93,23 @@ impl<T: PageTables> AddressSpace<T> {
             .insert(start, end, protect, VadKind::Private, state)
     }
 
+    /// Gives the committed pages of `[start, start + size)` that have no frame yet their
+    /// zero-filled frames now rather than on first touch (the top of a new thread's stack,
+    /// so its first use takes no fault). STATUS_NOT_COMMITTED if a page is not committed.
+    pub fn make_resident(&mut self, start: u64, size: u64) -> Result<(), NtStatus> {
+        let (start, end) = page_range(start, size)?;
+        for page in (start..end).step_by(PAGE_SIZE as usize) {
+            let (frame, protect) = self
+                .page_for_copy(page, None)
+                .map_err(|()| NtStatus::NOT_COMMITTED)?;
+            if frame.is_none() {
+                self.tables
+                    .map_zeroed(page, PageAccess::from_protect(protect))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reserves `[base, base + size)` for a view of an image.
     pub fn reserve_image(&mut self, base: u64, size: u64) -> Result<(), NtStatus> {
         let (start, end) = page_range(base, size)?;

@@ -27,6 +27,7 @@ pub struct ImageView {
     pub base: u64,
     pub entry_point: u64,
     pub stack_reserve: u64,
+    pub stack_commit: u64,
 }
 
 const INVALID: NtStatus = NtStatus::INVALID_IMAGE_FORMAT;
@@ -94,6 +95,7 @@ pub fn map_image(space: &mut AddressSpace, file: &[u8]) -> Result<ImageView, NtS
         base,
         entry_point: base + entry_rva,
         stack_reserve: header.size_of_stack_reserve(),
+        stack_commit: header.size_of_stack_commit(),
     })
 }
 

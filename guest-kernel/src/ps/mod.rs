@@ -244,11 +244,16 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
         .stack_reserve
         .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)
         .next_multiple_of(PAGE_SIZE);
+    let stack_commit = image
+        .stack_commit
+        .clamp(PAGE_SIZE, stack_reserve)
+        .next_multiple_of(PAGE_SIZE);
     let stack_limit = USER_STACK_TOP - stack_reserve;
     // The whole reserve is committed, each page zero-filled on first touch: the stack
     // grows without a guard page until guard-page growth (MiCheckForUserStackOverflow)
-    // arrives.
+    // arrives. The image's initial commit gets its frames now.
     address_space.allocate(stack_limit, stack_reserve, PAGE_READWRITE)?;
+    address_space.make_resident(USER_STACK_TOP - stack_commit, stack_commit)?;
     let teb = environment::create_teb(
         &mut address_space,
         peb,

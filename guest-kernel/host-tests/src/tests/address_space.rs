@@ -774,3 +774,33 @@ fn argument_checks_return_nt_statuses() {
     );
     assert_eq!(check_protect_range(0x1_0000, PAGE), Ok(()));
 }
+
+#[test]
+fn resident_pages_get_frames_without_a_fault() {
+    let (machine, mut space) = setup();
+    let (base, _) = space
+        .allocate_virtual_memory(0, 4 * PAGE, 0, MEM_RESERVE, PAGE_READWRITE)
+        .unwrap();
+    space
+        .allocate_virtual_memory(base + PAGE, 2 * PAGE, 0, MEM_COMMIT, PAGE_READWRITE)
+        .unwrap();
+    space.write_memory(base + PAGE, b"kept").unwrap();
+    let before = in_use(&machine);
+    space.make_resident(base + PAGE, 2 * PAGE).unwrap();
+    assert_eq!(
+        in_use(&machine),
+        before + 1,
+        "only the page without a frame"
+    );
+    assert_eq!(
+        space.access_fault(base + 2 * PAGE, Access::Write),
+        Ok(Resolution::Refreshed)
+    );
+    let mut buffer = [0; 4];
+    space.read_memory(base + PAGE, &mut buffer).unwrap();
+    assert_eq!(&buffer, b"kept");
+    assert_eq!(
+        space.make_resident(base, 2 * PAGE),
+        Err(NtStatus::NOT_COMMITTED)
+    );
+}

@@ -250,3 +250,17 @@ fn read_of_a_no_access_page_is_an_access_violation() {
 fn call_into_a_no_execute_page_is_an_access_violation() {
     assert_vmtest_fault("fault-execute", NtStatus::ACCESS_VIOLATION);
 }
+
+#[test]
+fn threads_waits_events_and_the_dispatcher_behave_like_nts() {
+    let outcome = boot(&["threads"]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    assert!(
+        console.contains("ok: sleepers woke in deadline order"),
+        "{console}"
+    );
+    assert!(console.contains("ok: spinners end"), "{console}");
+    assert!(console.contains(", 0 wrong"), "{console}");
+    assert_exit(&outcome, 0);
+}

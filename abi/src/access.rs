@@ -127,6 +127,19 @@ pub const THREAD_GENERIC_MAPPING: GenericMapping = GenericMapping {
     generic_all: THREAD_ALL_ACCESS,
 };
 
+// Event object rights.
+pub const EVENT_QUERY_STATE: u32 = 0x0001;
+pub const EVENT_MODIFY_STATE: u32 = 0x0002;
+pub const EVENT_ALL_ACCESS: u32 = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3;
+
+/// The event object type's generic mapping (`ExpEventMapping`).
+pub const EVENT_GENERIC_MAPPING: GenericMapping = GenericMapping {
+    generic_read: STANDARD_RIGHTS_READ | EVENT_QUERY_STATE,
+    generic_write: STANDARD_RIGHTS_WRITE | EVENT_MODIFY_STATE,
+    generic_execute: STANDARD_RIGHTS_EXECUTE | SYNCHRONIZE,
+    generic_all: EVENT_ALL_ACCESS,
+};
+
 /// The directory object type's generic mapping (`ObpDirectoryMapping`).
 pub const DIRECTORY_GENERIC_MAPPING: GenericMapping = GenericMapping {
     generic_read: STANDARD_RIGHTS_READ | DIRECTORY_QUERY | DIRECTORY_TRAVERSE,

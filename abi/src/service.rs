@@ -50,10 +50,41 @@ pub enum SystemService {
     /// `NtQuerySystemInformation(SystemInformationClass, SystemInformation,
     /// SystemInformationLength, PULONG ReturnLength)`.
     NtQuerySystemInformation = 0x26,
+    /// `NtCreateThreadEx(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, StartRoutine, Argument, CreateFlags, ZeroBits, StackSize,
+    /// MaximumStackSize, PPS_ATTRIBUTE_LIST AttributeList)`.
+    NtCreateThreadEx = 0x30,
+    /// `NtTerminateThread(ThreadHandle, ExitStatus)`.
+    NtTerminateThread = 0x31,
+    /// `NtSuspendThread(ThreadHandle, PULONG PreviousSuspendCount)`.
+    NtSuspendThread = 0x32,
+    /// `NtResumeThread(ThreadHandle, PULONG PreviousSuspendCount)`.
+    NtResumeThread = 0x33,
+    /// `NtWaitForSingleObject(Handle, Alertable, PLARGE_INTEGER Timeout)`.
+    NtWaitForSingleObject = 0x34,
+    /// `NtWaitForMultipleObjects(Count, PHANDLE Handles, WaitType, Alertable,
+    /// PLARGE_INTEGER Timeout)`.
+    NtWaitForMultipleObjects = 0x35,
+    /// `NtDelayExecution(Alertable, PLARGE_INTEGER DelayInterval)`.
+    NtDelayExecution = 0x36,
+    /// `NtYieldExecution()`.
+    NtYieldExecution = 0x37,
+    /// `NtCreateEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES, EventType,
+    /// InitialState)`.
+    NtCreateEvent = 0x38,
+    /// `NtSetEvent(EventHandle, PLONG PreviousState)`.
+    NtSetEvent = 0x39,
+    /// `NtResetEvent(EventHandle, PLONG PreviousState)`.
+    NtResetEvent = 0x3A,
+    /// `NtPulseEvent(EventHandle, PLONG PreviousState)`.
+    NtPulseEvent = 0x3B,
+    /// `NtQueryInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength, PULONG ReturnLength)`.
+    NtQueryInformationThread = 0x3C,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 29] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -70,6 +101,19 @@ impl SystemService {
         Self::NtReadVirtualMemory,
         Self::NtWriteVirtualMemory,
         Self::NtQuerySystemInformation,
+        Self::NtCreateThreadEx,
+        Self::NtTerminateThread,
+        Self::NtSuspendThread,
+        Self::NtResumeThread,
+        Self::NtWaitForSingleObject,
+        Self::NtWaitForMultipleObjects,
+        Self::NtDelayExecution,
+        Self::NtYieldExecution,
+        Self::NtCreateEvent,
+        Self::NtSetEvent,
+        Self::NtResetEvent,
+        Self::NtPulseEvent,
+        Self::NtQueryInformationThread,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -90,6 +134,19 @@ impl SystemService {
             0x24 => Some(Self::NtReadVirtualMemory),
             0x25 => Some(Self::NtWriteVirtualMemory),
             0x26 => Some(Self::NtQuerySystemInformation),
+            0x30 => Some(Self::NtCreateThreadEx),
+            0x31 => Some(Self::NtTerminateThread),
+            0x32 => Some(Self::NtSuspendThread),
+            0x33 => Some(Self::NtResumeThread),
+            0x34 => Some(Self::NtWaitForSingleObject),
+            0x35 => Some(Self::NtWaitForMultipleObjects),
+            0x36 => Some(Self::NtDelayExecution),
+            0x37 => Some(Self::NtYieldExecution),
+            0x38 => Some(Self::NtCreateEvent),
+            0x39 => Some(Self::NtSetEvent),
+            0x3A => Some(Self::NtResetEvent),
+            0x3B => Some(Self::NtPulseEvent),
+            0x3C => Some(Self::NtQueryInformationThread),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ fn system_startup(boot_info_phys: u64) -> ! {
     io::boot_image::init(&boot_info);
     ke::clock::init(boot_info.tsc_khz);
     ob::init();
+    ke::event::init();
     ps::init();
 
     // Phase 1: the first process.

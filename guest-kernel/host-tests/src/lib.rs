@@ -22,8 +22,15 @@ pub mod object;
 pub mod object_table;
 #[path = "../../src/mm/pfn.rs"]
 pub mod pfn;
+#[path = "../../src/ke/ready_queue.rs"]
+pub mod ready_queue;
 #[path = "../../src/mm/vad.rs"]
 pub mod vad;
+
+/// The pure part of the kernel core (the ready queues), at its kernel path.
+pub mod ke {
+    pub use super::ready_queue;
+}
 
 /// The pure part of the memory manager (the PFN database, VADs, address-space logic), at
 /// its kernel path.

@@ -1,18 +1,32 @@
-//! The clock: a periodic tick from the local APIC timer, armed against the TSC.
+//! The clock: a periodic tick from the local APIC timer, armed against the TSC, which
+//! drives timeouts (`KeUpdateSystemTime`) and quantum accounting (`KeUpdateRunTime`).
+//! Time here is the TSC; NT's 100 ns timeouts convert to it.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use abi::dispatcher::TIMEOUT_UNITS_PER_SECOND;
+
+use super::{dispatcher, wait};
 use crate::arch;
 
 /// Milliseconds between clock interrupts.
 pub const CLOCK_INTERVAL_MS: u64 = 10;
 
+/// Quantum units a clock tick charges the running thread (`CLOCK_QUANTUM_DECREMENT`).
+const CLOCK_QUANTUM_DECREMENT: i8 = 3;
+
 /// TSC ticks between clock interrupts.
 static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
+/// TSC ticks per millisecond.
+static TSC_KHZ: AtomicU64 = AtomicU64::new(1);
+/// The TSC at boot: system time 0 (there is no real-time clock yet).
+static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Derives the interval from the TSC frequency the VMM measured.
 pub fn init(tsc_khz: u64) {
+    TSC_KHZ.store(tsc_khz.max(1), Ordering::Relaxed);
     INTERVAL_TSC.store(tsc_khz.max(1) * CLOCK_INTERVAL_MS, Ordering::Relaxed);
+    BOOT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
 }
 
 /// Arms the first tick.
@@ -24,7 +38,33 @@ fn arm_next_tick() {
     arch::arm_timer(arch::read_tsc() + INTERVAL_TSC.load(Ordering::Relaxed));
 }
 
-/// The clock interrupt (KeUpdateSystemTime). Quantum accounting joins it with the dispatcher.
+/// The current TSC.
+pub fn now() -> u64 {
+    arch::read_tsc()
+}
+
+/// The TSC deadline of an NT timeout (`LARGE_INTEGER`, 100 ns units): negative is relative
+/// to now, positive an absolute system time (counted from boot), zero now (a poll).
+pub fn timeout_deadline(timeout: i64) -> u64 {
+    let to_tsc = |units: u64| {
+        let ticks = u128::from(units) * u128::from(TSC_KHZ.load(Ordering::Relaxed)) * 1000
+            / TIMEOUT_UNITS_PER_SECOND as u128;
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    };
+    if timeout < 0 {
+        now().saturating_add(to_tsc(timeout.unsigned_abs()))
+    } else {
+        BOOT_TSC
+            .load(Ordering::Relaxed)
+            .saturating_add(to_tsc(timeout as u64))
+    }
+}
+
+/// The clock interrupt: re-arms the timer, ends the timed waits that are due and charges
+/// the running thread's quantum.
 pub fn clock_interrupt() {
     arm_next_tick();
+    let now = now();
+    wait::expire_timers(now);
+    dispatcher::charge_quantum(CLOCK_QUANTUM_DECREMENT);
 }

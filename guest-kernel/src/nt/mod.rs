@@ -6,9 +6,10 @@ use abi::nt::UnicodeString;
 use abi::service::SystemService;
 
 use crate::arch::TrapFrame;
-use crate::hal;
 use crate::mm::probe;
+use crate::{hal, ke};
 
+mod dispatcher;
 mod memory;
 mod object;
 mod process;
@@ -55,9 +56,31 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQuerySystemInformation) => {
             status_of(system_information::nt_query_system_information(frame))
         }
+        Some(SystemService::NtCreateThreadEx) => status_of(dispatcher::nt_create_thread_ex(frame)),
+        Some(SystemService::NtTerminateThread) => status_of(dispatcher::nt_terminate_thread(frame)),
+        Some(SystemService::NtSuspendThread) => status_of(dispatcher::nt_suspend_thread(frame)),
+        Some(SystemService::NtResumeThread) => status_of(dispatcher::nt_resume_thread(frame)),
+        Some(SystemService::NtWaitForSingleObject) => {
+            status_of(dispatcher::nt_wait_for_single_object(frame))
+        }
+        Some(SystemService::NtWaitForMultipleObjects) => {
+            status_of(dispatcher::nt_wait_for_multiple_objects(frame))
+        }
+        Some(SystemService::NtDelayExecution) => status_of(dispatcher::nt_delay_execution(frame)),
+        Some(SystemService::NtYieldExecution) => status_of(dispatcher::nt_yield_execution()),
+        Some(SystemService::NtCreateEvent) => status_of(dispatcher::nt_create_event(frame)),
+        Some(SystemService::NtSetEvent) => status_of(dispatcher::nt_set_event(frame)),
+        Some(SystemService::NtResetEvent) => status_of(dispatcher::nt_reset_event(frame)),
+        Some(SystemService::NtPulseEvent) => status_of(dispatcher::nt_pulse_event(frame)),
+        Some(SystemService::NtQueryInformationThread) => {
+            status_of(dispatcher::nt_query_information_thread(frame))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);
+    // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
+    // before the return to user mode.
+    ke::dispatcher::exit_dispatch(frame.is_user_mode());
 }
 
 /// The status a service returns, whether it succeeded or failed.

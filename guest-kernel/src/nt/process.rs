@@ -66,13 +66,17 @@ fn open_by_client_id(
     Ok(NtStatus::SUCCESS)
 }
 
-/// `NtTerminateProcess(ProcessHandle, ExitStatus)`. The handle needs PROCESS_TERMINATE; a 0
-/// handle terminates every thread of the current process but the caller's, and each
-/// process has one thread so far.
+/// `NtTerminateProcess(ProcessHandle, ExitStatus)`. The handle needs PROCESS_TERMINATE.
+/// Every thread of the process exits; the caller, if it is one of them, on its way back to
+/// user mode, so the call does not return. A 0 handle terminates every thread of the
+/// current process but the caller's.
 pub fn nt_terminate_process(process_handle: u64, exit_status: u32) -> Result<NtStatus, NtStatus> {
+    let status = NtStatus(exit_status);
     if process_handle == 0 {
+        ps::terminate_process(&ps::current_process(), status, true);
         return Ok(NtStatus::SUCCESS);
     }
     let process = ob::reference_object_by_handle::<Process>(process_handle, PROCESS_TERMINATE)?;
-    Ok(ps::terminate_process(&process, NtStatus(exit_status)))
+    ps::terminate_process(&process, status, false);
+    Ok(NtStatus::SUCCESS)
 }

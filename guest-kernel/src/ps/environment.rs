@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
-use abi::memory::PAGE_READWRITE;
+use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_TOP_DOWN, PAGE_READWRITE};
 use abi::nt::{
     ClientId, PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters, Teb, UnicodeString,
 };
@@ -16,6 +16,8 @@ const PEB_ADDRESS: u64 = 0x0000_7FFE_0000_0000;
 const PROCESS_PARAMETERS_ADDRESS: u64 = PEB_ADDRESS + PAGE_SIZE;
 /// Where the first thread's TEB goes.
 const TEB_ADDRESS: u64 = 0x0000_7FFE_1000_0000;
+/// A TEB's allocation: two pages, as on x64 NT.
+const TEB_SIZE: u64 = 2 * PAGE_SIZE;
 
 /// The program a command line names: its first token, unquoted.
 pub fn program_name(command_line: &str) -> &str {
@@ -86,8 +88,8 @@ pub fn create_peb(
     Ok(PEB_ADDRESS)
 }
 
-/// Creates a TEB for a thread with `client_id` whose stack spans `[stack_limit, stack_base)`;
-/// returns its address.
+/// Creates the first thread's TEB, for a thread with `client_id` whose stack spans
+/// `[stack_limit, stack_base)`; returns its address.
 pub fn create_teb(
     space: &mut AddressSpace,
     peb: u64,
@@ -95,15 +97,49 @@ pub fn create_teb(
     stack_base: u64,
     stack_limit: u64,
 ) -> Result<u64, NtStatus> {
+    space.allocate(TEB_ADDRESS, TEB_SIZE, PAGE_READWRITE)?;
+    write_teb(space, TEB_ADDRESS, peb, client_id, stack_base, stack_limit)?;
+    Ok(TEB_ADDRESS)
+}
+
+/// `MmCreateTeb` for a thread after the first: as [`create_teb`], wherever the address
+/// space has room (from the top down, as NT places TEBs).
+pub fn create_thread_teb(
+    space: &mut AddressSpace,
+    peb: u64,
+    client_id: ClientId,
+    stack_base: u64,
+    stack_limit: u64,
+) -> Result<u64, NtStatus> {
+    let (address, _) = space.allocate_virtual_memory(
+        0,
+        TEB_SIZE,
+        0,
+        MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
+        PAGE_READWRITE,
+    )?;
+    if let Err(status) = write_teb(space, address, peb, client_id, stack_base, stack_limit) {
+        let _ = space.free_virtual_memory(address, 0, MEM_RELEASE);
+        return Err(status);
+    }
+    Ok(address)
+}
+
+fn write_teb(
+    space: &mut AddressSpace,
+    address: u64,
+    peb: u64,
+    client_id: ClientId,
+    stack_base: u64,
+    stack_limit: u64,
+) -> Result<(), NtStatus> {
     let teb = Teb {
         stack_base,
         stack_limit,
-        self_pointer: TEB_ADDRESS,
+        self_pointer: address,
         client_id,
         process_environment_block: peb,
         ..Teb::default()
     };
-    space.allocate(TEB_ADDRESS, 2 * PAGE_SIZE, PAGE_READWRITE)?;
-    space.write(TEB_ADDRESS, bytes_of(&teb))?;
-    Ok(TEB_ADDRESS)
+    space.write(address, bytes_of(&teb))
 }

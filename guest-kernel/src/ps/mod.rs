@@ -3,18 +3,23 @@
 
 mod cid;
 mod environment;
+mod thread;
 
-use alloc::boxed::Box;
+pub use thread::{
+    ThreadStart, create_thread, exit_current_thread, system_shutdown, terminate_current_process,
+    terminate_process, terminate_thread, user_thread_startup,
+};
+
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::access::{
     PROCESS_ALL_ACCESS, PROCESS_GENERIC_MAPPING, THREAD_ALL_ACCESS, THREAD_GENERIC_MAPPING,
 };
-use abi::hypercall::{BootMarker, ShutdownKind};
+use abi::hypercall::BootMarker;
 use abi::layout::PAGE_SIZE;
 use abi::memory::PAGE_READWRITE;
 use abi::nt::ClientId;
@@ -22,9 +27,11 @@ use spin::Mutex;
 
 use self::cid::CidTable;
 use crate::arch::user::UserContext;
+use crate::ke::dispatcher::{DispatcherHeader, DispatcherObject};
+use crate::ke::thread::{KProcess, KThread};
 use crate::mm::{self, AddressSpace, image};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
-use crate::{arch, hal, io, ke};
+use crate::{hal, io, ke};
 
 /// Top of the initial thread's user stack; the stack grows down from here.
 const USER_STACK_TOP: u64 = 0x0000_7FFD_0000_0000;
@@ -32,7 +39,6 @@ const MIN_STACK_RESERVE: u64 = 64 * 1024;
 const MAX_STACK_RESERVE: u64 = 16 * 1024 * 1024;
 /// Room above the initial `rsp` for the entry point's home space, as a call would leave.
 const INITIAL_STACK_FRAME: u64 = 0x30 + 8;
-const KERNEL_STACK_SIZE: usize = 16 * 1024;
 
 /// The process object type (`PsProcessType`).
 pub static PROCESS_TYPE: ObjectType =
@@ -55,8 +61,17 @@ static PSP_CID_TABLE: CidTable<CidEntry> = CidTable::new();
 /// EPROCESS, as far as the kernel has one.
 #[derive(Debug)]
 pub struct Process {
+    /// `Pcb`: the scheduling part and the dispatcher header.
+    pub pcb: KProcess,
     /// `UniqueProcessId`, from the CID table; 0 until allocated.
     unique_process_id: AtomicU64,
+    /// `Peb`: the PEB's user address.
+    peb: AtomicU64,
+    /// `ThreadListHead`: the threads that have not exited. Each holds a reference to the
+    /// process; the list's references to them go when they exit.
+    threads: Mutex<Vec<Arc<Object<Thread>>>>,
+    /// `ExitStatus`: STATUS_PENDING until the process is terminated or its last thread exits.
+    exit_status: AtomicU32,
     pub address_space: Mutex<AddressSpace>,
     /// The image file name, as `EPROCESS.ImageFileName` ("hello.exe").
     pub image_file_name: String,
@@ -77,6 +92,12 @@ impl ObjectBody for Process {
     }
 }
 
+impl DispatcherObject for Process {
+    fn dispatcher_header(&self) -> &DispatcherHeader {
+        &self.pcb.header
+    }
+}
+
 impl Drop for Process {
     /// `PspProcessDelete`, on the last dereference: the process ID goes back to the CID
     /// table; the handle table and the address space go with the fields.
@@ -88,17 +109,24 @@ impl Drop for Process {
     }
 }
 
-/// ETHREAD, as far as the kernel has one: its IDs, its process, a kernel stack and where
-/// user mode starts.
+/// ETHREAD, as far as the kernel has one: the KTHREAD, its IDs, its process, its TEB and
+/// user stack, and where user mode starts.
 #[derive(Debug)]
 pub struct Thread {
+    /// `Tcb`: scheduling state, kernel stack and saved context, dispatcher header.
+    pub tcb: KThread,
     /// `Cid.UniqueThread`, from the CID table; 0 until allocated.
     unique_thread_id: AtomicU64,
     /// The owning process; a thread holds a pointer reference to it.
     process: Arc<Object<Process>>,
-    kernel_stack: Box<KernelStack>,
+    /// `Teb`: the TEB's user address; 0 until created.
+    teb: AtomicU64,
+    /// Base of the user stack's allocation, released when the thread exits; 0 for none.
+    user_stack: AtomicU64,
     /// The user context the thread starts in, until it first runs.
     initial_context: Mutex<Option<UserContext>>,
+    /// `ExitStatus`: STATUS_PENDING until the thread exits.
+    exit_status: AtomicU32,
 }
 
 impl Thread {
@@ -113,11 +141,27 @@ impl Thread {
     pub fn process(&self) -> &Arc<Object<Process>> {
         &self.process
     }
+
+    /// `Teb`.
+    pub fn teb(&self) -> u64 {
+        self.teb.load(Ordering::Relaxed)
+    }
+
+    /// `ExitStatus`: STATUS_PENDING while the thread has not exited.
+    pub fn exit_status(&self) -> NtStatus {
+        NtStatus(self.exit_status.load(Ordering::Relaxed))
+    }
 }
 
 impl ObjectBody for Thread {
     fn object_type() -> &'static ObjectType {
         &THREAD_TYPE
+    }
+}
+
+impl DispatcherObject for Thread {
+    fn dispatcher_header(&self) -> &DispatcherHeader {
+        &self.tcb.header
     }
 }
 
@@ -132,37 +176,6 @@ impl Drop for Thread {
     }
 }
 
-/// A thread's kernel stack. Only the processor touches its bytes, while it runs the
-/// thread on it; no Rust reference to them is ever made.
-#[repr(C, align(16))]
-struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
-
-// SAFETY: the bytes are reached only as a processor stack by the one processor running the
-// owning thread, never through a Rust reference, so sharing the owner between processors
-// shares nothing it could race on.
-unsafe impl Sync for KernelStack {}
-
-impl KernelStack {
-    fn new() -> Box<Self> {
-        Box::new(Self(UnsafeCell::new([0; KERNEL_STACK_SIZE])))
-    }
-
-    /// The address the stack grows down from.
-    fn top(&self) -> u64 {
-        self.0.get() as u64 + KERNEL_STACK_SIZE as u64
-    }
-}
-
-impl core::fmt::Debug for KernelStack {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "KernelStack({:p})", self.0.get())
-    }
-}
-
-/// The thread running on the processor (one, until the dispatcher arrives): KPRCB's
-/// CurrentThread.
-static CURRENT_THREAD: Mutex<Option<Arc<Object<Thread>>>> = Mutex::new(None);
-
 /// Registers the process and thread object types (`PspInitPhase0`).
 pub fn init() {
     ob::create_object_type(&PROCESS_TYPE);
@@ -172,7 +185,12 @@ pub fn init() {
 /// The thread running on this processor (`PsGetCurrentThread`). Only services and
 /// exceptions from user mode ask, so there is one.
 pub fn current_thread() -> Arc<Object<Thread>> {
-    CURRENT_THREAD.lock().clone().expect("a thread is running")
+    ke::dispatcher::current_thread().expect("a thread is running")
+}
+
+/// Threads of `process` that have not exited (`ActiveThreads`).
+pub fn thread_count(process: &Process) -> usize {
+    process.threads.lock().len()
 }
 
 /// The process of the running thread (`PsGetCurrentProcess`).
@@ -214,9 +232,14 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
     // kernel half) and its handle table (empty: the first process has no parent to inherit
     // from); the image mapped; the process ID from the CID table; the PEB with its process
     // parameters.
+    let address_space = AddressSpace::new()?;
     let process = Object::create(Process {
+        pcb: KProcess::new(address_space.root()),
         unique_process_id: AtomicU64::new(0),
-        address_space: Mutex::new(AddressSpace::new()?),
+        peb: AtomicU64::new(0),
+        threads: Mutex::new(Vec::new()),
+        exit_status: AtomicU32::new(NtStatus::PENDING.0),
+        address_space: Mutex::new(address_space),
         image_file_name,
         object_table: ObjectTable::new(),
     });
@@ -228,16 +251,12 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
         .store(process_id, Ordering::Relaxed);
     let image_path = alloc::format!("\\SystemRoot\\{}", path.replace('/', "\\"));
     let peb = environment::create_peb(&mut address_space, image.base, &image_path, command_line)?;
+    process.peb.store(peb, Ordering::Relaxed);
 
     // PspCreateThread: the thread object with its kernel stack; the thread ID; the TEB
     // (with the client ID), the user stack and the initial context that enters the image
-    // with the PEB as its argument.
-    let thread = Object::create(Thread {
-        unique_thread_id: AtomicU64::new(0),
-        process: process.clone(),
-        kernel_stack: KernelStack::new(),
-        initial_context: Mutex::new(None),
-    });
+    // with the PEB as its argument; linked to the process.
+    let thread = Object::create(Thread::new(&process, false));
     let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
     thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
     let stack_reserve = image
@@ -262,73 +281,39 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
         stack_limit,
     )?;
     drop(address_space);
+    thread.teb.store(teb, Ordering::Relaxed);
+    thread.user_stack.store(stack_limit, Ordering::Relaxed);
     *thread.initial_context.lock() = Some(UserContext {
         entry: image.entry_point,
         stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
         argument: peb,
         teb,
     });
+    process.threads.lock().push(thread.clone());
     Ok(thread)
 }
 
-/// Runs the first thread: its address space becomes current, it becomes the current
-/// thread, the clock starts, and the processor drops to user mode at the image's entry
-/// point on the thread's kernel stack.
+/// Runs the first thread: the clock starts, the thread is readied and the boot processor
+/// becomes the dispatcher's idle thread, which switches to it; it drops to user mode at
+/// the image's entry point on its own kernel stack.
 pub fn start_initial_thread(thread: Arc<Object<Thread>>) -> ! {
-    arch::paging::switch_address_space(thread.process.address_space.lock().root());
-    let context = thread
-        .initial_context
-        .lock()
-        .take()
-        .expect("a new thread has its initial context");
-    let kernel_stack_top = thread.kernel_stack.top();
-    // The current thread's reference keeps the object, and so the kernel stack, alive.
-    *CURRENT_THREAD.lock() = Some(thread);
     ke::clock::start();
     hal::boot_progress(BootMarker::UserModeEntered);
-    arch::user::enter_user_mode(context, kernel_stack_top)
+    ke::dispatcher::start(thread)
 }
 
 /// Resolves a page fault on user `address` in the current process (MmAccessFault with
 /// the current process's address space); `write` and `execute` say what the access was.
 pub fn resolve_user_fault(address: u64, write: bool, execute: bool) -> Result<(), NtStatus> {
-    let thread = CURRENT_THREAD.lock().clone();
-    let thread = thread.ok_or(NtStatus::ACCESS_VIOLATION)?;
+    let thread = ke::dispatcher::current_thread().ok_or(NtStatus::ACCESS_VIOLATION)?;
     let mut address_space = thread.process.address_space.lock();
     mm::access_fault(&mut address_space, address, write, execute)
 }
 
 /// The current process's image file name, for messages.
 pub fn current_image_name() -> String {
-    let thread = CURRENT_THREAD.lock().clone();
-    thread.map_or_else(
+    ke::dispatcher::current_thread().map_or_else(
         || String::from("System"),
         |thread| thread.process.image_file_name.clone(),
     )
-}
-
-/// Terminates `process` with `status` (`PspTerminateProcess`). Only the current process
-/// exists until process creation lands, and ending it ends the session.
-pub fn terminate_process(process: &Arc<Object<Process>>, status: NtStatus) -> NtStatus {
-    if Arc::ptr_eq(process, &current_process()) {
-        terminate_current_process(status)
-    }
-    NtStatus::NOT_IMPLEMENTED
-}
-
-/// Ends the current process with `status`: its last thread exits (`PspExitThread`), which
-/// runs the process down (`PspExitProcess`): its handle table is closed (`ObKillProcess`).
-/// The first process is the session: when it ends, the system shuts down with its exit
-/// status.
-pub fn terminate_current_process(status: NtStatus) -> ! {
-    let thread = CURRENT_THREAD.lock().clone();
-    if let Some(thread) = thread {
-        thread.process.object_table.close_all();
-    }
-    system_shutdown(status)
-}
-
-/// Shuts the system down, reporting `status` as the exit status of the session.
-pub fn system_shutdown(status: NtStatus) -> ! {
-    hal::shutdown(ShutdownKind::Exit, status.0, [0; 4])
 }

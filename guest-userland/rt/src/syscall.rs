@@ -12,7 +12,7 @@ use abi::nt::{
     ClientId, KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, ObjectAttributes,
     SYSTEM_CALL_INT_2E, UnicodeString,
 };
-use abi::service::{CURRENT_PROCESS_HANDLE, SystemService};
+use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE, SystemService};
 
 macro_rules! system_service_stub {
     ($(#[$doc:meta])* fn $name:ident($($arg:ident: $type:ty),*) = $service:ident;) => {
@@ -317,4 +317,159 @@ system_service_stub! {
         length: u32,
         return_length: *mut u32
     ) = NtQuerySystemInformation;
+}
+
+system_service_stub! {
+    /// `NtCreateThreadEx(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, StartRoutine, Argument, CreateFlags, ZeroBits, StackSize,
+    /// MaximumStackSize, PPS_ATTRIBUTE_LIST AttributeList)`.
+    ///
+    /// # Safety
+    /// `thread_handle` points to a writable `HANDLE`; `object_attributes` is null or points
+    /// to readable `OBJECT_ATTRIBUTES`; the new thread runs `start_routine(argument)` on a
+    /// stack of its own, concurrently with this one, and must end with
+    /// `NtTerminateThread` (it has no return address).
+    fn nt_create_thread_ex(
+        thread_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        process: u64,
+        start_routine: u64,
+        argument: u64,
+        create_flags: u32,
+        zero_bits: u64,
+        stack_size: u64,
+        maximum_stack_size: u64,
+        attribute_list: u64
+    ) = NtCreateThreadEx;
+}
+
+system_service_stub! {
+    /// `NtTerminateThread(ThreadHandle, ExitStatus)`.
+    ///
+    /// # Safety
+    /// For the current thread the call does not return; another thread ends wherever it is.
+    fn nt_terminate_thread(thread: u64, exit_status: NtStatus) = NtTerminateThread;
+}
+
+system_service_stub! {
+    /// `NtSuspendThread(ThreadHandle, PULONG PreviousSuspendCount)`.
+    ///
+    /// # Safety
+    /// `previous_suspend_count` is null or points to a writable `ULONG`.
+    fn nt_suspend_thread(thread: u64, previous_suspend_count: *mut u32) = NtSuspendThread;
+}
+
+system_service_stub! {
+    /// `NtResumeThread(ThreadHandle, PULONG PreviousSuspendCount)`.
+    ///
+    /// # Safety
+    /// As [`nt_suspend_thread`].
+    fn nt_resume_thread(thread: u64, previous_suspend_count: *mut u32) = NtResumeThread;
+}
+
+system_service_stub! {
+    /// `NtWaitForSingleObject(Handle, Alertable, PLARGE_INTEGER Timeout)`.
+    ///
+    /// # Safety
+    /// `timeout` is null or points to a readable `LARGE_INTEGER`.
+    fn nt_wait_for_single_object(handle: u64, alertable: u32, timeout: *const i64) =
+        NtWaitForSingleObject;
+}
+
+system_service_stub! {
+    /// `NtWaitForMultipleObjects(Count, PHANDLE Handles, WaitType, Alertable,
+    /// PLARGE_INTEGER Timeout)`.
+    ///
+    /// # Safety
+    /// `handles` points to `count` readable handles; `timeout` is null or points to a
+    /// readable `LARGE_INTEGER`.
+    fn nt_wait_for_multiple_objects(
+        count: u32,
+        handles: *const u64,
+        wait_type: u32,
+        alertable: u32,
+        timeout: *const i64
+    ) = NtWaitForMultipleObjects;
+}
+
+system_service_stub! {
+    /// `NtDelayExecution(Alertable, PLARGE_INTEGER DelayInterval)`.
+    ///
+    /// # Safety
+    /// `interval` points to a readable `LARGE_INTEGER`.
+    fn nt_delay_execution(alertable: u32, interval: *const i64) = NtDelayExecution;
+}
+
+system_service_stub! {
+    /// `NtYieldExecution()`.
+    ///
+    /// # Safety
+    /// None beyond the call itself.
+    fn nt_yield_execution() = NtYieldExecution;
+}
+
+system_service_stub! {
+    /// `NtCreateEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES, EventType,
+    /// InitialState)`.
+    ///
+    /// # Safety
+    /// `event_handle` points to a writable `HANDLE`; `object_attributes` is null or points
+    /// to readable `OBJECT_ATTRIBUTES`.
+    fn nt_create_event(
+        event_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        event_type: u32,
+        initial_state: u32
+    ) = NtCreateEvent;
+}
+
+system_service_stub! {
+    /// `NtSetEvent(EventHandle, PLONG PreviousState)`.
+    ///
+    /// # Safety
+    /// `previous_state` is null or points to a writable `LONG`.
+    fn nt_set_event(event: u64, previous_state: *mut i32) = NtSetEvent;
+}
+
+system_service_stub! {
+    /// `NtResetEvent(EventHandle, PLONG PreviousState)`.
+    ///
+    /// # Safety
+    /// As [`nt_set_event`].
+    fn nt_reset_event(event: u64, previous_state: *mut i32) = NtResetEvent;
+}
+
+system_service_stub! {
+    /// `NtPulseEvent(EventHandle, PLONG PreviousState)`.
+    ///
+    /// # Safety
+    /// As [`nt_set_event`].
+    fn nt_pulse_event(event: u64, previous_state: *mut i32) = NtPulseEvent;
+}
+
+system_service_stub! {
+    /// `NtQueryInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_information_thread(
+        thread: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryInformationThread;
+}
+
+/// Ends the calling thread with `status` (`NtTerminateThread(NtCurrentThread(), status)`);
+/// the last thread of the process ends the process.
+pub fn exit_thread(status: NtStatus) -> ! {
+    // SAFETY: the current-thread pseudo-handle is always valid; the call does not return.
+    unsafe { nt_terminate_thread(CURRENT_THREAD_HANDLE, status) };
+    // SAFETY: `ud2` only raises #UD; a kernel that let the thread go on is broken.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
 }

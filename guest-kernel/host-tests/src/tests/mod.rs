@@ -7,6 +7,7 @@ mod namespace;
 mod object;
 mod object_table;
 mod pfn;
+mod ready_queue;
 mod vad;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! Every privileged instruction the kernel executes is issued from this module tree.
 
 mod apic;
+mod context;
 mod entry;
 mod gdt;
 mod idt;
@@ -13,6 +14,8 @@ pub mod trap;
 pub mod user;
 
 pub use apic::arm_timer;
+pub use context::{SwitchContextCell, swap_context};
+pub use gdt::current_processor;
 pub use trap::TrapFrame;
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -80,6 +83,21 @@ pub fn disable_interrupts() {
         pvm::disable_interrupts(gdt::current_processor());
     } else {
         interrupts::disable();
+    }
+}
+
+/// Enables interrupts and halts until one arrives (`sti; hlt`, whose interrupt shadow
+/// lets no interrupt in between): the idle loop's wait. On a kvm-pvm host running the
+/// kernel natively the VIF byte is the interrupt flag instead of RFLAGS.IF. Returns with
+/// interrupts enabled, after the interrupt was handled.
+pub fn wait_for_interrupt() {
+    if pvm_native() {
+        pvm::enable_interrupts(gdt::current_processor());
+        ::x86_64::instructions::hlt();
+    } else {
+        // SAFETY: enabling interrupts is what the caller asks for; HLT resumes at the next
+        // interrupt, whose handler returns here.
+        unsafe { core::arch::asm!("sti", "hlt", options(nomem, nostack)) };
     }
 }
 

@@ -35,6 +35,19 @@ pub fn disable_interrupts(processor: u32) {
     unsafe { (&raw mut (*vif(processor)).interrupt_flag).write_volatile(0) };
 }
 
+/// Unmasks interrupts on `processor` (the current one). An interrupt the host held back
+/// meanwhile is delivered by the next exit: `out 0x80, al` makes one.
+pub fn enable_interrupts(processor: u32) {
+    // SAFETY: as for `disable_interrupts`; port 0x80 is the POST diagnostic port, whose
+    // writes have no effect but the exit.
+    unsafe {
+        (&raw mut (*vif(processor)).interrupt_flag).write_volatile(1);
+        if (&raw const (*vif(processor)).pending).read_volatile() != 0 {
+            core::arch::asm!("out 0x80, al", in("al") 0u8, options(nomem, nostack));
+        }
+    }
+}
+
 /// The faulting address of the page fault being handled on `processor`.
 pub fn page_fault_address(processor: u32) -> u64 {
     // SAFETY: as above; the host wrote the cell before delivering the #PF.

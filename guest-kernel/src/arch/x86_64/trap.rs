@@ -233,6 +233,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             crate::ke::clock::clock_interrupt();
             super::apic::end_of_interrupt();
+            crate::ke::dispatcher::exit_dispatch(frame.is_user_mode());
         }
         SPURIOUS_VECTOR => {}
         _ => {

@@ -1,0 +1,66 @@
+//! The dispatcher's user-visible contract: thread creation flags and priorities, wait
+//! types, event types, timeouts and `THREAD_BASIC_INFORMATION`.
+
+use core::mem::offset_of;
+
+use crate::nt::ClientId;
+
+/// `THREAD_CREATE_FLAGS_CREATE_SUSPENDED`: the new thread starts with a suspend count of 1.
+pub const THREAD_CREATE_FLAGS_CREATE_SUSPENDED: u32 = 0x0000_0001;
+/// Every `NtCreateThreadEx` flag NT defines (suspended, skip thread attach, hide from
+/// debugger, loader worker, skip loader init, bypass process freeze); others are
+/// STATUS_INVALID_PARAMETER.
+pub const THREAD_CREATE_FLAGS_VALID: u32 = 0x0000_00D7;
+
+/// `MAXIMUM_SUSPEND_COUNT`: NtSuspendThread past it is STATUS_SUSPEND_COUNT_EXCEEDED.
+pub const MAXIMUM_SUSPEND_COUNT: u32 = 127;
+
+/// `MAXIMUM_WAIT_OBJECTS`: the most handles NtWaitForMultipleObjects takes.
+pub const MAXIMUM_WAIT_OBJECTS: usize = 64;
+
+/// `WAIT_TYPE`: NtWaitForMultipleObjects returns when all objects are signaled...
+pub const WAIT_ALL: u32 = 0;
+/// ...or when any one is (its index is added to STATUS_WAIT_0).
+pub const WAIT_ANY: u32 = 1;
+
+/// `EVENT_TYPE`: a notification event stays signaled until reset and releases every
+/// waiter...
+pub const NOTIFICATION_EVENT: u32 = 0;
+/// ...a synchronization event releases one waiter and resets itself.
+pub const SYNCHRONIZATION_EVENT: u32 = 1;
+
+/// Priorities: 0 is the zero-page thread's, 1-15 are dynamic, 16-31 real-time; one
+/// ready queue per priority.
+pub const MAXIMUM_PRIORITY: u8 = 32;
+/// The base priority of the Normal priority class (`NORMAL_PRIORITY_CLASS`).
+pub const NORMAL_BASE_PRIORITY: u8 = 8;
+
+/// Timeouts are `LARGE_INTEGER`s in 100 ns units: negative means relative to now,
+/// positive an absolute system time, zero a poll.
+pub const TIMEOUT_UNITS_PER_SECOND: i64 = 10_000_000;
+
+/// `THREADINFOCLASS` ThreadBasicInformation.
+pub const THREAD_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `THREAD_BASIC_INFORMATION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadBasicInformation {
+    /// STATUS_PENDING while the thread runs, then its exit status.
+    pub exit_status: u32,
+    pub reserved: u32,
+    pub teb_base_address: u64,
+    pub client_id: ClientId,
+    pub affinity_mask: u64,
+    pub priority: i32,
+    pub base_priority: i32,
+}
+
+const _: () = {
+    assert!(size_of::<ThreadBasicInformation>() == 0x30);
+    assert!(offset_of!(ThreadBasicInformation, teb_base_address) == 0x08);
+    assert!(offset_of!(ThreadBasicInformation, client_id) == 0x10);
+    assert!(offset_of!(ThreadBasicInformation, affinity_mask) == 0x20);
+    assert!(offset_of!(ThreadBasicInformation, priority) == 0x28);
+    assert!(offset_of!(ThreadBasicInformation, base_priority) == 0x2C);
+};

@@ -1,0 +1,179 @@
+//! KTHREAD and KPROCESS: the scheduling state of thread and process objects (thread state,
+//! priorities, quantum, suspend count, the wait in progress), each thread's kernel stack and
+//! saved processor context, and the dispatcher header that makes both objects waitable.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use abi::NtStatus;
+use abi::dispatcher::NORMAL_BASE_PRIORITY;
+use spin::{Mutex, MutexGuard};
+
+use super::dispatcher::{DispatcherHeader, DispatcherObject};
+use crate::arch::SwitchContextCell;
+
+const KERNEL_STACK_SIZE: usize = 16 * 1024;
+
+/// Quantum units a thread gets each time it is scheduled (`KiThreadQuantum`: two clock
+/// ticks, as on NT's client systems).
+pub const THREAD_QUANTUM: i8 = 6;
+
+/// `KTHREAD_STATE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Created, never readied.
+    Initialized,
+    /// In a ready queue.
+    Ready,
+    /// On a processor.
+    Running,
+    /// Chosen to run next on a processor, not switched to yet.
+    Standby,
+    /// Exited; never runs again.
+    Terminated,
+    /// Blocked in a wait (or suspended).
+    Waiting,
+    /// Readied, on a processor's deferred ready list until the dispatcher queues it.
+    DeferredReady,
+}
+
+/// `KWAIT_REASON`: why a thread waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// NtWaitForSingleObject, NtWaitForMultipleObjects.
+    UserRequest,
+    /// NtDelayExecution.
+    DelayExecution,
+    /// A suspend count above zero.
+    Suspended,
+}
+
+/// `WAIT_TYPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitType {
+    All,
+    Any,
+}
+
+/// A wait in progress (the thread's `WaitBlockList`): the objects, in the order the
+/// caller gave them, and how they combine.
+#[derive(Clone)]
+pub struct WaitBlocks {
+    pub objects: Vec<Arc<dyn DispatcherObject>>,
+    pub wait_type: WaitType,
+}
+
+/// The scheduling fields of a KTHREAD, changed under the dispatcher lock.
+pub struct Scheduling {
+    pub state: ThreadState,
+    /// `Priority`: the current priority, 1-31.
+    pub priority: u8,
+    /// `BasePriority`, from the process's priority class.
+    pub base_priority: u8,
+    /// `Quantum`: units left before the thread yields to its peers.
+    pub quantum: i8,
+    /// `SuspendCount`.
+    pub suspend_count: u32,
+    /// Why the thread waits, while it does.
+    pub wait_reason: Option<WaitReason>,
+    /// The objects of the wait in progress.
+    pub wait: Option<WaitBlocks>,
+    /// `WaitStatus`: how the last wait ended.
+    pub wait_status: NtStatus,
+    /// A termination asked for (the status it ends with), carried out when the thread next
+    /// heads for user mode (NT queues a kernel APC for it).
+    pub terminate: Option<NtStatus>,
+}
+
+/// A thread's kernel stack. Only the processor touches its bytes, while it runs the
+/// thread on it; no Rust reference to them is ever made.
+#[repr(C, align(16))]
+struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
+
+// SAFETY: the bytes are reached only as a processor stack by the one processor running the
+// owning thread, never through a Rust reference.
+unsafe impl Sync for KernelStack {}
+
+/// KTHREAD: the kernel's part of a thread object.
+pub struct KThread {
+    /// Signaled when the thread terminates.
+    pub header: DispatcherHeader,
+    scheduling: Mutex<Scheduling>,
+    kernel_stack: Box<KernelStack>,
+    context: SwitchContextCell,
+}
+
+impl KThread {
+    /// `KeInitThread`: a thread at `base_priority` with its own kernel stack, which starts
+    /// in `KiThreadStartup` when first switched to; with a suspend count of 1 when
+    /// `suspended` (CREATE_SUSPENDED).
+    pub fn new(base_priority: u8, suspended: bool) -> Self {
+        let kernel_stack = Box::new(KernelStack(UnsafeCell::new([0; KERNEL_STACK_SIZE])));
+        let top = kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64;
+        Self {
+            header: DispatcherHeader::new(false, false),
+            scheduling: Mutex::new(Scheduling {
+                state: ThreadState::Initialized,
+                priority: base_priority,
+                base_priority,
+                quantum: THREAD_QUANTUM,
+                suspend_count: u32::from(suspended),
+                wait_reason: None,
+                wait: None,
+                wait_status: NtStatus::SUCCESS,
+                terminate: None,
+            }),
+            kernel_stack,
+            context: SwitchContextCell::for_new_thread(top, super::dispatcher::thread_startup),
+        }
+    }
+
+    /// The scheduling fields. The dispatcher changes them under its lock; a thread lock is
+    /// never held while taking another.
+    pub fn scheduling(&self) -> MutexGuard<'_, Scheduling> {
+        self.scheduling.lock()
+    }
+
+    /// Top of the kernel stack (`InitialStack`).
+    pub fn kernel_stack_top(&self) -> u64 {
+        self.kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64
+    }
+
+    pub fn context(&self) -> &SwitchContextCell {
+        &self.context
+    }
+}
+
+impl core::fmt::Debug for KThread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let scheduling = self.scheduling.lock();
+        f.debug_struct("KThread")
+            .field("state", &scheduling.state)
+            .field("priority", &scheduling.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+/// KPROCESS: the kernel's part of a process object.
+#[derive(Debug)]
+pub struct KProcess {
+    /// Signaled when the last thread of the process terminates.
+    pub header: DispatcherHeader,
+    /// `DirectoryTableBase`: the PML4 the process's threads run in.
+    pub directory_table_base: u64,
+    /// `BasePriority`: the priority class's base (Normal, 8).
+    pub base_priority: u8,
+}
+
+impl KProcess {
+    /// `KeInitializeProcess` for the Normal priority class.
+    pub fn new(directory_table_base: u64) -> Self {
+        Self {
+            header: DispatcherHeader::new(false, false),
+            directory_table_base,
+            base_priority: NORMAL_BASE_PRIORITY,
+        }
+    }
+}

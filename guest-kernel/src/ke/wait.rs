@@ -1,0 +1,283 @@
+//! Waits (`KeWaitForSingleObject`, `KeWaitForMultipleObjects`, `KeDelayExecutionThread`),
+//! what ends them (`KiWaitTest` when an object is signaled, `KiTimerExpiration` at a
+//! timeout, `KiUnwaitThread`), yielding (`NtYieldExecution`), suspension and resumption
+//! (`KeSuspendThread`, `KeResumeThread`), and a thread's termination as the dispatcher
+//! sees it (`KeTerminateThread`).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use abi::NtStatus;
+use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
+
+use super::clock;
+use super::dispatcher::{
+    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, ready_thread,
+    swap_thread,
+};
+use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
+use crate::ob::Object;
+use crate::ps::Thread;
+
+/// The running thread (services and the clock only ask while one runs).
+fn running_thread() -> Arc<Object<Thread>> {
+    current_thread().expect("a thread is running")
+}
+
+/// `KeWaitForMultipleObjects` (and, with one object, `KeWaitForSingleObject`): waits until
+/// any or all of `objects` are signaled, or until `timeout` (a TSC deadline; `None` waits
+/// for ever; a deadline already past polls). Returns STATUS_WAIT_0 + the index of the
+/// object that satisfied a WaitAny (STATUS_WAIT_0 for WaitAll), STATUS_TIMEOUT, or
+/// STATUS_KERNEL_APC when the thread is being terminated. `objects` may be empty (a
+/// delay). Synchronization objects that satisfy the wait are reset.
+pub fn wait_for_objects(
+    objects: Vec<Arc<dyn DispatcherObject>>,
+    wait_type: WaitType,
+    timeout: Option<u64>,
+    reason: WaitReason,
+) -> NtStatus {
+    let current = running_thread();
+    let mut db = lock();
+    if current.tcb.scheduling().terminate.is_some() {
+        return NtStatus::KERNEL_APC;
+    }
+    match wait_type {
+        WaitType::Any => {
+            if let Some(index) = objects
+                .iter()
+                .position(|object| object.dispatcher_header().is_signaled())
+            {
+                objects[index].dispatcher_header().satisfy_wait();
+                return wait_status(index);
+            }
+        }
+        WaitType::All => {
+            if !objects.is_empty()
+                && objects
+                    .iter()
+                    .all(|object| object.dispatcher_header().is_signaled())
+            {
+                for object in &objects {
+                    object.dispatcher_header().satisfy_wait();
+                }
+                return NtStatus::SUCCESS;
+            }
+        }
+    }
+    if timeout.is_some_and(|deadline| deadline <= clock::now()) {
+        return NtStatus::TIMEOUT;
+    }
+    for (key, object) in objects.iter().enumerate() {
+        object.dispatcher_header().wait_list().push(WaitEntry {
+            thread: current.clone(),
+            key: key as u32,
+        });
+    }
+    if let Some(deadline) = timeout {
+        db.timers.push(WaitTimer {
+            deadline,
+            thread: current.clone(),
+        });
+    }
+    {
+        let mut scheduling = current.tcb.scheduling();
+        scheduling.state = ThreadState::Waiting;
+        scheduling.wait_reason = Some(reason);
+        scheduling.wait = Some(WaitBlocks { objects, wait_type });
+        scheduling.wait_status = NtStatus::PENDING;
+    }
+    swap_thread(db, current.clone());
+    current.tcb.scheduling().wait_status
+}
+
+/// STATUS_WAIT_0 + `index`.
+fn wait_status(index: usize) -> NtStatus {
+    NtStatus(NtStatus::SUCCESS.0 + index as u32)
+}
+
+/// `KiUnwaitThread`: ends the wait of `thread`, if it waits, with `status`: takes it off
+/// the wait lists of its objects and the timer list and readies it.
+fn unwait_thread(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, status: NtStatus) {
+    let wait = {
+        let mut scheduling = thread.tcb.scheduling();
+        if scheduling.state != ThreadState::Waiting {
+            return;
+        }
+        scheduling.wait_status = status;
+        scheduling.wait_reason = None;
+        scheduling.wait.take()
+    };
+    for object in wait.iter().flat_map(|wait| &wait.objects) {
+        object
+            .dispatcher_header()
+            .wait_list()
+            .retain(|entry| !Arc::ptr_eq(&entry.thread, thread));
+    }
+    db.timers
+        .retain(|timer| !Arc::ptr_eq(&timer.thread, thread));
+    ready_thread(db, thread.clone());
+}
+
+/// `KiWaitTest`: after `object` was signaled, satisfies the waits it now satisfies, in the
+/// order the threads began waiting, as long as it stays signaled.
+pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
+    let header = object.dispatcher_header();
+    let waiters = header.wait_list().clone();
+    for entry in waiters {
+        if !header.is_signaled() {
+            break;
+        }
+        let wait = {
+            let scheduling = entry.thread.tcb.scheduling();
+            match (&scheduling.state, &scheduling.wait) {
+                (ThreadState::Waiting, Some(wait)) => wait.clone(),
+                _ => continue,
+            }
+        };
+        match wait.wait_type {
+            WaitType::Any => {
+                header.satisfy_wait();
+                unwait_thread(db, &entry.thread, wait_status(entry.key as usize));
+            }
+            WaitType::All => {
+                if wait
+                    .objects
+                    .iter()
+                    .all(|object| object.dispatcher_header().is_signaled())
+                {
+                    for object in &wait.objects {
+                        object.dispatcher_header().satisfy_wait();
+                    }
+                    unwait_thread(db, &entry.thread, NtStatus::SUCCESS);
+                }
+            }
+        }
+    }
+}
+
+/// `KiTimerExpiration`: ends with STATUS_TIMEOUT every timed wait whose deadline is past,
+/// earliest deadline first.
+pub fn expire_timers(now: u64) {
+    let mut db = lock();
+    let mut expired: Vec<WaitTimer> = Vec::new();
+    db.timers.retain(|timer| {
+        let due = timer.deadline <= now;
+        if due {
+            expired.push(WaitTimer {
+                deadline: timer.deadline,
+                thread: timer.thread.clone(),
+            });
+        }
+        !due
+    });
+    expired.sort_by_key(|timer| timer.deadline);
+    for timer in expired {
+        unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT);
+    }
+}
+
+/// `NtYieldExecution`: gives the processor to a ready thread of the same or a higher
+/// priority, the current thread going to the tail of its list. STATUS_NO_YIELD_PERFORMED
+/// when there is none.
+pub fn yield_execution() -> NtStatus {
+    let current = running_thread();
+    let mut db = lock();
+    let priority = current.tcb.scheduling().priority;
+    super::dispatcher::process_deferred_ready_list(&mut db);
+    if db
+        .prcb()
+        .ready_queues
+        .highest_priority()
+        .is_none_or(|highest| highest < priority)
+    {
+        return NtStatus::NO_YIELD_PERFORMED;
+    }
+    current.tcb.scheduling().state = ThreadState::Ready;
+    db.prcb()
+        .ready_queues
+        .insert(priority, current.clone(), false);
+    swap_thread(db, current);
+    NtStatus::SUCCESS
+}
+
+/// `KeSuspendThread`: counts a suspension of `thread`, returning the previous count. The
+/// thread stops before it next returns to user mode. STATUS_THREAD_IS_TERMINATING for a
+/// thread that is exiting, STATUS_SUSPEND_COUNT_EXCEEDED past MAXIMUM_SUSPEND_COUNT.
+pub fn suspend_thread(thread: &Arc<Object<Thread>>) -> Result<u32, NtStatus> {
+    let _db = lock();
+    let mut scheduling = thread.tcb.scheduling();
+    if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
+        return Err(NtStatus::THREAD_IS_TERMINATING);
+    }
+    let previous = scheduling.suspend_count;
+    if previous == MAXIMUM_SUSPEND_COUNT {
+        return Err(NtStatus::SUSPEND_COUNT_EXCEEDED);
+    }
+    scheduling.suspend_count += 1;
+    Ok(previous)
+}
+
+/// `KeResumeThread`: takes one suspension of `thread` back, returning the previous count;
+/// at zero a suspended thread runs again.
+pub fn resume_thread(thread: &Arc<Object<Thread>>) -> u32 {
+    let mut db = lock();
+    let (previous, release) = {
+        let mut scheduling = thread.tcb.scheduling();
+        let previous = scheduling.suspend_count;
+        scheduling.suspend_count = previous.saturating_sub(1);
+        let release = previous == 1 && scheduling.wait_reason == Some(WaitReason::Suspended);
+        (previous, release)
+    };
+    if release {
+        unwait_thread(&mut db, thread, NtStatus::SUCCESS);
+    }
+    previous
+}
+
+/// Asks `thread` to terminate with `status` (what NT's termination APC does): it exits
+/// when it next heads for user mode; a wait it is in ends with STATUS_KERNEL_APC, and its
+/// suspensions are dropped (`KeForceResumeThread`). Returns false when the thread was
+/// already terminating.
+pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bool {
+    let mut db = lock();
+    {
+        let mut scheduling = thread.tcb.scheduling();
+        if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
+            return false;
+        }
+        scheduling.terminate = Some(status);
+        scheduling.suspend_count = 0;
+    }
+    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC);
+    true
+}
+
+/// `KeTerminateThread`: the current thread is terminated: its object is signaled (waking
+/// its waiters) and the processor goes to the next thread, for good.
+pub fn terminate_current_thread(current: Arc<Object<Thread>>) -> ! {
+    let mut db = lock();
+    current.tcb.scheduling().state = ThreadState::Terminated;
+    current.tcb.header.set_signal_state(true);
+    wait_test(&mut db, &*current);
+    swap_thread(db, current);
+    unreachable!("a terminated thread was switched back to")
+}
+
+/// Signals `object` (a process whose last thread ended, an event being set) and satisfies
+/// the waits it can. Returns the previous signal state.
+pub fn signal_object(object: &dyn DispatcherObject) -> bool {
+    let mut db = lock();
+    let previous = object.dispatcher_header().set_signal_state(true);
+    wait_test(&mut db, object);
+    previous
+}
+
+/// `KePulseEvent`: signals `object`, satisfies the waits it can, and resets it. Returns
+/// the previous signal state.
+pub fn pulse_object(object: &dyn DispatcherObject) -> bool {
+    let mut db = lock();
+    let previous = object.dispatcher_header().set_signal_state(true);
+    wait_test(&mut db, object);
+    object.dispatcher_header().set_signal_state(false);
+    previous
+}

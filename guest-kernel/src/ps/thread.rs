@@ -1,0 +1,246 @@
+//! Threads after the first: creation for NtCreateThreadEx (`PspCreateThread`), the first
+//! steps of a new thread (`PspUserThreadStartup`), termination asked by any thread
+//! (`PspTerminateThreadByPointer`, `PspTerminateProcess`) and carried out by the thread
+//! itself (`PspExitThread`), with the process rundown when its last thread exits
+//! (`PspExitProcess`).
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use abi::NtStatus;
+use abi::hypercall::ShutdownKind;
+use abi::layout::PAGE_SIZE;
+use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_TOP_DOWN, PAGE_READWRITE};
+use spin::Mutex;
+
+use super::{
+    CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
+    Thread, current_thread, environment,
+};
+use crate::arch::user::UserContext;
+use crate::ke::thread::KThread;
+use crate::ob::Object;
+use crate::{arch, hal, ke};
+
+/// The stack a new thread gets when its creator names no size.
+const DEFAULT_STACK_RESERVE: u64 = 256 * 1024;
+/// How much of the top of a new thread's stack gets its frames at creation, so its first
+/// use takes no fault, when its creator names no commit size.
+const DEFAULT_STACK_COMMIT: u64 = 16 * 1024;
+
+impl Thread {
+    /// A thread object of `process` with its KTHREAD (`KeInitThread`: kernel stack,
+    /// priority from the process), no IDs, TEB or stack yet.
+    pub(super) fn new(process: &Arc<Object<Process>>, suspended: bool) -> Self {
+        Self {
+            tcb: KThread::new(process.pcb.base_priority, suspended),
+            unique_thread_id: AtomicU64::new(0),
+            process: process.clone(),
+            teb: AtomicU64::new(0),
+            user_stack: AtomicU64::new(0),
+            initial_context: Mutex::new(None),
+            exit_status: AtomicU32::new(NtStatus::PENDING.0),
+        }
+    }
+}
+
+/// What a new thread starts with in user mode.
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadStart {
+    /// `StartRoutine`, entered with `Argument` in `rcx` and `rsp` as a call leaves it.
+    pub start_routine: u64,
+    pub argument: u64,
+    pub suspended: bool,
+    /// `StackSize`: bytes at the top of the stack that get frames at once (0: default).
+    pub stack_commit: u64,
+    /// `MaximumStackSize`: the stack's reservation (0: default).
+    pub stack_reserve: u64,
+}
+
+/// `PspCreateThread` for a user thread of `process`: the thread object (with its kernel
+/// stack), the thread ID, the user stack, the TEB, the initial context; then `insert`
+/// (the caller's `ObInsertObject`) makes its handle; then the thread is linked to the
+/// process and readied (`KeReadyThread`), suspended first if asked.
+pub fn create_thread<R>(
+    process: &Arc<Object<Process>>,
+    start: ThreadStart,
+    insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
+) -> Result<R, NtStatus> {
+    let thread = Object::create(Thread::new(process, start.suspended));
+    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
+    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+
+    let reserve = match start.stack_reserve {
+        0 => DEFAULT_STACK_RESERVE,
+        size => size.clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE),
+    }
+    .next_multiple_of(PAGE_SIZE);
+    let commit = match start.stack_commit {
+        0 => DEFAULT_STACK_COMMIT,
+        size => size.clamp(PAGE_SIZE, reserve),
+    }
+    .next_multiple_of(PAGE_SIZE);
+    let mut space = process.address_space.lock();
+    let (stack_limit, _) = space.allocate_virtual_memory(
+        0,
+        reserve,
+        0,
+        MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
+        PAGE_READWRITE,
+    )?;
+    thread.user_stack.store(stack_limit, Ordering::Relaxed);
+    let stack_base = stack_limit + reserve;
+    let teb = space
+        .make_resident(stack_base - commit, commit)
+        .and_then(|()| {
+            environment::create_thread_teb(
+                &mut space,
+                process.peb.load(Ordering::Relaxed),
+                thread.client_id(),
+                stack_base,
+                stack_limit,
+            )
+        });
+    let teb = match teb {
+        Ok(teb) => teb,
+        Err(status) => {
+            drop(space);
+            release_user_allocations(&thread);
+            return Err(status);
+        }
+    };
+    drop(space);
+    thread.teb.store(teb, Ordering::Relaxed);
+    *thread.initial_context.lock() = Some(UserContext {
+        entry: start.start_routine,
+        stack: stack_base - INITIAL_STACK_FRAME,
+        argument: start.argument,
+        teb,
+    });
+
+    let inserted = match insert(&thread) {
+        Ok(inserted) => inserted,
+        Err(status) => {
+            release_user_allocations(&thread);
+            return Err(status);
+        }
+    };
+    process.threads.lock().push(thread.clone());
+    let mut db = ke::dispatcher::lock();
+    ke::dispatcher::ready_thread(&mut db, thread);
+    Ok(inserted)
+}
+
+/// Releases a thread's TEB and user stack (`MmDeleteTeb` and the stack's release).
+fn release_user_allocations(thread: &Thread) {
+    let mut space = thread.process.address_space.lock();
+    for base in [
+        thread.teb.swap(0, Ordering::Relaxed),
+        thread.user_stack.swap(0, Ordering::Relaxed),
+    ] {
+        if base != 0 {
+            // Allocated for this thread alone, whole: releasing it cannot fail.
+            let _ = space.free_virtual_memory(base, 0, MEM_RELEASE);
+        }
+    }
+}
+
+/// `PspUserThreadStartup`, run by `KiThreadStartup` on a new thread's first switch: the
+/// thread stops here if it was created suspended (or is terminated before it ever ran),
+/// then enters user mode at its start routine.
+pub fn user_thread_startup() -> ! {
+    let thread = current_thread();
+    let context = thread
+        .initial_context
+        .lock()
+        .take()
+        .expect("a new thread has its initial context");
+    let kernel_stack_top = thread.tcb.kernel_stack_top();
+    // Nothing on this stack may hold a reference: the stack is never unwound.
+    drop(thread);
+    ke::dispatcher::exit_dispatch(true);
+    arch::user::enter_user_mode(context, kernel_stack_top)
+}
+
+/// `PspTerminateThreadByPointer`: asks `thread` to exit with `status`. The current thread
+/// exits on its way back to user mode; another one as soon as it runs (a wait it is in
+/// ends, a suspension is lifted). STATUS_THREAD_IS_TERMINATING when it already exits.
+pub fn terminate_thread(thread: &Arc<Object<Thread>>, status: NtStatus) -> Result<(), NtStatus> {
+    if ke::wait::request_termination(thread, status) {
+        Ok(())
+    } else {
+        Err(NtStatus::THREAD_IS_TERMINATING)
+    }
+}
+
+/// `PspTerminateProcess`: records `status` as the process's exit status and asks every
+/// thread of `process` to exit with it, the current thread last (on its way back to user
+/// mode). `spare_current` leaves the current thread alone (NtTerminateProcess(NULL)).
+pub fn terminate_process(process: &Arc<Object<Process>>, status: NtStatus, spare_current: bool) {
+    let current = current_thread();
+    if !spare_current {
+        let _ = process.exit_status.compare_exchange(
+            NtStatus::PENDING.0,
+            status.0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    let threads = process.threads.lock().clone();
+    for thread in threads
+        .iter()
+        .filter(|thread| !Arc::ptr_eq(thread, &current))
+    {
+        let _ = terminate_thread(thread, status);
+    }
+    if !spare_current && Arc::ptr_eq(current.process(), process) {
+        let _ = terminate_thread(&current, status);
+    }
+}
+
+/// Ends the current process with `status` right away (an unhandled user exception): every
+/// other thread is asked to exit, and the current one exits now.
+pub fn terminate_current_process(status: NtStatus) -> ! {
+    let current = current_thread();
+    terminate_process(current.process(), status, false);
+    exit_current_thread(current)
+}
+
+/// `PspExitThread`: the current thread exits with the status its termination asked for.
+/// Its TEB and user stack are released, it leaves its process's thread list, and its object
+/// is signaled. The last thread of a process runs the process down (`PspExitProcess`):
+/// its handle table is closed (`ObKillProcess`) and the process object signaled. The
+/// first process is the session: when it ends, the system shuts down with its exit status.
+pub fn exit_current_thread(thread: Arc<Object<Thread>>) -> ! {
+    let status = thread
+        .tcb
+        .scheduling()
+        .terminate
+        .unwrap_or(NtStatus::SUCCESS);
+    thread.exit_status.store(status.0, Ordering::Relaxed);
+    release_user_allocations(&thread);
+    let process = thread.process.clone();
+    let last = {
+        let mut threads = process.threads.lock();
+        threads.retain(|other| !Arc::ptr_eq(other, &thread));
+        threads.is_empty()
+    };
+    if last {
+        let _ = process.exit_status.compare_exchange(
+            NtStatus::PENDING.0,
+            status.0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        process.object_table.close_all();
+        ke::wait::signal_object(&*process);
+        system_shutdown(NtStatus(process.exit_status.load(Ordering::Relaxed)));
+    }
+    drop(process);
+    ke::wait::terminate_current_thread(thread)
+}
+
+/// Shuts the system down, reporting `status` as the exit status of the session.
+pub fn system_shutdown(status: NtStatus) -> ! {
+    hal::shutdown(ShutdownKind::Exit, status.0, [0; 4])
+}

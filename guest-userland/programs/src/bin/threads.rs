@@ -206,6 +206,7 @@ fn main(_args: &Args) -> NtStatus {
     wait_any_and_all(&mut tally);
     terminate_blocked_thread(&mut tally);
     bad_inputs(&mut tally);
+    leave_threads_behind(&mut tally);
     println!("threads: {} cases, {} wrong", tally.cases, tally.wrong);
     if tally.wrong == 0 {
         NtStatus::SUCCESS
@@ -337,12 +338,21 @@ extern "system" fn yielder(gate: u64) -> ! {
 
 /// Two threads yield to each other: each yield is one system call and one switch.
 fn yield_switches(tally: &mut Tally) {
-    // SAFETY: no arguments.
-    let alone = unsafe { nt_yield_execution() };
+    let start = rdtsc();
+    let mut alone = NtStatus::SUCCESS;
+    for _ in 0..YIELDS {
+        // SAFETY: no arguments.
+        alone = unsafe { nt_yield_execution() };
+    }
+    let cycles = rdtsc() - start;
     tally.status(
         "yield with no other thread ready",
         alone,
         NtStatus::NO_YIELD_PERFORMED,
+    );
+    println!(
+        "yield: {} TSC cycles per yield without a switch",
+        cycles / u64::from(YIELDS)
     );
     let gate = create_event(NOTIFICATION_EVENT, false);
     let (Ok(a), Ok(b)) = (
@@ -908,4 +918,19 @@ fn bad_inputs(tally: &mut Tally) {
         NtStatus::CANT_TERMINATE_SELF,
     );
     close(event);
+}
+
+/// Threads still blocked, suspended and ready when main returns: ending the process ends
+/// them all first, and the process exits with main's status.
+fn leave_threads_behind(tally: &mut Tally) {
+    let never = create_event(NOTIFICATION_EVENT, false);
+    STOP_SPINNING.store(0, Ordering::Relaxed);
+    let blocked = create_thread(wait_for_ever, never, 0);
+    let suspended = create_thread(mark_ran, 9, THREAD_CREATE_FLAGS_CREATE_SUSPENDED);
+    let spinning = create_thread(spinner, 0, 0);
+    tally.check(
+        "threads left running at exit",
+        blocked.is_ok() && suspended.is_ok() && spinning.is_ok(),
+        &"not created",
+    );
 }

@@ -13,7 +13,7 @@ use core::cell::UnsafeCell;
 use ::x86_64::VirtAddr;
 use ::x86_64::registers::model_specific::KernelGsBase;
 
-use super::gdt::set_kernel_stack;
+use super::gdt::{Kpcr, set_kernel_stack};
 use super::paging::switch_address_space;
 
 /// The FXSAVE image of a thread's x87/SSE state: 512 bytes, 16-byte aligned.
@@ -175,4 +175,22 @@ pub unsafe fn swap_context(
         }
         switch_stacks(&raw mut (*old).kernel_rsp, (*new).kernel_rsp);
     }
+}
+
+/// The index of the processor running this code (`KeGetCurrentProcessorNumber`), read from
+/// its KPCR through `gs` rather than from the GS base MSR: the dispatcher asks on every
+/// switch.
+pub fn current_processor() -> u32 {
+    let index: u32;
+    // SAFETY: in kernel mode `gs` is based at this processor's KPCR (both entry paths
+    // switch it), which holds its index at this offset; the read has no other effect.
+    unsafe {
+        core::arch::asm!(
+            "mov {index:e}, gs:[{offset}]",
+            index = out(reg) index,
+            offset = const core::mem::offset_of!(Kpcr, processor_index),
+            options(nostack, readonly, preserves_flags),
+        )
+    };
+    index
 }

@@ -14,8 +14,7 @@ pub mod trap;
 pub mod user;
 
 pub use apic::arm_timer;
-pub use context::{SwitchContextCell, swap_context};
-pub use gdt::current_processor;
+pub use context::{SwitchContextCell, current_processor, swap_context};
 pub use trap::TrapFrame;
 
 use core::sync::atomic::{AtomicBool, Ordering};

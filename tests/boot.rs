@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use abi::NtStatus;
-use vmm::{ConsoleSink, GuestExit, RunConfig, RunOutcome};
+use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
 
 /// target/guest.img, or $GUEST_IMAGE.
 fn guest_image() -> PathBuf {
@@ -102,6 +102,52 @@ fn bad_service_numbers_pointers_lengths_and_handles_get_their_status() {
     );
     assert!(console.contains("badcall: 0 wrong"), "{console}");
     assert_exit(&outcome, 0);
+}
+
+/// On a kvm-pvm host the kernel can run natively (`--pvm native`): every program behaves
+/// as it does in bootstrap mode, system services and user-mode exceptions alike.
+#[test]
+fn native_pvm_kernel_runs_every_program() {
+    let on_kvm_pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
+    let cases: [(&[&str], u32, &str); 7] = [
+        (&["hello"], 0, "hello from user mode"),
+        (&["badcall"], 0, "badcall: 0 wrong"),
+        (&["handles"], 0, ", 0 wrong"),
+        (&["vmtest"], 0, "vmtest: 0 wrong"),
+        (&["exit", "42"], 42, ""),
+        (
+            &["privileged"],
+            NtStatus::PRIVILEGED_INSTRUCTION.0,
+            "unhandled exception",
+        ),
+        (
+            &["fault"],
+            NtStatus::ACCESS_VIOLATION.0,
+            "unhandled exception",
+        ),
+    ];
+    for (program, status, output) in cases {
+        let config = RunConfig {
+            program: Some(program.iter().map(|s| s.to_string()).collect()),
+            console: ConsoleSink::Capture,
+            timeout: Duration::from_secs(60),
+            pvm_mode: PvmMode::Native,
+            ..RunConfig::new(guest_image())
+        };
+        let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+        let expected = if on_kvm_pvm {
+            KernelBackend::PvmNative
+        } else {
+            KernelBackend::Plain
+        };
+        assert_eq!(outcome.stats.backend, Some(expected), "{program:?}");
+        let console = outcome.console_text();
+        assert!(
+            console.contains(output) && !console.contains("WRONG"),
+            "{program:?}:\n{console}"
+        );
+        assert_exit(&outcome, status);
+    }
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub stats: bool,
     /// On a kvm-pvm host: run the kernel emulated in the host's bootstrap mode, or natively
-    /// (experimental: exceptions raised in user mode are not yet delivered correctly).
+    /// (about 30 times faster to boot, but without user/kernel isolation until PTI lands).
     #[arg(long, value_enum, default_value = "bootstrap")]
     pub pvm: PvmMode,
     /// Program to run (default: boot.cfg's) and its arguments, after `--`.

@@ -61,18 +61,17 @@ pub struct RunConfig {
     pub program: Option<Vec<String>>,
     /// Where ConsoleWrite output goes.
     pub console: ConsoleSink,
-    /// On a kvm-pvm host, whether the kernel runs natively ([`PvmMode::Native`], experimental)
-    /// or in the host's bootstrap mode, where kernel code is emulated. Ignored on hardware KVM.
+    /// On a kvm-pvm host, whether the kernel runs natively ([`PvmMode::Native`]) or in the
+    /// host's bootstrap mode, where kernel code is emulated. Ignored on hardware KVM.
     pub pvm_mode: PvmMode,
 }
 
 /// How the kernel runs on a kvm-pvm host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PvmMode {
-    /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Experimental:
-    /// the host does not yet see the kernel's returns to user mode, so exceptions raised
-    /// in user mode (page faults included, even on the first touch of a demand-zero stack
-    /// page) are delivered as if raised in kernel mode.
+    /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Not yet the
+    /// default: kvm-pvm requires the user bit in every page-table entry, so until the
+    /// kernel keeps separate user page tables (PTI), user code can reach kernel memory.
     Native,
     /// In the host's bootstrap mode: every kernel instruction emulated.
     Bootstrap,

@@ -24,6 +24,13 @@ pub const USER_CS: SegmentSelector = SegmentSelector::new(6, PrivilegeLevel::Rin
 /// IST slot (1-based in hardware, 0-based here) of the double-fault stack.
 pub const DOUBLE_FAULT_IST: u16 = 0;
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
+/// IST slot of the entry stack every other vector arrives on. The entry code moves the
+/// frame to the thread's kernel stack (or the interrupted kernel stack) at once, so the
+/// entry stack only ever holds one frame. A kvm-pvm host running the kernel natively
+/// does not deliver user-mode exceptions through TSS.RSP0, but does through the IST.
+pub const ENTRY_IST: u16 = 1;
+/// Room for one hardware frame with an error code, the vector and two scratch registers.
+const ENTRY_STACK_SIZE: usize = 256;
 
 /// The part of a processor block that entry code reaches through `gs`. Offsets are fixed
 /// because the system-call entry stub addresses them directly.
@@ -47,6 +54,7 @@ struct ProcessorBlock {
     gdt: GlobalDescriptorTable<10>,
     tss: TaskStateSegment,
     double_fault_stack: [u8; DOUBLE_FAULT_STACK_SIZE],
+    entry_stack: [u8; ENTRY_STACK_SIZE],
 }
 
 /// Builds and loads the processor block of processor `index`: GDT with TSS, segment
@@ -62,11 +70,14 @@ pub fn init_processor(index: u32) {
         gdt: GlobalDescriptorTable::empty(),
         tss: TaskStateSegment::new(),
         double_fault_stack: [0; DOUBLE_FAULT_STACK_SIZE],
+        entry_stack: [0; ENTRY_STACK_SIZE],
     }));
     let kpcr_address = &raw const block.kpcr as u64;
     block.kpcr.self_pointer = kpcr_address;
     let stack_top = block.double_fault_stack.as_ptr_range().end as u64;
     block.tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST)] = VirtAddr::new(stack_top);
+    let entry_stack_top = block.entry_stack.as_ptr_range().end as u64;
+    block.tss.interrupt_stack_table[usize::from(ENTRY_IST)] = VirtAddr::new(entry_stack_top);
 
     let ProcessorBlock { gdt, tss, .. } = block;
     let tss: &'static TaskStateSegment = tss;

@@ -69,9 +69,9 @@ pub struct RunConfig {
 /// How the kernel runs on a kvm-pvm host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PvmMode {
-    /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Not yet the
-    /// default: kvm-pvm requires the user bit in every page-table entry, so until the
-    /// kernel keeps separate user page tables (PTI), user code can reach kernel memory.
+    /// Natively at hardware CPL 3, with the VIF page registered by the VMM and the host's
+    /// KPTI mode: user mode runs on its own PML4, which maps only the kernel's entry area.
+    /// If the host refuses the VIF page, the run falls back to bootstrap mode.
     Native,
     /// In the host's bootstrap mode: every kernel instruction emulated.
     Bootstrap,
@@ -108,7 +108,7 @@ impl RunConfig {
             timeout: DEFAULT_TIMEOUT,
             program: None,
             console: ConsoleSink::Stdout,
-            pvm_mode: PvmMode::Bootstrap,
+            pvm_mode: PvmMode::Native,
         }
     }
 }

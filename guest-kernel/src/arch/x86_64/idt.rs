@@ -7,11 +7,17 @@ use spin::Once;
 use super::gdt::{DOUBLE_FAULT_IST, ENTRY_IST};
 use super::trap::STUBS;
 
-static IDT: Once<InterruptDescriptorTable> = Once::new();
+/// The IDT alone on its page: user page tables map it (see `entry_area`).
+#[repr(C, align(4096))]
+struct IdtPage(InterruptDescriptorTable);
 
-/// Loads the IDT, building it on first use.
-pub fn load() {
-    IDT.call_once(build).load();
+static IDT: Once<IdtPage> = Once::new();
+
+/// Loads the IDT, building it on first use; returns its address.
+pub fn load() -> u64 {
+    let idt = &IDT.call_once(|| IdtPage(build())).0;
+    idt.load();
+    idt as *const InterruptDescriptorTable as u64
 }
 
 fn build() -> InterruptDescriptorTable {

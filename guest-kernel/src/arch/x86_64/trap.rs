@@ -54,6 +54,7 @@ macro_rules! trap_stubs {
     ($($name:ident = $vector:literal $(, $error:ident)?;)*) => {
         $(
             #[unsafe(naked)]
+            #[unsafe(link_section = ".text.trap_entry")]
             unsafe extern "C" fn $name() {
                 naked_asm!(
                     trap_stubs!(@error_slot $($error)?),
@@ -98,16 +99,25 @@ trap_stubs! {
     spurious = 0xFF;
 }
 
-/// Moves the trap frame from the entry stack to the stack the handler runs on (the
+/// Switches to the kernel's page tables if user mode ran on a user PML4, moves the trap
+/// frame from the entry stack to the stack the handler runs on (the
 /// thread's kernel stack for a trap from user mode, the interrupted stack otherwise; a
 /// double fault stays on its own stack), switches `gs` when the trap came from user mode,
 /// saves the general registers and hands the frame to [`trap_dispatch`].
 #[unsafe(naked)]
+#[unsafe(link_section = ".text.trap_entry")]
 unsafe extern "C" fn trap_common() {
     naked_asm!(
         // Entry stack: [rbx] [rax] vector error rip cs rflags rsp ss.
         "push rax",
         "push rbx",
+        // User mode may run on the user half of a PML4 pair (kvm-pvm's KPTI mode), which
+        // maps only the entry area: leave it before touching anything else.
+        "mov rax, cr3",
+        "btr rax, 12",
+        "jnc 4f",
+        "mov cr3, rax",
+        "4:",
         "cmp qword ptr [rsp + 16], {double_fault}",
         "je 8f",
         "test byte ptr [rsp + 40], 3",
@@ -174,6 +184,7 @@ unsafe extern "C" fn trap_common() {
 /// a kvm-pvm host running the kernel natively with the host's iret hypercall, which is how
 /// the host learns that the vCPU is back in user mode.
 #[unsafe(naked)]
+#[unsafe(link_section = ".text.trap_entry")]
 pub unsafe extern "C" fn trap_exit() -> ! {
     naked_asm!(
         "test byte ptr [rsp + {cs}], 3",

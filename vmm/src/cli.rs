@@ -43,9 +43,9 @@ pub struct RunArgs {
     /// Print boot timings and VM exit counts on stderr after the run.
     #[arg(long)]
     pub stats: bool,
-    /// On a kvm-pvm host: run the kernel emulated in the host's bootstrap mode, or natively
-    /// (experimental: exceptions raised in user mode are not yet delivered correctly).
-    #[arg(long, value_enum, default_value = "bootstrap")]
+    /// On a kvm-pvm host: run the kernel natively (the default), or emulated in the host's
+    /// bootstrap mode.
+    #[arg(long, value_enum, default_value = "native")]
     pub pvm: PvmMode,
     /// Program to run (default: boot.cfg's) and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM")]

@@ -61,18 +61,17 @@ pub struct RunConfig {
     pub program: Option<Vec<String>>,
     /// Where ConsoleWrite output goes.
     pub console: ConsoleSink,
-    /// On a kvm-pvm host, whether the kernel runs natively ([`PvmMode::Native`], experimental)
-    /// or in the host's bootstrap mode, where kernel code is emulated. Ignored on hardware KVM.
+    /// On a kvm-pvm host, whether the kernel runs natively ([`PvmMode::Native`]) or in the
+    /// host's bootstrap mode, where kernel code is emulated. Ignored on hardware KVM.
     pub pvm_mode: PvmMode,
 }
 
 /// How the kernel runs on a kvm-pvm host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PvmMode {
-    /// Natively at hardware CPL 3, with the VIF page registered by the VMM. Experimental:
-    /// the host does not yet see the kernel's returns to user mode, so exceptions raised
-    /// in user mode (page faults included, even on the first touch of a demand-zero stack
-    /// page) are delivered as if raised in kernel mode.
+    /// Natively at hardware CPL 3, with the VIF page registered by the VMM and the host's
+    /// KPTI mode: user mode runs on its own PML4, which maps only the kernel's entry area.
+    /// If the host refuses the VIF page, the run falls back to bootstrap mode.
     Native,
     /// In the host's bootstrap mode: every kernel instruction emulated.
     Bootstrap,
@@ -109,7 +108,7 @@ impl RunConfig {
             timeout: DEFAULT_TIMEOUT,
             program: None,
             console: ConsoleSink::Stdout,
-            pvm_mode: PvmMode::Bootstrap,
+            pvm_mode: PvmMode::Native,
         }
     }
 }

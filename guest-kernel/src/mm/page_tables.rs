@@ -164,7 +164,7 @@ impl Drop for HardwarePageTables {
         if paging::current_root() == self.root {
             paging::switch_address_space(SYSTEM_ROOT.load(Ordering::Relaxed));
         }
-        free_frame(self.root);
+        paging::free_root(self.root);
     }
 }
 
@@ -172,8 +172,7 @@ impl AddressSpace {
     /// MmCreateProcessAddressSpace: a PML4 sharing the kernel half, with only
     /// KUSER_SHARED_DATA mapped in the user half.
     pub fn new() -> Result<Self, NtStatus> {
-        let root = allocate_zeroed_frame().ok_or(NtStatus::NO_MEMORY)?;
-        paging::init_user_root(root);
+        let root = paging::allocate_root().ok_or(NtStatus::NO_MEMORY)?;
         let mut space = Self::with_tables(HardwarePageTables { root });
         space.map_shared_user_data(KUSER_SHARED_DATA_ADDRESS, shared_data::frame())?;
         Ok(space)

@@ -247,6 +247,12 @@ const MSR_PVM_VIF: u32 = 0x4b56_4d10;
 const PVM_VIF_FROM_VMM: u64 = 1 << 10;
 /// The host writes the faulting address of each page fault at VIF offset 8.
 const PVM_VIF_CR2: u64 = 1 << 4;
+/// KPTI mode: each address space is a pair of PML4s, the kernel's and 4 KiB above it the
+/// one user mode runs on; the host switches to the user one when it returns to user mode.
+const PVM_VIF_KPTI: u64 = 1 << 0;
+/// The host's direct return to user mode; in KPTI mode, also what makes it deliver
+/// user-mode events at CPL 3.
+const PVM_VIF_DIRECT_IRET: u64 = 1 << 3;
 
 /// Registers vCPU `index`'s VIF page (`abi::layout::PVM_VIF_PAGES_ADDR`) so the kernel starts
 /// natively. Returns false when the host refuses it (the kernel then boots in the host's
@@ -255,7 +261,7 @@ pub fn register_pvm_vif(vcpu: &VcpuFd, index: u32) -> Result<bool, Error> {
     let page = abi::layout::PVM_VIF_PAGES_ADDR + u64::from(index) * abi::layout::PAGE_SIZE;
     let entry = kvm_msr_entry {
         index: MSR_PVM_VIF,
-        data: page | PVM_VIF_FROM_VMM | PVM_VIF_CR2,
+        data: page | PVM_VIF_FROM_VMM | PVM_VIF_CR2 | PVM_VIF_KPTI | PVM_VIF_DIRECT_IRET,
         ..Default::default()
     };
     let msrs = Msrs::from_entries(&[entry]).map_err(|_| Error::Setup {

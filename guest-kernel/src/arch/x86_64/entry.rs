@@ -16,7 +16,7 @@ static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_SIZE]);
 /// wait with interrupts off until the dispatcher wakes them.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[unsafe(link_section = ".text.entry")]
+#[unsafe(link_section = ".text.start")]
 unsafe extern "C" fn _start() -> ! {
     naked_asm!(
         "test rsi, rsi",

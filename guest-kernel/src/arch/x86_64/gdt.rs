@@ -1,4 +1,5 @@
-//! Per-processor blocks: GDT, TSS and the KPCR that `gs` points at in kernel mode.
+//! Per-processor blocks that `gs` points at in kernel mode: the entry area (GDT, TSS,
+//! entry stacks) and the KPCR.
 
 use ::x86_64::PrivilegeLevel;
 use ::x86_64::VirtAddr;
@@ -23,52 +24,109 @@ pub const USER_CS: SegmentSelector = SegmentSelector::new(6, PrivilegeLevel::Rin
 
 /// IST slot (1-based in hardware, 0-based here) of the double-fault stack.
 pub const DOUBLE_FAULT_IST: u16 = 0;
-const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
+const DOUBLE_FAULT_STACK_SIZE: usize = 8 * 1024;
+/// IST slot of the entry stack every other vector arrives on. The entry code moves the
+/// frame to the thread's kernel stack (or the interrupted kernel stack) at once, so the
+/// entry stack only ever holds one frame. A kvm-pvm host running the kernel natively
+/// does not deliver user-mode exceptions through TSS.RSP0, but does through the IST.
+pub const ENTRY_IST: u16 = 1;
+/// Room for one hardware frame with an error code, the vector and two scratch registers.
+const ENTRY_STACK_SIZE: usize = 256;
 
-/// The part of a processor block that entry code reaches through `gs`. Offsets are fixed
-/// because the system-call entry stub addresses them directly.
+/// The pages of a processor block that entry from user mode touches before the kernel's
+/// page tables are current: the only kernel data user page tables map (see
+/// `entry_area`). The descriptor tables are read-only there, so user code cannot redirect
+/// entry; the stacks are writable, and nothing on them is trusted after entry.
+#[repr(C, align(4096))]
+struct EntryArea {
+    tables: EntryTables,
+    stacks: EntryStacks,
+}
+
+#[repr(C, align(4096))]
+struct EntryTables {
+    gdt: GlobalDescriptorTable<10>,
+    tss: TaskStateSegment,
+}
+
+#[repr(C, align(4096))]
+struct EntryStacks {
+    /// User `rsp` parked by the system-call entry.
+    user_rsp: u64,
+    entry_stack: [u8; ENTRY_STACK_SIZE],
+    double_fault_stack: [u8; DOUBLE_FAULT_STACK_SIZE],
+}
+
+/// The kernel-only part of a processor block, on the page after the entry area, so entry
+/// code reaches it `gs`-relative once the kernel's page tables are current.
 #[repr(C)]
 pub struct Kpcr {
-    /// `gs:[0x00]`: the block's own address.
-    self_pointer: u64,
-    /// `gs:[0x08]`: user `rsp` parked by the system-call entry.
-    pub user_rsp: u64,
-    /// `gs:[0x10]`: top of the current thread's kernel stack.
+    /// Top of the current thread's kernel stack.
     pub kernel_rsp: u64,
     pub processor_index: u32,
 }
 
-pub const KPCR_USER_RSP: usize = core::mem::offset_of!(Kpcr, user_rsp);
-pub const KPCR_KERNEL_RSP: usize = core::mem::offset_of!(Kpcr, kernel_rsp);
+/// `gs` offset of the parked user `rsp` (in the entry area).
+pub const ENTRY_USER_RSP: usize =
+    core::mem::offset_of!(EntryArea, stacks) + core::mem::offset_of!(EntryStacks, user_rsp);
+/// `gs` offset of the KPCR's kernel stack top.
+pub const KPCR_KERNEL_RSP: usize =
+    core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, kernel_rsp);
 
-#[repr(C, align(16))]
+#[repr(C, align(4096))]
 struct ProcessorBlock {
+    entry: EntryArea,
     kpcr: Kpcr,
-    gdt: GlobalDescriptorTable<10>,
-    tss: TaskStateSegment,
-    double_fault_stack: [u8; DOUBLE_FAULT_STACK_SIZE],
+}
+
+/// The entry area of a processor block, as user page tables map it.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryAreaPages {
+    /// GDT and TSS: read-only in user page tables.
+    pub tables: (u64, usize),
+    /// Entry stacks: writable.
+    pub stacks: (u64, usize),
 }
 
 /// Builds and loads the processor block of processor `index`: GDT with TSS, segment
-/// registers, and `gs` pointing at its KPCR.
-pub fn init_processor(index: u32) {
+/// registers, and `gs` pointing at the block. Returns its entry area.
+pub fn init_processor(index: u32) -> EntryAreaPages {
     let block: &'static mut ProcessorBlock = Box::leak(Box::new(ProcessorBlock {
+        entry: EntryArea {
+            tables: EntryTables {
+                gdt: GlobalDescriptorTable::empty(),
+                tss: TaskStateSegment::new(),
+            },
+            stacks: EntryStacks {
+                user_rsp: 0,
+                entry_stack: [0; ENTRY_STACK_SIZE],
+                double_fault_stack: [0; DOUBLE_FAULT_STACK_SIZE],
+            },
+        },
         kpcr: Kpcr {
-            self_pointer: 0,
-            user_rsp: 0,
             kernel_rsp: 0,
             processor_index: index,
         },
-        gdt: GlobalDescriptorTable::empty(),
-        tss: TaskStateSegment::new(),
-        double_fault_stack: [0; DOUBLE_FAULT_STACK_SIZE],
     }));
-    let kpcr_address = &raw const block.kpcr as u64;
-    block.kpcr.self_pointer = kpcr_address;
-    let stack_top = block.double_fault_stack.as_ptr_range().end as u64;
-    block.tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST)] = VirtAddr::new(stack_top);
+    let block_address = &raw const *block as u64;
+    let pages = EntryAreaPages {
+        tables: (
+            &raw const block.entry.tables as u64,
+            size_of::<EntryTables>(),
+        ),
+        stacks: (
+            &raw const block.entry.stacks as u64,
+            size_of::<EntryStacks>(),
+        ),
+    };
+    let stack_top = |stack: &[u8]| VirtAddr::new(stack.as_ptr_range().end as u64 & !0xF);
+    let double_fault_top = stack_top(&block.entry.stacks.double_fault_stack);
+    let entry_top = stack_top(&block.entry.stacks.entry_stack);
+    let tss = &mut block.entry.tables.tss;
+    tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST)] = double_fault_top;
+    tss.interrupt_stack_table[usize::from(ENTRY_IST)] = entry_top;
 
-    let ProcessorBlock { gdt, tss, .. } = block;
+    let EntryTables { gdt, tss } = &mut block.entry.tables;
     let tss: &'static TaskStateSegment = tss;
     // Slot 1 is unused in NT's layout.
     gdt.append(Descriptor::UserSegment(0));
@@ -92,15 +150,16 @@ pub fn init_processor(index: u32) {
         ES::set_reg(KERNEL_DS);
         load_tss(tss_selector);
     }
-    GsBase::write(VirtAddr::new(kpcr_address));
+    GsBase::write(VirtAddr::new(block_address));
     KernelGsBase::write(VirtAddr::zero());
+    pages
 }
 
 /// Makes `top` the kernel stack that traps and system calls from user mode land on.
 pub fn set_kernel_stack(top: u64) {
     let block = current_block();
     block.kpcr.kernel_rsp = top;
-    block.tss.privilege_stack_table[0] = VirtAddr::new(top);
+    block.entry.tables.tss.privilege_stack_table[0] = VirtAddr::new(top);
 }
 
 /// The index of the processor running this code.
@@ -110,8 +169,7 @@ pub fn current_processor() -> u32 {
 
 fn current_block() -> &'static mut ProcessorBlock {
     let address = GsBase::read().as_u64();
-    // SAFETY: in kernel mode `gs` holds the address of this processor's leaked block,
-    // whose first field is the KPCR; only this processor uses its block, with interrupts
-    // disabled while the kernel changes it.
+    // SAFETY: in kernel mode `gs` holds the address of this processor's leaked block; only
+    // this processor uses its block, with interrupts disabled while the kernel changes it.
     unsafe { &mut *(address as *mut ProcessorBlock) }
 }

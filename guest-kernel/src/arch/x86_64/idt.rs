@@ -4,14 +4,20 @@ use ::x86_64::structures::idt::InterruptDescriptorTable;
 use ::x86_64::{PrivilegeLevel, VirtAddr};
 use spin::Once;
 
-use super::gdt::DOUBLE_FAULT_IST;
+use super::gdt::{DOUBLE_FAULT_IST, ENTRY_IST};
 use super::trap::STUBS;
 
-static IDT: Once<InterruptDescriptorTable> = Once::new();
+/// The IDT alone on its page: user page tables map it (see `entry_area`).
+#[repr(C, align(4096))]
+struct IdtPage(InterruptDescriptorTable);
 
-/// Loads the IDT, building it on first use.
-pub fn load() {
-    IDT.call_once(build).load();
+static IDT: Once<IdtPage> = Once::new();
+
+/// Loads the IDT, building it on first use; returns its address.
+pub fn load() -> u64 {
+    let idt = &IDT.call_once(|| IdtPage(build())).0;
+    idt.load();
+    idt as *const InterruptDescriptorTable as u64
 }
 
 fn build() -> InterruptDescriptorTable {
@@ -45,18 +51,19 @@ fn build() -> InterruptDescriptorTable {
                 vector => idt[vector].set_handler_addr(address),
             }
         };
-        match vector {
-            // `int3` and `into` in user mode raise their exceptions rather than #GP, and
-            // `int 2Eh` is the system-service gate.
-            3 | 4 | abi::nt::SYSTEM_SERVICE_VECTOR => {
-                options.set_privilege_level(PrivilegeLevel::Ring3);
-            }
-            8 => {
-                // SAFETY: the TSS of every processor has a double-fault stack in this slot.
-                unsafe { options.set_stack_index(DOUBLE_FAULT_IST) };
-            }
-            _ => {}
+        // `int3` and `into` in user mode raise their exceptions rather than #GP, and
+        // `int 2Eh` is the system-service gate.
+        if matches!(vector, 3 | 4 | abi::nt::SYSTEM_SERVICE_VECTOR) {
+            options.set_privilege_level(PrivilegeLevel::Ring3);
         }
+        let stack = if vector == 8 {
+            DOUBLE_FAULT_IST
+        } else {
+            ENTRY_IST
+        };
+        // SAFETY: the TSS of every processor has a double-fault stack and an entry stack
+        // in these slots; `trap_common` leaves the entry stack before it can be reused.
+        unsafe { options.set_stack_index(stack) };
     }
     idt
 }

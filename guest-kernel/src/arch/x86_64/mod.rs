@@ -5,6 +5,7 @@
 mod apic;
 mod context;
 mod entry;
+mod entry_area;
 mod gdt;
 mod idt;
 pub mod paging;
@@ -37,8 +38,29 @@ pub fn init_boot_processor(platform_flags: u32) {
         on_pvm_host && platform_flags & abi::boot::PLATFORM_PVM_NATIVE != 0,
         Ordering::Relaxed,
     );
-    gdt::init_processor(0);
-    idt::load();
+    let entry_area = gdt::init_processor(0);
+    let idt = idt::load();
+    if pvm_native() {
+        unsafe extern "C" {
+            static __trap_entry_start: u8;
+            static __trap_entry_end: u8;
+        }
+        let (code_start, code_end) = (
+            &raw const __trap_entry_start as u64,
+            &raw const __trap_entry_end as u64,
+        );
+        let idt_size = size_of::<::x86_64::structures::idt::InterruptDescriptorTable>();
+        entry_area::map(
+            code_start,
+            (code_end - code_start) as usize,
+            entry_area::Access::Code,
+        );
+        entry_area::map(idt, idt_size, entry_area::Access::ReadOnly);
+        let (tables, tables_size) = entry_area.tables;
+        entry_area::map(tables, tables_size, entry_area::Access::ReadOnly);
+        let (stacks, stacks_size) = entry_area.stacks;
+        entry_area::map(stacks, stacks_size, entry_area::Access::ReadWrite);
+    }
     syscall::init();
     // In bootstrap mode CPUID reports the host's features, not the VM's: trust none of them.
     if !on_pvm_host {

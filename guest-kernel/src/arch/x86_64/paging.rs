@@ -1,6 +1,7 @@
 //! Page tables: the kernel's half (built by the VMM, shared by every address space), user
 //! halves, and the fixed map of device pages such as the hypercall doorbells.
 
+use core::alloc::Layout;
 use core::cell::UnsafeCell;
 
 use ::x86_64::registers::control::{Cr3, Cr3Flags};
@@ -103,9 +104,62 @@ pub enum MapError {
     BadAddress,
 }
 
-/// Creates a PML4 for a new address space in `frame` (zero-filled): empty user half,
-/// kernel half shared with the current one.
-pub fn init_user_root(frame: u64) {
+/// Where a user PML4 is: 4 KiB above its kernel PML4. The pair is 8 KiB aligned, so a
+/// kernel PML4 never has CR3 bit 12 set and one with it set is always a user PML4 (the
+/// entry code relies on that).
+const USER_ROOT_OFFSET: u64 = PAGE_SIZE;
+const ROOT_PAIR: Layout =
+    match Layout::from_size_align(2 * PAGE_SIZE as usize, 2 * PAGE_SIZE as usize) {
+        Ok(layout) => layout,
+        Err(_) => panic!("a PML4 pair is a valid layout"),
+    };
+
+/// A PML4 pair for a new address space (MmCreateProcessAddressSpace's page directory),
+/// from the kernel pool, which lies in the kernel image and so is physically contiguous:
+/// the kernel PML4 (empty user half, kernel half shared with the current one) and, 4 KiB
+/// above it, the PML4 that user mode runs on when the kernel runs natively on kvm-pvm (the
+/// same user half and only the entry area of the kernel). Returns the kernel PML4.
+pub fn allocate_root() -> Option<u64> {
+    // SAFETY: the layout has a non-zero size.
+    let pair = unsafe { alloc::alloc::alloc_zeroed(ROOT_PAIR) };
+    if pair.is_null() {
+        return None;
+    }
+    let root = pair as u64 - KERNEL_BASE;
+    init_user_root(root);
+    if super::pvm_native() {
+        // SAFETY: the user PML4 is the fresh second page of the pair.
+        let user = unsafe { &mut *(pair.add(USER_ROOT_OFFSET as usize) as *mut [u64; 512]) };
+        user[super::entry_area::KERNEL_WINDOW_SLOT] = super::entry_area::user_kernel_window_entry();
+    }
+    Some(root)
+}
+
+/// Gives back a PML4 pair from [`allocate_root`] whose user half is empty again.
+pub fn free_root(root: u64) {
+    // SAFETY: `root` came from `allocate_root`, which allocated the pair with this layout
+    // in the pool at `KERNEL_BASE + root`.
+    unsafe { alloc::alloc::dealloc((root + KERNEL_BASE) as *mut u8, ROOT_PAIR) };
+}
+
+/// Copies the user half of the kernel PML4 `root` into its user PML4, when user mode runs
+/// on one.
+fn mirror_user_half(root: u64) {
+    if super::pvm_native() {
+        // SAFETY: `root` is the kernel PML4 of a pair from `allocate_root`, owned by the
+        // caller's address space.
+        unsafe {
+            let kernel = &*table_at(root);
+            let user = &mut *table_at(root + USER_ROOT_OFFSET);
+            for slot in 0..KERNEL_HALF_FIRST_SLOT {
+                user[slot] = kernel[slot].clone();
+            }
+        }
+    }
+}
+
+/// Fills the kernel half of the new PML4 `frame` from the current one.
+fn init_user_root(frame: u64) {
     // SAFETY: `frame` is a fresh, exclusively owned page; the current PML4 is live and
     // its kernel half never changes after boot.
     unsafe {
@@ -247,6 +301,7 @@ pub fn map_user_frame(
             table = *slot & ENTRY_FRAME;
         }
     }
+    mirror_user_half(root);
     Ok(())
 }
 
@@ -338,6 +393,7 @@ pub fn unmap_user_range(
     };
     // SAFETY: `root` is a user PML4; only this walk touches its tables.
     unsafe { unmap.table(root, ROOT_LEVEL, start, end.min(USER_END)) };
+    mirror_user_half(root);
     if unmap.current && unmap.tables_freed {
         // One INVLPG drops every cached paging-structure entry, freed tables' included.
         flush_tlb_page(start);

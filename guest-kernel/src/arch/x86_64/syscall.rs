@@ -7,7 +7,7 @@ use ::x86_64::VirtAddr;
 use ::x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use ::x86_64::registers::rflags::RFlags;
 
-use super::gdt::{KERNEL_CS, KERNEL_DS, KPCR_KERNEL_RSP, KPCR_USER_RSP, USER_CS, USER_DS};
+use super::gdt::{ENTRY_USER_RSP, KERNEL_CS, KERNEL_DS, KPCR_KERNEL_RSP, USER_CS, USER_DS};
 use super::trap::{SYSTEM_CALL_VECTOR, TrapFrame, trap_exit};
 
 /// Programs STAR, LSTAR and SFMASK. Interrupts, tracing, direction and alignment-check
@@ -31,10 +31,18 @@ pub fn init() {
 }
 
 #[unsafe(naked)]
+#[unsafe(link_section = ".text.trap_entry")]
 unsafe extern "C" fn system_call_entry() {
     naked_asm!(
         "swapgs",
         "mov gs:[{user_rsp}], rsp",
+        // User mode may run on the user half of a PML4 pair (kvm-pvm's KPTI mode), which
+        // maps only the entry area: leave it first. rsp is the only free register here.
+        "mov rsp, cr3",
+        "btr rsp, 12",
+        "jnc 2f",
+        "mov cr3, rsp",
+        "2:",
         "mov rsp, gs:[{kernel_rsp}]",
         "push {user_ss}",
         "push qword ptr gs:[{user_rsp}]",
@@ -61,7 +69,7 @@ unsafe extern "C" fn system_call_entry() {
         "mov rdi, rsp",
         "call {dispatch}",
         "jmp {exit}",
-        user_rsp = const KPCR_USER_RSP,
+        user_rsp = const ENTRY_USER_RSP,
         kernel_rsp = const KPCR_KERNEL_RSP,
         user_ss = const USER_DS.0,
         user_cs = const USER_CS.0,

@@ -54,6 +54,7 @@ macro_rules! trap_stubs {
     ($($name:ident = $vector:literal $(, $error:ident)?;)*) => {
         $(
             #[unsafe(naked)]
+            #[unsafe(link_section = ".text.trap_entry")]
             unsafe extern "C" fn $name() {
                 naked_asm!(
                     trap_stubs!(@error_slot $($error)?),
@@ -98,18 +99,60 @@ trap_stubs! {
     spurious = 0xFF;
 }
 
-/// Saves the general registers under the hardware frame, switches `gs` when the trap came
-/// from user mode, and hands the frame to [`trap_dispatch`]. A kvm-pvm host running the
-/// kernel natively switches `gs` itself when it delivers an event from user mode.
+/// Switches to the kernel's page tables if user mode ran on a user PML4, moves the trap
+/// frame from the entry stack to the stack the handler runs on (the
+/// thread's kernel stack for a trap from user mode, the interrupted stack otherwise; a
+/// double fault stays on its own stack), switches `gs` when the trap came from user mode,
+/// saves the general registers and hands the frame to [`trap_dispatch`].
 #[unsafe(naked)]
+#[unsafe(link_section = ".text.trap_entry")]
 unsafe extern "C" fn trap_common() {
     naked_asm!(
-        "test byte ptr [rsp + 24], 3",
-        "jz 2f",
-        "cmp byte ptr [rip + {pvm_native}], 0",
-        "jne 2f",
+        // Entry stack: [rbx] [rax] vector error rip cs rflags rsp ss.
+        "push rax",
+        "push rbx",
+        // User mode may run on the user half of a PML4 pair (kvm-pvm's KPTI mode), which
+        // maps only the entry area: leave it before touching anything else.
+        "mov rax, cr3",
+        "btr rax, 12",
+        "jnc 4f",
+        "mov cr3, rax",
+        "4:",
+        "cmp qword ptr [rsp + 16], {double_fault}",
+        "je 8f",
+        "test byte ptr [rsp + 40], 3",
+        "jz 5f",
         "swapgs",
-        "2:",
+        "mov rax, gs:[{kernel_rsp}]",
+        "jmp 7f",
+        "5:",
+        "mov rax, [rsp + 56]",
+        "and rax, -16",
+        "7:",
+        "sub rax, 56",
+        "mov rbx, [rsp + 16]",
+        "mov [rax], rbx",
+        "mov rbx, [rsp + 24]",
+        "mov [rax + 8], rbx",
+        "mov rbx, [rsp + 32]",
+        "mov [rax + 16], rbx",
+        "mov rbx, [rsp + 40]",
+        "mov [rax + 24], rbx",
+        "mov rbx, [rsp + 48]",
+        "mov [rax + 32], rbx",
+        "mov rbx, [rsp + 56]",
+        "mov [rax + 40], rbx",
+        "mov rbx, [rsp + 64]",
+        "mov [rax + 48], rbx",
+        "mov rbx, rsp",
+        "mov rsp, rax",
+        "mov rax, [rbx + 8]",
+        "mov rbx, [rbx]",
+        "jmp 9f",
+        "8:",
+        "pop rbx",
+        "pop rax",
+        "9:",
         "push rax",
         "push rbx",
         "push rcx",
@@ -131,7 +174,8 @@ unsafe extern "C" fn trap_common() {
         "jmp {exit}",
         dispatch = sym trap_dispatch,
         exit = sym trap_exit,
-        pvm_native = sym super::PVM_NATIVE,
+        kernel_rsp = const super::gdt::KPCR_KERNEL_RSP,
+        double_fault = const 8,
     )
 }
 
@@ -140,6 +184,7 @@ unsafe extern "C" fn trap_common() {
 /// a kvm-pvm host running the kernel natively with the host's iret hypercall, which is how
 /// the host learns that the vCPU is back in user mode.
 #[unsafe(naked)]
+#[unsafe(link_section = ".text.trap_entry")]
 pub unsafe extern "C" fn trap_exit() -> ! {
     naked_asm!(
         "test byte ptr [rsp + {cs}], 3",

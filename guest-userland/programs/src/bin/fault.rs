@@ -1,5 +1,6 @@
-//! `fault`: writes to a kernel-half address; the kernel must end it with
-//! STATUS_ACCESS_VIOLATION (0xC0000005).
+//! `fault [ADDRESS] [read]`: writes to (or reads) a kernel address, by default the first
+//! page of kernel text; the kernel must end the program with STATUS_ACCESS_VIOLATION
+//! (0xC0000005). ADDRESS is hexadecimal with 0x.
 #![no_std]
 #![no_main]
 
@@ -7,20 +8,44 @@ use rt::{Args, NtStatus, println};
 
 rt::entry!(main);
 
-/// The first address of the kernel half (canonical, supervisor-only).
-const KERNEL_ADDRESS: u64 = 0xFFFF_8000_0000_0000;
+/// The first page of kernel text (KERNEL_BASE + KERNEL_PHYS_BASE).
+const KERNEL_TEXT: u64 = 0xFFFF_FFFF_8020_0000;
 
-fn main(_args: &Args) -> NtStatus {
-    // SAFETY: a user-mode store to a supervisor (or unmapped) page raises #PF before
-    // anything is written; the kernel turns the fault into the end of this process.
-    // The store goes through asm so the compiler makes no assumption about the address.
-    unsafe {
-        core::arch::asm!(
-            "mov byte ptr [{address}], 0",
-            address = in(reg) KERNEL_ADDRESS,
-            options(nostack, preserves_flags),
-        )
+fn main(args: &Args) -> NtStatus {
+    let address = match args.get(1) {
+        None => KERNEL_TEXT,
+        Some(text) => match text
+            .strip_prefix("0x")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        {
+            Some(address) => address,
+            None => {
+                println!("usage: fault [0xADDRESS] [read]");
+                return NtStatus::INVALID_PARAMETER;
+            }
+        },
     };
-    println!("fault: a user-mode write to {KERNEL_ADDRESS:#x} did not fault");
+    let read = args.get(2) == Some("read");
+    // SAFETY: a user-mode access to a kernel address raises #PF before anything is read or
+    // written; the kernel turns the fault into the end of this process. The access goes
+    // through asm so the compiler makes no assumption about the address.
+    unsafe {
+        if read {
+            core::arch::asm!(
+                "mov {value}, byte ptr [{address}]",
+                address = in(reg) address,
+                value = out(reg_byte) _,
+                options(nostack, preserves_flags, readonly),
+            );
+        } else {
+            core::arch::asm!(
+                "mov byte ptr [{address}], 0",
+                address = in(reg) address,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+    let access = if read { "read of" } else { "write to" };
+    println!("fault: a user-mode {access} {address:#x} did not fault");
     NtStatus::UNSUCCESSFUL
 }

@@ -215,35 +215,6 @@ fn handles_are_opened_duplicated_checked_and_closed() {
 }
 
 #[test]
-fn handles_are_opened_duplicated_checked_and_closed() {
-    let outcome = boot(&["handles"]);
-    let console = outcome.console_text();
-    assert!(!console.contains("WRONG"), "{console}");
-    let cases = console
-        .lines()
-        .filter(|line| line.starts_with("ok: "))
-        .count();
-    assert!(cases >= 100, "{cases} cases:\n{console}");
-    assert!(
-        console.contains(&format!("handles: {cases} cases, 0 wrong")),
-        "{console}"
-    );
-    for case in [
-        "ok: NtOpenProcess(own CID, PROCESS_QUERY_INFORMATION)",
-        "ok: NtDuplicateObject(reduced access)",
-        "ok: NtDuplicateObject(DUPLICATE_CLOSE_SOURCE)",
-        "ok: NtTerminateProcess(handle without PROCESS_TERMINATE)",
-        "ok: NtTerminateProcess(a thread handle)",
-        "ok: NtClose(the same handle again)",
-        "ok: NtOpenProcess(unmapped handle pointer)",
-        "ok: the name goes with the last handle",
-    ] {
-        assert!(console.contains(case), "{case} missing:\n{console}");
-    }
-    assert_exit(&outcome, 0);
-}
-
-#[test]
 fn cli_runs_hello_with_stats() {
     let out = Command::new(env!("CARGO_BIN_EXE_vmm"))
         .args(["run", "--stats"])

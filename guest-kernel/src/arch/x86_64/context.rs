@@ -13,7 +13,7 @@ use core::cell::UnsafeCell;
 use ::x86_64::VirtAddr;
 use ::x86_64::registers::model_specific::KernelGsBase;
 
-use super::gdt::{Kpcr, set_kernel_stack};
+use super::gdt::{KPCR_PROCESSOR_INDEX, set_kernel_stack};
 use super::paging::switch_address_space;
 
 /// The FXSAVE image of a thread's x87/SSE state: 512 bytes, 16-byte aligned.
@@ -182,13 +182,13 @@ pub unsafe fn swap_context(
 /// switch.
 pub fn current_processor() -> u32 {
     let index: u32;
-    // SAFETY: in kernel mode `gs` is based at this processor's KPCR (both entry paths
-    // switch it), which holds its index at this offset; the read has no other effect.
+    // SAFETY: in kernel mode `gs` is based at this processor's block (both entry paths
+    // switch it), whose KPCR holds its index at this offset; the read has no other effect.
     unsafe {
         core::arch::asm!(
             "mov {index:e}, gs:[{offset}]",
             index = out(reg) index,
-            offset = const core::mem::offset_of!(Kpcr, processor_index),
+            offset = const KPCR_PROCESSOR_INDEX,
             options(nostack, readonly, preserves_flags),
         )
     };

@@ -72,6 +72,9 @@ pub const ENTRY_USER_RSP: usize =
 /// `gs` offset of the KPCR's kernel stack top.
 pub const KPCR_KERNEL_RSP: usize =
     core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, kernel_rsp);
+/// `gs` offset of the KPCR's processor index.
+pub const KPCR_PROCESSOR_INDEX: usize =
+    core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, processor_index);
 
 #[repr(C, align(4096))]
 struct ProcessorBlock {
@@ -160,11 +163,6 @@ pub fn set_kernel_stack(top: u64) {
     let block = current_block();
     block.kpcr.kernel_rsp = top;
     block.entry.tables.tss.privilege_stack_table[0] = VirtAddr::new(top);
-}
-
-/// The index of the processor running this code.
-pub fn current_processor() -> u32 {
-    current_block().kpcr.processor_index
 }
 
 fn current_block() -> &'static mut ProcessorBlock {

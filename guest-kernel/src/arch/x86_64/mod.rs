@@ -101,7 +101,7 @@ fn enable_protection_features() {
 /// Disables interrupts on this processor (raises to HIGH_LEVEL in NT terms).
 pub fn disable_interrupts() {
     if pvm_native() {
-        pvm::disable_interrupts(gdt::current_processor());
+        pvm::disable_interrupts(current_processor());
     } else {
         interrupts::disable();
     }
@@ -113,7 +113,7 @@ pub fn disable_interrupts() {
 /// interrupts enabled, after the interrupt was handled.
 pub fn wait_for_interrupt() {
     if pvm_native() {
-        pvm::enable_interrupts(gdt::current_processor());
+        pvm::enable_interrupts(current_processor());
         ::x86_64::instructions::hlt();
     } else {
         // SAFETY: enabling interrupts is what the caller asks for; HLT resumes at the next
@@ -125,7 +125,7 @@ pub fn wait_for_interrupt() {
 /// The linear address of the page fault being handled.
 pub fn page_fault_address() -> u64 {
     if pvm_native() {
-        pvm::page_fault_address(gdt::current_processor())
+        pvm::page_fault_address(current_processor())
     } else {
         ::x86_64::registers::control::Cr2::read_raw()
     }

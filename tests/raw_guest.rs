@@ -208,3 +208,54 @@ fn shutdown_stops_halted_aps() {
     assert_eq!(outcome.exit, GuestExit::Exited(NtStatus(5)));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A guest that breaks kvm-pvm's rules for a native kernel ends the run with a crash or a
+/// timeout, never a hung VMM: one jumps into PML4 slot 256, which the host keeps for
+/// itself; one takes the user bit off its own kernel mapping, which makes the host retry
+/// the instruction fetch forever without exiting. On hardware KVM neither is special: the
+/// first faults with no IDT, the second spins.
+#[test]
+fn guests_breaking_the_pvm_rules_end_cleanly() {
+    let mut jump_into_host_slot = Asm::default();
+    jump_into_host_slot
+        .mov_imm(Rax, 0xFFFF_8000_0000_0000)
+        .bytes(&[0xFF, 0xE0]) // jmp rax
+        .spin();
+    let mut drop_user_bit = Asm::default();
+    drop_user_bit
+        // rbx = the direct-map address of the boot PML4's slot 496..511 entries.
+        .mov_imm(
+            Rbx,
+            DIRECT_MAP_BASE + abi::layout::BOOT_PAGE_TABLES_ADDR + 0xF80,
+        )
+        .load64(Rax, Rbx, 0x78) // PML4[511], the kernel window
+        .bytes(&[0x48, 0x83, 0xE0, 0xFB]) // and rax, ~4: clear the user bit
+        .store64(Rbx, 0x78, Rax)
+        .bytes(&[0x0F, 0x20, 0xD8, 0x0F, 0x22, 0xD8]) // mov rax, cr3; mov cr3, rax
+        .spin();
+    for (name, asm) in [
+        ("host-slot", &jump_into_host_slot),
+        ("no-user-bit", &drop_user_bit),
+    ] {
+        let mut config = config(image(name, asm, &[]));
+        config.timeout = Duration::from_secs(2);
+        let started = std::time::Instant::now();
+        let outcome = vmm::run(&config).unwrap();
+        assert!(
+            matches!(
+                outcome.exit,
+                GuestExit::TripleFault { .. } | GuestExit::Timeout(_)
+            ),
+            "{name}: {:?}",
+            outcome.exit
+        );
+        assert!(matches!(
+            outcome.exit_code(),
+            vmm::EXIT_GUEST_CRASH | vmm::EXIT_TIMEOUT
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name} took too long"
+        );
+    }
+}

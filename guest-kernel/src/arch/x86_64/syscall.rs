@@ -8,7 +8,7 @@ use ::x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use ::x86_64::registers::rflags::RFlags;
 
 use super::gdt::{ENTRY_USER_RSP, KERNEL_CS, KERNEL_DS, KPCR_KERNEL_RSP, USER_CS, USER_DS};
-use super::trap::{SYSTEM_CALL_VECTOR, TrapFrame, trap_exit};
+use super::trap::{SYSTEM_CALL_VECTOR, TrapFrame, push_general_registers, trap_exit};
 
 /// Programs STAR, LSTAR and SFMASK. Interrupts, tracing, direction and alignment-check
 /// flags are clear on entry.
@@ -51,21 +51,7 @@ unsafe extern "C" fn system_call_entry() {
         "push rcx",
         "push 0",
         "push {vector}",
-        "push rax",
-        "push rbx",
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push rbp",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        push_general_registers!(),
         "mov rdi, rsp",
         "call {dispatch}",
         "jmp {exit}",

@@ -12,6 +12,16 @@ pub const SPURIOUS_VECTOR: u8 = 0xFF;
 /// The `vector` a system call's frame carries: no hardware vector has this value.
 pub const SYSTEM_CALL_VECTOR: u64 = 0x100;
 
+/// The instructions that save the general registers into a [`TrapFrame`] under its vector
+/// (the reverse of the order of its fields), shared by every entry path.
+macro_rules! push_general_registers {
+    () => {
+        "push rax\npush rbx\npush rcx\npush rdx\npush rsi\npush rdi\npush rbp\npush r8\n\
+         push r9\npush r10\npush r11\npush r12\npush r13\npush r14\npush r15"
+    };
+}
+pub(super) use push_general_registers;
+
 /// Registers saved on the kernel stack on every entry from a trap, interrupt or system
 /// call (`KTRAP_FRAME`). The layout is fixed by the entry stubs.
 #[repr(C)]
@@ -153,21 +163,7 @@ unsafe extern "C" fn trap_common() {
         "pop rbx",
         "pop rax",
         "9:",
-        "push rax",
-        "push rbx",
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push rbp",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        push_general_registers!(),
         "cld",
         "mov rdi, rsp",
         "call {dispatch}",

@@ -214,6 +214,35 @@ fn handles_are_opened_duplicated_checked_and_closed() {
     assert_exit(&outcome, 0);
 }
 
+/// The kernel measures its own primitives in both backends and `archtimings` reports them
+/// with the null system call it times itself (figures only: speed is `vmm bench`'s job).
+#[test]
+fn architecture_timings_are_reported_in_both_backends() {
+    for mode in [PvmMode::Native, PvmMode::Bootstrap] {
+        let outcome = boot_with(&["archtimings"], mode);
+        let console = outcome.console_text();
+        for figure in [
+            "kernel loop iteration",
+            "cr3 switch",
+            "timer interrupt delivery",
+            "null system call round trip",
+        ] {
+            let line = console
+                .lines()
+                .find(|line| line.starts_with(&format!("archtimings: {figure}: ")))
+                .unwrap_or_else(|| panic!("{mode:?}: no {figure}:\n{console}"));
+            let cycles: f64 = line
+                .split(": ")
+                .nth(2)
+                .and_then(|value| value.split(' ').next())
+                .and_then(|value| value.parse().ok())
+                .unwrap_or_else(|| panic!("{mode:?}: unreadable {line:?}"));
+            assert!(cycles > 0.0, "{mode:?}: {line}");
+        }
+        assert_exit(&outcome, 0);
+    }
+}
+
 #[test]
 fn cli_runs_hello_with_stats() {
     let out = Command::new(env!("CARGO_BIN_EXE_vmm"))

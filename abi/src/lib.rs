@@ -7,6 +7,7 @@
 pub mod access;
 pub mod boot;
 pub mod bugcheck;
+pub mod diagnostics;
 pub mod dispatcher;
 pub mod hypercall;
 pub mod image;

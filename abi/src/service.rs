@@ -81,10 +81,13 @@ pub enum SystemService {
     /// `NtQueryInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
     /// ThreadInformationLength, PULONG ReturnLength)`.
     NtQueryInformationThread = 0x3C,
+    /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures its
+    /// own primitives (`abi::diagnostics`). Project-specific, not an NT service.
+    NtQueryArchitectureTimings = 0x60,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -114,6 +117,7 @@ impl SystemService {
         Self::NtResetEvent,
         Self::NtPulseEvent,
         Self::NtQueryInformationThread,
+        Self::NtQueryArchitectureTimings,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -147,6 +151,7 @@ impl SystemService {
             0x3A => Some(Self::NtResetEvent),
             0x3B => Some(Self::NtPulseEvent),
             0x3C => Some(Self::NtQueryInformationThread),
+            0x60 => Some(Self::NtQueryArchitectureTimings),
             _ => None,
         }
     }

@@ -21,6 +21,8 @@ static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(1);
 /// The TSC at boot: system time 0 (there is no real-time clock yet).
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+/// The TSC when the last clock interrupt reached its handler.
+static LAST_INTERRUPT_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Derives the interval from the TSC frequency the VMM measured.
 pub fn init(tsc_khz: u64) {
@@ -36,6 +38,16 @@ pub fn start() {
 
 fn arm_next_tick() {
     arch::arm_timer(arch::read_tsc() + INTERVAL_TSC.load(Ordering::Relaxed));
+}
+
+/// The TSC when the last clock interrupt reached its handler.
+pub fn last_interrupt_tsc() -> u64 {
+    LAST_INTERRUPT_TSC.load(Ordering::Relaxed)
+}
+
+/// The TSC frequency in kHz.
+pub fn tsc_khz() -> u64 {
+    TSC_KHZ.load(Ordering::Relaxed)
 }
 
 /// The current TSC.
@@ -63,6 +75,7 @@ pub fn timeout_deadline(timeout: i64) -> u64 {
 /// The clock interrupt: re-arms the timer, ends the timed waits that are due and charges
 /// the running thread's quantum.
 pub fn clock_interrupt() {
+    LAST_INTERRUPT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
     arm_next_tick();
     let now = now();
     wait::expire_timers(now);

@@ -8,4 +8,5 @@ pub mod event;
 pub mod exception;
 mod ready_queue;
 pub mod thread;
+pub mod timings;
 pub mod wait;

@@ -75,12 +75,25 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQueryInformationThread) => {
             status_of(dispatcher::nt_query_information_thread(frame))
         }
+        Some(SystemService::NtQueryArchitectureTimings) => {
+            status_of(nt_query_architecture_timings(frame.r10))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);
     // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
     // before the return to user mode.
     ke::dispatcher::exit_dispatch(frame.is_user_mode());
+}
+
+/// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: project-specific, see
+/// `abi::diagnostics`.
+fn nt_query_architecture_timings(timings: u64) -> Result<NtStatus, NtStatus> {
+    let size = size_of::<abi::diagnostics::ArchitectureTimings>();
+    user_args::probe_for_write(timings, size, 8)?;
+    let measured = ke::timings::measure();
+    user_args::write_bytes(timings, user_args::bytes_of(&measured))?;
+    Ok(NtStatus::SUCCESS)
 }
 
 /// The status a service returns, whether it succeeded or failed.

@@ -17,6 +17,8 @@ use crate::ob::ObjectName;
 
 // SAFETY: two u64, no padding.
 unsafe impl Plain for ClientId {}
+// SAFETY: four u64s, no padding.
+unsafe impl Plain for abi::diagnostics::ArchitectureTimings {}
 // SAFETY: u32, u32, u64, u64, u32, u32, u64, u64 at their natural alignment: no padding, and
 // any bit pattern is a value.
 unsafe impl Plain for ObjectAttributes {}

@@ -410,6 +410,15 @@ system_service_stub! {
 }
 
 system_service_stub! {
+    /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures
+    /// its own primitives (project-specific, see `abi::diagnostics`).
+    ///
+    /// # Safety
+    /// `timings` points to a writable, 8-aligned `ArchitectureTimings`.
+    fn nt_query_architecture_timings(timings: *mut abi::diagnostics::ArchitectureTimings) = NtQueryArchitectureTimings;
+}
+
+system_service_stub! {
     /// `NtCreateEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES, EventType,
     /// InitialState)`.
     ///

@@ -107,6 +107,15 @@ pub fn disable_interrupts() {
     }
 }
 
+/// Enables interrupts on this processor (lowers to PASSIVE_LEVEL in NT terms).
+pub fn enable_interrupts() {
+    if pvm_native() {
+        pvm::enable_interrupts(current_processor());
+    } else {
+        interrupts::enable();
+    }
+}
+
 /// Enables interrupts and halts until one arrives (`sti; hlt`, whose interrupt shadow
 /// lets no interrupt in between): the idle loop's wait. On a kvm-pvm host running the
 /// kernel natively the VIF byte is the interrupt flag instead of RFLAGS.IF. Returns with

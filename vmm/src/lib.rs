@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use stats::{ExitCounts, Stats};
+pub use stats::{ConsoleMark, ExitCounts, Stats};
 pub use vstate::vcpu::{ConsoleSink, GuestExit, Registers};
 
 use image::Image;

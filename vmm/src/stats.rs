@@ -73,6 +73,18 @@ pub struct Stats {
     pub rejected_hypercalls: u64,
     /// How the kernel ran.
     pub backend: Option<crate::KernelBackend>,
+    /// With [`crate::ConsoleSink::Capture`], one mark per console write, in order: lets a
+    /// caller count the exits between two lines the guest printed (`vmm bench` does).
+    pub console_marks: Vec<ConsoleMark>,
+}
+
+/// A console write seen by the VMM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsoleMark {
+    /// Where its bytes start in the captured console output.
+    pub offset: usize,
+    /// VM exits (all vCPUs, all reasons) counted before this write's own exit.
+    pub exits_before: u64,
 }
 
 impl fmt::Display for Stats {

@@ -453,7 +453,8 @@ impl RunControl {
         (state.end, console, stats)
     }
 
-    fn console(&self, bytes: &[u8]) {
+    /// Writes console output; `exits_before` is the exit count before this write's exit.
+    fn console(&self, bytes: &[u8], exits_before: u64) {
         match self.sink {
             ConsoleSink::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -461,7 +462,14 @@ impl RunControl {
                 let _ = out.write_all(bytes);
                 let _ = out.flush();
             }
-            ConsoleSink::Capture => lock(&self.captured).extend_from_slice(bytes),
+            ConsoleSink::Capture => {
+                let mut captured = lock(&self.captured);
+                self.stats().console_marks.push(crate::stats::ConsoleMark {
+                    offset: captured.len(),
+                    exits_before,
+                });
+                captured.extend_from_slice(bytes);
+            }
         }
     }
 
@@ -633,8 +641,10 @@ fn handle_exit(exit: VcpuExit<'_>, index: u32, ram: &GuestRam, ctl: &RunControl)
 fn hypercall_exit(offset: u64, block: u64, ram: &GuestRam, ctl: &RunControl) -> Next {
     let outcome = hypercall::dispatch(ram, offset, block);
     let elapsed = ctl.start.elapsed();
+    let exits_before;
     {
         let mut stats = ctl.stats();
+        exits_before = stats.exits.total();
         match Call::from_doorbell_offset(offset) {
             Some(Call::ConsoleWrite) => stats.exits.console_write += 1,
             Some(Call::Shutdown) => stats.exits.shutdown += 1,
@@ -666,7 +676,7 @@ fn hypercall_exit(offset: u64, block: u64, ram: &GuestRam, ctl: &RunControl) -> 
     };
     match request {
         Request::ConsoleWrite(bytes) => {
-            ctl.console(&bytes);
+            ctl.console(&bytes, exits_before);
             Next::Continue
         }
         Request::Shutdown(ShutdownRequest::Exit(status)) => Next::End(GuestExit::Exited(status)),

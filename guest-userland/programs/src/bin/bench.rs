@@ -1,0 +1,313 @@
+//! `bench ITERATIONS [METRIC...]`: the guest side of `vmm bench`. Times system calls, thread
+//! switches, yields and thread creation with the TSC, one sample per operation (or round
+//! trip), after a warm-up, and reports the raw cycle counts to the VMM on the console.
+//!
+//! Protocol (one line each; the VMM parses them, see vmm/src/bench/mod.rs):
+//! - `bench-begin NAME` before the warm-up and `bench-end NAME` right after the measured
+//!   loop: each is one console exit, and the VMM counts every other exit between the two;
+//! - then `bench NAME N C1 ... CN`: the N samples in TSC cycles, printed after the loop so
+//!   the printing perturbs nothing that is measured;
+//! - `bench-error NAME STATUS` when a service failed; the program then exits unsuccessfully.
+//!
+//! Metrics (all run on the calling thread, which is the one that measures):
+//! - `null_syscall`: `NtYieldExecution` with no other thread ready. The kernel has no
+//!   service that does nothing; this one enters the kernel, finds nothing to switch to and
+//!   returns `STATUS_NO_YIELD_PERFORMED`, the nearest thing to a null call.
+//! - `thread_switch`: a ping-pong on two synchronization events with a second thread; one
+//!   sample is a round trip (two switches).
+//! - `yield`: `NtYieldExecution` with a second thread that yields back; one sample is a
+//!   round trip (two yields, two switches).
+//! - `thread_create_exit`: `NtCreateThreadEx` of a thread that exits at once, a wait for
+//!   it and the close of its handle.
+#![no_std]
+#![no_main]
+
+use core::cell::UnsafeCell;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use abi::access::{EVENT_ALL_ACCESS, THREAD_ALL_ACCESS};
+use abi::dispatcher::SYNCHRONIZATION_EVENT;
+use abi::service::CURRENT_PROCESS_HANDLE;
+use rt::console::Console;
+use rt::syscall::{
+    exit_thread, nt_close, nt_create_event, nt_create_thread_ex, nt_set_event,
+    nt_wait_for_single_object, nt_yield_execution,
+};
+use rt::{Args, NtStatus, println};
+
+rt::entry!(main);
+
+/// Most samples per metric.
+const MAX_SAMPLES: usize = 100_000;
+
+/// The metrics in the order they run.
+const METRICS: [(&str, Bench); 4] = [
+    ("null_syscall", null_syscall),
+    ("thread_switch", thread_switch),
+    ("yield", yield_round_trips),
+    ("thread_create_exit", thread_create_exit),
+];
+
+/// Runs one metric: `warm_up` untimed rounds then one sample per slot of `samples`.
+type Bench = fn(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus>;
+
+/// The sample buffer, in .bss: only the main thread touches it.
+struct Samples(UnsafeCell<[u32; MAX_SAMPLES]>);
+
+// SAFETY: only the main thread ever reaches the buffer (every metric measures on it).
+unsafe impl Sync for Samples {}
+
+static SAMPLES: Samples = Samples(UnsafeCell::new([0; MAX_SAMPLES]));
+
+fn main(args: &Args) -> NtStatus {
+    let Some(iterations) = args.get(1).and_then(rt::parse_u32) else {
+        return usage();
+    };
+    let count = iterations as usize;
+    if count == 0 || count > MAX_SAMPLES {
+        return usage();
+    }
+    for name in args.iter().skip(2) {
+        if !METRICS.iter().any(|(known, _)| *known == name) {
+            println!("bench: unknown metric '{name}'");
+            return usage();
+        }
+    }
+    // SAFETY: the only reference to the buffer, on the main thread.
+    let buffer: &mut [u32; MAX_SAMPLES] = unsafe { &mut *SAMPLES.0.get() };
+    let samples = &mut buffer[..count];
+    let warm_up = iterations / 10 + 10;
+    let mut result = NtStatus::SUCCESS;
+    for (name, bench) in METRICS {
+        if args.len() > 2 && !args.iter().skip(2).any(|n| n == name) {
+            continue;
+        }
+        // Touch every page of the buffer first: no demand-zero fault in the measured loop.
+        samples.fill(0);
+        println!("bench-begin {name}");
+        let outcome = bench(warm_up, samples);
+        println!("bench-end {name}");
+        match outcome {
+            Ok(()) => report(name, samples),
+            Err(status) => {
+                println!("bench-error {name} {:#010x}", status.0);
+                result = NtStatus::UNSUCCESSFUL;
+            }
+        }
+    }
+    result
+}
+
+fn usage() -> NtStatus {
+    println!("usage: bench ITERATIONS [METRIC...]   (ITERATIONS 1..={MAX_SAMPLES})");
+    NtStatus::INVALID_PARAMETER
+}
+
+/// Prints `bench NAME N C1 ... CN` (the console flushes a line per kernel buffer).
+fn report(name: &str, samples: &[u32]) {
+    let mut console = Console::new();
+    let _ = write!(console, "bench {name} {}", samples.len());
+    for sample in samples {
+        let _ = write!(console, " {sample}");
+    }
+    let _ = console.write_str("\n");
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Cycles since `start`, saturated to 32 bits.
+fn since(start: u64) -> u32 {
+    u32::try_from(rdtsc().wrapping_sub(start)).unwrap_or(u32::MAX)
+}
+
+fn check(status: NtStatus) -> Result<(), NtStatus> {
+    if status == NtStatus::SUCCESS {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}
+
+fn yield_execution() -> NtStatus {
+    // SAFETY: no arguments.
+    unsafe { nt_yield_execution() }
+}
+
+fn wait(handle: u64) -> NtStatus {
+    // SAFETY: no timeout pointer.
+    unsafe { nt_wait_for_single_object(handle, 0, core::ptr::null()) }
+}
+
+fn set_event(handle: u64) -> NtStatus {
+    // SAFETY: no previous-state pointer.
+    unsafe { nt_set_event(handle, core::ptr::null_mut()) }
+}
+
+fn close(handle: u64) {
+    // SAFETY: the handles closed here are this program's own, no longer used.
+    unsafe { nt_close(handle) };
+}
+
+/// A thread's start routine: it must end with `exit_thread`.
+type StartRoutine = extern "system" fn(u64) -> !;
+
+fn create_thread(start: StartRoutine, argument: u64) -> Result<u64, NtStatus> {
+    let mut handle = 0;
+    // SAFETY: the handle pointer is a local; the start routine ends with NtTerminateThread.
+    let status = unsafe {
+        nt_create_thread_ex(
+            &mut handle,
+            THREAD_ALL_ACCESS,
+            core::ptr::null(),
+            CURRENT_PROCESS_HANDLE,
+            start as usize as u64,
+            argument,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    check(status).map(|()| handle)
+}
+
+fn create_event() -> Result<u64, NtStatus> {
+    let mut handle = 0;
+    // SAFETY: the handle pointer is a local; no attributes.
+    let status = unsafe {
+        nt_create_event(
+            &mut handle,
+            EVENT_ALL_ACCESS,
+            core::ptr::null(),
+            SYNCHRONIZATION_EVENT,
+            0,
+        )
+    };
+    check(status).map(|()| handle)
+}
+
+fn null_syscall(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    let expect_alone = |status| match status {
+        NtStatus::NO_YIELD_PERFORMED => Ok(()),
+        // Another thread was ready: this would not be a null call.
+        other => Err(other),
+    };
+    for _ in 0..warm_up {
+        expect_alone(yield_execution())?;
+    }
+    let mut last = NtStatus::NO_YIELD_PERFORMED;
+    for sample in samples.iter_mut() {
+        let start = rdtsc();
+        let status = yield_execution();
+        *sample = since(start);
+        if status != NtStatus::NO_YIELD_PERFORMED {
+            last = status;
+        }
+    }
+    expect_alone(last)
+}
+
+static PING: AtomicU64 = AtomicU64::new(0);
+static PONG: AtomicU64 = AtomicU64::new(0);
+
+/// Answers every ping with a pong until it has answered `rounds`.
+extern "system" fn ponger(rounds: u64) -> ! {
+    let (ping, pong) = (PING.load(Ordering::Relaxed), PONG.load(Ordering::Relaxed));
+    for _ in 0..rounds {
+        if wait(ping) != NtStatus::SUCCESS {
+            exit_thread(NtStatus::UNSUCCESSFUL);
+        }
+        set_event(pong);
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+fn thread_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    let ping = create_event()?;
+    let pong = create_event()?;
+    PING.store(ping, Ordering::Relaxed);
+    PONG.store(pong, Ordering::Relaxed);
+    let rounds = u64::from(warm_up) + samples.len() as u64;
+    let thread = create_thread(ponger, rounds)?;
+    let round_trip = || {
+        check(set_event(ping))?;
+        check(wait(pong))
+    };
+    let mut result = (0..warm_up).try_for_each(|_| round_trip());
+    if result.is_ok() {
+        for sample in samples.iter_mut() {
+            let start = rdtsc();
+            let status = round_trip();
+            *sample = since(start);
+            if status.is_err() {
+                result = status;
+                break;
+            }
+        }
+    }
+    // The ponger has answered every round (or the run fails anyway).
+    let ended = if result.is_ok() {
+        check(wait(thread))
+    } else {
+        Ok(())
+    };
+    for handle in [thread, ping, pong] {
+        close(handle);
+    }
+    result.and(ended)
+}
+
+static STOP_YIELDING: AtomicBool = AtomicBool::new(false);
+
+/// Yields until told to stop.
+extern "system" fn yielder(_: u64) -> ! {
+    while !STOP_YIELDING.load(Ordering::Relaxed) {
+        yield_execution();
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+fn yield_round_trips(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    STOP_YIELDING.store(false, Ordering::Relaxed);
+    let thread = create_thread(yielder, 0)?;
+    // A yield that found nothing to switch to is still counted: the p99 shows it.
+    for _ in 0..warm_up {
+        yield_execution();
+    }
+    for sample in samples.iter_mut() {
+        let start = rdtsc();
+        yield_execution();
+        *sample = since(start);
+    }
+    STOP_YIELDING.store(true, Ordering::Relaxed);
+    let ended = check(wait(thread));
+    close(thread);
+    ended
+}
+
+extern "system" fn exit_at_once(_: u64) -> ! {
+    exit_thread(NtStatus::SUCCESS)
+}
+
+fn thread_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    let once = || {
+        let thread = create_thread(exit_at_once, 0)?;
+        let waited = check(wait(thread));
+        close(thread);
+        waited
+    };
+    for _ in 0..warm_up {
+        once()?;
+    }
+    for sample in samples.iter_mut() {
+        let start = rdtsc();
+        once()?;
+        *sample = since(start);
+    }
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! Command-line interface: `vmm run` and `vmm mkimage` arguments and their value parsers.
+//! Command-line interface: `vmm run`, `vmm bench` and `vmm mkimage` arguments and their value parsers.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +25,62 @@ pub enum Command {
     Run(RunArgs),
     /// Write a guest.img (ustar): the kernel, boot.cfg and System32/<program>.
     Mkimage(MkimageArgs),
+    /// Measure system calls, thread switches, yields, thread creation and boot in the guest
+    /// beside the same operations on the host, and print one table.
+    ///
+    /// Exit status: 0, 1 when a measured loop saw a VM exit, 125 when the bench could not
+    /// run (bad arguments or image, a guest failure).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// guest.img to boot (default: guest.img in the target directory holding this binary,
+    /// i.e. target/guest.img for target/release/vmm).
+    pub image: Option<PathBuf>,
+    /// Number of vCPUs of the guest.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::MAX_CPUS)))]
+    pub cpus: u32,
+    /// Samples per metric (after a warm-up of a tenth more); boot_to_exit boots at most
+    /// 20 times.
+    #[arg(long, default_value_t = crate::bench::DEFAULT_ITERATIONS, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::bench::MAX_ITERATIONS)))]
+    pub iterations: u32,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also draw the latency distributions as an SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Run only these metrics (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub only: Vec<String>,
+    /// On a kvm-pvm host: run the kernel natively (the default), or emulated in the host's
+    /// bootstrap mode.
+    #[arg(long, value_enum, default_value = "native")]
+    pub pvm: PvmMode,
+}
+
+impl BenchArgs {
+    /// The bench configuration; `None` when no image was named and none is next to the
+    /// binary.
+    pub fn config(&self) -> Option<crate::bench::BenchConfig> {
+        let image = self.image.clone().or_else(default_image)?;
+        Some(crate::bench::BenchConfig {
+            image,
+            cpus: self.cpus,
+            iterations: self.iterations,
+            only: self.only.clone(),
+            pvm_mode: self.pvm,
+        })
+    }
+}
+
+/// guest.img in the target directory of the running binary (target/release/vmm ->
+/// target/guest.img), when it exists.
+pub fn default_image() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let image = exe.parent()?.parent()?.join("guest.img");
+    image.is_file().then_some(image)
 }
 
 #[derive(Debug, Args)]
@@ -181,5 +237,30 @@ mod tests {
         assert_eq!(config.program, Some(vec!["exit".into(), "42".into()]));
         assert!(Cli::try_parse_from(["vmm", "run", "g.img", "--memory", "lots"]).is_err());
         assert!(Cli::try_parse_from(["vmm", "run", "g.img", "--cpus", "0"]).is_err());
+    }
+
+    #[test]
+    fn bench_arguments() {
+        let cli = Cli::try_parse_from([
+            "vmm",
+            "bench",
+            "g.img",
+            "--iterations",
+            "200",
+            "--only",
+            "yield,null_syscall",
+            "--json",
+            "out.json",
+        ])
+        .unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench")
+        };
+        let config = args.config().unwrap();
+        assert_eq!(config.iterations, 200);
+        assert_eq!(config.only, ["yield", "null_syscall"]);
+        assert_eq!(config.image, PathBuf::from("g.img"));
+        assert_eq!(args.json, Some(PathBuf::from("out.json")));
+        assert!(Cli::try_parse_from(["vmm", "bench", "--iterations", "0"]).is_err());
     }
 }

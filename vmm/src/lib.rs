@@ -9,6 +9,7 @@
 //! assert_eq!(outcome.exit, vmm::GuestExit::Exited(abi::NtStatus(42)));
 //! ```
 
+pub mod bench;
 pub mod boot;
 pub mod cli;
 pub mod cmdline;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vmm::cli::{Cli, Command, MkimageArgs, RunArgs};
+use vmm::cli::{BenchArgs, Cli, Command, MkimageArgs, RunArgs};
 use vmm::{EXIT_VMM_ERROR, GuestExit};
 
 fn main() -> ExitCode {
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(&args),
         Command::Mkimage(args) => mkimage(&args),
+        Command::Bench(args) => bench(&args),
     }
 }
 
@@ -49,5 +50,45 @@ fn mkimage(args: &MkimageArgs) -> ExitCode {
             eprintln!("vmm: mkimage: {}", vmm::error_chain(&e));
             ExitCode::from(EXIT_VMM_ERROR)
         }
+    }
+}
+
+fn bench(args: &BenchArgs) -> ExitCode {
+    let Some(config) = args.config() else {
+        eprintln!("vmm: bench: no IMAGE given and no guest.img next to this binary's directory");
+        return ExitCode::from(EXIT_VMM_ERROR);
+    };
+    let report = match vmm::bench::run(&config, &mut |line| eprintln!("{line}")) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("vmm: bench: {}", vmm::error_chain(&e));
+            return ExitCode::from(EXIT_VMM_ERROR);
+        }
+    };
+    print!("{report}");
+    let outputs = [
+        (&args.json, report.to_json()),
+        (&args.plot, vmm::bench::report::svg(&report)),
+    ];
+    for (path, text) in outputs {
+        if let Some(path) = path
+            && let Err(e) = std::fs::write(path, text)
+        {
+            eprintln!("vmm: bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_VMM_ERROR);
+        }
+    }
+    let noisy = report.exits_seen();
+    if noisy.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for metric in noisy {
+            eprintln!(
+                "vmm: bench: {}: {} VM exit(s) during the measured loop (must be 0)",
+                metric.name,
+                metric.exits.unwrap_or(0)
+            );
+        }
+        ExitCode::from(1)
     }
 }

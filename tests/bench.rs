@@ -1,0 +1,115 @@
+//! Runs `vmm bench` on the real guest.img (built by scripts/build.sh) with few iterations
+//! and checks the JSON, the table and the plot. Never asserts a speed.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// target/guest.img, or $GUEST_IMAGE.
+fn guest_image() -> PathBuf {
+    let path = std::env::var_os("GUEST_IMAGE").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest.img"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} does not exist: run scripts/build.sh first (or set GUEST_IMAGE)",
+        path.display()
+    );
+    path
+}
+
+const ITERATIONS: u64 = 200;
+
+#[test]
+fn bench_reports_every_metric_without_exits() {
+    let dir = std::env::temp_dir().join(format!("vmm-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json_path, svg_path) = (dir.join("bench.json"), dir.join("bench.svg"));
+    let output = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .arg("bench")
+        .arg(guest_image())
+        .args(["--iterations", &ITERATIONS.to_string(), "--json"])
+        .arg(&json_path)
+        .arg("--plot")
+        .arg(&svg_path)
+        .output()
+        .expect("cannot start vmm");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("bench: thread_switch: guest"), "{stderr}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let machine = &json["machine"];
+    assert!(machine["tsc_khz"].as_u64().unwrap() > 0, "{machine}");
+    assert_eq!(machine["cpus"], 1);
+    assert!(["kvm", "kvm-pvm"].contains(&machine["kvm"].as_str().unwrap()));
+    assert!(machine["cpu_model"].is_string() && machine["backend"].is_string());
+    assert!(json["boot"]["exits"].as_u64().unwrap() > 0);
+
+    let metrics = json["metrics"].as_array().unwrap();
+    let names: Vec<&str> = metrics
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "null_syscall",
+            "thread_switch",
+            "process_switch",
+            "thread_create_exit",
+            "process_create_exit",
+            "yield",
+            "boot_to_exit"
+        ]
+    );
+    for metric in metrics {
+        let name = metric["name"].as_str().unwrap();
+        assert!(stdout.contains(name), "{name} not in the table:\n{stdout}");
+        if metric["available"] == false {
+            assert!(metric["guest_ns_median"].is_null(), "{metric}");
+            continue;
+        }
+        let positive = |key: &str| metric[key].as_f64().is_some_and(|v| v > 0.0);
+        assert!(
+            positive("guest_ns_median") && positive("guest_ns_p99"),
+            "{metric}"
+        );
+        if name == "boot_to_exit" {
+            assert_eq!(metric["iterations"], ITERATIONS.min(20), "{metric}");
+            continue;
+        }
+        assert!(
+            positive("host_ns_median") && positive("host_ns_p99"),
+            "{metric}"
+        );
+        assert!(positive("ratio"), "{metric}");
+        assert_eq!(metric["iterations"], ITERATIONS, "{metric}");
+        assert_eq!(metric["exits"], 0, "{metric}");
+    }
+
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_rejects_unknown_metrics() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .arg("bench")
+        .arg(guest_image())
+        .args(["--only", "null_syscall,warp_drive"])
+        .output()
+        .expect("cannot start vmm");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("unknown metric 'warp_drive'"), "{stderr}");
+}

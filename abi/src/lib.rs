@@ -14,6 +14,7 @@ pub mod image;
 pub mod layout;
 pub mod memory;
 pub mod nt;
+pub mod process;
 pub mod service;
 pub mod status;
 pub mod system_information;

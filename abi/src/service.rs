@@ -81,13 +81,22 @@ pub enum SystemService {
     /// `NtQueryInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
     /// ThreadInformationLength, PULONG ReturnLength)`.
     NtQueryInformationThread = 0x3C,
+    /// `NtCreateUserProcess(PHANDLE ProcessHandle, PHANDLE ThreadHandle,
+    /// ProcessDesiredAccess, ThreadDesiredAccess, POBJECT_ATTRIBUTES ProcessObjectAttributes,
+    /// POBJECT_ATTRIBUTES ThreadObjectAttributes, ProcessFlags, ThreadFlags,
+    /// PRTL_USER_PROCESS_PARAMETERS ProcessParameters, PPS_CREATE_INFO CreateInfo,
+    /// PPS_ATTRIBUTE_LIST AttributeList)`.
+    NtCreateUserProcess = 0x40,
+    /// `NtQueryInformationProcess(ProcessHandle, ProcessInformationClass,
+    /// ProcessInformation, ProcessInformationLength, PULONG ReturnLength)`.
+    NtQueryInformationProcess = 0x41,
     /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures its
     /// own primitives (`abi::diagnostics`). Project-specific, not an NT service.
     NtQueryArchitectureTimings = 0x60,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -117,6 +126,8 @@ impl SystemService {
         Self::NtResetEvent,
         Self::NtPulseEvent,
         Self::NtQueryInformationThread,
+        Self::NtCreateUserProcess,
+        Self::NtQueryInformationProcess,
         Self::NtQueryArchitectureTimings,
     ];
 
@@ -151,6 +162,8 @@ impl SystemService {
             0x3A => Some(Self::NtResetEvent),
             0x3B => Some(Self::NtPulseEvent),
             0x3C => Some(Self::NtQueryInformationThread),
+            0x40 => Some(Self::NtCreateUserProcess),
+            0x41 => Some(Self::NtQueryInformationProcess),
             0x60 => Some(Self::NtQueryArchitectureTimings),
             _ => None,
         }

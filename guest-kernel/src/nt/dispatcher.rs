@@ -117,14 +117,14 @@ pub fn nt_terminate_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 }
 
 /// Writes a `ULONG` result to an optional user pointer (probed for alignment first).
-fn return_ulong(address: u64, value: u32) -> Result<(), NtStatus> {
+pub(super) fn return_ulong(address: u64, value: u32) -> Result<(), NtStatus> {
     if address != 0 {
         user_args::write_bytes(address, &value.to_le_bytes())?;
     }
     Ok(())
 }
 
-fn probe_optional_ulong(address: u64) -> Result<(), NtStatus> {
+pub(super) fn probe_optional_ulong(address: u64) -> Result<(), NtStatus> {
     if address != 0 {
         user_args::probe_for_write(address, 4, 4)?;
     }

@@ -80,7 +80,7 @@ pub fn nt_allocate_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatu
     // commit reports a failed write-back.
     let reserving = base == 0 || allocation_type & MEM_RESERVE != 0;
     let process = reference_process(process, PROCESS_VM_OPERATION)?;
-    let (base, size) = process.address_space.lock().allocate_virtual_memory(
+    let (base, size) = process.address_space()?.allocate_virtual_memory(
         base,
         size,
         zero_bits,
@@ -105,8 +105,7 @@ pub fn nt_free_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     check_free_range(base, size)?;
     let process = reference_process(process, PROCESS_VM_OPERATION)?;
     let (base, size) = process
-        .address_space
-        .lock()
+        .address_space()?
         .free_virtual_memory(base, size, free_type)?;
     // The memory is freed whether or not the caller can be told.
     let _ = write_u64(region_size, size).and_then(|()| write_u64(base_address, base));
@@ -127,8 +126,7 @@ pub fn nt_protect_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus
     let process = reference_process(process, PROCESS_VM_OPERATION)?;
     let (base, size, old) =
         process
-            .address_space
-            .lock()
+            .address_space()?
             .protect_virtual_memory(base, size, new_protect)?;
     let _ = write_bytes(old_protect, &old.to_le_bytes())
         .and_then(|()| write_u64(base_address, base))
@@ -156,7 +154,7 @@ pub fn nt_query_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus> 
         return Err(NtStatus::INFO_LENGTH_MISMATCH);
     }
     let process = reference_process(process, PROCESS_QUERY_INFORMATION)?;
-    let information = process.address_space.lock().query_virtual_memory(address);
+    let information = process.address_space()?.query_virtual_memory(address);
     write_bytes(buffer, bytes_of(&information))?;
     if return_length != 0 {
         write_u64(return_length, size_of::<MemoryBasicInformation>() as u64)?;
@@ -224,7 +222,7 @@ fn read_process(process: u64, base: u64, buffer: u64, size: u64) -> Result<Trans
     let mut done = 0;
     while done < size {
         let piece = &mut bounce[..(size - done).min(MAX_TRANSFER_SIZE as u64) as usize];
-        let read = process.address_space.lock().read_memory(base + done, piece);
+        let read = process.address_space()?.read_memory(base + done, piece);
         let (copied, status) = match read {
             Ok(()) => (piece.len(), NtStatus::SUCCESS),
             Err(copied) => (copied, NtStatus::PARTIAL_COPY),
@@ -278,10 +276,7 @@ fn write_process(process: u64, base: u64, buffer: u64, size: u64) -> Result<Tran
                 done,
             });
         }
-        let written = process
-            .address_space
-            .lock()
-            .write_memory(base + done, piece);
+        let written = process.address_space()?.write_memory(base + done, piece);
         match written {
             Ok(()) => done += piece.len() as u64,
             Err(copied) => {

@@ -75,6 +75,12 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQueryInformationThread) => {
             status_of(dispatcher::nt_query_information_thread(frame))
         }
+        Some(SystemService::NtCreateUserProcess) => {
+            status_of(process::nt_create_user_process(frame))
+        }
+        Some(SystemService::NtQueryInformationProcess) => {
+            status_of(process::nt_query_information_process(frame))
+        }
         Some(SystemService::NtQueryArchitectureTimings) => {
             status_of(nt_query_architecture_timings(frame.r10))
         }

@@ -1,14 +1,206 @@
-//! Process and thread services: NtOpenProcess, NtOpenThread, NtTerminateProcess.
+//! Process and thread services: NtCreateUserProcess, NtOpenProcess, NtOpenThread,
+//! NtQueryInformationProcess, NtTerminateProcess.
+
+use alloc::string::String;
 
 use abi::NtStatus;
-use abi::access::PROCESS_TERMINATE;
-use abi::nt::ClientId;
+use abi::access::{PROCESS_QUERY_INFORMATION, PROCESS_TERMINATE};
+use abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED;
+use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
+use abi::process::{
+    PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
+    PROCESS_CREATE_FLAGS_VALID, ProcessBasicInformation,
+};
 
+use super::dispatcher::{probe_optional_ulong, return_ulong};
 use super::object::return_handle;
 use super::user_args::{self, CapturedAttributes, arguments};
 use crate::arch::TrapFrame;
+use crate::mm::probe::{self, Plain};
 use crate::ob::{self, ObjectRef, ObjectType};
 use crate::ps::{self, PROCESS_TYPE, Process, THREAD_TYPE};
+
+// SAFETY: u32s, u64s, UNICODE_STRINGs and a CURDIR at their natural alignment, laid out
+// without padding (pinned by `abi::nt`'s offset assertions).
+unsafe impl Plain for RtlUserProcessParameters {}
+// SAFETY: a u32 with its padding spelled out, u64s, an i32 with its padding: no padding.
+unsafe impl Plain for ProcessBasicInformation {}
+
+/// `NtCreateUserProcess(PHANDLE ProcessHandle, PHANDLE ThreadHandle, ProcessDesiredAccess,
+/// ThreadDesiredAccess, POBJECT_ATTRIBUTES ProcessObjectAttributes OPTIONAL,
+/// POBJECT_ATTRIBUTES ThreadObjectAttributes OPTIONAL, ProcessFlags, ThreadFlags,
+/// PRTL_USER_PROCESS_PARAMETERS ProcessParameters, PPS_CREATE_INFO CreateInfo OPTIONAL,
+/// PPS_ATTRIBUTE_LIST AttributeList OPTIONAL)`: what `RtlCreateUserProcess` does in one
+/// call. The image is the boot-image program ImagePathName names (its last component:
+/// `\SystemRoot\System32\hello.exe` or `hello`); the child is the caller's
+/// (`PspCreateProcess`), inheriting its inheritable handles with
+/// PROCESS_CREATE_FLAGS_INHERIT_HANDLES; its first thread (`PspCreateThread`) starts at the
+/// image's entry point, suspended with THREAD_CREATE_FLAGS_CREATE_SUSPENDED. Both handles
+/// go back. Unknown flags are STATUS_INVALID_PARAMETER, an unknown image
+/// STATUS_OBJECT_NAME_NOT_FOUND; CreateInfo and AttributeList are probed and not used.
+pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [
+        process_handle,
+        thread_handle,
+        process_access,
+        thread_access,
+        process_attributes,
+        thread_attributes,
+        process_flags,
+        thread_flags,
+        parameters,
+        create_info,
+        attribute_list,
+    ] = arguments::<11>(frame)?;
+    let (process_flags, thread_flags) = (process_flags as u32, thread_flags as u32);
+    if process_flags & !PROCESS_CREATE_FLAGS_VALID != 0
+        || thread_flags & !THREAD_CREATE_FLAGS_CREATE_SUSPENDED != 0
+    {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    user_args::probe_for_write_handle(process_handle)?;
+    user_args::probe_for_write_handle(thread_handle)?;
+    let process_attributes = capture_unnamed_attributes(process_attributes)?;
+    let thread_attributes = capture_unnamed_attributes(thread_attributes)?;
+    let (image_path, command_line) = capture_process_parameters(parameters)?;
+    if create_info != 0 {
+        // PS_CREATE_INFO: only its Size is read.
+        probe::capture::<u64>(create_info)?;
+    }
+    if attribute_list != 0 {
+        // PS_ATTRIBUTE_LIST: TotalLength, then the attributes, none of which is used.
+        let total: u64 = probe::capture(attribute_list)?;
+        if !(8..=0x1000).contains(&total) {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        probe::capture_bytes(attribute_list, total as usize)?;
+    }
+
+    let parent = ps::current_process();
+    let inherit = process_flags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES != 0;
+    let (process, image) = ps::create_process(Some(&parent), &image_path, &command_line, inherit)?;
+    let suspended = thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED != 0;
+    let thread = ps::create_first_thread(&process, &image, suspended)?;
+    // ObInsertObject for both, in the caller's table; a failure ends the new process,
+    // which then runs down as any other.
+    let inserted = ob::insert_object(
+        process.clone(),
+        None,
+        process_attributes,
+        process_access as u32,
+    )
+    .and_then(|(process_handle, _)| {
+        ob::insert_object(
+            thread.clone(),
+            None,
+            thread_attributes,
+            thread_access as u32,
+        )
+        .map(|(thread_handle, _)| (process_handle, thread_handle))
+        .inspect_err(|_| {
+            let _ = ob::close_handle(process_handle);
+        })
+    });
+    if let Err(status) = inserted {
+        ps::terminate_process(&process, status, false);
+    }
+    ps::ready_thread(thread);
+    let (process_handle_value, thread_handle_value) = inserted?;
+    return_handle(process_handle, process_handle_value)?;
+    return_handle(thread_handle, thread_handle_value)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// Optional `OBJECT_ATTRIBUTES` for an object that takes no name: the attributes
+/// (OBJ_INHERIT), 0 without any; a name is STATUS_OBJECT_NAME_INVALID.
+fn capture_unnamed_attributes(address: u64) -> Result<u32, NtStatus> {
+    if address == 0 {
+        return Ok(0);
+    }
+    let captured: CapturedAttributes = user_args::capture_object_attributes(address)?;
+    if captured.name.is_some() {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    Ok(captured.attributes)
+}
+
+/// Captures ImagePathName and CommandLine from the `RTL_USER_PROCESS_PARAMETERS` at
+/// `address` (normalized: buffers are addresses; otherwise offsets from the structure).
+/// NULL, a bad string or an empty ImagePathName is STATUS_INVALID_PARAMETER. An empty
+/// CommandLine becomes the image path.
+fn capture_process_parameters(address: u64) -> Result<(String, String), NtStatus> {
+    if address == 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let parameters: RtlUserProcessParameters = probe::capture(address)?;
+    let base = if parameters.flags & PROCESS_PARAMETERS_NORMALIZED != 0 {
+        0
+    } else {
+        address
+    };
+    let image_path = capture_string(parameters.image_path_name, base)?;
+    if image_path.is_empty() {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let command_line = capture_string(parameters.command_line, base)?;
+    let command_line = if command_line.is_empty() {
+        image_path.clone()
+    } else {
+        command_line
+    };
+    Ok((image_path, command_line))
+}
+
+/// A captured `UNICODE_STRING` whose buffer lies at `base` + its Buffer field: an odd
+/// length, a length past the maximum or bad UTF-16 is STATUS_INVALID_PARAMETER.
+fn capture_string(string: UnicodeString, base: u64) -> Result<String, NtStatus> {
+    if !string.length.is_multiple_of(2) || string.length > string.maximum_length {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if string.length == 0 {
+        return Ok(String::new());
+    }
+    let buffer = base
+        .checked_add(string.buffer)
+        .ok_or(NtStatus::ACCESS_VIOLATION)?;
+    let bytes = probe::capture_bytes(buffer, usize::from(string.length))?;
+    let units = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .map_err(|_| NtStatus::INVALID_PARAMETER)
+}
+
+/// `NtQueryInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+/// ProcessInformationLength, PULONG ReturnLength OPTIONAL)`: ProcessBasicInformation only
+/// (STATUS_INVALID_INFO_CLASS otherwise), whose length must be exact
+/// (STATUS_INFO_LENGTH_MISMATCH); the handle needs PROCESS_QUERY_INFORMATION.
+pub fn nt_query_information_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length, return_length] = arguments::<5>(frame)?;
+    if class as u32 != PROCESS_BASIC_INFORMATION_CLASS {
+        return Err(NtStatus::INVALID_INFO_CLASS);
+    }
+    let size = size_of::<ProcessBasicInformation>();
+    if length as u32 as usize != size {
+        return Err(NtStatus::INFO_LENGTH_MISMATCH);
+    }
+    user_args::probe_for_write(information, size, 8)?;
+    probe_optional_ulong(return_length)?;
+    let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_QUERY_INFORMATION)?;
+    let basic = ProcessBasicInformation {
+        exit_status: process.exit_status().0,
+        peb_base_address: process.peb(),
+        affinity_mask: 1,
+        base_priority: i32::from(process.pcb.base_priority),
+        unique_process_id: process.unique_process_id(),
+        inherited_from_unique_process_id: process.inherited_from_unique_process_id(),
+        ..ProcessBasicInformation::default()
+    };
+    user_args::write_bytes(information, user_args::bytes_of(&basic))?;
+    return_ulong(return_length, size as u32)?;
+    Ok(NtStatus::SUCCESS)
+}
 
 /// `NtOpenProcess(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES ObjectAttributes,
 /// PCLIENT_ID ClientId OPTIONAL)`: by CLIENT_ID (a thread ID, if given, must be one of the

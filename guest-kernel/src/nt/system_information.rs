@@ -1,19 +1,29 @@
 //! NtQuerySystemInformation: the classes the kernel answers, each with its NT structure.
-//! Memory counters come from the PFN database and the pool.
+//! Memory counters come from the PFN database and the pool, the process list from
+//! `PsActiveProcessHead`.
 
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
 use abi::memory::{MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS};
+use abi::nt::UnicodeString;
 use abi::system_information::{
     SYSTEM_BASIC_INFORMATION_CLASS, SYSTEM_MEMORY_LIST_INFORMATION_CLASS,
     SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemBasicInformation, SystemMemoryListInformation,
     SystemPerformanceInformation,
 };
 
+use abi::process::{
+    SYSTEM_PROCESS_INFORMATION_CLASS, SYSTEM_PROCESS_NOTIFY_COUNTERS_CLASS,
+    SystemProcessInformation, SystemProcessNotifyCounters, SystemThreadInformation,
+};
+use alloc::vec::Vec;
+
 use super::user_args::{bytes_of, probe_for_write, write_bytes};
 use crate::arch::TrapFrame;
 use crate::ke::clock::CLOCK_INTERVAL_MS;
+use crate::ke::thread::{ThreadState, WaitReason};
 use crate::mm::{self, probe::Plain};
+use crate::ps;
 
 // SAFETY: seven u32, a u32 of padding spelled out, three u64, an i8 and seven bytes: no
 // padding (size 0x40, pinned by `abi::system_information`'s assertions).
@@ -22,6 +32,13 @@ unsafe impl Plain for SystemBasicInformation {}
 unsafe impl Plain for SystemPerformanceInformation {}
 // SAFETY: u64s only (size 0xB0).
 unsafe impl Plain for SystemMemoryListInformation {}
+// SAFETY: u32, i64 and u64 fields, a UNICODE_STRING, every padding spelled out as a field
+// (size 0x100, pinned by `abi::process`'s assertions).
+unsafe impl Plain for SystemProcessInformation {}
+// SAFETY: i64s, u32s and i32s in pairs, a u64 and a CLIENT_ID: no padding (size 0x50).
+unsafe impl Plain for SystemThreadInformation {}
+// SAFETY: two u64.
+unsafe impl Plain for SystemProcessNotifyCounters {}
 
 /// Counters reported in NT's 32-bit fields, saturated.
 fn ulong(value: u64) -> u32 {
@@ -39,7 +56,18 @@ pub fn nt_query_system_information(frame: &TrapFrame) -> Result<NtStatus, NtStat
     if return_length != 0 {
         probe_for_write(return_length, size_of::<u32>(), size_of::<u32>() as u64)?;
     }
+    // SystemProcessInformation's records are built first: their size is what it needs.
+    let processes =
+        (class == SYSTEM_PROCESS_INFORMATION_CLASS).then(|| process_information(buffer));
     let (needed, fits) = match class {
+        SYSTEM_PROCESS_INFORMATION_CLASS => {
+            let needed = processes.as_ref().map_or(0, Vec::len);
+            (needed, length >= needed)
+        }
+        SYSTEM_PROCESS_NOTIFY_COUNTERS_CLASS => {
+            let needed = size_of::<SystemProcessNotifyCounters>();
+            (needed, length >= needed)
+        }
         SYSTEM_BASIC_INFORMATION_CLASS => {
             let needed = size_of::<SystemBasicInformation>();
             (needed, length == needed)
@@ -61,6 +89,12 @@ pub fn nt_query_system_information(frame: &TrapFrame) -> Result<NtStatus, NtStat
         return Err(NtStatus::INFO_LENGTH_MISMATCH);
     }
     match class {
+        SYSTEM_PROCESS_INFORMATION_CLASS => {
+            write_bytes(buffer, processes.as_deref().unwrap_or_default())?;
+        }
+        SYSTEM_PROCESS_NOTIFY_COUNTERS_CLASS => {
+            write_bytes(buffer, bytes_of(&ps::notify_counters()))?;
+        }
         SYSTEM_BASIC_INFORMATION_CLASS => write_bytes(buffer, bytes_of(&basic_information()))?,
         SYSTEM_PERFORMANCE_INFORMATION_CLASS => {
             write_bytes(buffer, bytes_of(&performance_information()))?;
@@ -112,5 +146,87 @@ fn memory_list_information() -> SystemMemoryListInformation {
         zero_page_count: frames.zeroed,
         free_page_count: frames.free,
         ..SystemMemoryListInformation::default()
+    }
+}
+
+/// `SystemProcessInformation` (`ExpGetProcessInformation`) as it will sit at user address
+/// `buffer`: per process on `PsActiveProcessHead`, a `SYSTEM_PROCESS_INFORMATION`, one
+/// `SYSTEM_THREAD_INFORMATION` per thread, then the image name (NUL-terminated, the record
+/// padded to 8 bytes), which `ImageName` points at. `NextEntryOffset` links the records;
+/// the last one's is 0.
+fn process_information(buffer: u64) -> Vec<u8> {
+    let mut records = Vec::new();
+    let mut last_record = None;
+    for process in ps::active_processes() {
+        let start = records.len();
+        if let Some(last) = last_record {
+            let offset = (start - last) as u32;
+            records[last..last + 4].copy_from_slice(&offset.to_le_bytes());
+        }
+        last_record = Some(start);
+        let threads = process.threads();
+        let name: Vec<u8> = process
+            .image_file_name
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let name_offset = size_of::<SystemProcessInformation>()
+            + threads.len() * size_of::<SystemThreadInformation>();
+        let name_length = u16::try_from(name.len()).unwrap_or(u16::MAX - 1) & !1;
+        let record = SystemProcessInformation {
+            number_of_threads: threads.len() as u32,
+            create_time: process.create_time() as i64,
+            image_name: UnicodeString {
+                length: name_length,
+                maximum_length: name_length + 2,
+                reserved: 0,
+                buffer: buffer + (start + name_offset) as u64,
+            },
+            base_priority: i32::from(process.pcb.base_priority),
+            unique_process_id: process.unique_process_id(),
+            inherited_from_unique_process_id: process.inherited_from_unique_process_id(),
+            handle_count: ulong(process.object_table.handle_count() as u64),
+            ..SystemProcessInformation::default()
+        };
+        records.extend_from_slice(bytes_of(&record));
+        for thread in &threads {
+            let scheduling = thread.tcb.scheduling();
+            let record = SystemThreadInformation {
+                client_id: thread.client_id(),
+                priority: i32::from(scheduling.priority),
+                base_priority: i32::from(scheduling.base_priority),
+                thread_state: thread_state(scheduling.state),
+                wait_reason: scheduling.wait_reason.map_or(0, wait_reason),
+                ..SystemThreadInformation::default()
+            };
+            drop(scheduling);
+            records.extend_from_slice(bytes_of(&record));
+        }
+        records.extend_from_slice(&name[..usize::from(name_length)]);
+        records.extend_from_slice(&[0, 0]);
+        records.resize(records.len().next_multiple_of(8), 0);
+    }
+    records
+}
+
+/// `KTHREAD_STATE`.
+fn thread_state(state: ThreadState) -> u32 {
+    match state {
+        ThreadState::Initialized => 0,
+        ThreadState::Ready => 1,
+        ThreadState::Running => 2,
+        ThreadState::Standby => 3,
+        ThreadState::Terminated => 4,
+        ThreadState::Waiting => 5,
+        ThreadState::DeferredReady => 7,
+    }
+}
+
+/// `KWAIT_REASON`.
+fn wait_reason(reason: WaitReason) -> u32 {
+    match reason {
+        WaitReason::DelayExecution => 4,
+        WaitReason::Suspended => 5,
+        WaitReason::UserRequest => 6,
     }
 }

@@ -43,6 +43,11 @@ impl<E> HandleTable<E> {
         }
     }
 
+    /// How many entries the table holds (`HandleCount`).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
     /// Stores `entry` under a free handle value and returns it (`ExCreateHandle`): the most
     /// recently freed value, else the next unused one. STATUS_INSUFFICIENT_RESOURCES when the
     /// table is full or pool runs out.

@@ -110,6 +110,11 @@ impl ObjectTable {
         Ok(())
     }
 
+    /// How many handles the table holds (`ObjectTable->HandleCount`).
+    pub fn handle_count(&self) -> usize {
+        self.table.lock().count()
+    }
+
     /// Closes every handle (`ObKillProcess`, at process rundown). Returns how many there were.
     pub fn close_all(&self) -> usize {
         let entries = self.table.lock().take_all();
@@ -122,13 +127,6 @@ impl ObjectTable {
 
     /// A table for a child process holding the inheritable handles of this one, at the same
     /// values, with the same access (`ExDupHandleTable` with `ObDupHandleProcedure`).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "PspCreateProcess inherits handles with it; next in issue 3"
-        )
-    )]
     pub fn duplicate_inheritable(&self) -> Result<Self, NtStatus> {
         let table = self.table.lock().duplicate(|entry| {
             (entry.attributes & OBJ_INHERIT != 0).then(|| {

@@ -2,8 +2,13 @@
 //! names them, the first process and its thread created in NT's order, and termination.
 
 mod cid;
+mod create;
 mod environment;
+mod notify;
 mod thread;
+
+pub use create::{active_processes, create_first_thread, create_process, ready_thread};
+pub use notify::notify_counters;
 
 pub use thread::{
     ThreadStart, create_thread, exit_current_thread, system_shutdown, terminate_current_process,
@@ -13,15 +18,13 @@ pub use thread::{
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::access::{
     PROCESS_ALL_ACCESS, PROCESS_GENERIC_MAPPING, THREAD_ALL_ACCESS, THREAD_GENERIC_MAPPING,
 };
 use abi::hypercall::BootMarker;
-use abi::layout::PAGE_SIZE;
-use abi::memory::PAGE_READWRITE;
 use abi::nt::ClientId;
 use spin::Mutex;
 
@@ -29,9 +32,9 @@ use self::cid::CidTable;
 use crate::arch::user::UserContext;
 use crate::ke::dispatcher::{DispatcherHeader, DispatcherObject};
 use crate::ke::thread::{KProcess, KThread};
-use crate::mm::{self, AddressSpace, image};
+use crate::mm::{self, AddressSpace};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
-use crate::{hal, io, ke};
+use crate::{hal, ke};
 
 /// Top of the initial thread's user stack; the stack grows down from here.
 const USER_STACK_TOP: u64 = 0x0000_7FFD_0000_0000;
@@ -63,8 +66,19 @@ static PSP_CID_TABLE: CidTable<CidEntry> = CidTable::new();
 pub struct Process {
     /// `Pcb`: the scheduling part and the dispatcher header.
     pub pcb: KProcess,
-    /// `UniqueProcessId`, from the CID table; 0 until allocated.
+    /// `UniqueProcessId`, from the CID table; 0 until allocated. It stays readable after
+    /// rundown frees the ID.
     unique_process_id: AtomicU64,
+    /// Whether the process ID is still in the CID table and the process in
+    /// `PsActiveProcessHead`: both go at rundown, or on the last dereference of a process
+    /// that never ran.
+    active: AtomicBool,
+    /// `InheritedFromUniqueProcessId`: the parent's process ID (0 for the first process).
+    inherited_from_unique_process_id: u64,
+    /// `CreateTime`, in 100 ns units since the processor started.
+    create_time: AtomicU64,
+    /// The first process, the session: when it ends the system shuts down.
+    session: bool,
     /// `Peb`: the PEB's user address.
     peb: AtomicU64,
     /// `ThreadListHead`: the threads that have not exited. Each holds a reference to the
@@ -72,7 +86,8 @@ pub struct Process {
     threads: Mutex<Vec<Arc<Object<Thread>>>>,
     /// `ExitStatus`: STATUS_PENDING until the process is terminated or its last thread exits.
     exit_status: AtomicU32,
-    pub address_space: Mutex<AddressSpace>,
+    /// The address space; `None` once rundown tore it down.
+    address_space: Mutex<Option<AddressSpace>>,
     /// The image file name, as `EPROCESS.ImageFileName` ("hello.exe").
     pub image_file_name: String,
     /// The handle table (`ObjectTable`).
@@ -83,6 +98,68 @@ impl Process {
     /// `UniqueProcessId`.
     pub fn unique_process_id(&self) -> u64 {
         self.unique_process_id.load(Ordering::Relaxed)
+    }
+
+    /// `InheritedFromUniqueProcessId`.
+    pub fn inherited_from_unique_process_id(&self) -> u64 {
+        self.inherited_from_unique_process_id
+    }
+
+    /// `CreateTime`, 100 ns units.
+    pub fn create_time(&self) -> u64 {
+        self.create_time.load(Ordering::Relaxed)
+    }
+
+    /// `Peb`: the PEB's user address.
+    pub fn peb(&self) -> u64 {
+        self.peb.load(Ordering::Relaxed)
+    }
+
+    /// `ExitStatus`: STATUS_PENDING while the process has not ended.
+    pub fn exit_status(&self) -> NtStatus {
+        NtStatus(self.exit_status.load(Ordering::Relaxed))
+    }
+
+    /// The threads that have not exited.
+    pub fn threads(&self) -> Vec<Arc<Object<Thread>>> {
+        self.threads.lock().clone()
+    }
+
+    /// The process's address space, locked (`KeStackAttachProcess` and the working set
+    /// lock, in one): STATUS_PROCESS_IS_TERMINATING once rundown tore it down.
+    pub fn address_space(&self) -> Result<AddressSpaceGuard<'_>, NtStatus> {
+        let guard = self.address_space.lock();
+        if guard.is_none() {
+            return Err(NtStatus::PROCESS_IS_TERMINATING);
+        }
+        Ok(AddressSpaceGuard(guard))
+    }
+
+    /// Takes the process's ID out of the CID table and the process off
+    /// `PsActiveProcessHead`, once.
+    fn deactivate(&self) {
+        if self.active.swap(false, Ordering::Relaxed) {
+            let id = self.unique_process_id();
+            create::remove_active_process(id);
+            PSP_CID_TABLE.free(id);
+        }
+    }
+}
+
+/// A process's address space, locked; see [`Process::address_space`].
+pub struct AddressSpaceGuard<'a>(spin::MutexGuard<'a, Option<AddressSpace>>);
+
+impl core::ops::Deref for AddressSpaceGuard<'_> {
+    type Target = AddressSpace;
+
+    fn deref(&self) -> &AddressSpace {
+        self.0.as_ref().expect("checked when locked")
+    }
+}
+
+impl core::ops::DerefMut for AddressSpaceGuard<'_> {
+    fn deref_mut(&mut self) -> &mut AddressSpace {
+        self.0.as_mut().expect("checked when locked")
     }
 }
 
@@ -99,13 +176,11 @@ impl DispatcherObject for Process {
 }
 
 impl Drop for Process {
-    /// `PspProcessDelete`, on the last dereference: the process ID goes back to the CID
-    /// table; the handle table and the address space go with the fields.
+    /// `PspProcessDelete`, on the last dereference: a process that never ran down gives
+    /// its ID back and leaves the active list; the handle table and the address space go
+    /// with the fields.
     fn drop(&mut self) {
-        let id = *self.unique_process_id.get_mut();
-        if id != 0 {
-            PSP_CID_TABLE.free(id);
-        }
+        self.deactivate();
     }
 }
 
@@ -176,10 +251,12 @@ impl Drop for Thread {
     }
 }
 
-/// Registers the process and thread object types (`PspInitPhase0`).
+/// Registers the process and thread object types and the kernel's process-notify routine
+/// (`PspInitPhase0`).
 pub fn init() {
     ob::create_object_type(&PROCESS_TYPE);
     ob::create_object_type(&THREAD_TYPE);
+    notify::init();
 }
 
 /// The thread running on this processor (`PsGetCurrentThread`). Only services and
@@ -220,77 +297,13 @@ pub fn lookup_thread_by_client_id(client_id: ClientId) -> Result<Arc<Object<Thre
     Ok(thread)
 }
 
-/// Creates the first user process from `command_line` ("PROGRAM ARGS..."): the process
-/// (`PspCreateProcess`), then its first thread (`PspCreateThread`), not yet running.
+/// Creates the first user process from `command_line` ("PROGRAM ARGS..."): the session,
+/// whose exit shuts the system down. The process (`PspCreateProcess`, no parent), then its
+/// first thread (`PspCreateThread`), not yet running.
 pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>, NtStatus> {
     let program = environment::program_name(command_line);
-    let (path, file) =
-        io::boot_image::find_program(program).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
-    let image_file_name = String::from(path.rsplit('/').next().unwrap_or(&path));
-
-    // PspCreateProcess: the process object with its address space (a PML4 sharing the
-    // kernel half) and its handle table (empty: the first process has no parent to inherit
-    // from); the image mapped; the process ID from the CID table; the PEB with its process
-    // parameters.
-    let address_space = AddressSpace::new()?;
-    let process = Object::create(Process {
-        pcb: KProcess::new(address_space.root()),
-        unique_process_id: AtomicU64::new(0),
-        peb: AtomicU64::new(0),
-        threads: Mutex::new(Vec::new()),
-        exit_status: AtomicU32::new(NtStatus::PENDING.0),
-        address_space: Mutex::new(address_space),
-        image_file_name,
-        object_table: ObjectTable::new(),
-    });
-    let mut address_space = process.address_space.lock();
-    let image = image::map_image(&mut address_space, file)?;
-    let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(&process)))?;
-    process
-        .unique_process_id
-        .store(process_id, Ordering::Relaxed);
-    let image_path = alloc::format!("\\SystemRoot\\{}", path.replace('/', "\\"));
-    let peb = environment::create_peb(&mut address_space, image.base, &image_path, command_line)?;
-    process.peb.store(peb, Ordering::Relaxed);
-
-    // PspCreateThread: the thread object with its kernel stack; the thread ID; the TEB
-    // (with the client ID), the user stack and the initial context that enters the image
-    // with the PEB as its argument; linked to the process.
-    let thread = Object::create(Thread::new(&process, false));
-    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
-    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
-    let stack_reserve = image
-        .stack_reserve
-        .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)
-        .next_multiple_of(PAGE_SIZE);
-    let stack_commit = image
-        .stack_commit
-        .clamp(PAGE_SIZE, stack_reserve)
-        .next_multiple_of(PAGE_SIZE);
-    let stack_limit = USER_STACK_TOP - stack_reserve;
-    // The whole reserve is committed, each page zero-filled on first touch: the stack
-    // grows without a guard page until guard-page growth (MiCheckForUserStackOverflow)
-    // arrives. The image's initial commit gets its frames now.
-    address_space.allocate(stack_limit, stack_reserve, PAGE_READWRITE)?;
-    address_space.make_resident(USER_STACK_TOP - stack_commit, stack_commit)?;
-    let teb = environment::create_teb(
-        &mut address_space,
-        peb,
-        thread.client_id(),
-        USER_STACK_TOP,
-        stack_limit,
-    )?;
-    drop(address_space);
-    thread.teb.store(teb, Ordering::Relaxed);
-    thread.user_stack.store(stack_limit, Ordering::Relaxed);
-    *thread.initial_context.lock() = Some(UserContext {
-        entry: image.entry_point,
-        stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
-        argument: peb,
-        teb,
-    });
-    process.threads.lock().push(thread.clone());
-    Ok(thread)
+    let (process, image) = create::create_process(None, program, command_line, false)?;
+    create::create_first_thread(&process, &image, false)
 }
 
 /// Runs the first thread: the clock starts, the thread is readied and the boot processor
@@ -306,7 +319,7 @@ pub fn start_initial_thread(thread: Arc<Object<Thread>>) -> ! {
 /// the current process's address space); `write` and `execute` say what the access was.
 pub fn resolve_user_fault(address: u64, write: bool, execute: bool) -> Result<(), NtStatus> {
     let thread = ke::dispatcher::current_thread().ok_or(NtStatus::ACCESS_VIOLATION)?;
-    let mut address_space = thread.process.address_space.lock();
+    let mut address_space = thread.process.address_space()?;
     mm::access_fault(&mut address_space, address, write, execute)
 }
 

@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, current_thread, environment,
+    Thread, current_thread, environment, notify,
 };
 use crate::arch::user::UserContext;
 use crate::ke::thread::KThread;
@@ -80,7 +80,7 @@ pub fn create_thread<R>(
         size => size.clamp(PAGE_SIZE, reserve),
     }
     .next_multiple_of(PAGE_SIZE);
-    let mut space = process.address_space.lock();
+    let mut space = process.address_space()?;
     let (stack_limit, _) = space.allocate_virtual_memory(
         0,
         reserve,
@@ -133,7 +133,10 @@ pub fn create_thread<R>(
 
 /// Releases a thread's TEB and user stack (`MmDeleteTeb` and the stack's release).
 fn release_user_allocations(thread: &Thread) {
-    let mut space = thread.process.address_space.lock();
+    // After rundown there is nothing left to release.
+    let Ok(mut space) = thread.process.address_space() else {
+        return;
+    };
     for base in [
         thread.teb.swap(0, Ordering::Relaxed),
         thread.user_stack.swap(0, Ordering::Relaxed),
@@ -208,9 +211,7 @@ pub fn terminate_current_process(status: NtStatus) -> ! {
 
 /// `PspExitThread`: the current thread exits with the status its termination asked for.
 /// Its TEB and user stack are released, it leaves its process's thread list, and its object
-/// is signaled. The last thread of a process runs the process down (`PspExitProcess`):
-/// its handle table is closed (`ObKillProcess`) and the process object signaled. The
-/// first process is the session: when it ends, the system shuts down with its exit status.
+/// is signaled. The last thread of a process runs the process down ([`exit_process`]).
 pub fn exit_current_thread(thread: Arc<Object<Thread>>) -> ! {
     let status = thread
         .tcb
@@ -226,18 +227,40 @@ pub fn exit_current_thread(thread: Arc<Object<Thread>>) -> ! {
         threads.is_empty()
     };
     if last {
-        let _ = process.exit_status.compare_exchange(
-            NtStatus::PENDING.0,
-            status.0,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        process.object_table.close_all();
-        ke::wait::signal_object(&*process);
-        system_shutdown(NtStatus(process.exit_status.load(Ordering::Relaxed)));
+        exit_process(&process, status);
     }
     drop(process);
     ke::wait::terminate_current_thread(thread)
+}
+
+/// `PspExitProcess`, run by the last thread of `process` as it exits with `status`: the
+/// process's exit status is recorded (unless a termination set it first), the
+/// process-notify routines are told, the handle table is closed (`ObKillProcess`), the
+/// address space torn down (`MmDeleteProcessAddressSpace`: every frame freed; the
+/// processor leaves it first), the process taken off `PsActiveProcessHead` and its ID out
+/// of the CID table, and the process object signaled, waking its waiters. The object
+/// itself goes on its last dereference. The first process is the session: when it ends,
+/// the system shuts down with its exit status.
+fn exit_process(process: &Arc<Object<Process>>, status: NtStatus) {
+    let _ = process.exit_status.compare_exchange(
+        NtStatus::PENDING.0,
+        status.0,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    notify::call_process_notify_routines(
+        process.inherited_from_unique_process_id(),
+        process.unique_process_id(),
+        false,
+    );
+    process.object_table.close_all();
+    let address_space = process.address_space.lock().take();
+    drop(address_space);
+    process.deactivate();
+    ke::wait::signal_object(&**process);
+    if process.session {
+        system_shutdown(process.exit_status());
+    }
 }
 
 /// Shuts the system down, reporting `status` as the exit status of the session.

@@ -1,0 +1,194 @@
+//! Process creation the way NT does it: `PspCreateProcess` for the first process and for
+//! NtCreateUserProcess (any parent), `PspCreateThread` for a process's first thread, and
+//! `PsActiveProcessHead`, the list of processes that have not run down.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use abi::NtStatus;
+use abi::layout::PAGE_SIZE;
+use abi::memory::PAGE_READWRITE;
+use spin::Mutex;
+
+use super::{
+    CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
+    Thread, USER_STACK_TOP, environment, notify,
+};
+use crate::arch::user::UserContext;
+use crate::ke::thread::KProcess;
+use crate::mm::AddressSpace;
+use crate::mm::image::{self, ImageView};
+use crate::ob::{Object, ObjectTable};
+use crate::{io, ke};
+
+/// `PsActiveProcessHead`: every process between the allocation of its ID and its rundown,
+/// by process ID, in creation order. Entries keep no reference.
+static PS_ACTIVE_PROCESS_HEAD: Mutex<Vec<(u64, Weak<Object<Process>>)>> = Mutex::new(Vec::new());
+
+/// The processes on `PsActiveProcessHead` that are still alive, in creation order.
+pub fn active_processes() -> Vec<Arc<Object<Process>>> {
+    PS_ACTIVE_PROCESS_HEAD
+        .lock()
+        .iter()
+        .filter_map(|(_, process)| process.upgrade())
+        .collect()
+}
+
+/// Takes the process with ID `id` off `PsActiveProcessHead`.
+pub(super) fn remove_active_process(id: u64) {
+    let removed = {
+        let mut list = PS_ACTIVE_PROCESS_HEAD.lock();
+        list.iter()
+            .position(|(entry, _)| *entry == id)
+            .map(|index| list.remove(index))
+    };
+    // The weak reference goes after the lock is released.
+    drop(removed);
+}
+
+/// The system time in 100 ns units (`KeQuerySystemTime`), from the TSC.
+fn system_time() -> u64 {
+    let units = u128::from(ke::clock::now()) * 10_000 / u128::from(ke::clock::tsc_khz());
+    u64::try_from(units).unwrap_or(u64::MAX)
+}
+
+/// The program an image path names: its last component (`\SystemRoot\System32\hello.exe`
+/// and `hello` both name `hello`).
+fn image_leaf(image_path: &str) -> &str {
+    image_path.rsplit(['\\', '/']).next().unwrap_or(image_path)
+}
+
+/// `PspCreateProcess`: a process running `image_path` (a program of the boot image) with
+/// `command_line`, child of `parent` (None: the first process, the session). Returns the
+/// process and its image, for the first thread. The steps, in NT's order: the object;
+/// what it inherits from the parent (priority class, handles when `inherit_handles`); the
+/// address space; the KPROCESS; the image mapped; the process ID from the CID table; the
+/// PEB with the process parameters; `PsActiveProcessHead`; CreateTime. The caller inserts
+/// the handle.
+pub fn create_process(
+    parent: Option<&Arc<Object<Process>>>,
+    image_path: &str,
+    command_line: &str,
+    inherit_handles: bool,
+) -> Result<(Arc<Object<Process>>, ImageView), NtStatus> {
+    // The image (what NT's section object references): a program of the boot image.
+    let (path, file) = io::boot_image::find_program(image_leaf(image_path))
+        .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+    let image_file_name = String::from(path.rsplit('/').next().unwrap_or(&path));
+
+    // Inherit from the parent: the priority class, and the inheritable handles when asked
+    // (ObInitProcess with ExDupHandleTable); otherwise a new empty handle table.
+    let object_table = match parent {
+        Some(parent) if inherit_handles => parent.object_table.duplicate_inheritable()?,
+        _ => ObjectTable::new(),
+    };
+    // MmCreateProcessAddressSpace: a PML4 sharing the kernel half.
+    let address_space = AddressSpace::new()?;
+    // KeInitializeProcess: the scheduling fields, the base priority from the parent.
+    let mut pcb = KProcess::new(address_space.root());
+    if let Some(parent) = parent {
+        pcb.base_priority = parent.pcb.base_priority;
+    }
+    // The process object (ObCreateObject), with its empty thread list.
+    let process = Object::create(Process {
+        pcb,
+        unique_process_id: AtomicU64::new(0),
+        active: AtomicBool::new(false),
+        inherited_from_unique_process_id: parent.map_or(0, |parent| parent.unique_process_id()),
+        create_time: AtomicU64::new(0),
+        session: parent.is_none(),
+        peb: AtomicU64::new(0),
+        threads: Mutex::new(Vec::new()),
+        exit_status: AtomicU32::new(NtStatus::PENDING.0),
+        address_space: Mutex::new(Some(address_space)),
+        image_file_name,
+        object_table,
+    });
+    let mut space = process.address_space()?;
+    // MmInitializeProcessAddressSpace: the image mapped.
+    let image = image::map_image(&mut space, file)?;
+    // The process ID from the CID table (the process is active from here: its rundown or
+    // last dereference gives the ID back).
+    let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(&process)))?;
+    process
+        .unique_process_id
+        .store(process_id, Ordering::Relaxed);
+    process.active.store(true, Ordering::Relaxed);
+    // MmCreatePeb, with the process parameters (ImagePathName, CommandLine).
+    let image_path = alloc::format!("\\SystemRoot\\{}", path.replace('/', "\\"));
+    let peb = environment::create_peb(&mut space, image.base, &image_path, command_line)?;
+    drop(space);
+    process.peb.store(peb, Ordering::Relaxed);
+    // InsertTailList(&PsActiveProcessHead, ...).
+    {
+        let mut list = PS_ACTIVE_PROCESS_HEAD.lock();
+        list.try_reserve(1)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        list.push((process_id, Arc::downgrade(&process)));
+    }
+    // CreateTime.
+    process.create_time.store(system_time(), Ordering::Relaxed);
+    Ok((process, image))
+}
+
+/// `PspCreateThread` for a process's first thread, not yet ready: the thread object with
+/// its kernel stack (priority from the process); the thread ID; the user stack the image
+/// asks for; the TEB with the client ID; the initial context entering the image with the
+/// PEB in `rcx`; counted and linked to the process; the process-creation callbacks (on the
+/// first thread, as NT runs them). Suspended if asked. [`ready_thread`] starts it.
+pub fn create_first_thread(
+    process: &Arc<Object<Process>>,
+    image: &ImageView,
+    suspended: bool,
+) -> Result<Arc<Object<Thread>>, NtStatus> {
+    let thread = Object::create(Thread::new(process, suspended));
+    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
+    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+    let stack_reserve = image
+        .stack_reserve
+        .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)
+        .next_multiple_of(PAGE_SIZE);
+    let stack_commit = image
+        .stack_commit
+        .clamp(PAGE_SIZE, stack_reserve)
+        .next_multiple_of(PAGE_SIZE);
+    let stack_limit = USER_STACK_TOP - stack_reserve;
+    let peb = process.peb();
+    let mut space = process.address_space()?;
+    // The whole reserve is committed, each page zero-filled on first touch: the stack
+    // grows without a guard page until guard-page growth (MiCheckForUserStackOverflow)
+    // arrives. The image's initial commit gets its frames now.
+    space.allocate(stack_limit, stack_reserve, PAGE_READWRITE)?;
+    space.make_resident(USER_STACK_TOP - stack_commit, stack_commit)?;
+    let teb = environment::create_teb(
+        &mut space,
+        peb,
+        thread.client_id(),
+        USER_STACK_TOP,
+        stack_limit,
+    )?;
+    drop(space);
+    thread.teb.store(teb, Ordering::Relaxed);
+    thread.user_stack.store(stack_limit, Ordering::Relaxed);
+    *thread.initial_context.lock() = Some(UserContext {
+        entry: image.entry_point,
+        stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
+        argument: peb,
+        teb,
+    });
+    process.threads.lock().push(thread.clone());
+    notify::call_process_notify_routines(
+        process.inherited_from_unique_process_id(),
+        process.unique_process_id(),
+        true,
+    );
+    Ok(thread)
+}
+
+/// Readies a new thread (`KeReadyThread`); a suspended one stops before user mode.
+pub fn ready_thread(thread: Arc<Object<Thread>>) {
+    let mut db = ke::dispatcher::lock();
+    ke::dispatcher::ready_thread(&mut db, thread);
+}

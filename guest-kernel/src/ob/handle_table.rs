@@ -86,9 +86,16 @@ impl<E> HandleTable<E> {
     pub fn destroy(&mut self, handle: u64) -> Option<E> {
         let index = index_of(handle)?;
         let entry = self.slots.get_mut(index)?.take()?;
-        // Room was reserved when the slot was created.
-        self.free.push(index);
         self.count -= 1;
+        if self.count == 0 {
+            // An empty table gives its storage back, so a process that closes every handle
+            // it opened holds no more pool than before; values start over at 4.
+            self.slots = Vec::new();
+            self.free = Vec::new();
+        } else {
+            // Room was reserved when the slot was created.
+            self.free.push(index);
+        }
         Some(entry)
     }
 

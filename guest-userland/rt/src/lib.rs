@@ -31,6 +31,8 @@ pub mod num;
 #[cfg(not(test))]
 mod panic;
 #[cfg(not(test))]
+pub mod process;
+#[cfg(not(test))]
 mod startup;
 pub mod syscall;
 

@@ -10,7 +10,7 @@
 use abi::NtStatus;
 use abi::nt::{
     ClientId, KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, ObjectAttributes,
-    SYSTEM_CALL_INT_2E, UnicodeString,
+    RtlUserProcessParameters, SYSTEM_CALL_INT_2E, UnicodeString,
 };
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE, SystemService};
 
@@ -481,4 +481,47 @@ pub fn exit_thread(status: NtStatus) -> ! {
     unsafe { nt_terminate_thread(CURRENT_THREAD_HANDLE, status) };
     // SAFETY: `ud2` only raises #UD; a kernel that let the thread go on is broken.
     unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
+system_service_stub! {
+    /// `NtCreateUserProcess(PHANDLE ProcessHandle, PHANDLE ThreadHandle,
+    /// ProcessDesiredAccess, ThreadDesiredAccess, POBJECT_ATTRIBUTES ProcessObjectAttributes,
+    /// POBJECT_ATTRIBUTES ThreadObjectAttributes, ProcessFlags, ThreadFlags,
+    /// PRTL_USER_PROCESS_PARAMETERS ProcessParameters, PPS_CREATE_INFO CreateInfo,
+    /// PPS_ATTRIBUTE_LIST AttributeList)`.
+    ///
+    /// # Safety
+    /// `process_handle` and `thread_handle` point to writable `HANDLE`s; the attributes are
+    /// null or point to readable `OBJECT_ATTRIBUTES`; `parameters` points to readable
+    /// process parameters whose strings are readable; `create_info` and `attribute_list`
+    /// are null or readable.
+    fn nt_create_user_process(
+        process_handle: *mut u64,
+        thread_handle: *mut u64,
+        process_desired_access: u32,
+        thread_desired_access: u32,
+        process_object_attributes: *const ObjectAttributes,
+        thread_object_attributes: *const ObjectAttributes,
+        process_flags: u32,
+        thread_flags: u32,
+        parameters: *const RtlUserProcessParameters,
+        create_info: u64,
+        attribute_list: u64
+    ) = NtCreateUserProcess;
+}
+
+system_service_stub! {
+    /// `NtQueryInformationProcess(ProcessHandle, ProcessInformationClass,
+    /// ProcessInformation, ProcessInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_information_process(
+        process: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryInformationProcess;
 }

@@ -35,6 +35,17 @@ fn freed_values_are_reused_most_recent_first() {
 }
 
 #[test]
+fn an_emptied_table_starts_over() {
+    let mut table = table_with(&["a", "b", "c"]);
+    for handle in [8, 4, 12] {
+        assert!(table.destroy(handle).is_some());
+    }
+    assert_eq!(table.count(), 0);
+    assert_eq!(table.create("d").unwrap(), 4);
+    assert_eq!(table.create("e").unwrap(), 8);
+}
+
+#[test]
 fn lookups_ignore_tag_bits_and_reject_what_names_nothing() {
     let table = table_with(&["a", "b"]);
     for handle in [4, 5, 6, 7] {

@@ -374,3 +374,130 @@ fn threads_waits_events_and_the_dispatcher_behave_like_nts() {
     assert!(console.contains(", 0 wrong"), "{console}");
     assert_exit(&outcome, 0);
 }
+
+#[test]
+fn spawn_creates_children_of_the_caller_and_tlist_shows_the_tree() {
+    let outcome = boot(&["spawn", "3", "hello"]);
+    let console = outcome.console_text();
+    assert_eq!(
+        console.matches("hello from user mode").count(),
+        3,
+        "{console}"
+    );
+    for child in 1..=3 {
+        assert!(
+            console.contains(&format!("spawn: child {child}: pid "))
+                && console.contains(", parent 4,"),
+            "{console}"
+        );
+    }
+    assert!(console.contains("3 exited with 0x00000000"), "{console}");
+    assert!(console.contains("3 created, 3 exited"), "{console}");
+    assert_exit(&outcome, 0);
+
+    // tlist run by spawn lists spawn (the session, PID 4, no parent) and itself as its child.
+    let outcome = boot(&["spawn", "1", "tlist"]);
+    let console = outcome.console_text();
+    let row = |line: &str| -> Vec<String> { line.split_whitespace().map(String::from).collect() };
+    let rows: Vec<Vec<String>> = console
+        .lines()
+        .map(row)
+        .filter(|row| row.len() == 4 && row[3].ends_with(".exe"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{console}");
+    assert_eq!(rows[0], ["4", "0", "1", "spawn.exe"], "{console}");
+    assert_eq!(rows[1][1..], ["4", "1", "tlist.exe"], "{console}");
+    assert_exit(&outcome, 0);
+}
+
+#[test]
+fn exit_status_propagates_to_the_parent() {
+    let outcome = boot(&["spawn", "5", "exit", "7"]);
+    let console = outcome.console_text();
+    assert_eq!(
+        console.matches("exit status 0x00000007").count(),
+        5,
+        "{console}"
+    );
+    assert!(
+        console.contains("5 children of exit: 5 exited with 0x00000007"),
+        "{console}"
+    );
+    assert_exit(&outcome, 0);
+}
+
+#[test]
+fn processes_are_created_suspended_resumed_terminated_and_waited_for() {
+    let outcome = boot(&["proctest"]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    for case in [
+        "ok: NtResumeThread(suspended child)",
+        "ok: the resumed child's exit status",
+        "ok: the terminated child's exit status: running",
+        "ok: the terminated child's exit status: blocked",
+        "ok: the terminated child's exit status: created suspended",
+        "ok: the terminated child's exit status: suspended while running",
+        "ok: WaitAll on three children",
+        "ok: with it the child sets the inherited event",
+        "ok: every child ran down: one process left",
+        "ok: tlist still works afterwards",
+    ] {
+        assert!(console.contains(case), "{case}:\n{console}");
+    }
+    assert!(console.contains(", 0 wrong"), "{console}");
+    assert_exit(&outcome, 0);
+}
+
+#[test]
+fn bad_input_to_the_process_services_gets_its_status() {
+    let outcome = boot(&["proctest"]);
+    let console = outcome.console_text();
+    for case in [
+        "ok: NtCreateUserProcess(kernel process handle pointer)",
+        "ok: NtCreateUserProcess(unmapped parameters)",
+        "ok: NtCreateUserProcess(odd image path length)",
+        "ok: NtCreateUserProcess(image not in the boot image)",
+        "ok: NtCreateUserProcess(unmapped AttributeList)",
+        "ok: NtQueryInformationProcess(bogus handle)",
+        "ok: NtQueryInformationProcess(thread handle)",
+        "ok: NtQueryInformationProcess without PROCESS_QUERY_INFORMATION",
+        "ok: NtQueryInformationProcess(short length)",
+        "ok: NtQueryInformationProcess(kernel buffer)",
+        "ok: SystemProcessInformation into 16 bytes",
+        "ok: NtTerminateProcess without PROCESS_TERMINATE",
+        "ok: NtTerminateProcess(event handle)",
+    ] {
+        assert!(console.contains(case), "{case}:\n{console}");
+    }
+    assert!(!console.contains("WRONG"), "{console}");
+    assert_exit(&outcome, 0);
+}
+
+#[test]
+fn ten_thousand_processes_leak_nothing() {
+    let outcome = boot(&["spawn", "10000", "exit", "0"]);
+    let console = outcome.console_text();
+    let counters = |prefix: &str| {
+        console
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{console}"))
+            .to_string()
+    };
+    assert_eq!(
+        counters("spawn: before: "),
+        counters("spawn: after: "),
+        "{console}"
+    );
+    assert!(
+        console.contains("10000 exited with 0x00000000"),
+        "{console}"
+    );
+    assert!(console.contains("10000 created, 10000 exited"), "{console}");
+    assert!(
+        console.contains("counters back to where they started"),
+        "{console}"
+    );
+    assert_exit(&outcome, 0);
+}

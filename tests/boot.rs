@@ -501,3 +501,24 @@ fn ten_thousand_processes_leak_nothing() {
     );
     assert_exit(&outcome, 0);
 }
+
+/// Process creation and rundown (which leaves the dying address space first) in bootstrap
+/// mode too, where the host emulates kernel code.
+#[test]
+fn bootstrap_pvm_kernel_creates_and_runs_down_processes() {
+    let outcome = boot_with(&["proctest"], PvmMode::Bootstrap);
+    let console = outcome.console_text();
+    assert!(
+        !console.contains("WRONG") && console.contains(", 0 wrong"),
+        "{console}"
+    );
+    assert_exit(&outcome, 0);
+    let outcome = boot_with(&["spawn", "10", "exit", "3"], PvmMode::Bootstrap);
+    let console = outcome.console_text();
+    assert!(console.contains("10 exited with 0x00000003"), "{console}");
+    assert!(
+        console.contains("counters back to where they started"),
+        "{console}"
+    );
+    assert_exit(&outcome, 0);
+}

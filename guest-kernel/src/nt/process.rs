@@ -261,7 +261,8 @@ fn open_by_client_id(
 /// `NtTerminateProcess(ProcessHandle, ExitStatus)`. The handle needs PROCESS_TERMINATE.
 /// Every thread of the process exits; the caller, if it is one of them, on its way back to
 /// user mode, so the call does not return. A 0 handle terminates every thread of the
-/// current process but the caller's.
+/// current process but the caller's. A process that has ended is
+/// STATUS_PROCESS_IS_TERMINATING.
 pub fn nt_terminate_process(process_handle: u64, exit_status: u32) -> Result<NtStatus, NtStatus> {
     let status = NtStatus(exit_status);
     if process_handle == 0 {
@@ -269,6 +270,10 @@ pub fn nt_terminate_process(process_handle: u64, exit_status: u32) -> Result<NtS
         return Ok(NtStatus::SUCCESS);
     }
     let process = ob::reference_object_by_handle::<Process>(process_handle, PROCESS_TERMINATE)?;
+    if ps::thread_count(&process) == 0 {
+        // Run down already (or never started): nothing is left to end.
+        return Err(NtStatus::PROCESS_IS_TERMINATING);
+    }
     ps::terminate_process(&process, status, false);
     Ok(NtStatus::SUCCESS)
 }

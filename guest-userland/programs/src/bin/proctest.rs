@@ -251,6 +251,16 @@ fn termination(tally: &mut Tally) {
             exit_status(child.process),
             u64::from(status),
         );
+        tally.status(
+            &name_of("NtTerminateProcess again: ", name),
+            terminate(child.process, 1),
+            NtStatus::PROCESS_IS_TERMINATING,
+        );
+        tally.value(
+            &name_of("the first exit status stays: ", name),
+            exit_status(child.process),
+            u64::from(status),
+        );
         child.close();
     }
 }

@@ -1,5 +1,7 @@
 //! The process manager: process and thread objects (EPROCESS, ETHREAD), the CID table that
-//! names them, the first process and its thread created in NT's order, and termination.
+//! names them, processes and their threads created in NT's order (the first process, the
+//! session, and children of any process), `PsActiveProcessHead`, the process-notify
+//! routines, and termination with the process rundown.
 
 mod cid;
 mod create;

@@ -35,6 +35,7 @@ pub mod process;
 #[cfg(not(test))]
 mod startup;
 pub mod syscall;
+pub mod tally;
 
 pub use abi::NtStatus;
 pub use args::Args;

@@ -27,6 +27,8 @@ use rt::syscall::{
 };
 use rt::{Args, NtStatus, println};
 
+use rt::tally::{ExpectedValue, Tally};
+
 rt::entry!(main);
 
 const KERNEL_ADDRESS: u64 = 0xFFFF_8000_0000_0000;
@@ -37,53 +39,6 @@ const BOGUS_HANDLE: u64 = 0x1234_5678;
 const UNDEFINED_ATTRIBUTE: u32 = 0x8000_0000;
 /// Read-only data: output pointers into it must be refused.
 static READ_ONLY: u64 = 0;
-
-/// Counts the cases and the wrong answers; prints a line per case.
-struct Tally {
-    cases: u32,
-    wrong: u32,
-}
-
-impl Tally {
-    fn check(&mut self, name: &str, right: bool, got: &dyn core::fmt::Display) {
-        self.cases += 1;
-        if right {
-            // Console output runs through the kernel character by character: keep it short.
-            println!("ok: {name}");
-        } else {
-            self.wrong += 1;
-            println!("WRONG: {name}: {got}");
-        }
-    }
-
-    /// A service's status.
-    fn status(&mut self, name: &str, got: NtStatus, expected: NtStatus) {
-        let text = Expected(got, expected);
-        self.check(name, got == expected, &text);
-    }
-
-    /// A value the kernel reported.
-    fn value(&mut self, name: &str, got: u64, expected: u64) {
-        let text = ExpectedHex(got, expected);
-        self.check(name, got == expected, &text);
-    }
-}
-
-struct Expected(NtStatus, NtStatus);
-
-impl core::fmt::Display for Expected {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} (expected {})", self.0, self.1)
-    }
-}
-
-struct ExpectedHex(u64, u64);
-
-impl core::fmt::Display for ExpectedHex {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:#x} (expected {:#x})", self.0, self.1)
-    }
-}
 
 /// A UTF-16 object name.
 struct Name {
@@ -276,7 +231,7 @@ fn main(_args: &Args) -> NtStatus {
         me.unique_process != 0
             && me.unique_process.is_multiple_of(4)
             && me.unique_thread.is_multiple_of(4),
-        &ExpectedHex(me.unique_process, me.unique_thread),
+        &ExpectedValue(me.unique_process, me.unique_thread),
     );
 
     open_by_client_id(&mut t, &me);
@@ -330,7 +285,7 @@ fn open_by_client_id(t: &mut Tally, me: &ClientId) {
         t.check(
             "  the handle is a multiple of 4",
             handle != 0 && handle.is_multiple_of(4),
-            &ExpectedHex(handle, handle & !3),
+            &ExpectedValue(handle, handle & !3),
         );
         t.value("  its granted access", granted(handle), u64::from(expected));
         close(handle);
@@ -554,7 +509,7 @@ fn duplication(t: &mut Tally, me: &ClientId) -> u64 {
     t.check(
         "  a new handle value",
         same != all && same.is_multiple_of(4),
-        &ExpectedHex(same, all),
+        &ExpectedValue(same, all),
     );
     t.value(
         "  the source's access",
@@ -866,7 +821,7 @@ fn counts(t: &mut Tally, me: &ClientId) {
     t.check(
         "the pointer count includes every handle",
         during.pointer_count >= during.handle_count && during.pointer_count > before.pointer_count,
-        &ExpectedHex(
+        &ExpectedValue(
             u64::from(during.pointer_count),
             u64::from(during.handle_count),
         ),
@@ -882,7 +837,7 @@ fn counts(t: &mut Tally, me: &ClientId) {
                 "  it counts the open handles",
                 info.total_number_of_handles >= during.handle_count
                     && info.high_water_number_of_handles >= info.total_number_of_handles,
-                &ExpectedHex(
+                &ExpectedValue(
                     u64::from(info.total_number_of_handles),
                     u64::from(during.handle_count),
                 ),
@@ -890,7 +845,7 @@ fn counts(t: &mut Tally, me: &ClientId) {
             t.check(
                 "  and at least this process",
                 info.total_number_of_objects >= 1 && info.type_index >= 2,
-                &ExpectedHex(u64::from(info.total_number_of_objects), 1),
+                &ExpectedValue(u64::from(info.total_number_of_objects), 1),
             );
             t.value(
                 "  its valid access mask",
@@ -900,7 +855,7 @@ fn counts(t: &mut Tally, me: &ClientId) {
             t.check(
                 "  its generic mapping",
                 info.generic_mapping == PROCESS_GENERIC_MAPPING,
-                &ExpectedHex(u64::from(info.generic_mapping.generic_read), 0x2_0410),
+                &ExpectedValue(u64::from(info.generic_mapping.generic_read), 0x2_0410),
             );
         }
         Err(status) => t.status("ObjectTypeInformation", status, NtStatus::SUCCESS),

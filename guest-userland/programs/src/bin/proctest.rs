@@ -32,6 +32,8 @@ use rt::syscall::{
 };
 use rt::{Args, NtStatus, println};
 
+use rt::tally::Tally;
+
 rt::entry!(main);
 
 const KERNEL_ADDRESS: u64 = 0xFFFF_8000_0000_0000;
@@ -39,50 +41,6 @@ const UNMAPPED_ADDRESS: u64 = 0x0000_0000_1000_0000;
 const BOGUS_HANDLE: u64 = 0x1234_5678;
 /// 100 ns units per millisecond, for timeouts.
 const MS: i64 = 10_000;
-
-/// Counts the cases and the wrong answers; prints a line per case.
-struct Tally {
-    cases: u32,
-    wrong: u32,
-}
-
-impl Tally {
-    fn check(&mut self, name: &str, right: bool, got: &dyn core::fmt::Display) {
-        self.cases += 1;
-        if right {
-            println!("ok: {name}");
-        } else {
-            self.wrong += 1;
-            println!("WRONG: {name}: {got}");
-        }
-    }
-
-    fn status(&mut self, name: &str, got: NtStatus, expected: NtStatus) {
-        let text = Expected(got, expected);
-        self.check(name, got == expected, &text);
-    }
-
-    fn value(&mut self, name: &str, got: u64, expected: u64) {
-        let text = ExpectedValue(got, expected);
-        self.check(name, got == expected, &text);
-    }
-}
-
-struct Expected(NtStatus, NtStatus);
-
-impl core::fmt::Display for Expected {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} (expected {})", self.0, self.1)
-    }
-}
-
-struct ExpectedValue(u64, u64);
-
-impl core::fmt::Display for ExpectedValue {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:#x} (expected {:#x})", self.0, self.1)
-    }
-}
 
 fn main(args: &Args) -> NtStatus {
     match (args.get(1), args.get(2).and_then(rt::parse_u32)) {

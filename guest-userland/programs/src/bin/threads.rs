@@ -26,6 +26,8 @@ use rt::syscall::{
 };
 use rt::{Args, NtStatus, println};
 
+use rt::tally::{ExpectedValue, Tally};
+
 rt::entry!(main);
 
 const KERNEL_ADDRESS: u64 = 0xFFFF_8000_0000_0000;
@@ -38,50 +40,6 @@ const COUNTING_THREADS: u32 = 4;
 const INCREMENTS: u32 = 200;
 const PING_PONGS: u32 = 200;
 const YIELDS: u32 = 200;
-
-/// Counts the cases and the wrong answers; prints a line per case.
-struct Tally {
-    cases: u32,
-    wrong: u32,
-}
-
-impl Tally {
-    fn check(&mut self, name: &str, right: bool, got: &dyn core::fmt::Display) {
-        self.cases += 1;
-        if right {
-            println!("ok: {name}");
-        } else {
-            self.wrong += 1;
-            println!("WRONG: {name}: {got}");
-        }
-    }
-
-    fn status(&mut self, name: &str, got: NtStatus, expected: NtStatus) {
-        let text = Expected(got, expected);
-        self.check(name, got == expected, &text);
-    }
-
-    fn value(&mut self, name: &str, got: u64, expected: u64) {
-        let text = ExpectedValue(got, expected);
-        self.check(name, got == expected, &text);
-    }
-}
-
-struct Expected(NtStatus, NtStatus);
-
-impl core::fmt::Display for Expected {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} (expected {})", self.0, self.1)
-    }
-}
-
-struct ExpectedValue(u64, u64);
-
-impl core::fmt::Display for ExpectedValue {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:#x} (expected {:#x})", self.0, self.1)
-    }
-}
 
 /// A thread's start routine: it must end with `exit_thread`.
 type StartRoutine = extern "system" fn(u64) -> !;

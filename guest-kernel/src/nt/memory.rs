@@ -201,6 +201,16 @@ struct Transfer {
 /// (MmCopyVirtualMemory). Pages of the process it may not read end the copy with
 /// STATUS_PARTIAL_COPY; a caller's buffer it cannot write, with STATUS_ACCESS_VIOLATION.
 pub fn nt_read_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    copy_virtual_memory(frame, read_process)
+}
+
+/// What NtReadVirtualMemory and NtWriteVirtualMemory share: their arguments
+/// (ProcessHandle, BaseAddress, Buffer, Size, PSIZE_T NumberOfBytes), checked, and the
+/// count of bytes copied written back; `transfer` moves the bytes.
+fn copy_virtual_memory(
+    frame: &TrapFrame,
+    transfer: fn(u64, u64, u64, u64) -> Result<Transfer, NtStatus>,
+) -> Result<NtStatus, NtStatus> {
     let [process, base, buffer, size, count] = arguments::<5>(frame)?;
     check_transfer(base, buffer, size, count)?;
     let transfer = match size {
@@ -208,7 +218,7 @@ pub fn nt_read_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
             status: NtStatus::SUCCESS,
             done: 0,
         },
-        _ => read_process(process, base, buffer, size)?,
+        _ => transfer(process, base, buffer, size)?,
     };
     if count != 0 {
         let _ = write_u64(count, transfer.done);
@@ -249,19 +259,7 @@ fn read_process(process: u64, base: u64, buffer: u64, size: u64) -> Result<Trans
 /// (MmCopyVirtualMemory). Pages of the process it may not write end the copy with
 /// STATUS_PARTIAL_COPY; a caller's buffer it cannot read, with STATUS_ACCESS_VIOLATION.
 pub fn nt_write_virtual_memory(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [process, base, buffer, size, count] = arguments::<5>(frame)?;
-    check_transfer(base, buffer, size, count)?;
-    let transfer = match size {
-        0 => Transfer {
-            status: NtStatus::SUCCESS,
-            done: 0,
-        },
-        _ => write_process(process, base, buffer, size)?,
-    };
-    if count != 0 {
-        let _ = write_u64(count, transfer.done);
-    }
-    Ok(transfer.status)
+    copy_virtual_memory(frame, write_process)
 }
 
 fn write_process(process: u64, base: u64, buffer: u64, size: u64) -> Result<Transfer, NtStatus> {

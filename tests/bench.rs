@@ -1,22 +1,11 @@
 //! Runs `vmm bench` on the real guest.img (built by scripts/build.sh) with few iterations
 //! and checks the JSON, the table and the plot. Never asserts a speed.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-/// target/guest.img, or $GUEST_IMAGE.
-fn guest_image() -> PathBuf {
-    let path = std::env::var_os("GUEST_IMAGE").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest.img"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "{} does not exist: run scripts/build.sh first (or set GUEST_IMAGE)",
-        path.display()
-    );
-    path
-}
+use common::guest_image;
 
 const ITERATIONS: u64 = 200;
 

@@ -1,26 +1,14 @@
 //! Boots the real guest.img (kernel + user programs, built by scripts/build.sh) in-process
 //! and checks what each program prints and how it exits.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
 use abi::NtStatus;
+use common::guest_image;
 use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
-
-/// target/guest.img, or $GUEST_IMAGE.
-fn guest_image() -> PathBuf {
-    let path = std::env::var_os("GUEST_IMAGE").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest.img"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "{} does not exist: run scripts/build.sh first (or set GUEST_IMAGE)",
-        path.display()
-    );
-    path
-}
 
 fn boot(program: &[&str]) -> RunOutcome {
     boot_with(program, RunConfig::new(guest_image()).pvm_mode)

@@ -308,3 +308,17 @@ pub fn exit_guest(status: u32) -> Asm {
     asm.shutdown(0, status, [0; 4]).spin();
     asm
 }
+
+/// The real guest.img built by scripts/build.sh: target/guest.img, or $GUEST_IMAGE.
+pub fn guest_image() -> PathBuf {
+    let path = std::env::var_os("GUEST_IMAGE").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest.img"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} does not exist: run scripts/build.sh first (or set GUEST_IMAGE)",
+        path.display()
+    );
+    path
+}

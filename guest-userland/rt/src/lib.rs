@@ -36,6 +36,7 @@ pub mod process;
 mod startup;
 pub mod syscall;
 pub mod tally;
+pub mod thread;
 
 pub use abi::NtStatus;
 pub use args::Args;

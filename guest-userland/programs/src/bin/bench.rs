@@ -26,14 +26,14 @@ use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use abi::access::{EVENT_ALL_ACCESS, THREAD_ALL_ACCESS};
+use abi::access::EVENT_ALL_ACCESS;
 use abi::dispatcher::SYNCHRONIZATION_EVENT;
-use abi::service::CURRENT_PROCESS_HANDLE;
 use rt::console::Console;
 use rt::syscall::{
-    exit_thread, nt_close, nt_create_event, nt_create_thread_ex, nt_set_event,
-    nt_wait_for_single_object, nt_yield_execution,
+    exit_thread, nt_close, nt_create_event, nt_set_event, nt_wait_for_single_object,
+    nt_yield_execution,
 };
+use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
 
 rt::entry!(main);
@@ -152,30 +152,6 @@ fn close(handle: u64) {
     unsafe { nt_close(handle) };
 }
 
-/// A thread's start routine: it must end with `exit_thread`.
-type StartRoutine = extern "system" fn(u64) -> !;
-
-fn create_thread(start: StartRoutine, argument: u64) -> Result<u64, NtStatus> {
-    let mut handle = 0;
-    // SAFETY: the handle pointer is a local; the start routine ends with NtTerminateThread.
-    let status = unsafe {
-        nt_create_thread_ex(
-            &mut handle,
-            THREAD_ALL_ACCESS,
-            core::ptr::null(),
-            CURRENT_PROCESS_HANDLE,
-            start as usize as u64,
-            argument,
-            0,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
-    check(status).map(|()| handle)
-}
-
 fn create_event() -> Result<u64, NtStatus> {
     let mut handle = 0;
     // SAFETY: the handle pointer is a local; no attributes.
@@ -233,7 +209,7 @@ fn thread_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
     PING.store(ping, Ordering::Relaxed);
     PONG.store(pong, Ordering::Relaxed);
     let rounds = u64::from(warm_up) + samples.len() as u64;
-    let thread = create_thread(ponger, rounds)?;
+    let thread = create_thread(ponger, rounds, 0)?;
     let round_trip = || {
         check(set_event(ping))?;
         check(wait(pong))
@@ -274,7 +250,7 @@ extern "system" fn yielder(_: u64) -> ! {
 
 fn yield_round_trips(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
     STOP_YIELDING.store(false, Ordering::Relaxed);
-    let thread = create_thread(yielder, 0)?;
+    let thread = create_thread(yielder, 0, 0)?;
     // A yield that found nothing to switch to is still counted: the p99 shows it.
     for _ in 0..warm_up {
         yield_execution();
@@ -296,7 +272,7 @@ extern "system" fn exit_at_once(_: u64) -> ! {
 
 fn thread_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
     let once = || {
-        let thread = create_thread(exit_at_once, 0)?;
+        let thread = create_thread(exit_at_once, 0, 0)?;
         let waited = check(wait(thread));
         close(thread);
         waited

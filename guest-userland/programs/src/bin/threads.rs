@@ -24,6 +24,7 @@ use rt::syscall::{
     nt_suspend_thread, nt_terminate_thread, nt_wait_for_multiple_objects,
     nt_wait_for_single_object, nt_yield_execution,
 };
+use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
 
 use rt::tally::{ExpectedValue, Tally};
@@ -40,35 +41,6 @@ const COUNTING_THREADS: u32 = 4;
 const INCREMENTS: u32 = 200;
 const PING_PONGS: u32 = 200;
 const YIELDS: u32 = 200;
-
-/// A thread's start routine: it must end with `exit_thread`.
-type StartRoutine = extern "system" fn(u64) -> !;
-
-/// Creates a thread of this process running `start(argument)`.
-fn create_thread(start: StartRoutine, argument: u64, flags: u32) -> Result<u64, NtStatus> {
-    let mut handle = 0;
-    // SAFETY: the handle pointer is a local; the start routine ends with NtTerminateThread.
-    let status = unsafe {
-        nt_create_thread_ex(
-            &mut handle,
-            THREAD_ALL_ACCESS,
-            core::ptr::null(),
-            CURRENT_PROCESS_HANDLE,
-            start as usize as u64,
-            argument,
-            flags,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
-    if status == NtStatus::SUCCESS {
-        Ok(handle)
-    } else {
-        Err(status)
-    }
-}
 
 fn create_event(event_type: u32, signaled: bool) -> u64 {
     let mut handle = 0;

@@ -105,12 +105,12 @@ fn every_program_runs(mode: PvmMode, on_kvm_pvm: KernelBackend) {
     } else {
         KernelBackend::Plain
     };
-    // Not vmtest natively yet: see `vmm::PvmMode::Native`.
-    let cases: [(&[&str], u32, &str); 7] = [
+    let cases: [(&[&str], u32, &str); 8] = [
         (&["hello"], 0, "hello from user mode"),
         (&["badcall"], 0, "badcall: 0 wrong"),
         (&["handles"], 0, ", 0 wrong"),
         (&["threads"], 0, "threads: 89 cases, 0 wrong"),
+        (&["vmtest"], 0, "vmtest: 0 wrong"),
         (&["exit", "42"], 42, ""),
         (
             &["privileged"],
@@ -135,7 +135,7 @@ fn every_program_runs(mode: PvmMode, on_kvm_pvm: KernelBackend) {
     }
 }
 
-/// The other tests use the default (bootstrap); this one runs the programs natively.
+/// The other tests use the default (native); this one and its bootstrap twin name the mode.
 #[test]
 fn native_pvm_kernel_runs_every_program() {
     every_program_runs(PvmMode::Native, KernelBackend::PvmNative);

@@ -99,10 +99,9 @@ pub struct RunArgs {
     /// Print boot timings and VM exit counts on stderr after the run.
     #[arg(long)]
     pub stats: bool,
-    /// On a kvm-pvm host: run the kernel emulated in the host's bootstrap mode (the
-    /// default), or natively (about 30 times faster; a known intermittent failure remains,
-    /// see README).
-    #[arg(long, value_enum, default_value = "bootstrap")]
+    /// On a kvm-pvm host: run the kernel natively (the default), or emulated in the host's
+    /// bootstrap mode (about 30 times slower).
+    #[arg(long, value_enum, default_value = "native")]
     pub pvm: PvmMode,
     /// Program to run (default: boot.cfg's) and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM")]

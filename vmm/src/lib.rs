@@ -72,9 +72,7 @@ pub struct RunConfig {
 pub enum PvmMode {
     /// Natively at hardware CPL 3, with the VIF page registered by the VMM and the host's
     /// KPTI mode: user mode runs on its own PML4, which maps only the kernel's entry area.
-    /// If the host refuses the VIF page, the run falls back to bootstrap mode. Not yet the
-    /// default: a program whose system calls take kernel-mode page faults (vmtest) fails
-    /// now and then, with the host refusing a privileged instruction in the trap entry.
+    /// If the host refuses the VIF page, the run falls back to bootstrap mode.
     Native,
     /// In the host's bootstrap mode: every kernel instruction emulated.
     Bootstrap,
@@ -111,7 +109,7 @@ impl RunConfig {
             timeout: DEFAULT_TIMEOUT,
             program: None,
             console: ConsoleSink::Stdout,
-            pvm_mode: PvmMode::Bootstrap,
+            pvm_mode: PvmMode::Native,
         }
     }
 }

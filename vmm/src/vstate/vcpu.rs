@@ -253,6 +253,11 @@ const PVM_VIF_KPTI: u64 = 1 << 0;
 /// The host's direct return to user mode; in KPTI mode, also what makes it deliver
 /// user-mode events at CPL 3.
 const PVM_VIF_DIRECT_IRET: u64 = 1 << 3;
+/// In KPTI mode, the host switches to the kernel PML4 and the kernel GS itself when it
+/// delivers an event or a system call from user mode. Without it the entry code runs its
+/// first instructions on the user PML4, where the host takes the vCPU for user mode and
+/// may deliver an interrupt into them as if from user mode.
+const PVM_VIF_PREFLIP: u64 = 1 << 1;
 
 /// Registers vCPU `index`'s VIF page (`abi::layout::PVM_VIF_PAGES_ADDR`) so the kernel starts
 /// natively. Returns false when the host refuses it (the kernel then boots in the host's
@@ -261,7 +266,12 @@ pub fn register_pvm_vif(vcpu: &VcpuFd, index: u32) -> Result<bool, Error> {
     let page = abi::layout::PVM_VIF_PAGES_ADDR + u64::from(index) * abi::layout::PAGE_SIZE;
     let entry = kvm_msr_entry {
         index: MSR_PVM_VIF,
-        data: page | PVM_VIF_FROM_VMM | PVM_VIF_CR2 | PVM_VIF_KPTI | PVM_VIF_DIRECT_IRET,
+        data: page
+            | PVM_VIF_FROM_VMM
+            | PVM_VIF_CR2
+            | PVM_VIF_KPTI
+            | PVM_VIF_DIRECT_IRET
+            | PVM_VIF_PREFLIP,
         ..Default::default()
     };
     let msrs = Msrs::from_entries(&[entry]).map_err(|_| Error::Setup {

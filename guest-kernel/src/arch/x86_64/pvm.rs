@@ -2,9 +2,9 @@
 //! kvm-pvm host: the VIF page (virtual interrupt flag, pending flag, CR2 cell).
 //!
 //! On such a host `cli`, `sti` and `popf` do not control interrupt delivery: the first byte
-//! of the vCPU's VIF page does. Delivery through an interrupt gate clears it and `iretq`
-//! restores it from the popped RFLAGS.IF, so only explicit enables and disables in kernel
-//! code go through here.
+//! of the vCPU's VIF page does. Delivery through an interrupt gate clears it, the return
+//! to user mode sets it, and `trap_exit` restores it from the frame's RFLAGS.IF on a return
+//! to kernel mode; explicit enables and disables in kernel code go through here.
 
 use abi::layout::{PAGE_SIZE, PVM_VIF_PAGES_ADDR, phys_to_virt};
 

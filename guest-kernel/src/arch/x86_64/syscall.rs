@@ -36,13 +36,6 @@ unsafe extern "C" fn system_call_entry() {
     naked_asm!(
         "swapgs",
         "mov gs:[{user_rsp}], rsp",
-        // User mode may run on the user half of a PML4 pair (kvm-pvm's KPTI mode), which
-        // maps only the entry area: leave it first. rsp is the only free register here.
-        "mov rsp, cr3",
-        "btr rsp, 12",
-        "jnc 2f",
-        "mov cr3, rsp",
-        "2:",
         "mov rsp, gs:[{kernel_rsp}]",
         "push {user_ss}",
         "push qword ptr gs:[{user_rsp}]",

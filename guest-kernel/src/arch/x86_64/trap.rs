@@ -1,5 +1,5 @@
 //! Trap entry and exit: the stubs the IDT points at, the trap frame they build, and the
-//! one exit path (`iretq`) every return to an interrupted context takes.
+//! one exit path every return to an interrupted context takes.
 
 use core::arch::naked_asm;
 
@@ -109,8 +109,7 @@ trap_stubs! {
     spurious = 0xFF;
 }
 
-/// Switches to the kernel's page tables if user mode ran on a user PML4, moves the trap
-/// frame from the entry stack to the stack the handler runs on (the
+/// Moves the trap frame from the entry stack to the stack the handler runs on (the
 /// thread's kernel stack for a trap from user mode, the interrupted stack otherwise; a
 /// double fault stays on its own stack), switches `gs` when the trap came from user mode,
 /// saves the general registers and hands the frame to [`trap_dispatch`].
@@ -121,18 +120,16 @@ unsafe extern "C" fn trap_common() {
         // Entry stack: [rbx] [rax] vector error rip cs rflags rsp ss.
         "push rax",
         "push rbx",
-        // User mode may run on the user half of a PML4 pair (kvm-pvm's KPTI mode), which
-        // maps only the entry area: leave it before touching anything else.
-        "mov rax, cr3",
-        "btr rax, 12",
-        "jnc 4f",
-        "mov cr3, rax",
-        "4:",
         "cmp qword ptr [rsp + 16], {double_fault}",
         "je 8f",
         "test byte ptr [rsp + 40], 3",
         "jz 5f",
+        // A kvm-pvm host running the kernel natively has switched GS already (and CR3,
+        // when user mode ran on the user PML4 of a pair).
+        "cmp byte ptr [rip + {pvm_native}], 0",
+        "jne 6f",
         "swapgs",
+        "6:",
         "mov rax, gs:[{kernel_rsp}]",
         "jmp 7f",
         "5:",
@@ -171,6 +168,7 @@ unsafe extern "C" fn trap_common() {
         dispatch = sym trap_dispatch,
         exit = sym trap_exit,
         kernel_rsp = const super::gdt::KPCR_KERNEL_RSP,
+        pvm_native = sym super::PVM_NATIVE,
         double_fault = const 8,
     )
 }
@@ -178,18 +176,18 @@ unsafe extern "C" fn trap_common() {
 /// Restores the context a trap frame describes and returns to it. `rsp` must point at the
 /// frame. Returns to user mode always go through here, never `sysret`: with `iretq`, or on
 /// a kvm-pvm host running the kernel natively with the host's iret hypercall, which is how
-/// the host learns that the vCPU is back in user mode.
+/// the host learns that the vCPU is back in user mode. Returns to kernel mode use
+/// `popfq; ret`.
 #[unsafe(naked)]
 #[unsafe(link_section = ".text.trap_entry")]
 pub unsafe extern "C" fn trap_exit() -> ! {
     naked_asm!(
         "test byte ptr [rsp + {cs}], 3",
-        "jz 3f",
+        "jz 5f",
         "cmp byte ptr [rip + {pvm_native}], 0",
         "jne 4f",
         // Plain return to user mode.
         "swapgs",
-        "3:",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -232,6 +230,58 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         // The hypercall swaps GS and KERNEL_GS itself, as `swapgs` would.
         "int 0x1b",
         "ud2",
+        // Return to kernel mode, without `iretq`: a kvm-pvm host running the kernel
+        // natively emulates a kernel-to-kernel `iretq` with an exit, and its emulation
+        // leaves the vCPU's mode tracking wrong often enough that a later trap entry runs
+        // as user mode. Restore RFLAGS with `popfq` and return with `ret` on the
+        // interrupted stack (the kernel has no red zone), with VIF standing in for IF on
+        // such a host.
+        "5:",
+        "cmp byte ptr [rip + {pvm_native}], 0",
+        "je 6f",
+        "mov eax, gs:[{processor_index}]",
+        "shl rax, 12",
+        "movabs rbx, {vif_pages}",
+        "add rbx, rax",
+        "bt qword ptr [rsp + {rflags}], 9",
+        "setc byte ptr [rbx]",
+        "jnc 6f",
+        // An interrupt the host held back while VIF was clear needs an exit to arrive.
+        "cmp byte ptr [rbx + 1], 0",
+        "je 6f",
+        "out 0x80, al",
+        "6:",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        // Left: rbx rax vector error rip cs rflags rsp ss. Build {rbx, rax, rflags, rip}
+        // just below the interrupted rsp; it may overlap the top of this frame, so each
+        // slot is read before anything is written over it.
+        "mov rax, [rsp + 56]",
+        "sub rax, 32",
+        "mov rbx, [rsp + 32]",
+        "mov [rax + 24], rbx",
+        "mov rbx, [rsp + 48]",
+        "mov [rax + 16], rbx",
+        "mov rbx, [rsp + 8]",
+        "mov [rax + 8], rbx",
+        "mov rbx, [rsp]",
+        "mov [rax], rbx",
+        "mov rsp, rax",
+        "pop rbx",
+        "pop rax",
+        "popfq",
+        "ret",
         cs = const core::mem::offset_of!(TrapFrame, cs),
         rax = const core::mem::offset_of!(TrapFrame, rax),
         rbx = const core::mem::offset_of!(TrapFrame, rbx),
@@ -250,6 +300,9 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         r15 = const core::mem::offset_of!(TrapFrame, r15),
         vector = const core::mem::offset_of!(TrapFrame, vector),
         error = const core::mem::offset_of!(TrapFrame, error_code),
+        rflags = const core::mem::offset_of!(TrapFrame, rflags),
+        processor_index = const super::gdt::KPCR_PROCESSOR_INDEX,
+        vif_pages = const abi::layout::phys_to_virt(abi::layout::PVM_VIF_PAGES_ADDR),
         pvm_native = sym super::PVM_NATIVE,
         hc_iret_frame = const super::pvm::HC_IRET_FRAME,
     )

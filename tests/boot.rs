@@ -109,7 +109,7 @@ fn every_program_runs(mode: PvmMode, on_kvm_pvm: KernelBackend) {
         (&["hello"], 0, "hello from user mode"),
         (&["badcall"], 0, "badcall: 0 wrong"),
         (&["handles"], 0, ", 0 wrong"),
-        (&["threads"], 0, "threads: 89 cases, 0 wrong"),
+        (&["threads"], 0, "threads: 92 cases, 0 wrong"),
         (&["vmtest"], 0, "vmtest: 0 wrong"),
         (&["exit", "42"], 42, ""),
         (
@@ -359,6 +359,10 @@ fn threads_waits_events_and_the_dispatcher_behave_like_nts() {
         "{console}"
     );
     assert!(console.contains("ok: spinners end"), "{console}");
+    assert!(
+        console.contains("ok: gs stays at the thread's own TEB"),
+        "{console}"
+    );
     assert!(console.contains(", 0 wrong"), "{console}");
     assert_exit(&outcome, 0);
 }

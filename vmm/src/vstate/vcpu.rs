@@ -253,11 +253,17 @@ const PVM_VIF_KPTI: u64 = 1 << 0;
 /// The host's direct return to user mode; in KPTI mode, also what makes it deliver
 /// user-mode events at CPL 3.
 const PVM_VIF_DIRECT_IRET: u64 = 1 << 3;
-/// In KPTI mode, the host switches to the kernel PML4 and the kernel GS itself when it
-/// delivers an event or a system call from user mode. Without it the entry code runs its
+/// In KPTI mode, the host switches to the kernel PML4 (and for events the kernel GS)
+/// itself on an event or a system call from user mode. Without it the entry code runs its
 /// first instructions on the user PML4, where the host takes the vCPU for user mode and
 /// may deliver an interrupt into them as if from user mode.
 const PVM_VIF_PREFLIP: u64 = 1 << 1;
+/// The host's direct system call: a user `syscall` reaches LSTAR through the host's
+/// trampoline, on the kernel PML4, without an exit.
+const PVM_VIF_DIRECT_SYSCALL: u64 = 1 << 2;
+/// With the direct system call, the trampoline also loads the kernel GS base (the guest's
+/// KERNEL_GS_BASE) and keeps the user one, so the entry needs no `swapgs`.
+const PVM_VIF_DIRECT_SYSCALL_GS: u64 = 1 << 5;
 
 /// Registers vCPU `index`'s VIF page (`abi::layout::PVM_VIF_PAGES_ADDR`) so the kernel starts
 /// natively. Returns false when the host refuses it (the kernel then boots in the host's
@@ -271,7 +277,9 @@ pub fn register_pvm_vif(vcpu: &VcpuFd, index: u32) -> Result<bool, Error> {
             | PVM_VIF_CR2
             | PVM_VIF_KPTI
             | PVM_VIF_DIRECT_IRET
-            | PVM_VIF_PREFLIP,
+            | PVM_VIF_PREFLIP
+            | PVM_VIF_DIRECT_SYSCALL
+            | PVM_VIF_DIRECT_SYSCALL_GS,
         ..Default::default()
     };
     let msrs = Msrs::from_entries(&[entry]).map_err(|_| Error::Setup {

@@ -34,7 +34,12 @@ pub fn init() {
 #[unsafe(link_section = ".text.trap_entry")]
 unsafe extern "C" fn system_call_entry() {
     naked_asm!(
+        // A kvm-pvm host running the kernel natively enters here through its direct system
+        // call, with the kernel PML4 and GS base loaded already.
+        "cmp byte ptr [rip + {pvm_native}], 0",
+        "jne 2f",
         "swapgs",
+        "2:",
         "mov gs:[{user_rsp}], rsp",
         "mov rsp, gs:[{kernel_rsp}]",
         "push {user_ss}",
@@ -55,6 +60,7 @@ unsafe extern "C" fn system_call_entry() {
         vector = const SYSTEM_CALL_VECTOR,
         dispatch = sym system_call_dispatch,
         exit = sym trap_exit,
+        pvm_native = sym super::PVM_NATIVE,
     )
 }
 

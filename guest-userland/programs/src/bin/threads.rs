@@ -128,6 +128,7 @@ fn main(_args: &Args) -> NtStatus {
     counting_threads(&mut tally);
     ping_pong(&mut tally);
     yield_switches(&mut tally);
+    teb_follows_its_thread(&mut tally);
     suspended_creation(&mut tally);
     delay_ordering(&mut tally);
     quantum_preemption(&mut tally);
@@ -314,6 +315,83 @@ fn yield_switches(tally: &mut Tally) {
         cycles / u64::from(switches.max(1))
     );
     for handle in [a, b, gate] {
+        close(handle);
+    }
+}
+
+const TEB_THREADS: u64 = 3;
+const TEB_ROUNDS: u32 = 300;
+static TEB_MISMATCHES: AtomicU32 = AtomicU32::new(0);
+static TEB_BASES: [AtomicU64; TEB_THREADS as usize] =
+    [const { AtomicU64::new(0) }; TEB_THREADS as usize];
+
+/// `gs`-relative TEB fields: `NtTib.Self` and `ClientId.UniqueThread`.
+fn teb_self_and_thread_id() -> (u64, u64) {
+    let (teb, thread_id): (u64, u64);
+    // SAFETY: user `gs` is based at the TEB, whose Self and ClientId are always readable.
+    unsafe {
+        core::arch::asm!(
+            "mov {}, gs:[0x30]",
+            "mov {}, gs:[0x48]",
+            out(reg) teb,
+            out(reg) thread_id,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    (teb, thread_id)
+}
+
+extern "system" fn teb_checker(index: u64) -> ! {
+    let start = teb_self_and_thread_id();
+    TEB_BASES[index as usize].store(start.0, Ordering::Relaxed);
+    for round in 0..TEB_ROUNDS {
+        // Every way back to user mode: after a switch by yield, after a wait that blocked,
+        // and after a timer interrupt during a short spin.
+        if round % 3 == 0 {
+            // SAFETY: no arguments.
+            unsafe { nt_yield_execution() };
+        } else if round % 3 == 1 {
+            delay(-1);
+        } else {
+            let until = rdtsc() + 20_000;
+            while rdtsc() < until {
+                core::hint::spin_loop();
+            }
+        }
+        if teb_self_and_thread_id() != start {
+            TEB_MISMATCHES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// Each thread's `gs` stays based at its own TEB, whatever path took it through the
+/// kernel and whichever thread ran meanwhile.
+fn teb_follows_its_thread(tally: &mut Tally) {
+    let mut handles = [0u64; TEB_THREADS as usize];
+    for (index, handle) in handles.iter_mut().enumerate() {
+        *handle = create_thread(teb_checker, index as u64, 0).unwrap_or(0);
+    }
+    tally.status(
+        "TEB threads end",
+        wait_multiple(&handles, WAIT_ALL, None),
+        NtStatus::SUCCESS,
+    );
+    let mismatches = TEB_MISMATCHES.load(Ordering::Relaxed);
+    tally.check(
+        "gs stays at the thread's own TEB",
+        mismatches == 0,
+        &ExpectedValue(u64::from(mismatches), 0),
+    );
+    let bases = TEB_BASES
+        .each_ref()
+        .map(|base| base.load(Ordering::Relaxed));
+    tally.check(
+        "every thread has its own TEB",
+        bases[0] != 0 && bases[0] != bases[1] && bases[1] != bases[2] && bases[0] != bases[2],
+        &ExpectedValue(bases[1], bases[0]),
+    );
+    for handle in handles {
         close(handle);
     }
 }

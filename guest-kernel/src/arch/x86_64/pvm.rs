@@ -11,6 +11,10 @@ use abi::layout::{PAGE_SIZE, PVM_VIF_PAGES_ADDR, phys_to_virt};
 /// Hypercall (`int 0x1b`, number in `rax`, arguments in `rbx`, `rcx`, `rdx`): return to user
 /// mode from the frame at `rbx`, `{rax, rbx, rdi, rip, cs, rflags, rsp, ss}`.
 pub const HC_IRET_FRAME: u32 = 0x100D;
+/// The host's direct return to user mode after a `syscall`, like `sysret`: `int 0x19` from
+/// kernel mode with `rcx` = user `rip`, `r11` = user `rflags` and `rsp` already the user
+/// stack; every other register passes through.
+pub const DIRECT_RETURN_VECTOR: u8 = 0x19;
 
 /// The VIF page's layout (the first 16 bytes of a page per vCPU).
 #[repr(C)]

@@ -63,9 +63,6 @@ struct EntryStacks {
 pub struct Kpcr {
     /// Top of the current thread's kernel stack.
     pub kernel_rsp: u64,
-    /// The trap frame of the last `syscall` entry on this processor, until the next return
-    /// to user mode: a return from it may take the host's direct return (see `trap_exit`).
-    pub direct_syscall_frame: u64,
     pub processor_index: u32,
 }
 
@@ -75,9 +72,6 @@ pub const ENTRY_USER_RSP: usize =
 /// `gs` offset of the KPCR's kernel stack top.
 pub const KPCR_KERNEL_RSP: usize =
     core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, kernel_rsp);
-/// `gs` offset of the KPCR's last `syscall` frame.
-pub const KPCR_DIRECT_SYSCALL_FRAME: usize =
-    core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, direct_syscall_frame);
 /// `gs` offset of the KPCR's processor index.
 pub const KPCR_PROCESSOR_INDEX: usize =
     core::mem::offset_of!(ProcessorBlock, kpcr) + core::mem::offset_of!(Kpcr, processor_index);
@@ -114,7 +108,6 @@ pub fn init_processor(index: u32) -> EntryAreaPages {
         },
         kpcr: Kpcr {
             kernel_rsp: 0,
-            direct_syscall_frame: 0,
             processor_index: index,
         },
     }));

@@ -205,16 +205,14 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "pop rax",
         "add rsp, 16",
         "iretq",
-        // kvm-pvm, back from the processor's last `syscall` with the frame as `syscall`
-        // built it (rcx = rip, r11 = rflags): the host's direct return (`int 0x19`), like
-        // `sysret`, without an exit. It restores the user GS base the host saved at that
-        // `syscall`, so it must be the same thread's, with no return to user mode since.
-        // VIF stays clear: the host takes user mode as interruptible anyway, and no
-        // interrupt may land between the switch to the user stack and the `int`.
+        // kvm-pvm, back from a `syscall` whose frame is as `syscall` built it (rcx = rip,
+        // r11 = rflags): the host's direct return (`int 0x19`), like `sysret`, without an
+        // exit. Like the iret hypercall it gives user mode the KERNEL_GS_BASE the host last
+        // saw (at the `syscall`, or at the exit of the context switch's write of it). VIF
+        // stays clear: the host takes user mode as interruptible anyway, and no interrupt
+        // may land between the switch to the user stack and the `int`.
         "4:",
-        "xor eax, eax",
-        "xchg rax, gs:[{direct_syscall_frame}]",
-        "cmp rax, rsp",
+        "cmp qword ptr [rsp + {vector}], {system_call_vector}",
         "jne 11f",
         "mov rax, [rsp + {rcx}]",
         "cmp rax, [rsp + {rip}]",
@@ -342,7 +340,7 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         error = const core::mem::offset_of!(TrapFrame, error_code),
         rflags = const core::mem::offset_of!(TrapFrame, rflags),
         rip = const core::mem::offset_of!(TrapFrame, rip),
-        direct_syscall_frame = const super::gdt::KPCR_DIRECT_SYSCALL_FRAME,
+        system_call_vector = const SYSTEM_CALL_VECTOR,
         direct_return = const super::pvm::DIRECT_RETURN_VECTOR,
         processor_index = const super::gdt::KPCR_PROCESSOR_INDEX,
         vif_pages = const abi::layout::phys_to_virt(abi::layout::PVM_VIF_PAGES_ADDR),

@@ -159,6 +159,7 @@ pub fn user_thread_startup() -> ! {
         .take()
         .expect("a new thread has its initial context");
     let kernel_stack_top = thread.tcb.kernel_stack_top();
+    thread.tcb.context().set_user_gs_base(context.teb);
     // Nothing on this stack may hold a reference: the stack is never unwound.
     drop(thread);
     ke::dispatcher::exit_dispatch(true);

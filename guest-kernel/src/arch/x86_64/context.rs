@@ -43,6 +43,8 @@ pub struct SwitchContext {
     /// runs user mode (the idle thread), which has no user state either.
     kernel_stack_top: u64,
     /// The user `gs` base (the TEB), held in KERNEL_GS_BASE while the thread is in the kernel.
+    /// User mode cannot change it, so it is set once and not read back at each switch: the
+    /// read would cost an exit on a kvm-pvm host.
     user_gs_base: u64,
     fx_save_area: FxSaveArea,
 }
@@ -95,6 +97,15 @@ impl SwitchContextCell {
             user_gs_base: 0,
             fx_save_area: FxSaveArea::initial(),
         }))
+    }
+
+    /// Records the TEB as the user `gs` base of the running thread, which owns this
+    /// context, before it first enters user mode.
+    pub fn set_user_gs_base(&self, teb: u64) {
+        // SAFETY: only the thread itself calls this while it runs, and `swap_context`
+        // touches its context only while switching it in or out, which cannot happen in
+        // the middle of this store (traps from kernel mode do not switch threads).
+        unsafe { (*self.get()).user_gs_base = teb };
     }
 
     fn get(&self) -> *mut SwitchContext {
@@ -159,7 +170,6 @@ pub unsafe fn swap_context(
                 in(reg) &raw mut (*old).fx_save_area,
                 options(nostack, preserves_flags),
             );
-            (*old).user_gs_base = KernelGsBase::read().as_u64();
         }
         if let Some(root) = address_space {
             switch_address_space(root);

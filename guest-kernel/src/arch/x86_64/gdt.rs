@@ -5,6 +5,7 @@ use ::x86_64::PrivilegeLevel;
 use ::x86_64::VirtAddr;
 use ::x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use ::x86_64::instructions::tables::load_tss;
+use ::x86_64::registers::control::Cr3;
 use ::x86_64::registers::model_specific::{GsBase, KernelGsBase};
 use ::x86_64::structures::gdt::{
     Descriptor, DescriptorFlags, GlobalDescriptorTable, SegmentSelector,
@@ -63,6 +64,11 @@ struct EntryStacks {
 pub struct Kpcr {
     /// Top of the current thread's kernel stack.
     pub kernel_rsp: u64,
+    /// The processor block's own address: reading it through `gs` costs nothing, reading
+    /// the GS base MSR costs an exit on a kvm-pvm host.
+    block_address: u64,
+    /// The PML4 in CR3, for the same reason.
+    address_space_root: u64,
     pub processor_index: u32,
 }
 
@@ -108,10 +114,13 @@ pub fn init_processor(index: u32) -> EntryAreaPages {
         },
         kpcr: Kpcr {
             kernel_rsp: 0,
+            block_address: 0,
+            address_space_root: Cr3::read().0.start_address().as_u64(),
             processor_index: index,
         },
     }));
     let block_address = &raw const *block as u64;
+    block.kpcr.block_address = block_address;
     let pages = EntryAreaPages {
         tables: (
             &raw const block.entry.tables as u64,
@@ -165,9 +174,30 @@ pub fn set_kernel_stack(top: u64) {
     block.entry.tables.tss.privilege_stack_table[0] = VirtAddr::new(top);
 }
 
+/// The PML4 loaded on this processor.
+pub fn address_space_root() -> u64 {
+    current_block().kpcr.address_space_root
+}
+
+/// Records that this processor loaded `root` into CR3.
+pub fn set_address_space_root(root: u64) {
+    current_block().kpcr.address_space_root = root;
+}
+
 fn current_block() -> &'static mut ProcessorBlock {
-    let address = GsBase::read().as_u64();
-    // SAFETY: in kernel mode `gs` holds the address of this processor's leaked block; only
-    // this processor uses its block, with interrupts disabled while the kernel changes it.
+    let address: u64;
+    // SAFETY: in kernel mode `gs` is based at this processor's block, whose KPCR holds the
+    // block's address at this offset; the read has no other effect.
+    unsafe {
+        core::arch::asm!(
+            "mov {}, gs:[{offset}]",
+            out(reg) address,
+            offset = const core::mem::offset_of!(ProcessorBlock, kpcr)
+                + core::mem::offset_of!(Kpcr, block_address),
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    // SAFETY: the address is this processor's leaked block; only this processor uses its
+    // block, with interrupts disabled while the kernel changes it.
     unsafe { &mut *(address as *mut ProcessorBlock) }
 }

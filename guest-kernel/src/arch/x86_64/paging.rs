@@ -55,7 +55,7 @@ fn kernel_entry_flags() -> PageTableFlags {
 
 /// Physical address of the active PML4.
 pub fn current_root() -> u64 {
-    Cr3::read().0.start_address().as_u64()
+    super::gdt::address_space_root()
 }
 
 /// Maps the device page at `phys` into fixed-map slot `slot` (uncached, no execute) and
@@ -73,7 +73,8 @@ pub fn map_device_page(slot: usize, phys: u64) -> u64 {
     // its slot 511 holds the PDPT of the kernel window, whose slot 511 (the fixed map) the
     // VMM leaves empty. The static tables are only reached through this function.
     unsafe {
-        let pml4 = &mut *table_at(current_root());
+        // CR3 itself: the first hypercall maps its doorbell before the KPCR exists.
+        let pml4 = &mut *table_at(Cr3::read().0.start_address().as_u64());
         let pdpt = &mut *table_at(pml4[511].addr().as_u64());
         let pd = &mut *FIXMAP_PD.0.get();
         let pt = &mut *FIXMAP_PT.0.get();
@@ -177,6 +178,7 @@ pub fn switch_address_space(root: u64) {
     // SAFETY: `root` is a PML4 built by `init_user_root`, whose kernel half matches the
     // current one, so the kernel keeps running across the switch.
     unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    super::gdt::set_address_space_root(root);
 }
 
 // User page tables entry by entry: what MiMakePdeExistAndMakeValid, MiDeletePte and

@@ -161,7 +161,8 @@ impl Rng {
 }
 
 /// The kinds of a service's arguments, one letter each: `H` handle, `P` pointer, `N` number
-/// (sizes, flags, classes, access masks). Three calls in four follow them, the fourth gets
+/// (sizes, flags, classes, access masks), and pointers to shaped slots: `U` a
+/// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID. Three calls in four follow them, the fourth gets
 /// any kind in any place: the kernel must not trust the types either. The [`KEPT`] letters
 /// hold in every call, because the fuzzer depends on them:
 /// - `D`: a handle that names nothing (NtTerminateProcess(0) ends every other thread, and
@@ -183,22 +184,22 @@ fn shape(service: SystemService) -> Option<&'static [u8]> {
         S::NtDisplayString => b"B",
         S::NtClose => b"H",
         S::NtDuplicateObject => b"HHHPNNN",
-        S::NtOpenProcess | S::NtOpenThread => b"PNPP",
+        S::NtOpenProcess | S::NtOpenThread => b"PNOC",
         S::NtQueryObject | S::NtQueryInformationThread | S::NtQueryInformationProcess => b"HNPNP",
-        S::NtCreateDirectoryObject | S::NtOpenDirectoryObject => b"PNP",
+        S::NtCreateDirectoryObject | S::NtOpenDirectoryObject => b"PNO",
         S::NtAllocateVirtualMemory => b"HPNPNN",
         S::NtFreeVirtualMemory => b"HPPN",
         S::NtProtectVirtualMemory | S::NtReadVirtualMemory | S::NtWriteVirtualMemory => b"HPPNP",
         S::NtQueryVirtualMemory => b"HPNPNP",
         S::NtQuerySystemInformation => b"NPNP",
-        S::NtCreateThreadEx => b"PNPHSNFNNNP",
+        S::NtCreateThreadEx => b"PNOHSNFNNNP",
         S::NtResumeThread | S::NtSetEvent | S::NtResetEvent | S::NtPulseEvent => b"HP",
         S::NtWaitForSingleObject => b"HNT",
-        S::NtWaitForMultipleObjects => b"NPNNT",
+        S::NtWaitForMultipleObjects => b"NANNT",
         S::NtDelayExecution => b"NT",
         S::NtYieldExecution => b"",
-        S::NtCreateEvent => b"PNPNN",
-        S::NtCreateUserProcess => b"PPNNPPNNPPP",
+        S::NtCreateEvent => b"PNONN",
+        S::NtCreateUserProcess => b"PPNNOONNPPP",
         S::NtQueryArchitectureTimings => b"P",
         #[allow(unreachable_patterns)]
         _ => return None,
@@ -675,27 +676,90 @@ fn word(rng: &mut Rng, plan: &Plan) -> u64 {
     }
 }
 
-/// Fills `slot` (32 words) with one structure shape or with random words.
-fn fill_slot(rng: &mut Rng, plan: &Plan, slot: &mut [u64]) {
+/// Object names for the UNICODE_STRINGs in the slots: real directories, paths through
+/// them, and malformed ones.
+const NAMES: [&str; 12] = [
+    "\\BaseNamedObjects",
+    "\\BaseNamedObjects\\sysfuzz",
+    "\\BaseNamedObjects\\sysfuzz\\deeper",
+    "\\",
+    "sysfuzz",
+    "\\\\",
+    "\\BaseNamedObjects\\",
+    "\\BaseNamedObjects\\..\\.",
+    "\\ObjectTypes",
+    "\\ObjectTypes\\Event",
+    "\\a\\b\\c\\d\\e\\f\\g",
+    "\\BaseNamedObjects\\\u{0}\u{FFFF}\u{10FFFF}",
+];
+
+/// Writes `name` as UTF-16 into `words` (zero-padded); its length in bytes.
+fn put_name(name: &str, words: &mut [u64]) -> u64 {
+    words.fill(0);
+    let mut length = 0;
+    for (index, unit) in name.encode_utf16().take(words.len() * 4).enumerate() {
+        words[index / 4] |= u64::from(unit) << (16 * (index % 4));
+        length += 2;
+    }
+    length
+}
+
+/// A UNICODE_STRING's first word: Length and MaximumLength, usually right, sometimes odd,
+/// too long or inconsistent.
+fn lengths(rng: &mut Rng, length: u64) -> u64 {
+    let length = match rng.below(8) {
+        0 => rng.pick(&[0, 1, 7, 0x100, 0xFFFE, 0xFFFF]),
+        _ => length,
+    };
+    let maximum = match rng.below(8) {
+        0 => rng.pick(&[0, length.saturating_sub(2), 0xFFFF]),
+        _ => length,
+    };
+    length | maximum << 16
+}
+
+/// Fills `slot` (32 words, at user address `address`) with one structure shape or with
+/// random words: the first [`SHAPED_SLOTS`] slots of the slot page always have shape
+/// number = their index, for the shape letters that point at them. The strings and
+/// attributes usually point inside the slot itself, so the kernel gets far enough to parse
+/// the name.
+fn fill_slot(rng: &mut Rng, plan: &Plan, slot: &mut [u64], address: u64) {
     for word_slot in slot.iter_mut() {
         *word_slot = word(rng, plan);
     }
-    match rng.below(8) {
-        // UNICODE_STRING: Length, MaximumLength, Buffer.
+    let shape = match (address - ARENA) / SLOT_SIZE {
+        index @ 0..SHAPED_SLOTS => index,
+        _ => rng.below(8),
+    };
+    match shape {
+        // UNICODE_STRING: Length, MaximumLength, Buffer, then the text.
         0 => {
-            let length = rng.pick(&[0, 2, 7, 10, 0x100, 0xFFFE, 0xFFFF]);
-            let maximum = rng.pick(&[length, length + 2, 0, 0xFFFF]);
-            slot[0] = length | maximum << 16;
+            let length = put_name(rng.pick(&NAMES), &mut slot[2..]);
+            slot[0] = lengths(rng, length);
+            slot[1] = if rng.below(4) == 0 {
+                pointer(rng)
+            } else {
+                address + 0x10
+            };
         }
-        // OBJECT_ATTRIBUTES: Length, RootDirectory, ObjectName, Attributes, ...
+        // OBJECT_ATTRIBUTES: Length, RootDirectory, ObjectName, Attributes, ...; then its
+        // UNICODE_STRING at 0x30 and the text at 0x40.
         1 => {
             slot[0] = rng.pick(&[size_of::<ObjectAttributes>() as u64, 0, 0x28, 0x31]);
             let (root, attributes) = (handle(rng, plan), rng.below(0x2000));
-            slot[1] = rng.pick(&[0, root]);
-            slot[3] = rng.pick(&[0, 0x40, 0x10, 0x2, 0x200, attributes]);
+            slot[1] = rng.pick(&[0, 0, root]);
+            slot[2] = if rng.below(4) == 0 {
+                pointer(rng)
+            } else {
+                address + 0x30
+            };
+            slot[3] = rng.pick(&[0, 0x40, 0x10, 0x2, 0x200, 0x80, attributes]);
             let (descriptor, quality) = (pointer(rng), pointer(rng));
-            slot[4] = rng.pick(&[0, descriptor]);
-            slot[5] = rng.pick(&[0, quality]);
+            slot[4] = rng.pick(&[0, 0, descriptor]);
+            slot[5] = rng.pick(&[0, 0, quality]);
+            let length = put_name(rng.pick(&NAMES), &mut slot[8..]);
+            slot[6] = lengths(rng, length);
+            slot[7] = address + 0x40;
         }
         // A handle array.
         2 => {
@@ -714,6 +778,19 @@ fn fill_slot(rng: &mut Rng, plan: &Plan, slot: &mut [u64]) {
     }
 }
 
+/// Slots 0 to 4 of the slot page hold a UNICODE_STRING, OBJECT_ATTRIBUTES, a handle array,
+/// a CLIENT_ID and zeroes.
+const SHAPED_SLOTS: u64 = 5;
+
+/// A pointer to slot `shape` of the slot page, three times in four; else any pointer.
+fn shaped_pointer(rng: &mut Rng, shape: u64) -> u64 {
+    if rng.below(4) == 0 {
+        pointer(rng)
+    } else {
+        SLOTS + shape * SLOT_SIZE
+    }
+}
+
 /// The refill of one page, built on the stack.
 struct Page([u64; (PAGE_SIZE / 8) as usize]);
 
@@ -721,8 +798,8 @@ struct Page([u64; (PAGE_SIZE / 8) as usize]);
 /// call sees what an earlier one left there.
 fn refill(rng: &mut Rng, plan: &Plan, page: &mut Page) {
     for (index, &address) in REFILLED.iter().enumerate() {
-        for slot in page.0.chunks_mut((SLOT_SIZE / 8) as usize) {
-            fill_slot(rng, plan, slot);
+        for (offset, slot) in page.0.chunks_mut((SLOT_SIZE / 8) as usize).enumerate() {
+            fill_slot(rng, plan, slot, address + offset as u64 * SLOT_SIZE);
         }
         let written = write_page(address, page);
         if index == 0 && written.is_err() {
@@ -782,6 +859,10 @@ fn arguments(rng: &mut Rng, plan: &Plan, service: u32) -> [u64; 11] {
         *arg = match kind {
             b'H' => handle(rng, plan),
             b'P' => pointer(rng),
+            b'U' => shaped_pointer(rng, 0),
+            b'O' => shaped_pointer(rng, 1),
+            b'A' => shaped_pointer(rng, 2),
+            b'C' => shaped_pointer(rng, 3),
             b'D' => dead_handle(rng),
             b'T' => match rng.below(8) {
                 0..=4 => TIMEOUTS.as_ptr() as u64,

@@ -25,8 +25,9 @@ pub enum Command {
     Run(RunArgs),
     /// Write a guest.img (ustar): the kernel, boot.cfg and System32/<program>.
     Mkimage(MkimageArgs),
-    /// Measure system calls, thread switches, yields, thread creation and boot in the guest
-    /// beside the same operations on the host, and print one table.
+    /// Measure system calls, thread and process switches, yields, thread and process
+    /// creation and boot in the guest beside the same operations on the host, and print one
+    /// table.
     ///
     /// Exit status: 0, 1 when a measured loop saw a VM exit, 125 when the bench could not
     /// run (bad arguments or image, a guest failure).

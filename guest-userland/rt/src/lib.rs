@@ -57,3 +57,6 @@ macro_rules! entry {
         }
     };
 }
+
+// Appended after the macro so parallel branches adding modules merge cleanly.
+pub mod text;

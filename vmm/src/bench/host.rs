@@ -6,8 +6,18 @@
 //! | `null_syscall` | `getppid` through `syscall(2)` |
 //! | `thread_switch` | two threads ping-pong on a futex word; one sample is a round trip |
 //! | `yield` | `sched_yield` with a second thread yielding back; one sample is a round trip |
+//! | `process_switch` | a forked child ping-pongs one byte over two pipes; one sample is a round trip |
 //! | `thread_create_exit` | `std::thread::spawn` of an empty closure + `join` (pthread_create + pthread_join) |
+//! | `process_create_exit` | `posix_spawn` of a tiny static binary that exits at once + `waitpid` |
+//!
+//! The tiny static binary is [`TINY_ELF`], written to a temporary file for the run: a
+//! 129-byte ELF whose only code is `exit_group(0)`, so the spawn measures
+//! process creation, exec and exit without any dynamic loader or libc start-up.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -28,6 +38,28 @@ pub enum Error {
     Panicked,
     #[error("no host baseline for '{0}'")]
     Unknown(String),
+    #[error("{call} failed")]
+    Os {
+        call: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the tiny binary {}", path.display())]
+    TinyBinary {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the child process ended with wait status {0:#x}")]
+    Child(i32),
+}
+
+/// An [`Error::Os`] for `call` from errno.
+fn os_error(call: &'static str) -> Error {
+    Error::Os {
+        call,
+        source: std::io::Error::last_os_error(),
+    }
 }
 
 fn rdtsc() -> u64 {
@@ -96,7 +128,9 @@ pub fn run(metric: &str, cpu: usize, warm_up: u32, count: usize) -> Result<Vec<u
         "null_syscall" => on_pinned_thread(cpu, move || Ok(null_syscall(warm_up, count))),
         "thread_switch" => on_pinned_thread(cpu, move || futex_ping_pong(cpu, warm_up, count)),
         "yield" => on_pinned_thread(cpu, move || yield_round_trips(cpu, warm_up, count)),
+        "process_switch" => on_pinned_thread(cpu, move || pipe_ping_pong(warm_up, count)),
         "thread_create_exit" => on_pinned_thread(cpu, move || thread_create_exit(warm_up, count)),
+        "process_create_exit" => on_pinned_thread(cpu, move || spawn_wait(warm_up, count)),
         other => Err(Error::Unknown(other.to_string())),
     }
 }
@@ -249,6 +283,218 @@ fn thread_create_exit(warm_up: u32, count: usize) -> Result<Vec<u64>, Error> {
         .collect()
 }
 
+/// A pipe's read and write ends, closed on drop.
+struct Pipe {
+    read: libc::c_int,
+    write: libc::c_int,
+}
+
+impl Pipe {
+    fn new() -> Result<Self, Error> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(os_error("pipe2"));
+        }
+        Ok(Self {
+            read: fds[0],
+            write: fds[1],
+        })
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        // SAFETY: both descriptors are this pipe's own, closed once.
+        unsafe {
+            libc::close(self.read);
+            libc::close(self.write);
+        }
+    }
+}
+
+/// Writes one byte to `fd`; false when that failed.
+fn send_byte(fd: libc::c_int) -> bool {
+    // SAFETY: one byte from a live local.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) == 1 }
+}
+
+/// Reads one byte from `fd`; false on end of file or failure.
+fn receive_byte(fd: libc::c_int) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: one byte into a live local.
+    unsafe { libc::read(fd, (&raw mut byte).cast(), 1) == 1 }
+}
+
+/// Waits for child `pid`; an error unless it exited with status 0.
+fn reap(pid: libc::pid_t) -> Result<(), Error> {
+    let mut status = 0;
+    // SAFETY: `status` is a live local; `pid` is a child of this process.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+        return Err(os_error("waitpid"));
+    }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else {
+        Err(Error::Child(status))
+    }
+}
+
+/// Two processes on the caller's CPU (a forked child inherits its affinity) pass one byte
+/// back and forth over two pipes.
+fn pipe_ping_pong(warm_up: u32, count: usize) -> Result<Vec<u64>, Error> {
+    let rounds = u64::from(warm_up) + count as u64;
+    let (ping, pong) = (Pipe::new()?, Pipe::new()?);
+    // SAFETY: the child runs only async-signal-safe calls (read, write, _exit) on
+    // descriptors that already exist, and allocates nothing, so forking this
+    // multi-threaded process is sound.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(os_error("fork"));
+    }
+    if pid == 0 {
+        let answered = (0..rounds).all(|_| receive_byte(ping.read) && send_byte(pong.write));
+        // SAFETY: _exit ends the child without running the parent's destructors.
+        unsafe { libc::_exit(i32::from(!answered)) };
+    }
+    let round_trip = || send_byte(ping.write) && receive_byte(pong.read);
+    let mut answered = (0..warm_up).all(|_| round_trip());
+    let mut samples = Vec::with_capacity(count);
+    while answered && samples.len() < count {
+        let start = rdtsc();
+        answered = round_trip();
+        samples.push(rdtsc() - start);
+    }
+    // Closing the ping pipe ends a child still waiting for a ping.
+    drop(ping);
+    reap(pid)?;
+    if !answered {
+        return Err(Error::Os {
+            call: "pipe ping-pong",
+            source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        });
+    }
+    Ok(samples)
+}
+
+/// Where the tiny binary is loaded.
+const TINY_BASE: u64 = 0x40_0000;
+/// ELF header and one program header.
+const TINY_HEADERS: usize = 64 + 56;
+/// `mov eax, 231 (exit_group); xor edi, edi; syscall`.
+const TINY_CODE: [u8; 9] = [0xB8, 0xE7, 0x00, 0x00, 0x00, 0x31, 0xFF, 0x0F, 0x05];
+
+/// The smallest static x86-64 Linux executable that exits with status 0: an ELF header,
+/// one read-execute PT_LOAD of the whole file at [`TINY_BASE`], and [`TINY_CODE`].
+pub fn tiny_elf() -> Vec<u8> {
+    let size = (TINY_HEADERS + TINY_CODE.len()) as u64;
+    let mut elf = Vec::with_capacity(size as usize);
+    // e_ident: magic, 64-bit, little-endian, version 1, System V ABI, padding.
+    elf.extend_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
+    elf.extend_from_slice(&0x3Eu16.to_le_bytes()); // e_machine: EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    elf.extend_from_slice(&(TINY_BASE + TINY_HEADERS as u64).to_le_bytes()); // e_entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    for half in [64u16, 56, 1, 64, 0, 0] {
+        // e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // p_type: PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // p_flags: PF_R | PF_X
+    for quad in [0, TINY_BASE, TINY_BASE, size, size, 0x1000] {
+        // p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+        elf.extend_from_slice(&quad.to_le_bytes());
+    }
+    elf.extend_from_slice(&TINY_CODE);
+    elf
+}
+
+/// The tiny binary in a temporary file, removed on drop.
+struct TinyBinary(PathBuf);
+
+impl TinyBinary {
+    fn write() -> Result<Self, Error> {
+        // Unique per process and per call: tests write several at once.
+        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "vmm-bench-tiny-{}-{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &tiny_elf()));
+        match written {
+            Ok(()) => Ok(Self(path)),
+            Err(source) => {
+                let _ = std::fs::remove_file(&path);
+                Err(Error::TinyBinary { path, source })
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TinyBinary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// posix_spawn of the tiny static binary and waitpid, on the caller's CPU (the child
+/// inherits its affinity).
+fn spawn_wait(warm_up: u32, count: usize) -> Result<Vec<u64>, Error> {
+    let binary = TinyBinary::write()?;
+    let path = CString::new(binary.path().as_os_str().as_bytes()).map_err(|_| Error::Os {
+        call: "temporary path",
+        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })?;
+    let argv = [path.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let envp = [std::ptr::null_mut()];
+    let once = || -> Result<(), Error> {
+        let mut pid = 0;
+        // SAFETY: the path and both NULL-terminated vectors outlive the call; no file
+        // actions or attributes.
+        let rc = unsafe {
+            libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(Error::Os {
+                call: "posix_spawn",
+                source: std::io::Error::from_raw_os_error(rc),
+            });
+        }
+        reap(pid)
+    };
+    for _ in 0..warm_up {
+        once()?;
+    }
+    (0..count)
+        .map(|_| {
+            let start = rdtsc();
+            once()?;
+            Ok(rdtsc() - start)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,13 +505,27 @@ mod tests {
         for metric in [
             "null_syscall",
             "thread_switch",
+            "process_switch",
             "yield",
             "thread_create_exit",
+            "process_create_exit",
         ] {
             let samples = run(metric, cpu, 2, 5).unwrap();
             assert_eq!(samples.len(), 5, "{metric}");
             assert!(samples.iter().all(|&c| c > 0), "{metric}");
         }
         assert!(run("nothing", cpu, 1, 1).is_err());
+    }
+
+    #[test]
+    fn tiny_binary_is_a_static_elf_that_exits_0() {
+        let elf = tiny_elf();
+        assert_eq!(elf.len(), 129);
+        assert_eq!(&elf[..4], b"\x7fELF");
+        let entry = u64::from_le_bytes(elf[24..32].try_into().unwrap());
+        assert_eq!(entry, TINY_BASE + TINY_HEADERS as u64);
+        let binary = TinyBinary::write().unwrap();
+        let status = std::process::Command::new(binary.path()).status().unwrap();
+        assert_eq!(status.code(), Some(0));
     }
 }

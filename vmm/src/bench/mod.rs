@@ -25,23 +25,15 @@ pub enum Source {
     Guest { ops_per_sample: u32 },
     /// The VMM's own wall clock around `vmm::run` of `hello`; no host baseline.
     BootToExit,
-    /// Not measurable yet.
-    NotYet(&'static str),
 }
 
 /// The metrics, in the order they run and print (the names are the public interface).
 pub const METRICS: &[(&str, Source)] = &[
     ("null_syscall", Source::Guest { ops_per_sample: 1 }),
     ("thread_switch", Source::Guest { ops_per_sample: 2 }),
-    (
-        "process_switch",
-        Source::NotYet("needs process creation (NtCreateUserProcess)"),
-    ),
+    ("process_switch", Source::Guest { ops_per_sample: 2 }),
     ("thread_create_exit", Source::Guest { ops_per_sample: 1 }),
-    (
-        "process_create_exit",
-        Source::NotYet("needs process creation (NtCreateUserProcess)"),
-    ),
+    ("process_create_exit", Source::Guest { ops_per_sample: 1 }),
     ("yield", Source::Guest { ops_per_sample: 2 }),
     ("boot_to_exit", Source::BootToExit),
 ];
@@ -146,14 +138,6 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
         .filter(|(name, _)| config.only.is_empty() || config.only.iter().any(|o| o == name));
     for &(name, source) in selected {
         match source {
-            Source::NotYet(why) => metrics.push(Metric {
-                name: name.into(),
-                unavailable: Some(why.into()),
-                guest: None,
-                host: None,
-                iterations: 0,
-                exits: None,
-            }),
             Source::Guest { ops_per_sample } => {
                 progress(&format!(
                     "bench: {name}: guest ({} samples)",
@@ -179,7 +163,6 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
                 let host: Vec<f64> = host.into_iter().map(per_op).collect();
                 metrics.push(Metric {
                     name: name.into(),
-                    unavailable: None,
                     guest: report::summarize(&guest),
                     host: report::summarize(&host),
                     iterations: guest.len() as u64,
@@ -199,7 +182,6 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
                 }
                 metrics.push(Metric {
                     name: name.into(),
-                    unavailable: None,
                     guest: report::summarize(&walls),
                     host: None,
                     iterations: u64::from(runs),

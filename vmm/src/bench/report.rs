@@ -75,8 +75,6 @@ pub struct Machine {
 #[derive(Clone, Debug)]
 pub struct Metric {
     pub name: String,
-    /// `None` when the kernel cannot run it yet; the text says why.
-    pub unavailable: Option<String>,
     pub guest: Option<Summary>,
     pub host: Option<Summary>,
     /// Samples per side.
@@ -149,9 +147,6 @@ pub struct Report {
 #[derive(Serialize)]
 struct JsonMetric<'a> {
     name: &'a str,
-    available: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'a str>,
     guest_ns_median: Option<f64>,
     guest_ns_p99: Option<f64>,
     host_ns_median: Option<f64>,
@@ -184,8 +179,6 @@ impl Report {
             .iter()
             .map(|m| JsonMetric {
                 name: &m.name,
-                available: m.unavailable.is_none(),
-                note: m.unavailable.as_deref(),
                 guest_ns_median: m.guest.map(|s| round(s.median)),
                 guest_ns_p99: m.guest.map(|s| round(s.p99)),
                 host_ns_median: m.host.map(|s| round(s.median)),
@@ -240,10 +233,6 @@ impl fmt::Display for Report {
             "exits"
         )?;
         for metric in &self.metrics {
-            if let Some(why) = &metric.unavailable {
-                writeln!(f, "{:<20} not yet available: {why}", metric.name)?;
-                continue;
-            }
             writeln!(
                 f,
                 "{:<20} {:>14} {:>14} {:>14} {:>14} {:>10} {:>6}",
@@ -412,15 +401,20 @@ mod tests {
             metrics: vec![
                 Metric {
                     name: "null_syscall".into(),
-                    unavailable: None,
                     guest: Some(summary(300.0)),
                     host: Some(summary(120.0)),
                     iterations: 100,
                     exits: Some(0),
                 },
                 Metric {
+                    name: "boot_to_exit".into(),
+                    guest: Some(summary(15e6)),
+                    host: None,
+                    iterations: 20,
+                    exits: None,
+                },
+                Metric {
                     name: "process_switch".into(),
-                    unavailable: Some("needs NtCreateUserProcess".into()),
                     guest: None,
                     host: None,
                     iterations: 0,
@@ -468,7 +462,15 @@ mod tests {
             cells,
             ["null_syscall", "300", "600", "120", "240", "2.50", "0"]
         );
-        assert!(text.contains("process_switch       not yet available: needs NtCreateUserProcess"));
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("boot_to_exit"))
+            .unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            ["boot_to_exit", "15000000", "30000000", "-", "-", "-", "-"]
+        );
         assert_eq!(format_ns(Some(12.34)), "12.3");
         assert_eq!(format_ns(None), "-");
     }
@@ -483,8 +485,8 @@ mod tests {
         assert_eq!(metric["guest_ns_median"], 300.0);
         assert_eq!(metric["ratio"], 2.5);
         assert_eq!(metric["exits"], 0);
-        assert_eq!(json["metrics"][1]["available"], false);
-        assert!(json["metrics"][1]["guest_ns_median"].is_null());
+        assert!(json["metrics"][1]["host_ns_median"].is_null());
+        assert!(json["metrics"][1]["ratio"].is_null());
         assert!(json["boot"].is_object());
     }
 
@@ -493,7 +495,7 @@ mod tests {
         let svg = svg(&report());
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains(">null_syscall<"));
+        assert!(svg.contains(">null_syscall<") && svg.contains(">boot_to_exit<"));
         assert!(!svg.contains(">process_switch<"));
         assert!(svg.contains("Test &lt;CPU&gt;"));
         assert!(svg.contains(">100 ns<") && svg.contains(">1 us<"));

@@ -1,6 +1,7 @@
 //! `bench ITERATIONS [METRIC...]`: the guest side of `vmm bench`. Times system calls, thread
-//! switches, yields and thread creation with the TSC, one sample per operation (or round
-//! trip), after a warm-up, and reports the raw cycle counts to the VMM on the console.
+//! and process switches, yields, and thread and process creation with the TSC, one sample
+//! per operation (or round trip), after a warm-up, and reports the raw cycle counts to the
+//! VMM on the console.
 //!
 //! Protocol (one line each; the VMM parses them, see vmm/src/bench/mod.rs):
 //! - `bench-begin NAME` before the warm-up and `bench-end NAME` right after the measured
@@ -17,8 +18,16 @@
 //!   sample is a round trip (two switches).
 //! - `yield`: `NtYieldExecution` with a second thread that yields back; one sample is a
 //!   round trip (two yields, two switches).
+//! - `process_switch`: the same ping-pong with a child process (`bench pong PING PONG
+//!   ROUNDS`, created with NtCreateUserProcess, which inherits both events), so every switch
+//!   also changes address space.
 //! - `thread_create_exit`: `NtCreateThreadEx` of a thread that exits at once, a wait for
 //!   it and the close of its handle.
+//! - `process_create_exit`: `NtCreateUserProcess` of `nop`, which exits at once, and a
+//!   wait for it (its exit status is checked and its handles closed outside the sample).
+//!
+//! `bench pong PING PONG ROUNDS` is the child side of `process_switch`: it answers ROUNDS
+//! pings on the inherited event handles and prints nothing (a console line is a VM exit).
 #![no_std]
 #![no_main]
 
@@ -26,13 +35,17 @@ use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use abi::access::EVENT_ALL_ACCESS;
+use abi::access::{EVENT_ALL_ACCESS, OBJ_INHERIT};
 use abi::dispatcher::SYNCHRONIZATION_EVENT;
+use abi::nt::ObjectAttributes;
+use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use rt::console::Console;
+use rt::process::{create_user_process, query_basic_information};
 use rt::syscall::{
     exit_thread, nt_close, nt_create_event, nt_set_event, nt_wait_for_single_object,
     nt_yield_execution,
 };
+use rt::text::TextBuffer;
 use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
 
@@ -42,11 +55,13 @@ rt::entry!(main);
 const MAX_SAMPLES: usize = 100_000;
 
 /// The metrics in the order they run.
-const METRICS: [(&str, Bench); 4] = [
+const METRICS: [(&str, Bench); 6] = [
     ("null_syscall", null_syscall),
     ("thread_switch", thread_switch),
+    ("process_switch", process_switch),
     ("yield", yield_round_trips),
     ("thread_create_exit", thread_create_exit),
+    ("process_create_exit", process_create_exit),
 ];
 
 /// Runs one metric: `warm_up` untimed rounds then one sample per slot of `samples`.
@@ -61,6 +76,9 @@ unsafe impl Sync for Samples {}
 static SAMPLES: Samples = Samples(UnsafeCell::new([0; MAX_SAMPLES]));
 
 fn main(args: &Args) -> NtStatus {
+    if args.get(1) == Some("pong") {
+        return pong_process(args);
+    }
     let Some(iterations) = args.get(1).and_then(rt::parse_u32) else {
         return usage();
     };
@@ -101,6 +119,7 @@ fn main(args: &Args) -> NtStatus {
 
 fn usage() -> NtStatus {
     println!("usage: bench ITERATIONS [METRIC...]   (ITERATIONS 1..={MAX_SAMPLES})");
+    println!("       bench pong PING PONG ROUNDS   (process_switch's child)");
     NtStatus::INVALID_PARAMETER
 }
 
@@ -152,14 +171,21 @@ fn close(handle: u64) {
     unsafe { nt_close(handle) };
 }
 
-fn create_event() -> Result<u64, NtStatus> {
+/// A synchronization event; `inherit` marks its handle for children created with
+/// PROCESS_CREATE_FLAGS_INHERIT_HANDLES.
+fn create_event(inherit: bool) -> Result<u64, NtStatus> {
+    let attributes = ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        attributes: if inherit { OBJ_INHERIT } else { 0 },
+        ..ObjectAttributes::default()
+    };
     let mut handle = 0;
-    // SAFETY: the handle pointer is a local; no attributes.
+    // SAFETY: the handle pointer and the attributes (no name) are locals.
     let status = unsafe {
         nt_create_event(
             &mut handle,
             EVENT_ALL_ACCESS,
-            core::ptr::null(),
+            &attributes,
             SYNCHRONIZATION_EVENT,
             0,
         )
@@ -191,25 +217,44 @@ fn null_syscall(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
 static PING: AtomicU64 = AtomicU64::new(0);
 static PONG: AtomicU64 = AtomicU64::new(0);
 
-/// Answers every ping with a pong until it has answered `rounds`.
-extern "system" fn ponger(rounds: u64) -> ! {
-    let (ping, pong) = (PING.load(Ordering::Relaxed), PONG.load(Ordering::Relaxed));
+/// Answers `rounds` pings on `ping` with a pong on `pong`.
+fn answer_pings(ping: u64, pong: u64, rounds: u64) -> NtStatus {
     for _ in 0..rounds {
-        if wait(ping) != NtStatus::SUCCESS {
-            exit_thread(NtStatus::UNSUCCESSFUL);
+        let waited = wait(ping);
+        if waited != NtStatus::SUCCESS {
+            return waited;
         }
         set_event(pong);
     }
-    exit_thread(NtStatus::SUCCESS)
+    NtStatus::SUCCESS
 }
 
-fn thread_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
-    let ping = create_event()?;
-    let pong = create_event()?;
-    PING.store(ping, Ordering::Relaxed);
-    PONG.store(pong, Ordering::Relaxed);
-    let rounds = u64::from(warm_up) + samples.len() as u64;
-    let thread = create_thread(ponger, rounds, 0)?;
+/// The thread side of `thread_switch`.
+extern "system" fn ponger(rounds: u64) -> ! {
+    let (ping, pong) = (PING.load(Ordering::Relaxed), PONG.load(Ordering::Relaxed));
+    exit_thread(answer_pings(ping, pong, rounds))
+}
+
+/// `bench pong PING PONG ROUNDS`: the process side of `process_switch`.
+fn pong_process(args: &Args) -> NtStatus {
+    let number = |index| args.get(index).and_then(rt::parse_u32).map(u64::from);
+    match (number(2), number(3), number(4)) {
+        (Some(ping), Some(pong), Some(rounds)) if args.len() == 5 => {
+            answer_pings(ping, pong, rounds)
+        }
+        _ => usage(),
+    }
+}
+
+/// Pings `ping` and waits for the pong, `warm_up` times untimed, then once per sample;
+/// `partner` is the thread or process answering, waited for at the end.
+fn ping_pong(
+    ping: u64,
+    pong: u64,
+    partner: u64,
+    warm_up: u32,
+    samples: &mut [u32],
+) -> Result<(), NtStatus> {
     let round_trip = || {
         check(set_event(ping))?;
         check(wait(pong))
@@ -226,16 +271,68 @@ fn thread_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
             }
         }
     }
-    // The ponger has answered every round (or the run fails anyway).
-    let ended = if result.is_ok() {
-        check(wait(thread))
+    // The partner has answered every round (or the run fails anyway).
+    if result.is_ok() {
+        check(wait(partner))
     } else {
-        Ok(())
-    };
-    for handle in [thread, ping, pong] {
-        close(handle);
+        result
     }
-    result.and(ended)
+}
+
+/// Rounds of a ping-pong: warm-up and samples.
+fn rounds(warm_up: u32, samples: &[u32]) -> u64 {
+    u64::from(warm_up) + samples.len() as u64
+}
+
+fn thread_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    let ping = create_event(false)?;
+    let pong = create_event(false)?;
+    PING.store(ping, Ordering::Relaxed);
+    PONG.store(pong, Ordering::Relaxed);
+    let result = create_thread(ponger, rounds(warm_up, samples), 0).and_then(|thread| {
+        let result = ping_pong(ping, pong, thread, warm_up, samples);
+        close(thread);
+        result
+    });
+    close(ping);
+    close(pong);
+    result
+}
+
+fn process_switch(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    let ping = create_event(true)?;
+    let pong = create_event(true)?;
+    let mut command = TextBuffer::<96>::new();
+    let written = write!(
+        command,
+        "bench pong {ping} {pong} {}",
+        rounds(warm_up, samples)
+    );
+    let result = written
+        .map_err(|_| NtStatus::INVALID_PARAMETER)
+        .and_then(|()| {
+            create_user_process(
+                "bench",
+                command.as_str(),
+                PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
+                0,
+            )
+        })
+        .and_then(|child| {
+            let result = ping_pong(ping, pong, child.process, warm_up, samples)
+                .and_then(|()| exited_successfully(child.process));
+            child.close();
+            result
+        });
+    close(ping);
+    close(pong);
+    result
+}
+
+/// Ok when the ended process's exit status is STATUS_SUCCESS, else that status.
+fn exited_successfully(process: u64) -> Result<(), NtStatus> {
+    let status = NtStatus(query_basic_information(process)?.exit_status);
+    check(status)
 }
 
 static STOP_YIELDING: AtomicBool = AtomicBool::new(false);
@@ -284,6 +381,27 @@ fn thread_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus>
         let start = rdtsc();
         once()?;
         *sample = since(start);
+    }
+    Ok(())
+}
+
+fn process_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
+    // Returns the cycles from creation to the end of the wait; the exit status check and
+    // the handles' close come after.
+    let once = || {
+        let start = rdtsc();
+        let child = create_user_process("nop", "nop", 0, 0)?;
+        let waited = check(wait(child.process));
+        let cycles = since(start);
+        let result = waited.and_then(|()| exited_successfully(child.process));
+        child.close();
+        result.map(|()| cycles)
+    };
+    for _ in 0..warm_up {
+        once()?;
+    }
+    for sample in samples.iter_mut() {
+        *sample = once()?;
     }
     Ok(())
 }

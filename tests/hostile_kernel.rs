@@ -1,0 +1,202 @@
+//! The kernel against hostile programs, on the real guest.img: `sysfuzz` throws random
+//! system calls at it from several threads (natively: bootstrap mode is far too slow for
+//! thousands of calls), and `fault isolation` ends children in every way a program can
+//! fault while a sibling and the parent run on. The kernel must answer every call with a
+//! status, end only the faulting process, and keep working.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use abi::NtStatus;
+use common::guest_image;
+use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
+
+fn boot_with(program: &[&str], pvm_mode: PvmMode) -> RunOutcome {
+    let config = RunConfig {
+        program: Some(program.iter().map(|s| s.to_string()).collect()),
+        console: ConsoleSink::Capture,
+        timeout: Duration::from_secs(120),
+        pvm_mode,
+        ..RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!("console of {program:?}:\n{}", outcome.console_text());
+    outcome
+}
+
+#[track_caller]
+fn assert_exit(outcome: &RunOutcome, status: NtStatus) {
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Exited(status),
+        "console:\n{}",
+        outcome.console_text()
+    );
+}
+
+/// The `sysfuzz: status 0x...: COUNT` lines: count per status.
+fn histogram(console: &str) -> BTreeMap<u32, u64> {
+    console
+        .lines()
+        .filter_map(|line| line.strip_prefix("sysfuzz: status 0x"))
+        .map(|rest| {
+            let (status, count) = rest.rsplit_once(": ").expect("no count");
+            let status = &status[..8];
+            (
+                u32::from_str_radix(status, 16).expect("bad status"),
+                count.parse().expect("bad count"),
+            )
+        })
+        .collect()
+}
+
+/// Runs `sysfuzz CALLS SEED [THREADS]` natively; checks it ended normally and its totals.
+fn sysfuzz(calls: u64, seed: u64, threads: Option<u32>) -> BTreeMap<u32, u64> {
+    let (calls_text, seed_text) = (calls.to_string(), seed.to_string());
+    let threads_text = threads.map(|t| t.to_string());
+    let mut program = vec!["sysfuzz", &calls_text, &seed_text];
+    program.extend(threads_text.as_deref());
+    let outcome = boot_with(&program, PvmMode::Native);
+    assert_exit(&outcome, NtStatus::SUCCESS);
+    let console = outcome.console_text();
+    let counts = histogram(&console);
+    assert_eq!(counts.values().sum::<u64>(), calls, "{console}");
+    assert!(
+        console.contains(&format!(
+            "sysfuzz: total {calls} calls, {} distinct",
+            counts.len()
+        )),
+        "{console}"
+    );
+    assert!(!console.contains("other statuses"), "{console}");
+    assert!(
+        console.contains("sysfuzz: kernel alive: ") && console.contains("a new process ran"),
+        "{console}"
+    );
+    counts
+}
+
+#[test]
+fn sysfuzz_from_four_threads_leaves_the_kernel_working() {
+    let counts = sysfuzz(20_000, 7, Some(4));
+    assert!(counts.len() >= 8, "{counts:?}");
+    // Unknown numbers, bad pointers and bad handles are all among the answers, and some
+    // calls got through.
+    for status in [
+        NtStatus::INVALID_SYSTEM_SERVICE,
+        NtStatus::ACCESS_VIOLATION,
+        NtStatus::INVALID_HANDLE,
+        NtStatus::SUCCESS,
+    ] {
+        assert!(
+            counts.get(&status.0).is_some_and(|&n| n > 0),
+            "{status}: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn sysfuzz_with_one_thread_gives_the_same_statuses_for_the_same_seed() {
+    let first = sysfuzz(3_000, 42, None);
+    let again = sysfuzz(3_000, 42, Some(1));
+    assert_eq!(first, again);
+    assert!(first.len() >= 8, "{first:?}");
+    let other_seed = sysfuzz(3_000, 43, None);
+    assert_ne!(first, other_seed);
+}
+
+#[test]
+fn sysfuzz_rejects_bad_arguments() {
+    for program in [
+        &["sysfuzz"][..],
+        &["sysfuzz", "10"],
+        &["sysfuzz", "ten", "1"],
+        &["sysfuzz", "10", "1", "0"],
+        &["sysfuzz", "10", "1", "9"],
+        &["sysfuzz", "10", "1", "2", "extra"],
+    ] {
+        let outcome = boot_with(program, PvmMode::Native);
+        assert_exit(&outcome, NtStatus::INVALID_PARAMETER);
+        assert!(
+            outcome
+                .console_text()
+                .contains("usage: sysfuzz N SEED [THREADS]"),
+            "{program:?}"
+        );
+    }
+}
+
+/// The modes of `fault` and the status each must end its process with.
+const FAULTS: [(&str, NtStatus); 7] = [
+    ("kernel-write", NtStatus::ACCESS_VIOLATION),
+    ("null-read", NtStatus::ACCESS_VIOLATION),
+    ("privileged", NtStatus::PRIVILEGED_INSTRUCTION),
+    ("illegal", NtStatus::ILLEGAL_INSTRUCTION),
+    ("divide", NtStatus::INTEGER_DIVIDE_BY_ZERO),
+    // No guard page below stacks yet: running off one is an access violation.
+    ("stack-overflow", NtStatus::ACCESS_VIOLATION),
+    ("general-protection", NtStatus::ACCESS_VIOLATION),
+];
+
+// Bootstrap mode (the run default): natively, a fault can still meet the trap entry's
+// intermittent CR3-read failure (see README), which would make the statuses flaky.
+
+#[test]
+fn faults_end_only_the_faulting_process() {
+    let outcome = boot_with(&["fault", "isolation"], PvmMode::Bootstrap);
+    assert_exit(&outcome, NtStatus::SUCCESS);
+    let console = outcome.console_text();
+    for (mode, _) in FAULTS {
+        assert!(
+            console.contains(&format!("ok: {mode} ends the child")),
+            "{mode}"
+        );
+        assert!(
+            console.contains(&format!("ok: the sibling runs on after {mode}")),
+            "{mode}"
+        );
+    }
+    assert!(
+        console.contains("ok: the sibling exits normally"),
+        "{console}"
+    );
+    assert!(!console.contains("WRONG"), "{console}");
+    assert!(
+        console.contains("fault: isolation: 15 checks, all ok"),
+        "{console}"
+    );
+}
+
+#[test]
+fn each_fault_ends_its_process_with_its_status() {
+    for (mode, status) in FAULTS {
+        let outcome = boot_with(&["fault", mode], PvmMode::Bootstrap);
+        assert_exit(&outcome, status);
+        assert!(
+            outcome
+                .console_text()
+                .contains("fault.exe: unhandled exception"),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn fault_rejects_unknown_modes() {
+    for program in [
+        &["fault", "warp"][..],
+        &["fault", "divide", "twice"],
+        &["fault", "sibling", "4", "8"],
+        &["fault", "isolation", "now"],
+        &["fault", "0x1000", "write"],
+    ] {
+        let outcome = boot_with(program, PvmMode::Bootstrap);
+        assert_exit(&outcome, NtStatus::INVALID_PARAMETER);
+        assert!(
+            outcome.console_text().contains("usage: fault"),
+            "{program:?}"
+        );
+    }
+}

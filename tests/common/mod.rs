@@ -322,3 +322,185 @@ pub fn guest_image() -> PathBuf {
     );
     path
 }
+
+/// Condition codes for [`Asm::jcc_to`] and [`Asm::jcc_forward`] (the low nibble of `0F 8x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    /// Unsigned below (CF).
+    Below = 0x2,
+    /// Unsigned above or equal.
+    AboveOrEqual = 0x3,
+    Equal = 0x4,
+    NotEqual = 0x5,
+    /// Unsigned below or equal.
+    BelowOrEqual = 0x6,
+    /// Unsigned above.
+    Above = 0x7,
+}
+
+/// Register-to-register arithmetic, shifts, labels and calls: enough for raw guests with
+/// loops and subroutines.
+impl Asm {
+    /// A two-register 64-bit ALU instruction with opcode `op` (`op dst, src`).
+    fn alu(&mut self, op: u8, dst: Reg, src: Reg) -> &mut Self {
+        self.rex(true, src, dst);
+        self.bytes(&[op, 0xc0 | (src.low() << 3) | dst.low()])
+    }
+
+    /// A 64-bit group instruction on one register: `opcode /ext` with an optional imm.
+    fn group(&mut self, opcode: u8, ext: u8, reg: Reg) -> &mut Self {
+        self.rex(true, Rax, reg);
+        self.bytes(&[opcode, 0xc0 | (ext << 3) | reg.low()])
+    }
+
+    /// `mov dst, src` (64-bit)
+    pub fn mov(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.alu(0x89, dst, src)
+    }
+
+    /// `xor dst, src` (64-bit)
+    pub fn xor(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.alu(0x31, dst, src)
+    }
+
+    /// `sub dst, src` (64-bit)
+    pub fn sub(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.alu(0x29, dst, src)
+    }
+
+    /// `and dst, src` (64-bit)
+    pub fn and(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.alu(0x21, dst, src)
+    }
+
+    /// `cmp a, b` (64-bit)
+    pub fn cmp(&mut self, a: Reg, b: Reg) -> &mut Self {
+        self.alu(0x39, a, b)
+    }
+
+    /// `shl reg, count`
+    pub fn shl_imm(&mut self, reg: Reg, count: u8) -> &mut Self {
+        self.group(0xc1, 4, reg).bytes(&[count])
+    }
+
+    /// `shr reg, count`
+    pub fn shr_imm(&mut self, reg: Reg, count: u8) -> &mut Self {
+        self.group(0xc1, 5, reg).bytes(&[count])
+    }
+
+    /// `shr reg, cl`
+    pub fn shr_cl(&mut self, reg: Reg) -> &mut Self {
+        self.group(0xd3, 5, reg)
+    }
+
+    /// `and reg, imm32` (sign-extended to 64 bits)
+    pub fn and_imm(&mut self, reg: Reg, imm: i32) -> &mut Self {
+        self.group(0x81, 4, reg).bytes(&imm.to_le_bytes())
+    }
+
+    /// `or reg, imm32` (sign-extended to 64 bits)
+    pub fn or_imm(&mut self, reg: Reg, imm: i32) -> &mut Self {
+        self.group(0x81, 1, reg).bytes(&imm.to_le_bytes())
+    }
+
+    /// `add reg, imm32` (sign-extended to 64 bits)
+    pub fn add_imm(&mut self, reg: Reg, imm: i32) -> &mut Self {
+        self.group(0x81, 0, reg).bytes(&imm.to_le_bytes())
+    }
+
+    /// `cmp reg, imm32` (sign-extended to 64 bits)
+    pub fn cmp_imm(&mut self, reg: Reg, imm: i32) -> &mut Self {
+        self.group(0x81, 7, reg).bytes(&imm.to_le_bytes())
+    }
+
+    /// `test reg, imm32` (sign-extended to 64 bits)
+    pub fn test_imm(&mut self, reg: Reg, imm: i32) -> &mut Self {
+        self.group(0xf7, 0, reg).bytes(&imm.to_le_bytes())
+    }
+
+    /// `neg reg` (64-bit)
+    pub fn neg(&mut self, reg: Reg) -> &mut Self {
+        self.group(0xf7, 3, reg)
+    }
+
+    /// `dec reg` (64-bit)
+    pub fn dec(&mut self, reg: Reg) -> &mut Self {
+        self.group(0xff, 1, reg)
+    }
+
+    /// `lock inc qword [base + disp]`
+    pub fn lock_inc64(&mut self, base: Reg, disp: i8) -> &mut Self {
+        self.code.push(0xf0);
+        self.rex(true, Rax, base);
+        self.code.push(0xff);
+        self.modrm_disp8(0, base, disp);
+        self
+    }
+
+    /// `inc qword [base + disp]`
+    pub fn inc64(&mut self, base: Reg, disp: i8) -> &mut Self {
+        self.rex(true, Rax, base);
+        self.code.push(0xff);
+        self.modrm_disp8(0, base, disp);
+        self
+    }
+
+    /// `pause`
+    pub fn pause(&mut self) -> &mut Self {
+        self.bytes(&[0xf3, 0x90])
+    }
+
+    /// `ret`
+    pub fn ret(&mut self) -> &mut Self {
+        self.bytes(&[0xc3])
+    }
+
+    /// The current position, as a label for backward jumps and calls.
+    pub fn here(&self) -> usize {
+        self.code.len()
+    }
+
+    /// Emits a rel32 to `target` (a position in `code`) at the end of the code.
+    fn rel32_to(&mut self, target: usize) -> &mut Self {
+        let next = self.code.len() as i64 + 4;
+        let rel = i32::try_from(target as i64 - next).expect("jump too far");
+        self.bytes(&rel.to_le_bytes())
+    }
+
+    /// `jmp label`
+    pub fn jmp_to(&mut self, label: usize) -> &mut Self {
+        self.code.push(0xe9);
+        self.rel32_to(label)
+    }
+
+    /// `jcc label`
+    pub fn jcc_to(&mut self, cond: Cond, label: usize) -> &mut Self {
+        self.bytes(&[0x0f, 0x80 | cond as u8]);
+        self.rel32_to(label)
+    }
+
+    /// `call label`
+    pub fn call_to(&mut self, label: usize) -> &mut Self {
+        self.code.push(0xe8);
+        self.rel32_to(label)
+    }
+
+    /// `jcc` to a label not placed yet: returns the fixup for [`Self::bind`].
+    pub fn jcc_forward(&mut self, cond: Cond) -> usize {
+        self.bytes(&[0x0f, 0x80 | cond as u8, 0, 0, 0, 0]);
+        self.code.len() - 4
+    }
+
+    /// `jmp` to a label not placed yet: returns the fixup for [`Self::bind`].
+    pub fn jmp_forward(&mut self) -> usize {
+        self.bytes(&[0xe9, 0, 0, 0, 0]);
+        self.code.len() - 4
+    }
+
+    /// Places the label of forward jump `fixup` here.
+    pub fn bind(&mut self, fixup: usize) -> &mut Self {
+        let rel = i32::try_from(self.code.len() - (fixup + 4)).expect("jump too far");
+        self.code[fixup..fixup + 4].copy_from_slice(&rel.to_le_bytes());
+        self
+    }
+}

@@ -1,6 +1,6 @@
 //! Hypercall ABI v1, host side: copying a request block out of guest RAM, validating every
-//! field, and writing the status back. Pure functions over [`GuestRam`], so they unit test
-//! without KVM.
+//! field, and writing the status back. Pure functions over [`RequestMemory`] (guest RAM,
+//! or plain buffers in tests and fuzzers), so they run without KVM.
 
 use abi::NtStatus;
 use abi::hypercall::{
@@ -67,6 +67,25 @@ impl Outcome {
     }
 }
 
+/// Guest-physical memory as a request sees it: ranges that are RAM can be read and written,
+/// anything else cannot.
+pub trait RequestMemory {
+    /// Reads `len` bytes at `start`; `None` when the range is not all RAM.
+    fn read(&self, start: u64, len: usize) -> Option<Vec<u8>>;
+    /// Writes `data` at `start`; false (and nothing written) when the range is not all RAM.
+    fn write(&self, start: u64, data: &[u8]) -> bool;
+}
+
+impl RequestMemory for GuestRam {
+    fn read(&self, start: u64, len: usize) -> Option<Vec<u8>> {
+        GuestRam::read(self, start, len)
+    }
+
+    fn write(&self, start: u64, data: &[u8]) -> bool {
+        GuestRam::write(self, start, data)
+    }
+}
+
 /// Whether a guest-physical MMIO address lies in the doorbell window; returns its offset.
 pub fn doorbell_offset(addr: u64) -> Option<u64> {
     addr.checked_sub(DOORBELL_BASE)
@@ -75,7 +94,7 @@ pub fn doorbell_offset(addr: u64) -> Option<u64> {
 
 /// Handles a ring of the doorbell at `offset` with request block address `block`: copies
 /// the block out, validates it, writes the status into it and returns what to do.
-pub fn dispatch(ram: &GuestRam, offset: u64, block: u64) -> Outcome {
+pub fn dispatch(ram: &(impl RequestMemory + ?Sized), offset: u64, block: u64) -> Outcome {
     let call = Call::from_doorbell_offset(offset);
     let size = call.map_or(HEADER_SIZE, Call::request_size);
     // Copy first: everything below looks only at this private copy.
@@ -99,7 +118,11 @@ pub fn dispatch(ram: &GuestRam, offset: u64, block: u64) -> Outcome {
 }
 
 /// Validates a copied request block of `call`.
-fn validate(ram: &GuestRam, call: Call, block: &[u8]) -> Result<Request, HypercallStatus> {
+fn validate(
+    ram: &(impl RequestMemory + ?Sized),
+    call: Call,
+    block: &[u8],
+) -> Result<Request, HypercallStatus> {
     if u32_at(block, 0) != ABI_VERSION {
         return Err(HypercallStatus::BadVersion);
     }

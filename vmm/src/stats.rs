@@ -1,7 +1,12 @@
-//! Run statistics: boot milestones timed from VMM start and VM exits counted by reason.
+//! Run statistics: boot milestones timed from VMM start, VM exits counted by reason and
+//! hypercalls counted by the status they got.
 
 use std::fmt;
 use std::time::Duration;
+
+use abi::hypercall::HypercallStatus;
+
+use crate::hypercall::Outcome;
 
 /// VM exits that reached the VMM, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +60,67 @@ impl ExitCounts {
     }
 }
 
+/// Hypercalls by how the VMM answered them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HypercallStatusCounts {
+    pub success: u64,
+    pub bad_version: u64,
+    pub unknown_call: u64,
+    pub bad_address: u64,
+    pub bad_length: u64,
+    pub bad_argument: u64,
+    /// Request blocks not in guest RAM: nothing could be written back.
+    pub dropped: u64,
+}
+
+impl HypercallStatusCounts {
+    /// Counts one doorbell ring by its outcome.
+    pub fn count(&mut self, outcome: &Outcome) {
+        let slot = match outcome {
+            Outcome::Dropped(_) => &mut self.dropped,
+            Outcome::Answered { status, .. } => match status {
+                HypercallStatus::Success => &mut self.success,
+                HypercallStatus::BadVersion => &mut self.bad_version,
+                HypercallStatus::UnknownCall => &mut self.unknown_call,
+                HypercallStatus::BadAddress => &mut self.bad_address,
+                HypercallStatus::BadLength => &mut self.bad_length,
+                HypercallStatus::BadArgument => &mut self.bad_argument,
+                // dispatch never answers Pending; were it to, the guest would see no
+                // answer, as with a dropped block.
+                HypercallStatus::Pending => &mut self.dropped,
+            },
+        };
+        *slot += 1;
+    }
+
+    /// The refusals by reason, as `--stats` names them.
+    fn rejections(&self) -> [(&'static str, u64); 6] {
+        [
+            ("bad version", self.bad_version),
+            ("unknown call", self.unknown_call),
+            ("bad address", self.bad_address),
+            ("bad length", self.bad_length),
+            ("bad argument", self.bad_argument),
+            ("dropped (block not in RAM)", self.dropped),
+        ]
+    }
+
+    /// Every hypercall counted.
+    pub fn total(&self) -> u64 {
+        self.answered() + self.dropped
+    }
+
+    /// Hypercalls answered with a status.
+    pub fn answered(&self) -> u64 {
+        self.success
+            + self.bad_version
+            + self.unknown_call
+            + self.bad_address
+            + self.bad_length
+            + self.bad_argument
+    }
+}
+
 /// What `--stats` reports. Times are measured from the start of the run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -71,6 +137,8 @@ pub struct Stats {
     pub exits: ExitCounts,
     /// Hypercalls answered with an error status, plus those dropped unanswered.
     pub rejected_hypercalls: u64,
+    /// Every hypercall by the status it got (or dropped): what a hostile guest achieved.
+    pub hypercall_statuses: HypercallStatusCounts,
     /// How the kernel ran.
     pub backend: Option<crate::KernelBackend>,
     /// With [`crate::ConsoleSink::Capture`], one mark per console write, in order: lets a
@@ -131,7 +199,13 @@ impl fmt::Display for Stats {
             f,
             "stats: rejected hypercalls: {}",
             self.rejected_hypercalls
-        )
+        )?;
+        for (name, count) in self.hypercall_statuses.rejections() {
+            if count > 0 {
+                write!(f, "\nstats:   {name}: {count}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -157,5 +231,44 @@ mod tests {
         assert!(text.contains("vm exits: 3"));
         assert!(text.contains("hypercall console_write: 2"));
         assert!(!text.contains("io in"));
+        assert!(text.ends_with("rejected hypercalls: 0"), "{text}");
+    }
+
+    #[test]
+    fn hypercalls_are_counted_by_status() {
+        use crate::hypercall::Error;
+        let mut counts = HypercallStatusCounts::default();
+        let answered = |status| Outcome::Answered {
+            call: None,
+            status,
+            request: None,
+        };
+        counts.count(&answered(HypercallStatus::Success));
+        counts.count(&answered(HypercallStatus::BadAddress));
+        counts.count(&answered(HypercallStatus::BadAddress));
+        counts.count(&Outcome::Dropped(Error::BlockNotInRam(1 << 40)));
+        assert_eq!(
+            counts,
+            HypercallStatusCounts {
+                success: 1,
+                bad_address: 2,
+                dropped: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!((counts.answered(), counts.total()), (3, 4));
+        let stats = Stats {
+            rejected_hypercalls: 3,
+            hypercall_statuses: counts,
+            ..Default::default()
+        };
+        let text = stats.to_string();
+        assert!(
+            text.ends_with(
+                "rejected hypercalls: 3\nstats:   bad address: 2\n\
+                 stats:   dropped (block not in RAM): 1"
+            ),
+            "{text}"
+        );
     }
 }

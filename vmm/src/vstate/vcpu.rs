@@ -672,6 +672,7 @@ fn hypercall_exit(offset: u64, block: u64, ram: &GuestRam, ctl: &RunControl) -> 
         if outcome.rejected() {
             stats.rejected_hypercalls += 1;
         }
+        stats.hypercall_statuses.count(&outcome);
         if let Outcome::Answered {
             request: Some(Request::BootProgress { marker, .. }),
             ..

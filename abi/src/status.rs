@@ -84,6 +84,10 @@ statuses! {
     CANT_TERMINATE_SELF = 0xC000_00DB,
     // Processes.
     PROCESS_IS_TERMINATING = 0xC000_010A,
+    // Resource limits.
+    QUOTA_EXCEEDED = 0xC000_0044,
+    TOO_MANY_THREADS = 0xC000_0129,
+    COMMITMENT_LIMIT = 0xC000_012D,
 }
 
 impl NtStatus {

@@ -504,3 +504,33 @@ impl Asm {
         self
     }
 }
+
+/// Boots `guest_image()` with `program` (name and arguments) in `pvm_mode`, console
+/// captured, stopping it after `timeout`; prints the console for failing tests to show.
+pub fn boot_program(
+    program: &[&str],
+    pvm_mode: vmm::PvmMode,
+    timeout: std::time::Duration,
+) -> vmm::RunOutcome {
+    let config = vmm::RunConfig {
+        program: Some(program.iter().map(|s| s.to_string()).collect()),
+        console: vmm::ConsoleSink::Capture,
+        timeout,
+        pvm_mode,
+        ..vmm::RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!("console of {program:?}:\n{}", outcome.console_text());
+    outcome
+}
+
+/// Asserts that the guest exited with `status`, showing the console otherwise.
+#[track_caller]
+pub fn assert_exited(outcome: &vmm::RunOutcome, status: abi::NtStatus) {
+    assert_eq!(
+        outcome.exit,
+        vmm::GuestExit::Exited(status),
+        "console:\n{}",
+        outcome.console_text()
+    );
+}

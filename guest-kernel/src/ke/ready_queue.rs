@@ -8,6 +8,9 @@ use alloc::collections::VecDeque;
 
 /// Number of priority levels (0-31).
 pub const PRIORITY_LEVELS: usize = 32;
+/// A list emptied with room for more than this many gives its storage back: a burst of
+/// ready threads must not keep pool after it has run.
+const KEPT_CAPACITY: usize = 64;
 
 /// Ready threads by priority.
 #[derive(Debug)]
@@ -48,6 +51,9 @@ impl<T> ReadyQueues<T> {
         let item = list.pop_front()?;
         if list.is_empty() {
             self.summary &= !(1 << priority);
+            if list.capacity() > KEPT_CAPACITY {
+                *list = VecDeque::new();
+            }
         }
         Some((priority, item))
     }

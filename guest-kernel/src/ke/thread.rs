@@ -96,6 +96,22 @@ struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
 // owning thread, never through a Rust reference.
 unsafe impl Sync for KernelStack {}
 
+impl KernelStack {
+    /// A zeroed stack from the pool, or STATUS_INSUFFICIENT_RESOURCES: user programs
+    /// create threads, so running out must be an answer, not the end of the system.
+    fn allocate() -> Result<Box<Self>, NtStatus> {
+        let layout = core::alloc::Layout::new::<Self>();
+        // SAFETY: the layout has a non-zero size.
+        let stack = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<Self>();
+        if stack.is_null() {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        // SAFETY: allocated by the global allocator with this type's layout; all-zero bytes
+        // are a valid `KernelStack`.
+        Ok(unsafe { Box::from_raw(stack) })
+    }
+}
+
 /// KTHREAD: the kernel's part of a thread object.
 pub struct KThread {
     /// Signaled when the thread terminates.
@@ -108,11 +124,12 @@ pub struct KThread {
 impl KThread {
     /// `KeInitThread`: a thread at `base_priority` with its own kernel stack, which starts
     /// in `KiThreadStartup` when first switched to; with a suspend count of 1 when
-    /// `suspended` (CREATE_SUSPENDED).
-    pub fn new(base_priority: u8, suspended: bool) -> Self {
-        let kernel_stack = Box::new(KernelStack(UnsafeCell::new([0; KERNEL_STACK_SIZE])));
+    /// `suspended` (CREATE_SUSPENDED). STATUS_INSUFFICIENT_RESOURCES when the pool has no
+    /// room for the stack.
+    pub fn new(base_priority: u8, suspended: bool) -> Result<Self, NtStatus> {
+        let kernel_stack = KernelStack::allocate()?;
         let top = kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64;
-        Self {
+        Ok(Self {
             header: DispatcherHeader::new(false, false),
             scheduling: Mutex::new(Scheduling {
                 state: ThreadState::Initialized,
@@ -127,7 +144,7 @@ impl KThread {
             }),
             kernel_stack,
             context: SwitchContextCell::for_new_thread(top, super::dispatcher::thread_startup),
-        }
+        })
     }
 
     /// The scheduling fields. The dispatcher changes them under its lock; a thread lock is

@@ -21,7 +21,7 @@ use spin::Mutex;
 pub use self::address_space::Resolution;
 pub use self::pfn::PfnCounters;
 use self::pfn::{PfnDatabase, PfnEntry};
-pub use self::pool::PoolCounters;
+pub use self::pool::{PoolCounters, ensure_headroom as ensure_pool_headroom};
 use self::vad::Access;
 use crate::ke::bugcheck::{BugCheck, bugcheck};
 

@@ -5,6 +5,11 @@ use talc::TalcLock;
 use talc::source::Claim;
 
 const POOL_SIZE: usize = 8 * 1024 * 1024;
+/// Pool that services creating objects on a caller's behalf leave to the kernel, so the
+/// allocations a service makes on its way (a kernel stack, a PML4 pair, the records it
+/// builds) never find the pool empty: those are infallible, and their failure would stop
+/// the system.
+const POOL_RESERVE: usize = 1024 * 1024;
 
 #[global_allocator]
 static POOL: TalcLock<spin::Mutex<()>, Claim> = TalcLock::new({
@@ -21,6 +26,17 @@ pub struct PoolCounters {
     /// Allocations made and freed since boot.
     pub allocations: u64,
     pub frees: u64,
+}
+
+/// STATUS_INSUFFICIENT_RESOURCES once no more than [`POOL_RESERVE`] is left: what a failed
+/// pool allocation (ExAllocatePoolWithTag) means for the caller of a service.
+pub fn ensure_headroom() -> Result<(), abi::NtStatus> {
+    let in_use = POOL.lock().counters().allocated_bytes;
+    if in_use + POOL_RESERVE <= POOL_SIZE {
+        Ok(())
+    } else {
+        Err(abi::NtStatus::INSUFFICIENT_RESOURCES)
+    }
 }
 
 pub fn counters() -> PoolCounters {

@@ -19,7 +19,39 @@ mod user_args;
 /// Dispatches the system call in `frame` (KiSystemService): the service number in `rax`,
 /// arguments in `r10`, `rdx`, `r8`, `r9`; the NTSTATUS goes back in `rax`.
 pub fn system_service(frame: &mut TrapFrame) {
-    let status = match SystemService::from_number(frame.rax as u32) {
+    let service = SystemService::from_number(frame.rax as u32);
+    let status = match service.filter(|&service| creates_objects(service)) {
+        Some(_) => crate::mm::ensure_pool_headroom().err(),
+        None => None,
+    }
+    .unwrap_or_else(|| dispatch(service, frame));
+    frame.rax = u64::from(status.0);
+    // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
+    // before the return to user mode.
+    ke::dispatcher::exit_dispatch(frame.is_user_mode());
+}
+
+/// Services that create objects, handles, threads, processes or address-space records on
+/// the caller's behalf: they are refused with STATUS_INSUFFICIENT_RESOURCES when the pool
+/// is down to the kernel's reserve, so no program can exhaust it.
+fn creates_objects(service: SystemService) -> bool {
+    matches!(
+        service,
+        SystemService::NtDuplicateObject
+            | SystemService::NtOpenProcess
+            | SystemService::NtOpenThread
+            | SystemService::NtCreateDirectoryObject
+            | SystemService::NtOpenDirectoryObject
+            | SystemService::NtAllocateVirtualMemory
+            | SystemService::NtCreateThreadEx
+            | SystemService::NtCreateEvent
+            | SystemService::NtCreateUserProcess
+    )
+}
+
+/// Calls the service `service` names with the arguments in `frame`.
+fn dispatch(service: Option<SystemService>, frame: &mut TrapFrame) -> NtStatus {
+    match service {
         Some(SystemService::NtTerminateProcess) => {
             status_of(process::nt_terminate_process(frame.r10, frame.rdx as u32))
         }
@@ -85,11 +117,7 @@ pub fn system_service(frame: &mut TrapFrame) {
             status_of(nt_query_architecture_timings(frame.r10))
         }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
-    };
-    frame.rax = u64::from(status.0);
-    // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
-    // before the return to user mode.
-    ke::dispatcher::exit_dispatch(frame.is_user_mode());
+    }
 }
 
 /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: project-specific, see

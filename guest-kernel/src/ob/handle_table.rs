@@ -92,11 +92,31 @@ impl<E> HandleTable<E> {
             // it opened holds no more pool than before; values start over at 4.
             self.slots = Vec::new();
             self.free = Vec::new();
+        } else if index + 1 == self.slots.len() {
+            self.trim();
         } else {
             // Room was reserved when the slot was created.
             self.free.push(index);
         }
         Some(entry)
+    }
+
+    /// Drops the free slots at the end of the table, and gives storage back once the table
+    /// uses a quarter of it, so a table that grew for a while and emptied again (the CID
+    /// table after a burst of processes) holds no more pool than before.
+    fn trim(&mut self) {
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        let len = self.slots.len();
+        if self.free.iter().any(|&index| index >= len) {
+            self.free.retain(|&index| index < len);
+        }
+        if self.slots.capacity() > 4 * len.max(4) {
+            self.slots.shrink_to_fit();
+            // Still room to free every slot without allocating.
+            self.free.shrink_to(len);
+        }
     }
 
     /// Removes every entry and returns them with their handle values (the sweep of

@@ -40,9 +40,16 @@ pub fn active_processes() -> Vec<Arc<Object<Process>>> {
 pub(super) fn remove_active_process(id: u64) {
     let removed = {
         let mut list = PS_ACTIVE_PROCESS_HEAD.lock();
-        list.iter()
+        let removed = list
+            .iter()
             .position(|(entry, _)| *entry == id)
-            .map(|index| list.remove(index))
+            .map(|index| list.remove(index));
+        // Give storage back after a burst of processes, so the pool returns to where it was.
+        let len = list.len();
+        if list.capacity() > 4 * len.max(4) {
+            list.shrink_to(2 * len);
+        }
+        removed
     };
     // The weak reference goes after the lock is released.
     drop(removed);
@@ -143,7 +150,7 @@ pub fn create_first_thread(
     image: &ImageView,
     suspended: bool,
 ) -> Result<Arc<Object<Thread>>, NtStatus> {
-    let thread = Object::create(Thread::new(process, suspended));
+    let thread = Object::create(Thread::new(process, suspended)?);
     let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
     thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
     let stack_reserve = image

@@ -31,16 +31,16 @@ const DEFAULT_STACK_COMMIT: u64 = 16 * 1024;
 impl Thread {
     /// A thread object of `process` with its KTHREAD (`KeInitThread`: kernel stack,
     /// priority from the process), no IDs, TEB or stack yet.
-    pub(super) fn new(process: &Arc<Object<Process>>, suspended: bool) -> Self {
-        Self {
-            tcb: KThread::new(process.pcb.base_priority, suspended),
+    pub(super) fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
+        Ok(Self {
+            tcb: KThread::new(process.pcb.base_priority, suspended)?,
             unique_thread_id: AtomicU64::new(0),
             process: process.clone(),
             teb: AtomicU64::new(0),
             user_stack: AtomicU64::new(0),
             initial_context: Mutex::new(None),
             exit_status: AtomicU32::new(NtStatus::PENDING.0),
-        }
+        })
     }
 }
 
@@ -66,7 +66,7 @@ pub fn create_thread<R>(
     start: ThreadStart,
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
 ) -> Result<R, NtStatus> {
-    let thread = Object::create(Thread::new(process, start.suspended));
+    let thread = Object::create(Thread::new(process, start.suspended)?);
     let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
     thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
 

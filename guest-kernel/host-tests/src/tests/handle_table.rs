@@ -125,3 +125,37 @@ fn many_entries() {
     assert_eq!(table.get(8), Some(&1));
     assert_eq!(table.take_all().len(), 5_000);
 }
+
+#[test]
+fn free_values_at_the_end_are_dropped() {
+    // A burst of entries after a long-lived one, gone again in creation order: the table
+    // shrinks back and values continue right after the survivor.
+    let mut table = table_with(&["survivor"]);
+    let burst: Vec<u64> = (0..1000).map(|_| table.create("burst").unwrap()).collect();
+    for value in &burst {
+        assert_eq!(table.destroy(*value), Some("burst"));
+    }
+    assert_eq!(table.count(), 1);
+    assert_eq!(table.create("next").unwrap(), 8);
+    // A hole below the end stays free and is reused; freeing the end drops it too.
+    let last = table.create("last").unwrap();
+    assert_eq!(last, 12);
+    assert_eq!(table.destroy(8), Some("next"));
+    assert_eq!(table.destroy(12), Some("last"));
+    assert_eq!(table.create("again").unwrap(), 8);
+    assert_eq!(table.get(4), Some(&"survivor"));
+}
+
+#[test]
+fn freeing_from_the_end_backwards_keeps_every_value_valid() {
+    let mut table = table_with(&["a", "b", "c", "d", "e"]);
+    assert_eq!(table.destroy(8), Some("b"));
+    assert_eq!(table.destroy(20), Some("e"));
+    assert_eq!(table.destroy(16), Some("d"));
+    // 12 is now the end; 8 is still a free hole and is handed out first.
+    assert_eq!(table.create("f").unwrap(), 8);
+    assert_eq!(table.create("g").unwrap(), 16);
+    assert_eq!(table.get(12), Some(&"c"));
+    assert_eq!(table.get(4), Some(&"a"));
+    assert_eq!(table.count(), 4);
+}

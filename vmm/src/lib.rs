@@ -264,6 +264,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
     );
     boot::write_boot_info(&ram, &info)?;
 
+    let pvm_vif = backend == KernelBackend::PvmNative;
     let ctl = RunControl::new(start, signal, config.cpus, config.console);
     let spawned = std::thread::scope(|scope| {
         let mut result = Ok(());
@@ -273,7 +274,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
             let spawned = std::thread::Builder::new()
                 .name(format!("vcpu{index}"))
                 .spawn_scoped(scope, move || {
-                    vcpu_mod::run_vcpu(vcpu, index as u32, ram, ctl);
+                    vcpu_mod::run_vcpu(vcpu, index as u32, pvm_vif, ram, ctl);
                 });
             if let Err(e) = spawned {
                 // Undo the count for the thread that never started, then stop the rest.

@@ -7,34 +7,20 @@ use std::process::Command;
 use std::time::Duration;
 
 use abi::NtStatus;
-use common::guest_image;
-use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
+use common::{assert_exited, boot_program, guest_image};
+use vmm::{KernelBackend, PvmMode, RunConfig, RunOutcome};
 
 fn boot(program: &[&str]) -> RunOutcome {
     boot_with(program, RunConfig::new(guest_image()).pvm_mode)
 }
 
 fn boot_with(program: &[&str], pvm_mode: PvmMode) -> RunOutcome {
-    let config = RunConfig {
-        program: (!program.is_empty()).then(|| program.iter().map(|s| s.to_string()).collect()),
-        console: ConsoleSink::Capture,
-        timeout: Duration::from_secs(60),
-        pvm_mode,
-        ..RunConfig::new(guest_image())
-    };
-    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
-    eprintln!("console of {program:?}:\n{}", outcome.console_text());
-    outcome
+    boot_program(program, pvm_mode, Duration::from_secs(60))
 }
 
 #[track_caller]
 fn assert_exit(outcome: &RunOutcome, status: u32) {
-    assert_eq!(
-        outcome.exit,
-        GuestExit::Exited(NtStatus(status)),
-        "console:\n{}",
-        outcome.console_text()
-    );
+    assert_exited(outcome, NtStatus(status));
 }
 
 #[test]

@@ -505,7 +505,8 @@ impl Asm {
     }
 }
 
-/// Boots `guest_image()` with `program` (name and arguments) in `pvm_mode`, console
+/// Boots `guest_image()` with `program` (name and arguments; empty: the image's default) in
+/// `pvm_mode`, console
 /// captured, stopping it after `timeout`; prints the console for failing tests to show.
 pub fn boot_program(
     program: &[&str],
@@ -513,7 +514,7 @@ pub fn boot_program(
     timeout: std::time::Duration,
 ) -> vmm::RunOutcome {
     let config = vmm::RunConfig {
-        program: Some(program.iter().map(|s| s.to_string()).collect()),
+        program: (!program.is_empty()).then(|| program.iter().map(|s| s.to_string()).collect()),
         console: vmm::ConsoleSink::Capture,
         timeout,
         pvm_mode,

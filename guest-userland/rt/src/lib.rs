@@ -26,6 +26,10 @@
 pub mod args;
 pub mod console;
 #[cfg(not(test))]
+pub mod counters;
+#[cfg(not(test))]
+pub mod event;
+#[cfg(not(test))]
 mod mem;
 pub mod num;
 #[cfg(not(test))]

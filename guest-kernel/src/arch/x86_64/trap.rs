@@ -22,6 +22,19 @@ macro_rules! push_general_registers {
 }
 pub(super) use push_general_registers;
 
+/// The reverse of [`push_general_registers`]: restores the general registers from a
+/// [`TrapFrame`]; `pop_general_registers!(rcx)` stops after `rcx`, leaving `rbx` and `rax`
+/// on the stack.
+macro_rules! pop_general_registers {
+    (rcx) => {
+        "pop r15\npop r14\npop r13\npop r12\npop r11\npop r10\npop r9\npop r8\npop rbp\n\
+         pop rdi\npop rsi\npop rdx\npop rcx"
+    };
+    () => {
+        concat!(pop_general_registers!(rcx), "\npop rbx\npop rax")
+    };
+}
+
 /// Registers saved on the kernel stack on every entry from a trap, interrupt or system
 /// call (`KTRAP_FRAME`). The layout is fixed by the entry stubs.
 #[repr(C)]
@@ -188,21 +201,7 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "jne 4f",
         // Plain return to user mode.
         "swapgs",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
+        pop_general_registers!(),
         "add rsp, 16",
         "iretq",
         // kvm-pvm, back from a `syscall` whose frame is as `syscall` built it (rcx = rip,
@@ -224,21 +223,7 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "shl rax, 12",
         "movabs rbx, {vif_pages}",
         "mov byte ptr [rbx + rax], 0",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
+        pop_general_registers!(),
         // Left: vector error rip cs rflags rsp ss.
         "mov rsp, [rsp + 40]",
         "int {direct_return}",
@@ -289,19 +274,7 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "je 6f",
         "out 0x80, al",
         "6:",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
+        pop_general_registers!(rcx),
         // Left: rbx rax vector error rip cs rflags rsp ss. Build {rbx, rax, rflags, rip}
         // just below the interrupted rsp; it may overlap the top of this frame, so each
         // slot is read before anything is written over it.

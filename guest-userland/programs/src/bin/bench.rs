@@ -35,15 +35,12 @@ use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use abi::access::{EVENT_ALL_ACCESS, OBJ_INHERIT};
 use abi::dispatcher::SYNCHRONIZATION_EVENT;
-use abi::nt::ObjectAttributes;
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use rt::console::Console;
 use rt::process::{create_user_process, query_basic_information};
 use rt::syscall::{
-    exit_thread, nt_close, nt_create_event, nt_set_event, nt_wait_for_single_object,
-    nt_yield_execution,
+    exit_thread, nt_close, nt_set_event, nt_wait_for_single_object, nt_yield_execution,
 };
 use rt::text::TextBuffer;
 use rt::thread::create_thread;
@@ -174,23 +171,7 @@ fn close(handle: u64) {
 /// A synchronization event; `inherit` marks its handle for children created with
 /// PROCESS_CREATE_FLAGS_INHERIT_HANDLES.
 fn create_event(inherit: bool) -> Result<u64, NtStatus> {
-    let attributes = ObjectAttributes {
-        length: size_of::<ObjectAttributes>() as u32,
-        attributes: if inherit { OBJ_INHERIT } else { 0 },
-        ..ObjectAttributes::default()
-    };
-    let mut handle = 0;
-    // SAFETY: the handle pointer and the attributes (no name) are locals.
-    let status = unsafe {
-        nt_create_event(
-            &mut handle,
-            EVENT_ALL_ACCESS,
-            &attributes,
-            SYNCHRONIZATION_EVENT,
-            0,
-        )
-    };
-    check(status).map(|()| handle)
+    rt::event::create_event(SYNCHRONIZATION_EVENT, false, inherit)
 }
 
 fn null_syscall(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {

@@ -10,16 +10,15 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::access::EVENT_ALL_ACCESS;
 use abi::dispatcher::NOTIFICATION_EVENT;
 use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE};
-use abi::process::SystemProcessInformation;
 use abi::service::CURRENT_PROCESS_HANDLE;
-use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerformanceInformation};
-use rt::process::{create_user_process, for_each_process, query_basic_information, wait};
+use rt::counters::{Counters, counters};
+use rt::event::create_event;
+use rt::process::{create_user_process, query_basic_information, wait};
 use rt::syscall::{
-    exit_thread, nt_allocate_virtual_memory, nt_close, nt_create_event, nt_free_virtual_memory,
-    nt_query_system_information, nt_set_event, nt_terminate_process, nt_wait_for_single_object,
+    exit_thread, nt_allocate_virtual_memory, nt_close, nt_free_virtual_memory, nt_set_event,
+    nt_terminate_process, nt_wait_for_single_object,
 };
 use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
@@ -66,7 +65,7 @@ fn run<'a>(resources: impl Iterator<Item = &'a str>) -> NtStatus {
         let after = counters();
         let refused = REFUSALS.contains(&status);
         let restored =
-            matches!((before, after), (Ok(before), Ok(after)) if before.restored_by(&after));
+            matches!((before, after), (Ok(before), Ok(after)) if restored(&before, &after));
         let still_creates = run_child_status("nop") == Ok(NtStatus::SUCCESS);
         println!(
             "exhaust: {resource}: child ended with {status}; counters {}; processes {}",
@@ -116,72 +115,14 @@ fn run_child_status(program: &str) -> Result<NtStatus, NtStatus> {
     status
 }
 
-/// What must come back to where it started once a child has gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Counters {
-    available_pages: u32,
-    pool_pages: u32,
-    pool_allocations: u32,
-    processes: u32,
-    handles: u32,
-}
-
-impl Counters {
-    /// Whether `after` is back where `self` was: everything exactly, except that the pool
-    /// may hold up to a page more or less, the capacity lists that grew with the burst keep.
-    fn restored_by(&self, after: &Self) -> bool {
-        let same_but_pool = Self {
-            pool_pages: self.pool_pages,
-            ..*after
-        };
-        same_but_pool == *self && self.pool_pages.abs_diff(after.pool_pages) <= 1
-    }
-}
-
-impl core::fmt::Display for Counters {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{} available pages, {} pool allocations in {} pages, {} processes, {} handles",
-            self.available_pages,
-            self.pool_allocations,
-            self.pool_pages,
-            self.processes,
-            self.handles
-        )
-    }
-}
-
-fn counters() -> Result<Counters, NtStatus> {
-    // SAFETY: integers only: all zeroes is a value.
-    let mut performance: SystemPerformanceInformation = unsafe { core::mem::zeroed() };
-    // SAFETY: a local of the size passed.
-    let status = unsafe {
-        nt_query_system_information(
-            SYSTEM_PERFORMANCE_INFORMATION_CLASS,
-            (&raw mut performance).cast(),
-            size_of::<SystemPerformanceInformation>() as u32,
-            core::ptr::null_mut(),
-        )
+/// Whether `after` is back where `before` was: everything exactly, except that the pool
+/// may hold up to a page more or less, the capacity lists that grew with the burst keep.
+fn restored(before: &Counters, after: &Counters) -> bool {
+    let same_but_pool = Counters {
+        pool_pages: before.pool_pages,
+        ..*after
     };
-    if !status.is_success() {
-        return Err(status);
-    }
-    let mut buffer = [0u64; 2048];
-    let (mut processes, mut handles) = (0, 0);
-    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
-        processes += 1;
-        handles += process.handle_count;
-    })?;
-    Ok(Counters {
-        available_pages: performance.available_pages,
-        pool_pages: performance.non_paged_pool_pages,
-        pool_allocations: performance
-            .non_paged_pool_allocs
-            .wrapping_sub(performance.non_paged_pool_frees),
-        processes,
-        handles,
-    })
+    same_but_pool == *before && before.pool_pages.abs_diff(after.pool_pages) <= 1
 }
 
 /// Child side: takes `resource` until refused, prints the count, gives everything back and
@@ -259,29 +200,10 @@ static COUNT: AtomicU64 = AtomicU64::new(0);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static GATE: AtomicU64 = AtomicU64::new(0);
 
-fn create_event() -> Result<u64, NtStatus> {
-    let mut handle = 0;
-    // SAFETY: the handle pointer is a local; no object attributes.
-    let status = unsafe {
-        nt_create_event(
-            &mut handle,
-            EVENT_ALL_ACCESS,
-            core::ptr::null(),
-            NOTIFICATION_EVENT,
-            0,
-        )
-    };
-    if status.is_success() {
-        Ok(handle)
-    } else {
-        Err(status)
-    }
-}
-
 /// Until refused: one more event and handle each time.
 fn take_handles(handles: &HandleList) -> NtStatus {
     loop {
-        match create_event() {
+        match create_event(NOTIFICATION_EVENT, false, false) {
             Ok(handle) if handles.push(handle) => {}
             Ok(_) => return NtStatus::UNSUCCESSFUL,
             Err(status) => return status,
@@ -297,7 +219,7 @@ extern "system" fn wait_at_gate(_: u64) -> ! {
 
 /// Until refused: one more thread, blocked on a gate; the gate opens at the end.
 fn take_threads(handles: &HandleList) -> NtStatus {
-    let Ok(gate) = create_event() else {
+    let Ok(gate) = create_event(NOTIFICATION_EVENT, false, false) else {
         return NtStatus::UNSUCCESSFUL;
     };
     GATE.store(gate, Ordering::Relaxed);

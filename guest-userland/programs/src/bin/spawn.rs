@@ -8,11 +8,9 @@
 #![no_std]
 #![no_main]
 
-use abi::process::{
-    SYSTEM_PROCESS_NOTIFY_COUNTERS_CLASS, SystemProcessInformation, SystemProcessNotifyCounters,
-};
-use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerformanceInformation};
-use rt::process::{create_user_process, for_each_process, query_basic_information, wait};
+use abi::process::{SYSTEM_PROCESS_NOTIFY_COUNTERS_CLASS, SystemProcessNotifyCounters};
+use rt::counters::counters;
+use rt::process::{create_user_process, query_basic_information, wait};
 use rt::syscall::nt_query_system_information;
 use rt::{Args, NtStatus, println};
 
@@ -22,62 +20,6 @@ rt::entry!(main);
 const LISTED_CHILDREN: u32 = 10;
 /// The longest command line passed on.
 const MAX_COMMAND_LINE: usize = 1024;
-
-/// What must come back to where it started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Counters {
-    available_pages: u32,
-    pool_allocations: u32,
-    pool_pages: u32,
-    processes: u32,
-    handles: u32,
-}
-
-impl core::fmt::Display for Counters {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{} available pages, {} pool allocations in {} pages, {} processes, {} handles",
-            self.available_pages,
-            self.pool_allocations,
-            self.pool_pages,
-            self.processes,
-            self.handles
-        )
-    }
-}
-
-fn counters() -> Result<Counters, NtStatus> {
-    // SAFETY: integers only: all zeroes is a value.
-    let mut performance: SystemPerformanceInformation = unsafe { core::mem::zeroed() };
-    // SAFETY: a local of the size passed.
-    let status = unsafe {
-        nt_query_system_information(
-            SYSTEM_PERFORMANCE_INFORMATION_CLASS,
-            (&raw mut performance).cast(),
-            size_of::<SystemPerformanceInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    };
-    if !status.is_success() {
-        return Err(status);
-    }
-    let mut buffer = [0u64; 2048];
-    let (mut processes, mut handles) = (0, 0);
-    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
-        processes += 1;
-        handles += process.handle_count;
-    })?;
-    Ok(Counters {
-        available_pages: performance.available_pages,
-        pool_allocations: performance
-            .non_paged_pool_allocs
-            .wrapping_sub(performance.non_paged_pool_frees),
-        pool_pages: performance.non_paged_pool_pages,
-        processes,
-        handles,
-    })
-}
 
 fn notify_counters() -> Result<SystemProcessNotifyCounters, NtStatus> {
     let mut counters = SystemProcessNotifyCounters::default();

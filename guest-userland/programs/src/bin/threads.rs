@@ -43,19 +43,8 @@ const PING_PONGS: u32 = 200;
 const YIELDS: u32 = 200;
 
 fn create_event(event_type: u32, signaled: bool) -> u64 {
-    let mut handle = 0;
-    // SAFETY: the handle pointer is a local; no attributes.
-    let status = unsafe {
-        nt_create_event(
-            &mut handle,
-            EVENT_ALL_ACCESS,
-            core::ptr::null(),
-            event_type,
-            u32::from(signaled),
-        )
-    };
-    assert!(status == NtStatus::SUCCESS, "NtCreateEvent: {status}");
-    handle
+    rt::event::create_event(event_type, signaled, false)
+        .unwrap_or_else(|status| panic!("NtCreateEvent: {status}"))
 }
 
 /// Waits for one object, with an optional timeout in 100 ns units (negative: relative).

@@ -1,0 +1,67 @@
+//! The system-wide counters a program reads to prove it gave back what it took: available
+//! frames, pool, processes and handles, from NtQuerySystemInformation.
+
+use abi::process::SystemProcessInformation;
+use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerformanceInformation};
+
+use crate::NtStatus;
+use crate::process::for_each_process;
+use crate::syscall::nt_query_system_information;
+
+/// What must come back to where it started once a program's work is undone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub available_pages: u32,
+    /// Live pool allocations (made minus freed).
+    pub pool_allocations: u32,
+    pub pool_pages: u32,
+    pub processes: u32,
+    pub handles: u32,
+}
+
+impl core::fmt::Display for Counters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} available pages, {} pool allocations in {} pages, {} processes, {} handles",
+            self.available_pages,
+            self.pool_allocations,
+            self.pool_pages,
+            self.processes,
+            self.handles
+        )
+    }
+}
+
+/// The counters now: SystemPerformanceInformation, and SystemProcessInformation summed.
+pub fn counters() -> Result<Counters, NtStatus> {
+    // SAFETY: integers only: all zeroes is a value.
+    let mut performance: SystemPerformanceInformation = unsafe { core::mem::zeroed() };
+    // SAFETY: a local of the size passed.
+    let status = unsafe {
+        nt_query_system_information(
+            SYSTEM_PERFORMANCE_INFORMATION_CLASS,
+            (&raw mut performance).cast(),
+            size_of::<SystemPerformanceInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if !status.is_success() {
+        return Err(status);
+    }
+    let mut buffer = [0u64; 2048];
+    let (mut processes, mut handles) = (0, 0);
+    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
+        processes += 1;
+        handles += process.handle_count;
+    })?;
+    Ok(Counters {
+        available_pages: performance.available_pages,
+        pool_allocations: performance
+            .non_paged_pool_allocs
+            .wrapping_sub(performance.non_paged_pool_frees),
+        pool_pages: performance.non_paged_pool_pages,
+        processes,
+        handles,
+    })
+}

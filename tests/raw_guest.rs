@@ -300,16 +300,17 @@ fn bad_states_end_with_a_triple_fault() {
         .bytes(&[0x0F, 0x20, 0xC0]) // mov rax, cr0
         .and_imm(Rax, 0x7FFF_FFFF)
         .bytes(&[0x0F, 0x22, 0xC0]); // mov cr0, rax: long mode without paging
-    let mut page_tables_beyond_ram = Asm::default();
-    page_tables_beyond_ram
-        .mov_imm(Rax, 1 << 40)
+    // Page tables in RAM that was never written: nothing is mapped, not even the code.
+    let mut empty_page_tables = Asm::default();
+    empty_page_tables
+        .mov_imm(Rax, 0x60_0000)
         .bytes(&[0x0F, 0x22, 0xD8]); // mov cr3, rax
     let guests = [
         ("unmap-own-code", unmap_own_code),
         ("bad-ss", bad_stack_segment),
         ("non-canonical-jump", non_canonical_jump),
         ("paging-off", paging_off),
-        ("cr3-beyond-ram", page_tables_beyond_ram),
+        ("empty-page-tables", empty_page_tables),
     ];
     for (name, crash) in guests {
         // vCPU 1 crashes; vCPU 0 spins and must be stopped by the VMM.

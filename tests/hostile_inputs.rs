@@ -11,7 +11,7 @@ mod harness {
 }
 
 use harness::guest_image::{self, check_image, good_image, kernel_elf};
-use harness::hypercall::{self, Case, HIGH_RAM, RAM_LEN};
+use harness::hypercall::{self, Case, HIGH_RAM, HIGH_RAM_LEN, RAM_LEN};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -43,7 +43,7 @@ proptest! {
     #[test]
     fn hypercall_blocks_at_ram_edges(
         call in 0u64..5,
-        edge in prop::sample::select(vec![0, RAM_LEN, HIGH_RAM, HIGH_RAM + RAM_LEN, u64::MAX]),
+        edge in prop::sample::select(vec![0, RAM_LEN, HIGH_RAM, HIGH_RAM + HIGH_RAM_LEN, u64::MAX]),
         delta in -64i64..64,
         contents in prop::array::uniform32(any::<u8>()),
         tail in prop::array::uniform16(any::<u8>()),

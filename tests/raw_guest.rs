@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use abi::NtStatus;
-use abi::hypercall::{CONSOLE_WRITE_MAX, Call, HypercallStatus};
+use abi::hypercall::{CONSOLE_WRITE_MAX, Call, DOORBELL_BASE, DOORBELL_WINDOW, HypercallStatus};
 use abi::layout::{DIRECT_MAP_BASE, MMIO_HOLE_START};
 use common::*;
 use vmm::{ConsoleSink, GuestExit, RunConfig};
@@ -258,4 +258,164 @@ fn guests_breaking_the_pvm_rules_end_cleanly() {
             "{name} took too long"
         );
     }
+}
+
+/// Runs `vmm run IMAGE ARGS...` (the binary) and returns its exit code and stderr; checks
+/// that it did not panic.
+fn vmm_run(image: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .arg("run")
+        .arg(image)
+        .args(args)
+        .output()
+        .expect("cannot start vmm");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (output.status.code(), stderr)
+}
+
+/// Both ways a kvm-pvm host runs a guest (the same on hardware KVM).
+const MODES: [vmm::PvmMode; 2] = [vmm::PvmMode::Bootstrap, vmm::PvmMode::Native];
+
+/// Guests that put their vCPU in a state it cannot run in (no IDT to report it) end the
+/// run with a triple fault, its registers and exit code 126, whichever vCPU it is.
+#[test]
+fn bad_states_end_with_a_triple_fault() {
+    let pml4 = DIRECT_MAP_BASE + abi::layout::BOOT_PAGE_TABLES_ADDR;
+    let mut unmap_own_code = Asm::default();
+    unmap_own_code
+        .mov_imm(Rbx, pml4 + 0xff8) // PML4[511]: the kernel window the code runs in
+        .mov_imm(Rax, 0)
+        .store64(Rbx, 0, Rax)
+        .bytes(&[0x0F, 0x20, 0xD8, 0x0F, 0x22, 0xD8]); // mov rax, cr3; mov cr3, rax
+    let mut bad_stack_segment = Asm::default();
+    // mov eax, 0x18; mov ss, ax: a selector past the end of the GDT.
+    bad_stack_segment.bytes(&[0xB8, 0x18, 0, 0, 0, 0x8E, 0xD0]);
+    let mut non_canonical_jump = Asm::default();
+    non_canonical_jump
+        .mov_imm(Rax, 0x8000_0000_0000_0000)
+        .bytes(&[0xFF, 0xE0]); // jmp rax
+    let mut paging_off = Asm::default();
+    paging_off
+        .bytes(&[0x0F, 0x20, 0xC0]) // mov rax, cr0
+        .and_imm(Rax, 0x7FFF_FFFF)
+        .bytes(&[0x0F, 0x22, 0xC0]); // mov cr0, rax: long mode without paging
+    // Page tables in RAM that was never written: nothing is mapped, not even the code.
+    let mut empty_page_tables = Asm::default();
+    empty_page_tables
+        .mov_imm(Rax, 0x60_0000)
+        .bytes(&[0x0F, 0x22, 0xD8]); // mov cr3, rax
+    let guests = [
+        ("unmap-own-code", unmap_own_code),
+        ("bad-ss", bad_stack_segment),
+        ("non-canonical-jump", non_canonical_jump),
+        ("paging-off", paging_off),
+        ("empty-page-tables", empty_page_tables),
+    ];
+    for (name, crash) in guests {
+        // vCPU 1 crashes; vCPU 0 spins and must be stopped by the VMM.
+        let mut asm = Asm::default();
+        asm.cmp_imm(Rsi, 1);
+        let ap = asm.jcc_forward(Cond::Equal);
+        asm.spin().bind(ap).bytes(&crash.code).spin();
+        for mode in MODES {
+            let mut config = config(image(&format!("{name}-{mode:?}"), &asm, &[]));
+            config.cpus = 2;
+            config.pvm_mode = mode;
+            let outcome = vmm::run(&config).unwrap();
+            let GuestExit::TripleFault { vcpu: 1, regs } = &outcome.exit else {
+                panic!(
+                    "{name} {mode:?}: expected a triple fault, got {}",
+                    outcome.exit
+                );
+            };
+            assert!(regs.is_some(), "{name} {mode:?}: registers unavailable");
+            assert_eq!(outcome.exit_code(), vmm::EXIT_GUEST_CRASH);
+        }
+        let (code, stderr) = vmm_run(&image(name, &asm, &[]), &["--cpus", "2"]);
+        assert_eq!(code, Some(126), "{name}: {stderr}");
+        assert!(
+            stderr.contains("vmm: guest crash: triple fault on vCPU 1\n  rip "),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+/// An instruction KVM's emulator cannot carry out (AES-NI with an MMIO operand, which KVM
+/// must emulate on any host) is KVM_EXIT_INTERNAL_ERROR: the run ends with the sub-error,
+/// the registers and exit code 126.
+#[test]
+fn instruction_the_emulator_refuses_is_an_internal_error() {
+    let mut asm = Asm::default();
+    asm.mov_imm(Rax, DIRECT_MAP_BASE + DOORBELL_BASE + DOORBELL_WINDOW)
+        .bytes(&[0x66, 0x0F, 0x38, 0xDC, 0x00]) // aesenc xmm0, [rax]
+        .shutdown(0, 9, [0; 4])
+        .spin();
+    for mode in MODES {
+        let mut config = config(image(&format!("aesenc-mmio-{mode:?}"), &asm, &[]));
+        config.pvm_mode = mode;
+        let outcome = vmm::run(&config).unwrap();
+        let GuestExit::InternalError {
+            vcpu: 0,
+            reason,
+            regs: Some(regs),
+        } = &outcome.exit
+        else {
+            panic!("{mode:?}: expected an internal error, got {}", outcome.exit);
+        };
+        assert!(
+            reason.starts_with("KVM internal error (suberror 1: emulation failure"),
+            "{mode:?}: {reason}"
+        );
+        assert_eq!(regs.rax, DIRECT_MAP_BASE + DOORBELL_BASE + DOORBELL_WINDOW);
+        assert_eq!(outcome.exit_code(), vmm::EXIT_GUEST_CRASH);
+    }
+    let (code, stderr) = vmm_run(&image("aesenc-mmio", &asm, &[]), &[]);
+    assert_eq!(code, Some(126), "{stderr}");
+    assert!(
+        stderr.contains(
+            "vmm: guest crash on vCPU 0: KVM internal error (suberror 1: emulation failure"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\n  rip "), "{stderr}");
+}
+
+/// vCPUs that never end the run (one halted with interrupts off, one spinning with them
+/// off, one ringing a doorbell forever) stop at the timeout with exit code 124.
+#[test]
+fn vcpus_that_never_exit_time_out() {
+    let mut asm = Asm::default();
+    asm.bytes(&[0xFA]).cmp_imm(Rsi, 1); // cli
+    let not_halting = asm.jcc_forward(Cond::Above);
+    asm.cmp_imm(Rsi, 0);
+    let spinning = asm.jcc_forward(Cond::NotEqual);
+    let halt = asm.here();
+    asm.bytes(&[0xF4]).jmp_to(halt); // vCPU 0: hlt forever
+    asm.bind(spinning).spin(); // vCPU 1
+    asm.bind(not_halting).header(1); // vCPU 2: unknown calls forever
+    let ring = asm.here();
+    asm.ring(8 * 100, BLOCK).jmp_to(ring);
+    for mode in MODES {
+        let mut config = config(image(&format!("never-{mode:?}"), &asm, &[]));
+        config.cpus = 3;
+        config.pvm_mode = mode;
+        config.timeout = Duration::from_secs(1);
+        let outcome = vmm::run(&config).unwrap();
+        assert_eq!(outcome.exit, GuestExit::Timeout(Duration::from_secs(1)));
+        assert_eq!(outcome.exit_code(), vmm::EXIT_TIMEOUT);
+        assert!(
+            outcome.stats.exits.unknown_call > 0,
+            "{mode:?}: vCPU 2 never rang"
+        );
+    }
+    let (code, stderr) = vmm_run(
+        &image("never", &asm, &[]),
+        &["--cpus", "3", "--timeout", "1"],
+    );
+    assert_eq!(code, Some(124), "{stderr}");
+    assert!(
+        stderr.contains("vmm: timeout: the guest did not shut down within 1s"),
+        "{stderr}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The dispatcher's user-visible contract: thread creation flags and priorities, wait
-//! types, event types, timeouts and `THREAD_BASIC_INFORMATION`.
+//! types, event types, timeouts, `THREAD_BASIC_INFORMATION`, and the semaphore and mutant
+//! information classes.
 
 use core::mem::offset_of;
 
@@ -63,4 +64,34 @@ const _: () = {
     assert!(offset_of!(ThreadBasicInformation, affinity_mask) == 0x20);
     assert!(offset_of!(ThreadBasicInformation, priority) == 0x28);
     assert!(offset_of!(ThreadBasicInformation, base_priority) == 0x2C);
+};
+
+/// `SEMAPHORE_INFORMATION_CLASS` SemaphoreBasicInformation.
+pub const SEMAPHORE_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `SEMAPHORE_BASIC_INFORMATION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SemaphoreBasicInformation {
+    pub current_count: i32,
+    pub maximum_count: i32,
+}
+
+/// `MUTANT_INFORMATION_CLASS` MutantBasicInformation.
+pub const MUTANT_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `MUTANT_BASIC_INFORMATION`: the signal state (1 free, 0 owned once, -n owned n + 1
+/// times), whether the caller owns it and whether its owner died holding it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MutantBasicInformation {
+    pub current_count: i32,
+    pub owned_by_caller: u8,
+    pub abandoned_state: u8,
+    pub reserved: [u8; 2],
+}
+
+const _: () = {
+    assert!(size_of::<SemaphoreBasicInformation>() == 8);
+    assert!(size_of::<MutantBasicInformation>() == 8);
 };

@@ -93,10 +93,32 @@ pub enum SystemService {
     /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures its
     /// own primitives (`abi::diagnostics`). Project-specific, not an NT service.
     NtQueryArchitectureTimings = 0x60,
+    /// `NtCreateSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialCount, MaximumCount)`.
+    NtCreateSemaphore = 0x70,
+    /// `NtReleaseSemaphore(SemaphoreHandle, ReleaseCount, PLONG PreviousCount)`.
+    NtReleaseSemaphore = 0x71,
+    /// `NtOpenSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenSemaphore = 0x72,
+    /// `NtQuerySemaphore(SemaphoreHandle, SemaphoreInformationClass, SemaphoreInformation,
+    /// SemaphoreInformationLength, PULONG ReturnLength)`.
+    NtQuerySemaphore = 0x73,
+    /// `NtCreateMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialOwner)`.
+    NtCreateMutant = 0x74,
+    /// `NtReleaseMutant(MutantHandle, PLONG PreviousCount)`.
+    NtReleaseMutant = 0x75,
+    /// `NtOpenMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenMutant = 0x76,
+    /// `NtQueryMutant(MutantHandle, MutantInformationClass, MutantInformation,
+    /// MutantInformationLength, PULONG ReturnLength)`.
+    NtQueryMutant = 0x77,
+    /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenEvent = 0x78,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 41] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -129,6 +151,15 @@ impl SystemService {
         Self::NtCreateUserProcess,
         Self::NtQueryInformationProcess,
         Self::NtQueryArchitectureTimings,
+        Self::NtCreateSemaphore,
+        Self::NtReleaseSemaphore,
+        Self::NtOpenSemaphore,
+        Self::NtQuerySemaphore,
+        Self::NtCreateMutant,
+        Self::NtReleaseMutant,
+        Self::NtOpenMutant,
+        Self::NtQueryMutant,
+        Self::NtOpenEvent,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -165,6 +196,15 @@ impl SystemService {
             0x40 => Some(Self::NtCreateUserProcess),
             0x41 => Some(Self::NtQueryInformationProcess),
             0x60 => Some(Self::NtQueryArchitectureTimings),
+            0x70 => Some(Self::NtCreateSemaphore),
+            0x71 => Some(Self::NtReleaseSemaphore),
+            0x72 => Some(Self::NtOpenSemaphore),
+            0x73 => Some(Self::NtQuerySemaphore),
+            0x74 => Some(Self::NtCreateMutant),
+            0x75 => Some(Self::NtReleaseMutant),
+            0x76 => Some(Self::NtOpenMutant),
+            0x77 => Some(Self::NtQueryMutant),
+            0x78 => Some(Self::NtOpenEvent),
             _ => None,
         }
     }

@@ -84,6 +84,12 @@ statuses! {
     CANT_TERMINATE_SELF = 0xC000_00DB,
     // Processes.
     PROCESS_IS_TERMINATING = 0xC000_010A,
+    // Dispatcher objects: semaphores, mutants, timers and APCs.
+    ABANDONED_WAIT_0 = 0x0000_0080,
+    USER_APC = 0x0000_00C0,
+    ALERTED = 0x0000_0101,
+    MUTANT_NOT_OWNED = 0xC000_0046,
+    SEMAPHORE_LIMIT_EXCEEDED = 0xC000_0047,
 }
 
 impl NtStatus {

@@ -33,10 +33,12 @@ pub struct WaitEntry {
     pub key: u32,
 }
 
-/// `DISPATCHER_HEADER`: the signal state and the threads waiting for it.
+/// `DISPATCHER_HEADER`: the signal state and the threads waiting for it. The signal state
+/// is a count: 0 or 1 for events, the count of a semaphore, 1 minus the recursion count of
+/// a mutant; the object is signaled while it is above 0.
 pub struct DispatcherHeader {
-    /// Synchronization objects (auto-reset events) are reset by the wait they satisfy;
-    /// notification objects stay signaled.
+    /// Synchronization objects (auto-reset events, semaphores, mutants) give up one unit of
+    /// their signal state to each wait they satisfy; notification objects stay signaled.
     synchronization: bool,
     signal_state: AtomicI32,
     wait_list: Mutex<Vec<WaitEntry>>,
@@ -44,15 +46,24 @@ pub struct DispatcherHeader {
 
 impl DispatcherHeader {
     pub fn new(synchronization: bool, signaled: bool) -> Self {
+        Self::with_signal_state(synchronization, i32::from(signaled))
+    }
+
+    /// A header whose signal state starts at `signal_state` (a semaphore's count).
+    pub fn with_signal_state(synchronization: bool, signal_state: i32) -> Self {
         Self {
             synchronization,
-            signal_state: AtomicI32::new(i32::from(signaled)),
+            signal_state: AtomicI32::new(signal_state),
             wait_list: Mutex::new(Vec::new()),
         }
     }
 
     pub fn is_signaled(&self) -> bool {
-        self.signal_state.load(Ordering::Relaxed) > 0
+        self.signal_state() > 0
+    }
+
+    pub fn signal_state(&self) -> i32 {
+        self.signal_state.load(Ordering::Relaxed)
     }
 
     /// Sets the signal state, returning the previous one.
@@ -62,10 +73,16 @@ impl DispatcherHeader {
             > 0
     }
 
-    /// `KiWaitSatisfyOther`: a satisfied wait resets a synchronization object.
+    /// Adds `delta` to the signal state (a semaphore released, a mutant acquired or
+    /// released), returning the previous one. Callers hold the dispatcher lock.
+    pub fn add_signal_state(&self, delta: i32) -> i32 {
+        self.signal_state.fetch_add(delta, Ordering::Relaxed)
+    }
+
+    /// `KiWaitSatisfyOther`: a satisfied wait takes one unit from a synchronization object.
     pub fn satisfy_wait(&self) {
         if self.synchronization {
-            self.signal_state.store(0, Ordering::Relaxed);
+            self.signal_state.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -84,15 +101,52 @@ impl core::fmt::Debug for DispatcherHeader {
     }
 }
 
-/// An object that starts with a dispatcher header: threads, processes and events can be
-/// waited on.
+/// An object that starts with a dispatcher header: threads, processes, events, semaphores,
+/// mutants and timers can be waited on. Mutants override what signaled means (their owner
+/// may acquire them again) and what a satisfied wait does (it takes ownership). Every
+/// method runs under the dispatcher lock.
 pub trait DispatcherObject: Send + Sync {
     fn dispatcher_header(&self) -> &DispatcherHeader;
+
+    /// Whether a wait of `thread` would be satisfied by this object now.
+    fn is_signaled_for(&self, _thread: &Arc<Object<Thread>>) -> bool {
+        self.dispatcher_header().is_signaled()
+    }
+
+    /// `KiWaitSatisfyAny`/`All` for this object: a wait of `thread` was satisfied by it
+    /// (`this` is the object itself). Returns true when that acquired an abandoned mutant.
+    fn satisfy_wait_for(
+        &self,
+        _this: &Arc<dyn DispatcherObject>,
+        _thread: &Arc<Object<Thread>>,
+    ) -> bool {
+        self.dispatcher_header().satisfy_wait();
+        false
+    }
+
+    /// Abandons this object, owned by a thread that is terminating (mutants only).
+    fn abandon(&self, _db: &mut DispatcherDatabase) {}
 }
 
 impl<T: ObjectBody + DispatcherObject> DispatcherObject for Object<T> {
     fn dispatcher_header(&self) -> &DispatcherHeader {
         (**self).dispatcher_header()
+    }
+
+    fn is_signaled_for(&self, thread: &Arc<Object<Thread>>) -> bool {
+        (**self).is_signaled_for(thread)
+    }
+
+    fn satisfy_wait_for(
+        &self,
+        this: &Arc<dyn DispatcherObject>,
+        thread: &Arc<Object<Thread>>,
+    ) -> bool {
+        (**self).satisfy_wait_for(this, thread)
+    }
+
+    fn abandon(&self, db: &mut DispatcherDatabase) {
+        (**self).abandon(db);
     }
 }
 

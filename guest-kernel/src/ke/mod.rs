@@ -1,12 +1,15 @@
 //! The kernel core (Ke/Ki): bugchecks, the clock, exception dispatch, and the dispatcher:
-//! thread scheduling, ready queues, context switches, dispatcher objects and waits.
+//! thread scheduling, ready queues, context switches, dispatcher objects (events,
+//! semaphores, mutants) and waits.
 
 pub mod bugcheck;
 pub mod clock;
 pub mod dispatcher;
 pub mod event;
 pub mod exception;
+pub mod mutant;
 mod ready_queue;
+pub mod semaphore;
 pub mod thread;
 pub mod timings;
 pub mod wait;

@@ -85,6 +85,8 @@ pub struct Scheduling {
     /// A termination asked for (the status it ends with), carried out when the thread next
     /// heads for user mode (NT queues a kernel APC for it).
     pub terminate: Option<NtStatus>,
+    /// `MutantListHead`: the mutants the thread owns, abandoned if it terminates.
+    pub owned_mutants: Vec<Arc<dyn DispatcherObject>>,
 }
 
 /// A thread's kernel stack. Only the processor touches its bytes, while it runs the
@@ -124,6 +126,7 @@ impl KThread {
                 wait: None,
                 wait_status: NtStatus::SUCCESS,
                 terminate: None,
+                owned_mutants: Vec::new(),
             }),
             kernel_stack,
             context: SwitchContextCell::for_new_thread(top, super::dispatcher::thread_startup),

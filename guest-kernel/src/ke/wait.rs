@@ -45,22 +45,19 @@ pub fn wait_for_objects(
         WaitType::Any => {
             if let Some(index) = objects
                 .iter()
-                .position(|object| object.dispatcher_header().is_signaled())
+                .position(|object| object.is_signaled_for(&current))
             {
-                objects[index].dispatcher_header().satisfy_wait();
-                return wait_status(index);
+                let abandoned = objects[index].satisfy_wait_for(&objects[index], &current);
+                return wait_status(index, abandoned);
             }
         }
         WaitType::All => {
             if !objects.is_empty()
                 && objects
                     .iter()
-                    .all(|object| object.dispatcher_header().is_signaled())
+                    .all(|object| object.is_signaled_for(&current))
             {
-                for object in &objects {
-                    object.dispatcher_header().satisfy_wait();
-                }
-                return NtStatus::SUCCESS;
+                return wait_status(0, satisfy_all(&objects, &current));
             }
         }
     }
@@ -90,9 +87,23 @@ pub fn wait_for_objects(
     current.tcb.scheduling().wait_status
 }
 
-/// STATUS_WAIT_0 + `index`.
-fn wait_status(index: usize) -> NtStatus {
-    NtStatus(NtStatus::SUCCESS.0 + index as u32)
+/// STATUS_WAIT_0 + `index`, or STATUS_ABANDONED_WAIT_0 + `index` when the wait acquired an
+/// abandoned mutant.
+fn wait_status(index: usize, abandoned: bool) -> NtStatus {
+    let base = if abandoned {
+        NtStatus::ABANDONED_WAIT_0
+    } else {
+        NtStatus::SUCCESS
+    };
+    NtStatus(base.0 + index as u32)
+}
+
+/// `KiWaitSatisfyAll`: every object of a WaitAll gives `thread` what its wait takes.
+/// Returns true when one of them was an abandoned mutant.
+fn satisfy_all(objects: &[Arc<dyn DispatcherObject>], thread: &Arc<Object<Thread>>) -> bool {
+    objects.iter().fold(false, |abandoned, object| {
+        object.satisfy_wait_for(object, thread) | abandoned
+    })
 }
 
 /// `KiUnwaitThread`: ends the wait of `thread`, if it waits, with `status`: takes it off
@@ -136,19 +147,19 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
         };
         match wait.wait_type {
             WaitType::Any => {
-                header.satisfy_wait();
-                unwait_thread(db, &entry.thread, wait_status(entry.key as usize));
+                let key = entry.key as usize;
+                let abandoned =
+                    wait.objects[key].satisfy_wait_for(&wait.objects[key], &entry.thread);
+                unwait_thread(db, &entry.thread, wait_status(key, abandoned));
             }
             WaitType::All => {
                 if wait
                     .objects
                     .iter()
-                    .all(|object| object.dispatcher_header().is_signaled())
+                    .all(|object| object.is_signaled_for(&entry.thread))
                 {
-                    for object in &wait.objects {
-                        object.dispatcher_header().satisfy_wait();
-                    }
-                    unwait_thread(db, &entry.thread, NtStatus::SUCCESS);
+                    let abandoned = satisfy_all(&wait.objects, &entry.thread);
+                    unwait_thread(db, &entry.thread, wait_status(0, abandoned));
                 }
             }
         }
@@ -252,11 +263,19 @@ pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bo
     true
 }
 
-/// `KeTerminateThread`: the current thread is terminated: its object is signaled (waking
-/// its waiters) and the processor goes to the next thread, for good.
+/// `KeTerminateThread`: the current thread is terminated: the mutants it owns are
+/// abandoned (their next owner learns it from STATUS_ABANDONED_WAIT_0), its object is
+/// signaled (waking its waiters) and the processor goes to the next thread, for good.
 pub fn terminate_current_thread(current: Arc<Object<Thread>>) -> ! {
     let mut db = lock();
-    current.tcb.scheduling().state = ThreadState::Terminated;
+    let owned_mutants = {
+        let mut scheduling = current.tcb.scheduling();
+        scheduling.state = ThreadState::Terminated;
+        core::mem::take(&mut scheduling.owned_mutants)
+    };
+    for mutant in owned_mutants {
+        mutant.abandon(&mut db);
+    }
     current.tcb.header.set_signal_state(true);
     wait_test(&mut db, &*current);
     swap_thread(db, current);

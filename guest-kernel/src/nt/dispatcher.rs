@@ -25,10 +25,12 @@ use crate::arch::TrapFrame;
 use crate::ke::clock;
 use crate::ke::dispatcher::DispatcherObject;
 use crate::ke::event::Event;
+use crate::ke::mutant::Mutant;
+use crate::ke::semaphore::Semaphore;
 use crate::ke::thread::{WaitReason, WaitType};
 use crate::ke::wait;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, Object, ObjectRef};
+use crate::ob::{self, Object, ObjectBody, ObjectRef};
 use crate::ps::{self, Process, Thread, ThreadStart};
 
 // SAFETY: u32s, u64s and a CLIENT_ID at their natural alignment, pinned by `abi`'s
@@ -36,7 +38,9 @@ use crate::ps::{self, Process, Thread, ThreadStart};
 unsafe impl Plain for ThreadBasicInformation {}
 
 /// Captured `OBJECT_ATTRIBUTES`, or none for a NULL pointer (an unnamed object).
-fn capture_optional_attributes(address: u64) -> Result<Option<CapturedAttributes>, NtStatus> {
+pub(super) fn capture_optional_attributes(
+    address: u64,
+) -> Result<Option<CapturedAttributes>, NtStatus> {
     match address {
         0 => Ok(None),
         address => user_args::capture_object_attributes(address).map(Some),
@@ -188,27 +192,30 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
 }
 
 /// The dispatcher object a handle names, for a wait: the handle needs SYNCHRONIZE, and the
-/// object must be a thread, process or event (others cannot be waited on:
-/// STATUS_OBJECT_TYPE_MISMATCH).
+/// object must be a thread, process, event, semaphore or mutant (others cannot be waited
+/// on: STATUS_OBJECT_TYPE_MISMATCH).
 fn reference_waitable(handle: u64) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let entry = ob::reference_handle(&ps::current_process(), handle, None, SYNCHRONIZE)?;
     waitable(entry.object)
 }
 
+/// `object` as a `T`, if it is one, else back for the next try.
+fn downcast_waitable<T: ObjectBody + DispatcherObject>(
+    object: Arc<dyn Any + Send + Sync>,
+) -> Result<Arc<dyn DispatcherObject>, Arc<dyn Any + Send + Sync>> {
+    object
+        .downcast::<Object<T>>()
+        .map(|object| object as Arc<dyn DispatcherObject>)
+}
+
 fn waitable(object: ObjectRef) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let object: Arc<dyn Any + Send + Sync> = object;
-    let object = match object.downcast::<Object<Event>>() {
-        Ok(event) => return Ok(event),
-        Err(object) => object,
-    };
-    let object = match object.downcast::<Object<Thread>>() {
-        Ok(thread) => return Ok(thread),
-        Err(object) => object,
-    };
-    match object.downcast::<Object<Process>>() {
-        Ok(process) => Ok(process),
-        Err(_) => Err(NtStatus::OBJECT_TYPE_MISMATCH),
-    }
+    downcast_waitable::<Event>(object)
+        .or_else(downcast_waitable::<Thread>)
+        .or_else(downcast_waitable::<Process>)
+        .or_else(downcast_waitable::<Semaphore>)
+        .or_else(downcast_waitable::<Mutant>)
+        .map_err(|_| NtStatus::OBJECT_TYPE_MISMATCH)
 }
 
 /// The TSC deadline of an optional `PLARGE_INTEGER` timeout (NULL: none, wait for ever).

@@ -13,6 +13,7 @@ mod dispatcher;
 mod memory;
 mod object;
 mod process;
+mod sync;
 mod system_information;
 mod user_args;
 
@@ -84,6 +85,15 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQueryArchitectureTimings) => {
             status_of(nt_query_architecture_timings(frame.r10))
         }
+        Some(SystemService::NtCreateSemaphore) => status_of(sync::nt_create_semaphore(frame)),
+        Some(SystemService::NtReleaseSemaphore) => status_of(sync::nt_release_semaphore(frame)),
+        Some(SystemService::NtOpenSemaphore) => status_of(sync::nt_open_semaphore(frame)),
+        Some(SystemService::NtQuerySemaphore) => status_of(sync::nt_query_semaphore(frame)),
+        Some(SystemService::NtCreateMutant) => status_of(sync::nt_create_mutant(frame)),
+        Some(SystemService::NtReleaseMutant) => status_of(sync::nt_release_mutant(frame)),
+        Some(SystemService::NtOpenMutant) => status_of(sync::nt_open_mutant(frame)),
+        Some(SystemService::NtQueryMutant) => status_of(sync::nt_query_mutant(frame)),
+        Some(SystemService::NtOpenEvent) => status_of(sync::nt_open_event(frame)),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

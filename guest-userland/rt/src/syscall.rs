@@ -525,3 +525,118 @@ system_service_stub! {
         return_length: *mut u32
     ) = NtQueryInformationProcess;
 }
+
+system_service_stub! {
+    /// `NtCreateSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialCount, MaximumCount)`.
+    ///
+    /// # Safety
+    /// `semaphore_handle` points to a writable `HANDLE`; `object_attributes` is null or
+    /// points to readable `OBJECT_ATTRIBUTES`.
+    fn nt_create_semaphore(
+        semaphore_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        initial_count: i32,
+        maximum_count: i32
+    ) = NtCreateSemaphore;
+}
+
+system_service_stub! {
+    /// `NtReleaseSemaphore(SemaphoreHandle, ReleaseCount, PLONG PreviousCount)`.
+    ///
+    /// # Safety
+    /// `previous_count` is null or points to a writable `LONG`.
+    fn nt_release_semaphore(semaphore: u64, release_count: i32, previous_count: *mut i32) =
+        NtReleaseSemaphore;
+}
+
+system_service_stub! {
+    /// `NtOpenSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// `semaphore_handle` points to a writable `HANDLE`; `object_attributes` to readable
+    /// `OBJECT_ATTRIBUTES` whose name is readable.
+    fn nt_open_semaphore(
+        semaphore_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenSemaphore;
+}
+
+system_service_stub! {
+    /// `NtQuerySemaphore(SemaphoreHandle, SemaphoreInformationClass, SemaphoreInformation,
+    /// SemaphoreInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_semaphore(
+        semaphore: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQuerySemaphore;
+}
+
+system_service_stub! {
+    /// `NtCreateMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialOwner)`.
+    ///
+    /// # Safety
+    /// As [`nt_create_semaphore`].
+    fn nt_create_mutant(
+        mutant_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        initial_owner: u32
+    ) = NtCreateMutant;
+}
+
+system_service_stub! {
+    /// `NtReleaseMutant(MutantHandle, PLONG PreviousCount)`.
+    ///
+    /// # Safety
+    /// `previous_count` is null or points to a writable `LONG`.
+    fn nt_release_mutant(mutant: u64, previous_count: *mut i32) = NtReleaseMutant;
+}
+
+system_service_stub! {
+    /// `NtOpenMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_mutant(
+        mutant_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenMutant;
+}
+
+system_service_stub! {
+    /// `NtQueryMutant(MutantHandle, MutantInformationClass, MutantInformation,
+    /// MutantInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// As [`nt_query_semaphore`].
+    fn nt_query_mutant(
+        mutant: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryMutant;
+}
+
+system_service_stub! {
+    /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_event(
+        event_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenEvent;
+}

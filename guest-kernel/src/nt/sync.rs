@@ -1,0 +1,203 @@
+//! Synchronization object services: NtCreateSemaphore, NtReleaseSemaphore,
+//! NtOpenSemaphore, NtQuerySemaphore, NtCreateMutant, NtReleaseMutant, NtOpenMutant,
+//! NtQueryMutant and NtOpenEvent.
+
+use abi::NtStatus;
+use abi::access::{
+    MUTANT_QUERY_STATE, OBJ_PERMANENT, SEMAPHORE_MODIFY_STATE, SEMAPHORE_QUERY_STATE,
+};
+use abi::dispatcher::{
+    MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation, SEMAPHORE_BASIC_INFORMATION_CLASS,
+    SemaphoreBasicInformation,
+};
+
+use super::dispatcher::{capture_optional_attributes, probe_optional_ulong, return_ulong};
+use super::object::return_handle;
+use super::user_args::{self, arguments};
+use crate::arch::TrapFrame;
+use crate::ke::event::EVENT_TYPE;
+use crate::ke::mutant::{MUTANT_TYPE, Mutant};
+use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
+use crate::mm::probe::Plain;
+use crate::ob::{self, Object, ObjectBody, ObjectType};
+use crate::ps;
+
+// SAFETY: two i32s, no padding.
+unsafe impl Plain for SemaphoreBasicInformation {}
+// SAFETY: an i32 and four u8s, no padding.
+unsafe impl Plain for MutantBasicInformation {}
+
+/// The common tail of the create services: captures the optional `OBJECT_ATTRIBUTES`
+/// (OBJ_PERMANENT needs a privilege no caller has: STATUS_PRIVILEGE_NOT_HELD), inserts
+/// `object` under its name, if any, and returns the handle to the caller. Returns
+/// STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing object instead.
+fn insert_new_object<T: ObjectBody>(
+    object: alloc::sync::Arc<Object<T>>,
+    handle_address: u64,
+    desired_access: u64,
+    attributes: u64,
+) -> Result<NtStatus, NtStatus> {
+    let attributes = capture_optional_attributes(attributes)?;
+    let (attribute_flags, name) = match &attributes {
+        Some(attributes) => (
+            attributes.attributes,
+            attributes.name.is_some().then(|| attributes.object_name()),
+        ),
+        None => (0, None),
+    };
+    if attribute_flags & OBJ_PERMANENT != 0 {
+        return Err(NtStatus::PRIVILEGE_NOT_HELD);
+    }
+    let (handle, status) = ob::insert_object(
+        object,
+        name.as_ref(),
+        attribute_flags,
+        desired_access as u32,
+    )?;
+    return_handle(handle_address, handle)?;
+    Ok(status)
+}
+
+/// The body of the open services (`PHANDLE Handle, DesiredAccess, POBJECT_ATTRIBUTES`):
+/// opens the named object, which must be of `object_type`.
+fn open_named(frame: &TrapFrame, object_type: &ObjectType) -> Result<NtStatus, NtStatus> {
+    let [handle_address, desired_access, attributes] = arguments::<3>(frame)?;
+    user_args::probe_for_write_handle(handle_address)?;
+    let attributes = user_args::capture_object_attributes(attributes)?;
+    let handle = ob::open_object_by_name(
+        &attributes.object_name(),
+        object_type,
+        attributes.attributes,
+        desired_access as u32,
+    )?;
+    return_handle(handle_address, handle)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// Checks the class and length of a query whose only class is `basic_class` and whose
+/// answer is a `T` (STATUS_INVALID_INFO_CLASS, STATUS_INFO_LENGTH_MISMATCH), and probes the
+/// buffer and the optional return length.
+fn probe_basic_query<T>(
+    basic_class: u32,
+    [class, information, length, return_length]: [u64; 4],
+) -> Result<(), NtStatus> {
+    if class as u32 != basic_class {
+        return Err(NtStatus::INVALID_INFO_CLASS);
+    }
+    if length as u32 as usize != size_of::<T>() {
+        return Err(NtStatus::INFO_LENGTH_MISMATCH);
+    }
+    user_args::probe_for_write(information, size_of::<T>(), 4)?;
+    probe_optional_ulong(return_length)
+}
+
+/// `NtCreateSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES
+/// OPTIONAL, InitialCount, MaximumCount)`: a maximum below 1, a negative initial count or
+/// one above the maximum is STATUS_INVALID_PARAMETER.
+pub fn nt_create_semaphore(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle_address, desired_access, attributes, initial, maximum] = arguments::<5>(frame)?;
+    let (initial, maximum) = (initial as u32 as i32, maximum as u32 as i32);
+    if maximum <= 0 || initial < 0 || initial > maximum {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    user_args::probe_for_write_handle(handle_address)?;
+    let semaphore = Object::create(Semaphore::new(initial, maximum));
+    insert_new_object(semaphore, handle_address, desired_access, attributes)
+}
+
+/// `NtReleaseSemaphore(SemaphoreHandle, ReleaseCount, PLONG PreviousCount OPTIONAL)`: the
+/// handle needs SEMAPHORE_MODIFY_STATE; a count below 1 is STATUS_INVALID_PARAMETER, one
+/// that would take the semaphore past its maximum STATUS_SEMAPHORE_LIMIT_EXCEEDED.
+pub fn nt_release_semaphore(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, count, previous_address] = arguments::<3>(frame)?;
+    let count = count as u32 as i32;
+    if count <= 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    probe_optional_ulong(previous_address)?;
+    let semaphore = ob::reference_object_by_handle::<Semaphore>(handle, SEMAPHORE_MODIFY_STATE)?;
+    let previous = semaphore.release(count)?;
+    return_ulong(previous_address, previous as u32)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtOpenSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+pub fn nt_open_semaphore(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    open_named(frame, &SEMAPHORE_TYPE)
+}
+
+/// `NtQuerySemaphore(SemaphoreHandle, SemaphoreInformationClass, SemaphoreInformation,
+/// SemaphoreInformationLength, PULONG ReturnLength OPTIONAL)`: SemaphoreBasicInformation,
+/// with the handle granting SEMAPHORE_QUERY_STATE.
+pub fn nt_query_semaphore(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length, return_length] = arguments::<5>(frame)?;
+    probe_basic_query::<SemaphoreBasicInformation>(
+        SEMAPHORE_BASIC_INFORMATION_CLASS,
+        [class, information, length, return_length],
+    )?;
+    let semaphore = ob::reference_object_by_handle::<Semaphore>(handle, SEMAPHORE_QUERY_STATE)?;
+    let (current_count, maximum_count) = semaphore.state();
+    let answer = SemaphoreBasicInformation {
+        current_count,
+        maximum_count,
+    };
+    user_args::write_bytes(information, user_args::bytes_of(&answer))?;
+    return_ulong(return_length, size_of::<SemaphoreBasicInformation>() as u32)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtCreateMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES OPTIONAL,
+/// BOOLEAN InitialOwner)`: owned by the caller when InitialOwner is set.
+pub fn nt_create_mutant(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle_address, desired_access, attributes, initial_owner] = arguments::<4>(frame)?;
+    user_args::probe_for_write_handle(handle_address)?;
+    let mutant = Object::create(Mutant::new());
+    if initial_owner as u8 != 0 {
+        Mutant::acquire_initially(&mutant, &ps::current_thread());
+    }
+    insert_new_object(mutant, handle_address, desired_access, attributes)
+}
+
+/// `NtReleaseMutant(MutantHandle, PLONG PreviousCount OPTIONAL)`: the caller must own the
+/// mutant (STATUS_MUTANT_NOT_OWNED); PreviousCount receives the signal state before the
+/// release. As in NT the handle needs no particular access.
+pub fn nt_release_mutant(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, previous_address] = arguments::<2>(frame)?;
+    probe_optional_ulong(previous_address)?;
+    let mutant = ob::reference_object_by_handle::<Mutant>(handle, 0)?;
+    let previous = mutant.release(&ps::current_thread())?;
+    return_ulong(previous_address, previous as u32)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtOpenMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+pub fn nt_open_mutant(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    open_named(frame, &MUTANT_TYPE)
+}
+
+/// `NtQueryMutant(MutantHandle, MutantInformationClass, MutantInformation,
+/// MutantInformationLength, PULONG ReturnLength OPTIONAL)`: MutantBasicInformation, with
+/// the handle granting MUTANT_QUERY_STATE.
+pub fn nt_query_mutant(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length, return_length] = arguments::<5>(frame)?;
+    probe_basic_query::<MutantBasicInformation>(
+        MUTANT_BASIC_INFORMATION_CLASS,
+        [class, information, length, return_length],
+    )?;
+    let mutant = ob::reference_object_by_handle::<Mutant>(handle, MUTANT_QUERY_STATE)?;
+    let state = mutant.state(&ps::current_thread());
+    let answer = MutantBasicInformation {
+        current_count: state.signal_state,
+        owned_by_caller: u8::from(state.owned_by_caller),
+        abandoned_state: u8::from(state.abandoned),
+        reserved: [0; 2],
+    };
+    user_args::write_bytes(information, user_args::bytes_of(&answer))?;
+    return_ulong(return_length, size_of::<MutantBasicInformation>() as u32)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+pub fn nt_open_event(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    open_named(frame, &EVENT_TYPE)
+}

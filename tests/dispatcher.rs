@@ -1,0 +1,136 @@
+//! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
+//! checks the dispatcher objects and scheduling services: semaphores, mutants and their
+//! abandonment, opening by name, and each bad input's status.
+
+mod common;
+
+use std::time::Duration;
+
+use abi::NtStatus;
+use common::guest_image;
+use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
+
+fn boot(program: &[&str]) -> RunOutcome {
+    let config = RunConfig {
+        program: Some(program.iter().map(|s| s.to_string()).collect()),
+        console: ConsoleSink::Capture,
+        timeout: Duration::from_secs(60),
+        pvm_mode: PvmMode::Native,
+        ..RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!("console of {program:?}:\n{}", outcome.console_text());
+    outcome
+}
+
+/// Runs `synctest SUBCOMMAND`: every case right, each of `expected` among them, the
+/// summary line printed and exit status 0.
+#[track_caller]
+fn assert_synctest(subcommand: &str, expected: &[&str]) -> String {
+    let outcome = boot(&["synctest", subcommand]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    for line in expected {
+        assert!(
+            console.contains(&format!("ok: {line}\n")),
+            "missing `ok: {line}`:\n{console}"
+        );
+    }
+    assert!(
+        console.contains(&format!("synctest {subcommand}: "))
+            && console.contains(" cases, 0 wrong"),
+        "{console}"
+    );
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Exited(NtStatus::SUCCESS),
+        "{console}"
+    );
+    console
+}
+
+#[test]
+fn semaphores_count_wake_waiters_and_refuse_bad_counts() {
+    assert_synctest(
+        "semaphore",
+        &[
+            "third poll times out",
+            "release past the maximum",
+            "count unchanged by a refused release",
+            "release 0",
+            "release -1",
+            "create with a negative count",
+            "create with the count above the maximum",
+            "create with maximum 0",
+            "release 2 woke two waiters",
+            "release 1 woke the third",
+            "a failed WaitAll takes nothing",
+            "WaitAll took the unit",
+            "release an event",
+            "previous count at a kernel address",
+            "misaligned previous count",
+            "query an unknown class",
+            "query with a short buffer",
+        ],
+    );
+}
+
+#[test]
+fn mutants_are_owned_recursive_and_only_released_by_their_owner() {
+    assert_synctest(
+        "mutant",
+        &[
+            "acquire again (recursion)",
+            "owned twice",
+            "first release: previous count",
+            "release a free mutant",
+            "another thread's poll times out",
+            "another thread's release is not owned",
+            "the waiter got it when released",
+            "a failed WaitAll does not acquire",
+            "InitialOwner owns it",
+            "release an event",
+        ],
+    );
+}
+
+#[test]
+fn a_mutant_whose_owner_dies_is_abandoned() {
+    assert_synctest(
+        "abandon",
+        &[
+            "the mutant is abandoned",
+            "acquiring it says abandoned",
+            "the new owner owns it, no longer abandoned",
+            "the waiter gets STATUS_ABANDONED_WAIT_0 + 1",
+            "the waiter owned it, then died: abandoned again",
+        ],
+    );
+}
+
+#[test]
+fn events_semaphores_and_mutants_open_by_name() {
+    assert_synctest(
+        "named",
+        &[
+            "a release through the opened handle shows",
+            "release without SEMAPHORE_MODIFY_STATE",
+            "open the semaphore as a mutant",
+            "create it with OBJ_OPENIF",
+            "the opened handle names the owned mutant",
+            "a set through the opened handle shows",
+            "open a name gone with its last handle",
+        ],
+    );
+}
+
+#[test]
+fn synctest_without_a_subcommand_prints_its_usage() {
+    let outcome = boot(&["synctest"]);
+    assert!(
+        outcome.console_text().contains("usage: synctest"),
+        "{}",
+        outcome.console_text()
+    );
+    assert_eq!(outcome.exit, GuestExit::Exited(NtStatus::INVALID_PARAMETER));
+}

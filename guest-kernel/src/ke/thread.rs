@@ -5,6 +5,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::alloc::Layout;
 use core::cell::UnsafeCell;
 
 use abi::NtStatus;
@@ -98,6 +99,24 @@ struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
 // owning thread, never through a Rust reference.
 unsafe impl Sync for KernelStack {}
 
+impl KernelStack {
+    /// A zeroed stack, allocated in place. `Box::new(KernelStack(..))` builds the 16 KiB
+    /// array on the caller's stack first, and the caller of NtCreateThreadEx runs on a
+    /// 16 KiB kernel stack itself: the copy overflowed it into the pool below (processor
+    /// blocks and their TSS included).
+    fn new_zeroed() -> Box<Self> {
+        let layout = Layout::new::<Self>();
+        // SAFETY: the layout has a nonzero size.
+        let stack = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<Self>();
+        if stack.is_null() {
+            alloc::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `stack` was just allocated by the global allocator with this type's layout,
+        // and zeroed bytes are a valid byte array.
+        unsafe { Box::from_raw(stack) }
+    }
+}
+
 /// KTHREAD: the kernel's part of a thread object.
 pub struct KThread {
     /// Signaled when the thread terminates.
@@ -112,7 +131,7 @@ impl KThread {
     /// in `KiThreadStartup` when first switched to; with a suspend count of 1 when
     /// `suspended` (CREATE_SUSPENDED).
     pub fn new(base_priority: u8, suspended: bool) -> Self {
-        let kernel_stack = Box::new(KernelStack(UnsafeCell::new([0; KERNEL_STACK_SIZE])));
+        let kernel_stack = KernelStack::new_zeroed();
         let top = kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64;
         Self {
             header: DispatcherHeader::new(false, false),

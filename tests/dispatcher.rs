@@ -1,6 +1,7 @@
 //! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
 //! checks the dispatcher objects and scheduling services: semaphores, mutants and their
-//! abandonment, opening by name, and each bad input's status.
+//! abandonment, opening by name, priorities (strict order, preemption, classes, boosts and
+//! decay), and each bad input's status.
 
 mod common;
 
@@ -120,6 +121,61 @@ fn events_semaphores_and_mutants_open_by_name() {
             "the opened handle names the owned mutant",
             "a set through the opened handle shows",
             "open a name gone with its last handle",
+        ],
+    );
+}
+
+#[test]
+fn the_highest_priority_thread_runs_and_priorities_follow_classes() {
+    assert_synctest(
+        "priority",
+        &[
+            "a new thread runs at Normal's 8",
+            "a thread resumed at 12 ran before the resume returned",
+            "a thread resumed at 6 has not run while the creator runs",
+            "it ran when the creator waited",
+            "none ran below the creator",
+            "they ran in priority order",
+            "equal priorities run in the order readied",
+            "class High is 13",
+            "class Idle is 4",
+            "class BelowNormal is 6",
+            "class AboveNormal is 10",
+            "class Realtime is 24",
+            "LOWRT under Realtime is 31",
+            "threads follow it",
+            "affinity 0",
+            "affinity of an inactive processor",
+            "priority 0",
+            "priority 32",
+            "base +3",
+            "priority with a length of 8",
+            "an unknown thread class",
+            "priority at a kernel address",
+            "misaligned priority",
+            "a handle without THREAD_SET_INFORMATION",
+            "priority class 0",
+            "priority class 7",
+            "process base 32",
+            "a thread as a process",
+        ],
+    );
+}
+
+#[test]
+fn waits_boost_dynamic_threads_and_the_boost_decays() {
+    assert_synctest(
+        "boost",
+        &[
+            "a thread woken by an event is boosted to 9",
+            "the boosted thread ran before the set returned",
+            "its boost decays back to its base 8",
+            "a thread woken by a semaphore is boosted to 9",
+            "a thread based at 10 is boosted to 11",
+            "a boost stops at 15",
+            "a real-time thread gets no boost",
+            "nor any decay",
+            "a timeout gives no boost",
         ],
     );
 }

@@ -1,6 +1,7 @@
 //! The dispatcher's user-visible contract: thread creation flags and priorities, wait
-//! types, event types, timeouts, `THREAD_BASIC_INFORMATION`, and the semaphore and mutant
-//! information classes.
+//! types, event types, timeouts, `THREAD_BASIC_INFORMATION`, the semaphore and mutant
+//! information classes, and the priority classes and information classes that set
+//! priorities and affinity.
 
 use core::mem::offset_of;
 
@@ -95,3 +96,63 @@ const _: () = {
     assert!(size_of::<SemaphoreBasicInformation>() == 8);
     assert!(size_of::<MutantBasicInformation>() == 8);
 };
+
+/// The lowest real-time priority (`LOW_REALTIME_PRIORITY`): threads at it and above get no
+/// boosts and no decay.
+pub const LOW_REALTIME_PRIORITY: u8 = 16;
+/// The highest priority (`HIGH_PRIORITY`).
+pub const HIGH_PRIORITY: u8 = 31;
+
+/// `THREADINFOCLASS` ThreadPriority: sets the current priority (a `KPRIORITY`, 1-31).
+pub const THREAD_PRIORITY_CLASS: u32 = 2;
+/// `THREADINFOCLASS` ThreadBasePriority: sets the base priority relative to the process's
+/// (a `LONG`: -2 to 2, or the saturating THREAD_BASE_PRIORITY_LOWRT and _IDLE).
+pub const THREAD_BASE_PRIORITY_CLASS: u32 = 3;
+/// `THREADINFOCLASS` ThreadAffinityMask: the processors the thread may run on (a
+/// `KAFFINITY`, within the active processors).
+pub const THREAD_AFFINITY_MASK_CLASS: u32 = 4;
+
+/// `THREAD_BASE_PRIORITY_MIN` and `_MAX`: the relative base priorities.
+pub const THREAD_BASE_PRIORITY_MIN: i32 = -2;
+pub const THREAD_BASE_PRIORITY_MAX: i32 = 2;
+/// `THREAD_BASE_PRIORITY_LOWRT`: the top of the class's range (15, or 31 for Realtime).
+pub const THREAD_BASE_PRIORITY_LOWRT: i32 = 15;
+/// `THREAD_BASE_PRIORITY_IDLE`: the bottom of the class's range (1, or 16 for Realtime).
+pub const THREAD_BASE_PRIORITY_IDLE: i32 = -15;
+
+/// `PROCESSINFOCLASS` ProcessBasePriority: the process's base priority (a `KPRIORITY`).
+pub const PROCESS_BASE_PRIORITY_CLASS: u32 = 5;
+/// `PROCESSINFOCLASS` ProcessPriorityClass: a [`ProcessPriorityClass`].
+pub const PROCESS_PRIORITY_CLASS_INFORMATION_CLASS: u32 = 18;
+
+/// `PROCESS_PRIORITY_CLASS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessPriorityClass {
+    pub foreground: u8,
+    pub priority_class: u8,
+}
+
+/// `PROCESS_PRIORITY_CLASS_*` values of [`ProcessPriorityClass::priority_class`].
+pub const PROCESS_PRIORITY_CLASS_IDLE: u8 = 1;
+pub const PROCESS_PRIORITY_CLASS_NORMAL: u8 = 2;
+pub const PROCESS_PRIORITY_CLASS_HIGH: u8 = 3;
+pub const PROCESS_PRIORITY_CLASS_REALTIME: u8 = 4;
+pub const PROCESS_PRIORITY_CLASS_BELOW_NORMAL: u8 = 5;
+pub const PROCESS_PRIORITY_CLASS_ABOVE_NORMAL: u8 = 6;
+
+/// The base priority of a priority class (`PspPriorityTable`): Idle 4, BelowNormal 6,
+/// Normal 8, AboveNormal 10, High 13, Realtime 24; `None` for another value.
+pub const fn priority_class_base(priority_class: u8) -> Option<u8> {
+    match priority_class {
+        PROCESS_PRIORITY_CLASS_IDLE => Some(4),
+        PROCESS_PRIORITY_CLASS_BELOW_NORMAL => Some(6),
+        PROCESS_PRIORITY_CLASS_NORMAL => Some(8),
+        PROCESS_PRIORITY_CLASS_ABOVE_NORMAL => Some(10),
+        PROCESS_PRIORITY_CLASS_HIGH => Some(13),
+        PROCESS_PRIORITY_CLASS_REALTIME => Some(24),
+        _ => None,
+    }
+}
+
+const _: () = assert!(size_of::<ProcessPriorityClass>() == 2);

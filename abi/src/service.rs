@@ -115,10 +115,16 @@ pub enum SystemService {
     NtQueryMutant = 0x77,
     /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
     NtOpenEvent = 0x78,
+    /// `NtSetInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength)`.
+    NtSetInformationThread = 0x79,
+    /// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+    /// ProcessInformationLength)`.
+    NtSetInformationProcess = 0x7A,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 43] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -160,6 +166,8 @@ impl SystemService {
         Self::NtOpenMutant,
         Self::NtQueryMutant,
         Self::NtOpenEvent,
+        Self::NtSetInformationThread,
+        Self::NtSetInformationProcess,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -205,6 +213,8 @@ impl SystemService {
             0x76 => Some(Self::NtOpenMutant),
             0x77 => Some(Self::NtQueryMutant),
             0x78 => Some(Self::NtOpenEvent),
+            0x79 => Some(Self::NtSetInformationThread),
+            0x7A => Some(Self::NtSetInformationProcess),
             _ => None,
         }
     }

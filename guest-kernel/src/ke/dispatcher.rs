@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicI32, Ordering};
 
 use spin::{Mutex, MutexGuard};
 
+use super::priority;
 use super::ready_queue::ReadyQueues;
 use super::thread::{THREAD_QUANTUM, ThreadState, WaitReason};
 use crate::arch::{self, SwitchContextCell};
@@ -387,21 +388,18 @@ pub fn charge_quantum(units: i8) {
 /// system call or interrupt returns to the context it interrupted. Only a return to user
 /// mode is a safe point. There, a thread asked to terminate exits, a suspended thread
 /// waits until resumed, a higher-priority ready thread preempts the current one (which
-/// goes back to the head of its ready list), and a thread whose quantum ended yields to a
-/// ready thread of its priority (going to the tail of its list).
+/// goes back to the head of its ready list), and a thread whose quantum ended has its
+/// boost decay a step and yields to a ready thread of its priority (going to the tail of
+/// its list).
 pub fn exit_dispatch(user_mode: bool) {
     if !user_mode {
         return;
     }
     while let Some(current) = current_thread() {
         let mut db = lock();
-        let (terminate, suspended, priority) = {
+        let (terminate, suspended) = {
             let scheduling = current.tcb.scheduling();
-            (
-                scheduling.terminate.is_some(),
-                scheduling.suspend_count > 0,
-                scheduling.priority,
-            )
+            (scheduling.terminate.is_some(), scheduling.suspend_count > 0)
         };
         if terminate {
             drop(db);
@@ -419,11 +417,13 @@ pub fn exit_dispatch(user_mode: bool) {
         process_deferred_ready_list(&mut db);
         let highest = db.prcb().ready_queues.highest_priority();
         let quantum_end = core::mem::take(&mut db.prcb().quantum_end);
-        let preempted = highest.is_some_and(|highest| highest > priority);
         let mut scheduling = current.tcb.scheduling();
         if quantum_end {
             scheduling.quantum = THREAD_QUANTUM;
+            priority::decay_at_quantum_end(&mut scheduling);
         }
+        let priority = scheduling.priority;
+        let preempted = highest.is_some_and(|highest| highest > priority);
         let yields_to_peer = quantum_end && highest == Some(priority);
         if !preempted && !yields_to_peer {
             return;

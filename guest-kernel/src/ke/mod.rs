@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod event;
 pub mod exception;
 pub mod mutant;
+pub mod priority;
 mod ready_queue;
 pub mod semaphore;
 pub mod thread;

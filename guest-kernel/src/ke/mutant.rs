@@ -13,6 +13,7 @@ use abi::access::{MUTANT_ALL_ACCESS, MUTANT_GENERIC_MAPPING};
 use spin::Mutex;
 
 use super::dispatcher::{DispatcherDatabase, DispatcherHeader, DispatcherObject, lock};
+use super::priority::MUTANT_INCREMENT;
 use super::wait;
 use crate::ob::{self, Object, ObjectBody, ObjectType};
 use crate::ps::Thread;
@@ -79,7 +80,7 @@ impl Mutant {
                 .scheduling()
                 .owned_mutants
                 .retain(|owned| !core::ptr::eq(owned.dispatcher_header(), &self.header));
-            wait::wait_test(&mut db, self);
+            wait::wait_test(&mut db, self, MUTANT_INCREMENT);
         }
         Ok(previous)
     }
@@ -132,7 +133,7 @@ impl DispatcherObject for Mutant {
         *self.owner.lock() = None;
         self.abandoned.store(true, Ordering::Relaxed);
         self.header.set_signal_state(true);
-        wait::wait_test(db, self);
+        wait::wait_test(db, self, MUTANT_INCREMENT);
     }
 }
 

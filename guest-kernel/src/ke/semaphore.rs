@@ -5,6 +5,7 @@ use abi::NtStatus;
 use abi::access::{SEMAPHORE_ALL_ACCESS, SEMAPHORE_GENERIC_MAPPING};
 
 use super::dispatcher::{DispatcherHeader, DispatcherObject, lock};
+use super::priority::SEMAPHORE_INCREMENT;
 use super::wait;
 use crate::ob::{self, ObjectBody, ObjectType};
 
@@ -43,7 +44,7 @@ impl Semaphore {
             return Err(NtStatus::SEMAPHORE_LIMIT_EXCEEDED);
         }
         self.header.add_signal_state(adjustment);
-        wait::wait_test(&mut db, self);
+        wait::wait_test(&mut db, self, SEMAPHORE_INCREMENT);
         Ok(previous)
     }
 

@@ -7,12 +7,14 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use abi::NtStatus;
 use abi::dispatcher::NORMAL_BASE_PRIORITY;
 use spin::{Mutex, MutexGuard};
 
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
+use super::priority::ACTIVE_PROCESSORS;
 use crate::arch::SwitchContextCell;
 
 const KERNEL_STACK_SIZE: usize = 16 * 1024;
@@ -69,10 +71,16 @@ pub struct WaitBlocks {
 /// The scheduling fields of a KTHREAD, changed under the dispatcher lock.
 pub struct Scheduling {
     pub state: ThreadState,
-    /// `Priority`: the current priority, 1-31.
+    /// `Priority`: the current priority, 1-31: the base, raised by boosts that decay back.
     pub priority: u8,
-    /// `BasePriority`, from the process's priority class.
+    /// `BasePriority`: the process's base priority moved by `base_increment`.
     pub base_priority: u8,
+    /// The base priority relative to the process's (NtSetInformationThread's
+    /// ThreadBasePriority): -2 to 2, or THREAD_BASE_PRIORITY_LOWRT and _IDLE, which pin
+    /// the base to the top or the bottom of the class's range.
+    pub base_increment: i8,
+    /// `Affinity`: the processors the thread may run on.
+    pub affinity: u64,
     /// `Quantum`: units left before the thread yields to its peers.
     pub quantum: i8,
     /// `SuspendCount`.
@@ -139,6 +147,8 @@ impl KThread {
                 state: ThreadState::Initialized,
                 priority: base_priority,
                 base_priority,
+                base_increment: 0,
+                affinity: ACTIVE_PROCESSORS,
                 quantum: THREAD_QUANTUM,
                 suspend_count: u32::from(suspended),
                 wait_reason: None,
@@ -185,8 +195,10 @@ pub struct KProcess {
     pub header: DispatcherHeader,
     /// `DirectoryTableBase`: the PML4 the process's threads run in.
     pub directory_table_base: u64,
-    /// `BasePriority`: the priority class's base (Normal, 8).
+    /// `BasePriority` at creation: Normal's 8, or the parent's.
     pub base_priority: u8,
+    /// `BasePriority` once NtSetInformationProcess changed it; 0 until then.
+    changed_base_priority: AtomicU8,
 }
 
 impl KProcess {
@@ -196,6 +208,21 @@ impl KProcess {
             header: DispatcherHeader::new(false, false),
             directory_table_base,
             base_priority: NORMAL_BASE_PRIORITY,
+            changed_base_priority: AtomicU8::new(0),
         }
+    }
+
+    /// `BasePriority`: the base its threads' base priorities are relative to.
+    pub fn base_priority(&self) -> u8 {
+        match self.changed_base_priority.load(Ordering::Relaxed) {
+            0 => self.base_priority,
+            changed => changed,
+        }
+    }
+
+    /// Sets `BasePriority` (`KeSetPriorityProcess` moves the threads).
+    pub fn set_base_priority(&self, base_priority: u8) {
+        self.changed_base_priority
+            .store(base_priority, Ordering::Relaxed);
     }
 }

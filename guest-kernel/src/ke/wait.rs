@@ -10,12 +10,12 @@ use alloc::vec::Vec;
 use abi::NtStatus;
 use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
 
-use super::clock;
 use super::dispatcher::{
     DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, ready_thread,
     swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
+use super::{clock, priority};
 use crate::ob::Object;
 use crate::ps::Thread;
 
@@ -107,13 +107,20 @@ fn satisfy_all(objects: &[Arc<dyn DispatcherObject>], thread: &Arc<Object<Thread
 }
 
 /// `KiUnwaitThread`: ends the wait of `thread`, if it waits, with `status`: takes it off
-/// the wait lists of its objects and the timer list and readies it.
-fn unwait_thread(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, status: NtStatus) {
+/// the wait lists of its objects and the timer list, boosts it by `increment` (the
+/// signaled object's) and readies it.
+fn unwait_thread(
+    db: &mut DispatcherDatabase,
+    thread: &Arc<Object<Thread>>,
+    status: NtStatus,
+    increment: u8,
+) {
     let wait = {
         let mut scheduling = thread.tcb.scheduling();
         if scheduling.state != ThreadState::Waiting {
             return;
         }
+        priority::boost_on_unwait(&mut scheduling, increment);
         scheduling.wait_status = status;
         scheduling.wait_reason = None;
         scheduling.wait.take()
@@ -130,8 +137,9 @@ fn unwait_thread(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, stat
 }
 
 /// `KiWaitTest`: after `object` was signaled, satisfies the waits it now satisfies, in the
-/// order the threads began waiting, as long as it stays signaled.
-pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
+/// order the threads began waiting, as long as it stays signaled; the threads released
+/// get the boost `increment`.
+pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject, increment: u8) {
     let header = object.dispatcher_header();
     let waiters = header.wait_list().clone();
     for entry in waiters {
@@ -150,7 +158,7 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
                 let key = entry.key as usize;
                 let abandoned =
                     wait.objects[key].satisfy_wait_for(&wait.objects[key], &entry.thread);
-                unwait_thread(db, &entry.thread, wait_status(key, abandoned));
+                unwait_thread(db, &entry.thread, wait_status(key, abandoned), increment);
             }
             WaitType::All => {
                 if wait
@@ -159,7 +167,7 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
                     .all(|object| object.is_signaled_for(&entry.thread))
                 {
                     let abandoned = satisfy_all(&wait.objects, &entry.thread);
-                    unwait_thread(db, &entry.thread, wait_status(0, abandoned));
+                    unwait_thread(db, &entry.thread, wait_status(0, abandoned), increment);
                 }
             }
         }
@@ -183,7 +191,7 @@ pub fn expire_timers(now: u64) {
     });
     expired.sort_by_key(|timer| timer.deadline);
     for timer in expired {
-        unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT);
+        unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT, 0);
     }
 }
 
@@ -240,7 +248,7 @@ pub fn resume_thread(thread: &Arc<Object<Thread>>) -> u32 {
         (previous, release)
     };
     if release {
-        unwait_thread(&mut db, thread, NtStatus::SUCCESS);
+        unwait_thread(&mut db, thread, NtStatus::SUCCESS, 0);
     }
     previous
 }
@@ -259,7 +267,7 @@ pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bo
         scheduling.terminate = Some(status);
         scheduling.suspend_count = 0;
     }
-    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC);
+    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC, 0);
     true
 }
 
@@ -277,26 +285,32 @@ pub fn terminate_current_thread(current: Arc<Object<Thread>>) -> ! {
         mutant.abandon(&mut db);
     }
     current.tcb.header.set_signal_state(true);
-    wait_test(&mut db, &*current);
+    wait_test(&mut db, &*current, 0);
     swap_thread(db, current);
     unreachable!("a terminated thread was switched back to")
 }
 
-/// Signals `object` (a process whose last thread ended, an event being set) and satisfies
-/// the waits it can. Returns the previous signal state.
+/// Signals `object` (a process whose last thread ended) and satisfies the waits it can,
+/// with no boost. Returns the previous signal state.
 pub fn signal_object(object: &dyn DispatcherObject) -> bool {
+    signal_object_boosting(object, 0)
+}
+
+/// Signals `object` (an event being set) and satisfies the waits it can, boosting the
+/// threads released by `increment`. Returns the previous signal state.
+pub fn signal_object_boosting(object: &dyn DispatcherObject, increment: u8) -> bool {
     let mut db = lock();
     let previous = object.dispatcher_header().set_signal_state(true);
-    wait_test(&mut db, object);
+    wait_test(&mut db, object, increment);
     previous
 }
 
-/// `KePulseEvent`: signals `object`, satisfies the waits it can, and resets it. Returns
-/// the previous signal state.
-pub fn pulse_object(object: &dyn DispatcherObject) -> bool {
+/// `KePulseEvent`: signals `object`, satisfies the waits it can (boosting the threads
+/// released by `increment`), and resets it. Returns the previous signal state.
+pub fn pulse_object(object: &dyn DispatcherObject, increment: u8) -> bool {
     let mut db = lock();
     let previous = object.dispatcher_header().set_signal_state(true);
-    wait_test(&mut db, object);
+    wait_test(&mut db, object, increment);
     object.dispatcher_header().set_signal_state(false);
     previous
 }

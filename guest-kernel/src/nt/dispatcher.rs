@@ -173,16 +173,20 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
     user_args::probe_for_write(information, size, 8)?;
     probe_optional_ulong(return_length)?;
     let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_QUERY_INFORMATION)?;
-    let (priority, base_priority) = {
+    let (priority, base_priority, affinity_mask) = {
         let scheduling = thread.tcb.scheduling();
-        (scheduling.priority, scheduling.base_priority)
+        (
+            scheduling.priority,
+            scheduling.base_priority,
+            scheduling.affinity,
+        )
     };
     let basic = ThreadBasicInformation {
         exit_status: thread.exit_status().0,
         reserved: 0,
         teb_base_address: thread.teb(),
         client_id: thread.client_id(),
-        affinity_mask: 1,
+        affinity_mask,
         priority: i32::from(priority),
         base_priority: i32::from(base_priority),
     };

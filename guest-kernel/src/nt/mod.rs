@@ -94,6 +94,12 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtOpenMutant) => status_of(sync::nt_open_mutant(frame)),
         Some(SystemService::NtQueryMutant) => status_of(sync::nt_query_mutant(frame)),
         Some(SystemService::NtOpenEvent) => status_of(sync::nt_open_event(frame)),
+        Some(SystemService::NtSetInformationThread) => {
+            status_of(sync::nt_set_information_thread(frame))
+        }
+        Some(SystemService::NtSetInformationProcess) => {
+            status_of(sync::nt_set_information_process(frame))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

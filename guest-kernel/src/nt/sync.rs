@@ -1,14 +1,18 @@
-//! Synchronization object services: NtCreateSemaphore, NtReleaseSemaphore,
+//! Synchronization object and scheduling services: NtCreateSemaphore, NtReleaseSemaphore,
 //! NtOpenSemaphore, NtQuerySemaphore, NtCreateMutant, NtReleaseMutant, NtOpenMutant,
-//! NtQueryMutant and NtOpenEvent.
+//! NtQueryMutant, NtOpenEvent, NtSetInformationThread and NtSetInformationProcess.
 
 use abi::NtStatus;
 use abi::access::{
-    MUTANT_QUERY_STATE, OBJ_PERMANENT, SEMAPHORE_MODIFY_STATE, SEMAPHORE_QUERY_STATE,
+    MUTANT_QUERY_STATE, OBJ_PERMANENT, PROCESS_SET_INFORMATION, SEMAPHORE_MODIFY_STATE,
+    SEMAPHORE_QUERY_STATE, THREAD_SET_INFORMATION,
 };
 use abi::dispatcher::{
-    MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation, SEMAPHORE_BASIC_INFORMATION_CLASS,
-    SemaphoreBasicInformation,
+    HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation,
+    PROCESS_BASE_PRIORITY_CLASS, PROCESS_PRIORITY_CLASS_INFORMATION_CLASS,
+    SEMAPHORE_BASIC_INFORMATION_CLASS, SemaphoreBasicInformation, THREAD_AFFINITY_MASK_CLASS,
+    THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT,
+    THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN, THREAD_PRIORITY_CLASS, priority_class_base,
 };
 
 use super::dispatcher::{capture_optional_attributes, probe_optional_ulong, return_ulong};
@@ -17,10 +21,11 @@ use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
 use crate::ke::event::EVENT_TYPE;
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
+use crate::ke::priority::{self, ACTIVE_PROCESSORS};
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
-use crate::mm::probe::Plain;
+use crate::mm::probe::{self, Plain};
 use crate::ob::{self, Object, ObjectBody, ObjectType};
-use crate::ps;
+use crate::ps::{self, Process, Thread};
 
 // SAFETY: two i32s, no padding.
 unsafe impl Plain for SemaphoreBasicInformation {}
@@ -200,4 +205,103 @@ pub fn nt_query_mutant(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
 pub fn nt_open_event(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     open_named(frame, &EVENT_TYPE)
+}
+
+/// The bytes of a set-information buffer: its length must be `size` exactly
+/// (STATUS_INFO_LENGTH_MISMATCH), its address aligned to `alignment`
+/// (STATUS_DATATYPE_MISALIGNMENT) and readable.
+fn capture_information<const N: usize>(
+    information: u64,
+    length: u64,
+    alignment: u64,
+) -> Result<[u8; N], NtStatus> {
+    if length as u32 as usize != N {
+        return Err(NtStatus::INFO_LENGTH_MISMATCH);
+    }
+    if !information.is_multiple_of(alignment) {
+        return Err(NtStatus::DATATYPE_MISALIGNMENT);
+    }
+    let bytes = probe::capture_bytes(information, N)?;
+    Ok(bytes.try_into().expect("captured N bytes"))
+}
+
+/// `NtSetInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+/// ThreadInformationLength)`, the handle granting THREAD_SET_INFORMATION:
+/// - ThreadPriority: the current priority, 1-31;
+/// - ThreadBasePriority: the base relative to the process's, -2 to 2 or the saturating
+///   THREAD_BASE_PRIORITY_LOWRT (15) and _IDLE (-15);
+/// - ThreadAffinityMask: a non-empty set of active processors.
+///
+/// Values outside those are STATUS_INVALID_PARAMETER; other classes
+/// STATUS_INVALID_INFO_CLASS.
+pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length] = arguments::<4>(frame)?;
+    enum Change {
+        Priority(u8),
+        BasePriority(i8),
+        Affinity(u64),
+    }
+    let change = match class as u32 {
+        THREAD_PRIORITY_CLASS => {
+            let priority = i32::from_le_bytes(capture_information(information, length, 4)?);
+            if !(1..=i32::from(HIGH_PRIORITY)).contains(&priority) {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            Change::Priority(priority as u8)
+        }
+        THREAD_BASE_PRIORITY_CLASS => {
+            let increment = i32::from_le_bytes(capture_information(information, length, 4)?);
+            if !(THREAD_BASE_PRIORITY_MIN..=THREAD_BASE_PRIORITY_MAX).contains(&increment)
+                && increment != THREAD_BASE_PRIORITY_LOWRT
+                && increment != THREAD_BASE_PRIORITY_IDLE
+            {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            Change::BasePriority(increment as i8)
+        }
+        THREAD_AFFINITY_MASK_CLASS => {
+            let affinity = u64::from_le_bytes(capture_information(information, length, 8)?);
+            if affinity == 0 || affinity & !ACTIVE_PROCESSORS != 0 {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            Change::Affinity(affinity)
+        }
+        _ => return Err(NtStatus::INVALID_INFO_CLASS),
+    };
+    let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_SET_INFORMATION)?;
+    match change {
+        Change::Priority(priority) => priority::set_priority_thread(&thread, priority),
+        Change::BasePriority(increment) => priority::set_base_priority_thread(&thread, increment),
+        Change::Affinity(affinity) => priority::set_affinity_thread(&thread, affinity),
+    }
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+/// ProcessInformationLength)`, the handle granting PROCESS_SET_INFORMATION:
+/// - ProcessBasePriority: the base priority itself, 1-31;
+/// - ProcessPriorityClass: a `PROCESS_PRIORITY_CLASS` naming Idle (4), BelowNormal (6),
+///   Normal (8), AboveNormal (10), High (13) or Realtime (24).
+///
+/// The process's threads keep their base relative to the new one. Values outside those
+/// are STATUS_INVALID_PARAMETER; other classes STATUS_INVALID_INFO_CLASS.
+pub fn nt_set_information_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length] = arguments::<4>(frame)?;
+    let base = match class as u32 {
+        PROCESS_BASE_PRIORITY_CLASS => {
+            let base = i32::from_le_bytes(capture_information(information, length, 4)?);
+            if !(1..=i32::from(HIGH_PRIORITY)).contains(&base) {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            base as u8
+        }
+        PROCESS_PRIORITY_CLASS_INFORMATION_CLASS => {
+            let [_foreground, priority_class] = capture_information::<2>(information, length, 1)?;
+            priority_class_base(priority_class).ok_or(NtStatus::INVALID_PARAMETER)?
+        }
+        _ => return Err(NtStatus::INVALID_INFO_CLASS),
+    };
+    let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_SET_INFORMATION)?;
+    priority::set_priority_process(&process, base);
+    Ok(NtStatus::SUCCESS)
 }

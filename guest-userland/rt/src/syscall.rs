@@ -640,3 +640,31 @@ system_service_stub! {
         object_attributes: *const ObjectAttributes
     ) = NtOpenEvent;
 }
+
+system_service_stub! {
+    /// `NtSetInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` readable bytes.
+    fn nt_set_information_thread(
+        thread: u64,
+        information_class: u32,
+        information: *const u8,
+        length: u32
+    ) = NtSetInformationThread;
+}
+
+system_service_stub! {
+    /// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+    /// ProcessInformationLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` readable bytes.
+    fn nt_set_information_process(
+        process: u64,
+        information_class: u32,
+        information: *const u8,
+        length: u32
+    ) = NtSetInformationProcess;
+}

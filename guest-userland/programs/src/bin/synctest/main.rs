@@ -3,7 +3,11 @@
 //! - `semaphore`: counts, waits, releases, the limit, WaitAll, bad counts and handles;
 //! - `mutant`: ownership, recursion, STATUS_MUTANT_NOT_OWNED, hand-over to a waiter;
 //! - `abandon`: a mutant whose owner dies is abandoned; its next owner is told so;
-//! - `named`: events, semaphores and mutants opened by name under `\BaseNamedObjects`.
+//! - `named`: events, semaphores and mutants opened by name under `\BaseNamedObjects`;
+//! - `priority`: strict priority order and preemption, relative base priorities, process
+//!   priority classes, affinity, and bad priorities, classes and masks;
+//! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
+//!   threads or timeouts.
 //!
 //! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
 //! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
@@ -12,11 +16,14 @@
 #![no_main]
 
 mod objects;
+mod priority;
 
 use abi::access::EVENT_ALL_ACCESS;
+use abi::dispatcher::{THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation};
 use abi::nt::{ObjectAttributes, UnicodeString};
 use rt::syscall::{
-    nt_close, nt_create_event, nt_wait_for_multiple_objects, nt_wait_for_single_object,
+    nt_close, nt_create_event, nt_query_information_thread, nt_wait_for_multiple_objects,
+    nt_wait_for_single_object,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -33,11 +40,13 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 4] = [
+const SUBCOMMANDS: [Subcommand; 6] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
     ("named", objects::named),
+    ("priority", priority::priority),
+    ("boost", priority::boost),
 ];
 
 fn main(args: &Args) -> NtStatus {
@@ -45,7 +54,7 @@ fn main(args: &Args) -> NtStatus {
         .get(1)
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
-        println!("usage: synctest semaphore|mutant|abandon|named");
+        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost");
         return NtStatus::INVALID_PARAMETER;
     };
     let mut tally = Tally::default();
@@ -142,5 +151,24 @@ fn object_attributes(name: &UnicodeString, attributes: u32) -> ObjectAttributes 
         object_name: name as *const UnicodeString as u64,
         attributes,
         ..ObjectAttributes::default()
+    }
+}
+
+fn basic_information(thread: u64) -> Result<ThreadBasicInformation, NtStatus> {
+    let mut info = ThreadBasicInformation::default();
+    // SAFETY: the buffer is a local of the size given.
+    let status = unsafe {
+        nt_query_information_thread(
+            thread,
+            THREAD_BASIC_INFORMATION_CLASS,
+            (&raw mut info).cast(),
+            size_of::<ThreadBasicInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status == NtStatus::SUCCESS {
+        Ok(info)
+    } else {
+        Err(status)
     }
 }

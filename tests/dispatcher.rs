@@ -1,7 +1,7 @@
 //! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
 //! checks the dispatcher objects and scheduling services: semaphores, mutants and their
 //! abandonment, opening by name, priorities (strict order, preemption, classes, boosts and
-//! decay), and each bad input's status.
+//! decay), timers, and each bad input's status.
 
 mod common;
 
@@ -176,6 +176,41 @@ fn waits_boost_dynamic_threads_and_the_boost_decays() {
             "a real-time thread gets no boost",
             "nor any decay",
             "a timeout gives no boost",
+        ],
+    );
+}
+
+#[test]
+fn timers_fire_once_or_periodically_and_refuse_bad_input() {
+    assert_synctest(
+        "timer",
+        &[
+            "a new timer is not signaled",
+            "an armed timer has time remaining",
+            "it fires",
+            "a notification timer stays signaled",
+            "the previous state was signaled",
+            "setting resets it",
+            "a cancelled timer does not fire",
+            "two waiters on a notification timer",
+            "a synchronization timer fires",
+            "and resets",
+            "two waiters on a synchronization timer",
+            "a periodic timer fires again and again",
+            "a cancelled periodic timer stops",
+            "WaitAny names the timer",
+            "signals the timer at once",
+            "an absolute time far ahead",
+            "open it by name for query",
+            "set without TIMER_MODIFY_STATE",
+            "create type 2",
+            "period -1",
+            "a NULL due time",
+            "a due time at a kernel address",
+            "ResumeTimer is ignored",
+            "set an event",
+            "query with a short buffer",
+            "a closed armed timer is gone",
         ],
     );
 }

@@ -1,7 +1,7 @@
 //! The dispatcher's user-visible contract: thread creation flags and priorities, wait
 //! types, event types, timeouts, `THREAD_BASIC_INFORMATION`, the semaphore and mutant
-//! information classes, and the priority classes and information classes that set
-//! priorities and affinity.
+//! information classes, the priority classes and information classes that set
+//! priorities and affinity, and timer types and information.
 
 use core::mem::offset_of;
 
@@ -156,3 +156,24 @@ pub const fn priority_class_base(priority_class: u8) -> Option<u8> {
 }
 
 const _: () = assert!(size_of::<ProcessPriorityClass>() == 2);
+
+/// `TIMER_TYPE`: a notification timer stays signaled until set again and releases every
+/// waiter...
+pub const NOTIFICATION_TIMER: u32 = 0;
+/// ...a synchronization timer releases one waiter and resets itself.
+pub const SYNCHRONIZATION_TIMER: u32 = 1;
+
+/// `TIMER_INFORMATION_CLASS` TimerBasicInformation.
+pub const TIMER_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `TIMER_BASIC_INFORMATION`: the time until the timer is due (100 ns units, 0 when it is
+/// not armed) and whether it is signaled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerBasicInformation {
+    pub remaining_time: i64,
+    pub timer_state: u8,
+    pub reserved: [u8; 7],
+}
+
+const _: () = assert!(size_of::<TimerBasicInformation>() == 16);

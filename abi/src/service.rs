@@ -121,10 +121,22 @@ pub enum SystemService {
     /// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
     /// ProcessInformationLength)`.
     NtSetInformationProcess = 0x7A,
+    /// `NtCreateTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES, TimerType)`.
+    NtCreateTimer = 0x7B,
+    /// `NtOpenTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenTimer = 0x7C,
+    /// `NtSetTimer(TimerHandle, PLARGE_INTEGER DueTime, PTIMER_APC_ROUTINE TimerApcRoutine,
+    /// PVOID TimerContext, BOOLEAN ResumeTimer, LONG Period, PBOOLEAN PreviousState)`.
+    NtSetTimer = 0x7D,
+    /// `NtCancelTimer(TimerHandle, PBOOLEAN CurrentState)`.
+    NtCancelTimer = 0x7E,
+    /// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
+    /// TimerInformationLength, PULONG ReturnLength)`.
+    NtQueryTimer = 0x7F,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 48] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -168,6 +180,11 @@ impl SystemService {
         Self::NtOpenEvent,
         Self::NtSetInformationThread,
         Self::NtSetInformationProcess,
+        Self::NtCreateTimer,
+        Self::NtOpenTimer,
+        Self::NtSetTimer,
+        Self::NtCancelTimer,
+        Self::NtQueryTimer,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -215,6 +232,11 @@ impl SystemService {
             0x78 => Some(Self::NtOpenEvent),
             0x79 => Some(Self::NtSetInformationThread),
             0x7A => Some(Self::NtSetInformationProcess),
+            0x7B => Some(Self::NtCreateTimer),
+            0x7C => Some(Self::NtOpenTimer),
+            0x7D => Some(Self::NtSetTimer),
+            0x7E => Some(Self::NtCancelTimer),
+            0x7F => Some(Self::NtQueryTimer),
             _ => None,
         }
     }

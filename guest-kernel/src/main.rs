@@ -34,6 +34,7 @@ fn system_startup(boot_info_phys: u64) -> ! {
     ke::event::init();
     ke::semaphore::init();
     ke::mutant::init();
+    ke::timer::init();
     ps::init();
 
     // Phase 1: the first process.

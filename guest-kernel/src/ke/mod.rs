@@ -1,6 +1,6 @@
 //! The kernel core (Ke/Ki): bugchecks, the clock, exception dispatch, and the dispatcher:
 //! thread scheduling, ready queues, context switches, dispatcher objects (events,
-//! semaphores, mutants) and waits.
+//! semaphores, mutants, timers), priorities and waits.
 
 pub mod bugcheck;
 pub mod clock;
@@ -12,5 +12,6 @@ pub mod priority;
 mod ready_queue;
 pub mod semaphore;
 pub mod thread;
+pub mod timer;
 pub mod timings;
 pub mod wait;

@@ -15,7 +15,7 @@ use super::dispatcher::{
     swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
-use super::{clock, priority};
+use super::{clock, priority, timer};
 use crate::ob::Object;
 use crate::ps::Thread;
 
@@ -175,7 +175,7 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject, inc
 }
 
 /// `KiTimerExpiration`: ends with STATUS_TIMEOUT every timed wait whose deadline is past,
-/// earliest deadline first.
+/// earliest deadline first, then signals the timer objects that are due.
 pub fn expire_timers(now: u64) {
     let mut db = lock();
     let mut expired: Vec<WaitTimer> = Vec::new();
@@ -193,6 +193,7 @@ pub fn expire_timers(now: u64) {
     for timer in expired {
         unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT, 0);
     }
+    timer::expire(&mut db, now);
 }
 
 /// `NtYieldExecution`: gives the processor to a ready thread of the same or a higher

@@ -28,6 +28,7 @@ use crate::ke::event::Event;
 use crate::ke::mutant::Mutant;
 use crate::ke::semaphore::Semaphore;
 use crate::ke::thread::{WaitReason, WaitType};
+use crate::ke::timer::Timer;
 use crate::ke::wait;
 use crate::mm::probe::{self, Plain};
 use crate::ob::{self, Object, ObjectBody, ObjectRef};
@@ -196,7 +197,7 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
 }
 
 /// The dispatcher object a handle names, for a wait: the handle needs SYNCHRONIZE, and the
-/// object must be a thread, process, event, semaphore or mutant (others cannot be waited
+/// object must be a thread, process, event, semaphore, mutant or timer (others cannot be waited
 /// on: STATUS_OBJECT_TYPE_MISMATCH).
 fn reference_waitable(handle: u64) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let entry = ob::reference_handle(&ps::current_process(), handle, None, SYNCHRONIZE)?;
@@ -219,6 +220,7 @@ fn waitable(object: ObjectRef) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
         .or_else(downcast_waitable::<Process>)
         .or_else(downcast_waitable::<Semaphore>)
         .or_else(downcast_waitable::<Mutant>)
+        .or_else(downcast_waitable::<Timer>)
         .map_err(|_| NtStatus::OBJECT_TYPE_MISMATCH)
 }
 

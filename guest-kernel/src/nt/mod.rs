@@ -100,6 +100,11 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtSetInformationProcess) => {
             status_of(sync::nt_set_information_process(frame))
         }
+        Some(SystemService::NtCreateTimer) => status_of(sync::nt_create_timer(frame)),
+        Some(SystemService::NtOpenTimer) => status_of(sync::nt_open_timer(frame)),
+        Some(SystemService::NtSetTimer) => status_of(sync::nt_set_timer(frame)),
+        Some(SystemService::NtCancelTimer) => status_of(sync::nt_cancel_timer(frame)),
+        Some(SystemService::NtQueryTimer) => status_of(sync::nt_query_timer(frame)),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

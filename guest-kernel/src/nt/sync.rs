@@ -1,28 +1,33 @@
 //! Synchronization object and scheduling services: NtCreateSemaphore, NtReleaseSemaphore,
 //! NtOpenSemaphore, NtQuerySemaphore, NtCreateMutant, NtReleaseMutant, NtOpenMutant,
-//! NtQueryMutant, NtOpenEvent, NtSetInformationThread and NtSetInformationProcess.
+//! NtQueryMutant, NtOpenEvent, NtSetInformationThread, NtSetInformationProcess,
+//! NtCreateTimer, NtOpenTimer, NtSetTimer, NtCancelTimer and NtQueryTimer.
 
 use abi::NtStatus;
 use abi::access::{
     MUTANT_QUERY_STATE, OBJ_PERMANENT, PROCESS_SET_INFORMATION, SEMAPHORE_MODIFY_STATE,
-    SEMAPHORE_QUERY_STATE, THREAD_SET_INFORMATION,
+    SEMAPHORE_QUERY_STATE, THREAD_SET_INFORMATION, TIMER_MODIFY_STATE, TIMER_QUERY_STATE,
 };
 use abi::dispatcher::{
-    HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation,
+    HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation, NOTIFICATION_TIMER,
     PROCESS_BASE_PRIORITY_CLASS, PROCESS_PRIORITY_CLASS_INFORMATION_CLASS,
-    SEMAPHORE_BASIC_INFORMATION_CLASS, SemaphoreBasicInformation, THREAD_AFFINITY_MASK_CLASS,
-    THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT,
-    THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN, THREAD_PRIORITY_CLASS, priority_class_base,
+    SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER, SemaphoreBasicInformation,
+    THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE,
+    THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN,
+    THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS, TimerBasicInformation,
+    priority_class_base,
 };
 
 use super::dispatcher::{capture_optional_attributes, probe_optional_ulong, return_ulong};
 use super::object::return_handle;
 use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
+use crate::ke::clock;
 use crate::ke::event::EVENT_TYPE;
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
 use crate::ke::priority::{self, ACTIVE_PROCESSORS};
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
+use crate::ke::timer::{TIMER_TYPE, Timer};
 use crate::mm::probe::{self, Plain};
 use crate::ob::{self, Object, ObjectBody, ObjectType};
 use crate::ps::{self, Process, Thread};
@@ -31,6 +36,8 @@ use crate::ps::{self, Process, Thread};
 unsafe impl Plain for SemaphoreBasicInformation {}
 // SAFETY: an i32 and four u8s, no padding.
 unsafe impl Plain for MutantBasicInformation {}
+// SAFETY: an i64 and eight u8s, no padding.
+unsafe impl Plain for TimerBasicInformation {}
 
 /// The common tail of the create services: captures the optional `OBJECT_ATTRIBUTES`
 /// (OBJ_PERMANENT needs a privilege no caller has: STATUS_PRIVILEGE_NOT_HELD), inserts
@@ -303,5 +310,113 @@ pub fn nt_set_information_process(frame: &TrapFrame) -> Result<NtStatus, NtStatu
     };
     let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_SET_INFORMATION)?;
     priority::set_priority_process(&process, base);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtCreateTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES OPTIONAL,
+/// TimerType)`: a notification or synchronization timer (STATUS_INVALID_PARAMETER for
+/// another type), not signaled and not armed.
+pub fn nt_create_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle_address, desired_access, attributes, timer_type] = arguments::<4>(frame)?;
+    let synchronization = match timer_type as u32 {
+        NOTIFICATION_TIMER => false,
+        SYNCHRONIZATION_TIMER => true,
+        _ => return Err(NtStatus::INVALID_PARAMETER),
+    };
+    user_args::probe_for_write_handle(handle_address)?;
+    let timer = Object::create(Timer::new(synchronization));
+    insert_new_object(timer, handle_address, desired_access, attributes)
+}
+
+/// `NtOpenTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+pub fn nt_open_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    open_named(frame, &TIMER_TYPE)
+}
+
+/// Probes an optional `PBOOLEAN` result.
+fn probe_optional_boolean(address: u64) -> Result<(), NtStatus> {
+    if address != 0 {
+        user_args::probe_for_write(address, 1, 1)?;
+    }
+    Ok(())
+}
+
+/// Writes an optional `BOOLEAN` result.
+fn return_boolean(address: u64, value: bool) -> Result<(), NtStatus> {
+    if address != 0 {
+        user_args::write_bytes(address, &[u8::from(value)])?;
+    }
+    Ok(())
+}
+
+/// `NtSetTimer(TimerHandle, PLARGE_INTEGER DueTime, PTIMER_APC_ROUTINE TimerApcRoutine
+/// OPTIONAL, PVOID TimerContext, BOOLEAN ResumeTimer, LONG Period, PBOOLEAN PreviousState
+/// OPTIONAL)`: resets the timer and arms it for DueTime (negative: relative, positive: an
+/// absolute system time, in 100 ns units), then every Period milliseconds if Period is
+/// not 0. The handle needs TIMER_MODIFY_STATE; PreviousState receives the signal state it
+/// had. A negative Period is STATUS_INVALID_PARAMETER_6; a TimerApcRoutine is
+/// STATUS_NOT_SUPPORTED (no APCs yet). ResumeTimer cannot be honoured without power
+/// management: the timer is set and STATUS_TIMER_RESUME_IGNORED returned.
+pub fn nt_set_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [
+        handle,
+        due_time,
+        apc_routine,
+        _apc_context,
+        resume,
+        period,
+        previous_address,
+    ] = arguments::<7>(frame)?;
+    let period = period as u32 as i32;
+    if period < 0 {
+        return Err(NtStatus::INVALID_PARAMETER_6);
+    }
+    if apc_routine != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let due_time: u64 = probe::capture(due_time)?;
+    probe_optional_boolean(previous_address)?;
+    let timer = ob::reference_object_by_handle::<Timer>(handle, TIMER_MODIFY_STATE)?;
+    let deadline = clock::timeout_deadline(due_time as i64);
+    let period_tsc = u64::from(period.unsigned_abs()) * clock::tsc_khz();
+    let previous = Timer::set(&timer, deadline, period_tsc);
+    return_boolean(previous_address, previous)?;
+    Ok(if resume as u8 != 0 {
+        NtStatus::TIMER_RESUME_IGNORED
+    } else {
+        NtStatus::SUCCESS
+    })
+}
+
+/// `NtCancelTimer(TimerHandle, PBOOLEAN CurrentState OPTIONAL)`: disarms the timer,
+/// leaving its signal state, which CurrentState receives. The handle needs
+/// TIMER_MODIFY_STATE.
+pub fn nt_cancel_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, current_address] = arguments::<2>(frame)?;
+    probe_optional_boolean(current_address)?;
+    let timer = ob::reference_object_by_handle::<Timer>(handle, TIMER_MODIFY_STATE)?;
+    let state = timer.cancel();
+    return_boolean(current_address, state)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
+/// TimerInformationLength, PULONG ReturnLength OPTIONAL)`: TimerBasicInformation, with the
+/// handle granting TIMER_QUERY_STATE.
+pub fn nt_query_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, class, information, length, return_length] = arguments::<5>(frame)?;
+    probe_basic_query::<TimerBasicInformation>(
+        TIMER_BASIC_INFORMATION_CLASS,
+        [class, information, length, return_length],
+    )?;
+    let timer = ob::reference_object_by_handle::<Timer>(handle, TIMER_QUERY_STATE)?;
+    let (signaled, deadline) = timer.state();
+    let answer = TimerBasicInformation {
+        remaining_time: deadline.map_or(0, clock::units_until),
+        timer_state: u8::from(signaled),
+        reserved: [0; 7],
+    };
+    user_args::write_bytes(information, user_args::bytes_of(&answer))?;
+    return_ulong(return_length, size_of::<TimerBasicInformation>() as u32)?;
     Ok(NtStatus::SUCCESS)
 }

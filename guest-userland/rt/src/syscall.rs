@@ -668,3 +668,69 @@ system_service_stub! {
         length: u32
     ) = NtSetInformationProcess;
 }
+
+system_service_stub! {
+    /// `NtCreateTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES, TimerType)`.
+    ///
+    /// # Safety
+    /// As [`nt_create_semaphore`].
+    fn nt_create_timer(
+        timer_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        timer_type: u32
+    ) = NtCreateTimer;
+}
+
+system_service_stub! {
+    /// `NtOpenTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_timer(
+        timer_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenTimer;
+}
+
+system_service_stub! {
+    /// `NtSetTimer(TimerHandle, PLARGE_INTEGER DueTime, PTIMER_APC_ROUTINE TimerApcRoutine,
+    /// PVOID TimerContext, BOOLEAN ResumeTimer, LONG Period, PBOOLEAN PreviousState)`.
+    ///
+    /// # Safety
+    /// `due_time` points to a readable `LARGE_INTEGER`; `previous_state` is null or points
+    /// to a writable `BOOLEAN`.
+    fn nt_set_timer(
+        timer: u64,
+        due_time: *const i64,
+        apc_routine: u64,
+        apc_context: u64,
+        resume_timer: u32,
+        period: i32,
+        previous_state: *mut u8
+    ) = NtSetTimer;
+}
+
+system_service_stub! {
+    /// `NtCancelTimer(TimerHandle, PBOOLEAN CurrentState)`.
+    ///
+    /// # Safety
+    /// `current_state` is null or points to a writable `BOOLEAN`.
+    fn nt_cancel_timer(timer: u64, current_state: *mut u8) = NtCancelTimer;
+}
+
+system_service_stub! {
+    /// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
+    /// TimerInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// As [`nt_query_semaphore`].
+    fn nt_query_timer(
+        timer: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryTimer;
+}

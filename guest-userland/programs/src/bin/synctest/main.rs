@@ -7,7 +7,9 @@
 //! - `priority`: strict priority order and preemption, relative base priorities, process
 //!   priority classes, affinity, and bad priorities, classes and masks;
 //! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
-//!   threads or timeouts.
+//!   threads or timeouts;
+//! - `timer`: one-shot and periodic, notification and synchronization timers, relative and
+//!   absolute due times, cancellation, and bad timer types, periods and pointers.
 //!
 //! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
 //! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
@@ -17,6 +19,7 @@
 
 mod objects;
 mod priority;
+mod timer;
 
 use abi::access::EVENT_ALL_ACCESS;
 use abi::dispatcher::{THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation};
@@ -40,13 +43,14 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 6] = [
+const SUBCOMMANDS: [Subcommand; 7] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
     ("named", objects::named),
     ("priority", priority::priority),
     ("boost", priority::boost),
+    ("timer", timer::timer),
 ];
 
 fn main(args: &Args) -> NtStatus {
@@ -54,7 +58,7 @@ fn main(args: &Args) -> NtStatus {
         .get(1)
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
-        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost");
+        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost|timer");
         return NtStatus::INVALID_PARAMETER;
     };
     let mut tally = Tally::default();

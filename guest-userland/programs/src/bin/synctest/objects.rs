@@ -120,7 +120,7 @@ fn mutant_state(handle: u64) -> Result<MutantBasicInformation, NtStatus> {
 
 /// Lets every ready thread of this priority run until it blocks or exits: the caller
 /// sleeps a little (one processor).
-fn let_others_run() {
+pub fn let_others_run() {
     let interval = -20 * MS;
     // SAFETY: the interval is a local.
     unsafe { rt::syscall::nt_delay_execution(0, &interval) };

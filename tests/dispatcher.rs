@@ -1,7 +1,7 @@
 //! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
 //! checks the dispatcher objects and scheduling services: semaphores, mutants and their
 //! abandonment, opening by name, priorities (strict order, preemption, classes, boosts and
-//! decay), timers, and each bad input's status.
+//! decay), timers, user APCs and alerts, and each bad input's status.
 
 mod common;
 
@@ -208,9 +208,49 @@ fn timers_fire_once_or_periodically_and_refuse_bad_input() {
             "a NULL due time",
             "a due time at a kernel address",
             "ResumeTimer is ignored",
+            "a kernel APC routine",
+            "an APC routine without a dispatcher",
             "set an event",
             "query with a short buffer",
             "a closed armed timer is gone",
+        ],
+    );
+}
+
+#[test]
+fn user_apcs_run_in_order_at_alertable_waits() {
+    assert_synctest(
+        "apc",
+        &[
+            "queue before a dispatcher is registered",
+            "queued APCs do not run by themselves",
+            "a non-alertable wait ignores them",
+            "an alertable delay returns STATUS_USER_APC",
+            "the APCs ran in the order queued",
+            "with their arguments",
+            "on this thread",
+            "an alertable wait returns STATUS_USER_APC",
+            "runs the queued APC",
+            "an alertable wait with nothing queued times out",
+            "its wait ended with STATUS_USER_APC",
+            "the APC ran on that thread",
+            "queue to a thread that has exited",
+            "it fires while this thread waits alertably",
+            "the timer's APC ran with its context",
+            "its alertable wait ends with STATUS_ALERTED",
+            "a non-alertable wait ignores an alert",
+            "NtTestAlert reports it",
+            "and consumes it",
+            "an alert ends the next alertable delay",
+            "a NULL routine",
+            "a kernel routine",
+            "queue without THREAD_SET_CONTEXT",
+            "alert without THREAD_ALERT",
+            "no refused APC was queued",
+            "NtContinue with a misaligned context",
+            "NtContinue with a kernel context",
+            "NtContinue to a kernel rip",
+            "a kernel APC dispatcher",
         ],
     );
 }

@@ -133,10 +133,19 @@ pub enum SystemService {
     /// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
     /// TimerInformationLength, PULONG ReturnLength)`.
     NtQueryTimer = 0x7F,
+    /// `NtQueueApcThread(ThreadHandle, PPS_APC_ROUTINE ApcRoutine, ApcArgument1,
+    /// ApcArgument2, ApcArgument3)`.
+    NtQueueApcThread = 0x80,
+    /// `NtTestAlert()`.
+    NtTestAlert = 0x81,
+    /// `NtAlertThread(ThreadHandle)`.
+    NtAlertThread = 0x82,
+    /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`.
+    NtContinue = 0x83,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 48] = [
+    pub const ALL: [Self; 52] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -185,6 +194,10 @@ impl SystemService {
         Self::NtSetTimer,
         Self::NtCancelTimer,
         Self::NtQueryTimer,
+        Self::NtQueueApcThread,
+        Self::NtTestAlert,
+        Self::NtAlertThread,
+        Self::NtContinue,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -237,6 +250,10 @@ impl SystemService {
             0x7D => Some(Self::NtSetTimer),
             0x7E => Some(Self::NtCancelTimer),
             0x7F => Some(Self::NtQueryTimer),
+            0x80 => Some(Self::NtQueueApcThread),
+            0x81 => Some(Self::NtTestAlert),
+            0x82 => Some(Self::NtAlertThread),
+            0x83 => Some(Self::NtContinue),
             _ => None,
         }
     }

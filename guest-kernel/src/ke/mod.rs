@@ -1,7 +1,8 @@
 //! The kernel core (Ke/Ki): bugchecks, the clock, exception dispatch, and the dispatcher:
 //! thread scheduling, ready queues, context switches, dispatcher objects (events,
-//! semaphores, mutants, timers), priorities and waits.
+//! semaphores, mutants, timers), priorities, waits and user APCs.
 
+pub mod apc;
 pub mod bugcheck;
 pub mod clock;
 pub mod dispatcher;

@@ -3,16 +3,18 @@
 //! saved processor context, and the dispatcher header that makes both objects waitable.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::dispatcher::NORMAL_BASE_PRIORITY;
 use spin::{Mutex, MutexGuard};
 
+use super::apc::UserApc;
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
 use super::priority::ACTIVE_PROCESSORS;
 use crate::arch::SwitchContextCell;
@@ -96,6 +98,16 @@ pub struct Scheduling {
     pub terminate: Option<NtStatus>,
     /// `MutantListHead`: the mutants the thread owns, abandoned if it terminates.
     pub owned_mutants: Vec<Arc<dyn DispatcherObject>>,
+    /// The user-mode APC queue (`ApcState.ApcListHead[UserMode]`), first queued first.
+    pub user_apcs: VecDeque<UserApc>,
+    /// `UserApcPending`: the first queued user APC is delivered on the way back to user
+    /// mode (an alertable wait ended for it, or NtTestAlert found it).
+    pub user_apc_pending: bool,
+    /// `Alerted[UserMode]`: NtAlertThread came while the thread was not in an alertable
+    /// wait.
+    pub alerted: bool,
+    /// `Alertable`: the wait in progress may be ended by a user APC or an alert.
+    pub alertable: bool,
 }
 
 /// A thread's kernel stack. Only the processor touches its bytes, while it runs the
@@ -156,6 +168,10 @@ impl KThread {
                 wait_status: NtStatus::SUCCESS,
                 terminate: None,
                 owned_mutants: Vec::new(),
+                user_apcs: VecDeque::new(),
+                user_apc_pending: false,
+                alerted: false,
+                alertable: false,
             }),
             kernel_stack,
             context: SwitchContextCell::for_new_thread(top, super::dispatcher::thread_startup),
@@ -199,6 +215,9 @@ pub struct KProcess {
     pub base_priority: u8,
     /// `BasePriority` once NtSetInformationProcess changed it; 0 until then.
     changed_base_priority: AtomicU8,
+    /// The user address user APCs are delivered through (ntdll's `KiUserApcDispatcher` on
+    /// NT); 0 until the process registers one.
+    user_apc_dispatcher: AtomicU64,
 }
 
 impl KProcess {
@@ -209,7 +228,18 @@ impl KProcess {
             directory_table_base,
             base_priority: NORMAL_BASE_PRIORITY,
             changed_base_priority: AtomicU8::new(0),
+            user_apc_dispatcher: AtomicU64::new(0),
         }
+    }
+
+    /// The user APC dispatcher, 0 while none is registered.
+    pub fn user_apc_dispatcher(&self) -> u64 {
+        self.user_apc_dispatcher.load(Ordering::Relaxed)
+    }
+
+    /// Registers the user APC dispatcher.
+    pub fn set_user_apc_dispatcher(&self, address: u64) {
+        self.user_apc_dispatcher.store(address, Ordering::Relaxed);
     }
 
     /// `BasePriority`: the base its threads' base priorities are relative to.

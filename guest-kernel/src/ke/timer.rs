@@ -2,7 +2,8 @@
 //! due time passes, then again every period for a periodic timer. A notification timer
 //! stays signaled (until set again) and releases every waiter; a synchronization timer
 //! releases one waiter and resets. The clock expires them (`KiTimerExpiration`) with the
-//! timed waits, at its 10 ms resolution.
+//! timed waits, at its 10 ms resolution. A timer set with an APC routine queues it, as a
+//! user APC, to the thread that set it at each expiration (`ExpTimerDpcRoutine`).
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -10,10 +11,12 @@ use alloc::vec::Vec;
 use abi::access::{TIMER_ALL_ACCESS, TIMER_GENERIC_MAPPING};
 use spin::Mutex;
 
+use super::apc::{self, UserApc};
 use super::clock;
 use super::dispatcher::{DispatcherDatabase, DispatcherHeader, DispatcherObject, lock};
 use super::wait;
 use crate::ob::{self, Object, ObjectBody, ObjectType};
+use crate::ps::Thread;
 
 /// The timer object type (`ExTimerObjectType`).
 pub static TIMER_TYPE: ObjectType =
@@ -27,12 +30,23 @@ struct Due {
     period: u64,
 }
 
+/// The APC a timer queues when it expires: `routine(context, time low, time high)` to the
+/// thread that set it.
+#[derive(Clone, Debug)]
+pub struct TimerApc {
+    pub thread: Weak<Object<Thread>>,
+    pub routine: u64,
+    pub context: u64,
+}
+
 /// A timer object's body.
 #[derive(Debug)]
 pub struct Timer {
     header: DispatcherHeader,
     /// Set while the timer is armed (in the timer table).
     due: Mutex<Option<Due>>,
+    /// The APC of the last NtSetTimer, if it named one.
+    apc: Mutex<Option<TimerApc>>,
 }
 
 /// The armed timers (the timer table's timer objects). Weak: closing a timer's last
@@ -46,16 +60,23 @@ impl Timer {
         Self {
             header: DispatcherHeader::new(synchronization, false),
             due: Mutex::new(None),
+            apc: Mutex::new(None),
         }
     }
 
     /// `KeSetTimerEx`: resets `this` and arms it for TSC `deadline`, then every `period`
-    /// ticks if not 0; a deadline already past signals it at once. Returns the signal
-    /// state it had.
-    pub fn set(this: &Arc<Object<Timer>>, deadline: u64, period: u64) -> bool {
+    /// ticks if not 0, with `apc` to queue at each expiration; a deadline already past
+    /// signals it at once. Returns the signal state it had.
+    pub fn set(
+        this: &Arc<Object<Timer>>,
+        deadline: u64,
+        period: u64,
+        apc: Option<TimerApc>,
+    ) -> bool {
         let mut db = lock();
         let previous = this.header.set_signal_state(false);
         *this.due.lock() = Some(Due { deadline, period });
+        *this.apc.lock() = apc;
         let mut armed = ARMED.lock();
         if !armed
             .iter()
@@ -137,8 +158,27 @@ pub fn expire(db: &mut DispatcherDatabase, now: u64) {
         if due {
             timer.header.set_signal_state(true);
             wait::wait_test(db, &*timer, 0);
+            queue_timer_apc(db, &timer);
         }
     }
+}
+
+/// Queues the APC of an expired timer to the thread that set it, if that thread still
+/// runs; the system time of the expiration goes in its second and third arguments.
+fn queue_timer_apc(db: &mut DispatcherDatabase, timer: &Timer) {
+    let Some(apc) = timer.apc.lock().clone() else {
+        return;
+    };
+    let Some(thread) = apc.thread.upgrade() else {
+        return;
+    };
+    let time = clock::system_time();
+    let user_apc = UserApc {
+        routine: apc.routine,
+        arguments: [apc.context, time & 0xFFFF_FFFF, time >> 32],
+    };
+    // A thread that is terminating takes no more APCs: the expiration only signals.
+    let _ = apc::insert_user_apc(db, &thread, user_apc);
 }
 
 /// Registers the timer object type (`ExpTimerInitialization`).

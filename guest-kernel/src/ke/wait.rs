@@ -15,7 +15,7 @@ use super::dispatcher::{
     swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
-use super::{clock, priority, timer};
+use super::{apc, clock, priority, timer};
 use crate::ob::Object;
 use crate::ps::Thread;
 
@@ -28,18 +28,24 @@ fn running_thread() -> Arc<Object<Thread>> {
 /// any or all of `objects` are signaled, or until `timeout` (a TSC deadline; `None` waits
 /// for ever; a deadline already past polls). Returns STATUS_WAIT_0 + the index of the
 /// object that satisfied a WaitAny (STATUS_WAIT_0 for WaitAll), STATUS_TIMEOUT, or
-/// STATUS_KERNEL_APC when the thread is being terminated. `objects` may be empty (a
-/// delay). Synchronization objects that satisfy the wait are reset.
+/// STATUS_KERNEL_APC when the thread is being terminated. An `alertable` wait also ends
+/// (or does not begin) for a user APC, with STATUS_USER_APC, and for an alert, with
+/// STATUS_ALERTED. `objects` may be empty (a delay). Synchronization objects that satisfy
+/// the wait are reset.
 pub fn wait_for_objects(
     objects: Vec<Arc<dyn DispatcherObject>>,
     wait_type: WaitType,
     timeout: Option<u64>,
     reason: WaitReason,
+    alertable: bool,
 ) -> NtStatus {
     let current = running_thread();
     let mut db = lock();
     if current.tcb.scheduling().terminate.is_some() {
         return NtStatus::KERNEL_APC;
+    }
+    if alertable && let Some(status) = apc::check_alertable(&mut current.tcb.scheduling()) {
+        return status;
     }
     match wait_type {
         WaitType::Any => {
@@ -82,6 +88,7 @@ pub fn wait_for_objects(
         scheduling.wait_reason = Some(reason);
         scheduling.wait = Some(WaitBlocks { objects, wait_type });
         scheduling.wait_status = NtStatus::PENDING;
+        scheduling.alertable = alertable;
     }
     swap_thread(db, current.clone());
     current.tcb.scheduling().wait_status
@@ -109,7 +116,7 @@ fn satisfy_all(objects: &[Arc<dyn DispatcherObject>], thread: &Arc<Object<Thread
 /// `KiUnwaitThread`: ends the wait of `thread`, if it waits, with `status`: takes it off
 /// the wait lists of its objects and the timer list, boosts it by `increment` (the
 /// signaled object's) and readies it.
-fn unwait_thread(
+pub(super) fn unwait_thread(
     db: &mut DispatcherDatabase,
     thread: &Arc<Object<Thread>>,
     status: NtStatus,
@@ -122,6 +129,7 @@ fn unwait_thread(
         }
         priority::boost_on_unwait(&mut scheduling, increment);
         scheduling.wait_status = status;
+        scheduling.alertable = false;
         scheduling.wait_reason = None;
         scheduling.wait.take()
     };

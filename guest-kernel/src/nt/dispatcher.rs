@@ -237,9 +237,10 @@ fn capture_timeout(address: u64) -> Result<Option<u64>, NtStatus> {
 
 /// `NtWaitForSingleObject(Handle, Alertable, PLARGE_INTEGER Timeout OPTIONAL)`:
 /// STATUS_WAIT_0 when the object is signaled, STATUS_TIMEOUT when the timeout passes
-/// first. (There are no APCs yet, so an alertable wait is an ordinary one.)
+/// first; an alertable wait also ends with STATUS_USER_APC (after the thread's user APCs
+/// ran) or STATUS_ALERTED.
 pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [handle, _alertable, timeout] = arguments::<3>(frame)?;
+    let [handle, alertable, timeout] = arguments::<3>(frame)?;
     let timeout = capture_timeout(timeout)?;
     let object = reference_waitable(handle)?;
     Ok(wait::wait_for_objects(
@@ -247,6 +248,7 @@ pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         WaitType::Any,
         timeout,
         WaitReason::UserRequest,
+        alertable as u8 != 0,
     ))
 }
 
@@ -256,7 +258,7 @@ pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus
 /// twice in a WaitAll is STATUS_INVALID_PARAMETER_MIX. Returns STATUS_WAIT_0 (+ the index
 /// of the signaled object for WaitAny) or STATUS_TIMEOUT.
 pub fn nt_wait_for_multiple_objects(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [count, handles, wait_type, _alertable, timeout] = arguments::<5>(frame)?;
+    let [count, handles, wait_type, alertable, timeout] = arguments::<5>(frame)?;
     let count = count as u32 as usize;
     if count == 0 || count > MAXIMUM_WAIT_OBJECTS {
         return Err(NtStatus::INVALID_PARAMETER);
@@ -289,13 +291,15 @@ pub fn nt_wait_for_multiple_objects(frame: &TrapFrame) -> Result<NtStatus, NtSta
         wait_type,
         timeout,
         WaitReason::UserRequest,
+        alertable as u8 != 0,
     ))
 }
 
 /// `NtDelayExecution(Alertable, PLARGE_INTEGER DelayInterval)`: sleeps for the interval
-/// (negative: relative, positive: until an absolute time); a zero interval yields.
+/// (negative: relative, positive: until an absolute time); a zero interval yields. An
+/// alertable delay ends early with STATUS_USER_APC or STATUS_ALERTED.
 pub fn nt_delay_execution(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [_alertable, interval] = arguments::<2>(frame)?;
+    let [alertable, interval] = arguments::<2>(frame)?;
     let interval: u64 = probe::capture(interval)?;
     if interval == 0 {
         wait::yield_execution();
@@ -307,6 +311,7 @@ pub fn nt_delay_execution(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         WaitType::Any,
         Some(deadline),
         WaitReason::DelayExecution,
+        alertable as u8 != 0,
     ) {
         NtStatus::TIMEOUT => Ok(NtStatus::SUCCESS),
         status => Ok(status),

@@ -20,6 +20,14 @@ mod user_args;
 /// Dispatches the system call in `frame` (KiSystemService): the service number in `rax`,
 /// arguments in `r10`, `rdx`, `r8`, `r9`; the NTSTATUS goes back in `rax`.
 pub fn system_service(frame: &mut TrapFrame) {
+    if SystemService::from_number(frame.rax as u32) == Some(SystemService::NtContinue) {
+        // NtContinue returns to the context it loads, rax included.
+        if let Err(status) = sync::nt_continue(frame) {
+            frame.rax = u64::from(status.0);
+        }
+        service_exit(frame);
+        return;
+    }
     let status = match SystemService::from_number(frame.rax as u32) {
         Some(SystemService::NtTerminateProcess) => {
             status_of(process::nt_terminate_process(frame.r10, frame.rdx as u32))
@@ -105,12 +113,23 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtSetTimer) => status_of(sync::nt_set_timer(frame)),
         Some(SystemService::NtCancelTimer) => status_of(sync::nt_cancel_timer(frame)),
         Some(SystemService::NtQueryTimer) => status_of(sync::nt_query_timer(frame)),
+        Some(SystemService::NtQueueApcThread) => status_of(sync::nt_queue_apc_thread(frame)),
+        Some(SystemService::NtTestAlert) => status_of(sync::nt_test_alert()),
+        Some(SystemService::NtAlertThread) => status_of(sync::nt_alert_thread(frame)),
+        Some(SystemService::NtContinue) => unreachable!("NtContinue is dispatched above"),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);
-    // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
-    // before the return to user mode.
+    service_exit(frame);
+}
+
+/// `KiServiceExit`: preemption, quantum end, suspension and termination take effect here,
+/// before the return to user mode; then a pending user APC redirects the return to it.
+fn service_exit(frame: &mut TrapFrame) {
     ke::dispatcher::exit_dispatch(frame.is_user_mode());
+    if frame.is_user_mode() {
+        ke::apc::deliver_user_apc(frame);
+    }
 }
 
 /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: project-specific, see

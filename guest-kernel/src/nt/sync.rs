@@ -1,33 +1,39 @@
 //! Synchronization object and scheduling services: NtCreateSemaphore, NtReleaseSemaphore,
 //! NtOpenSemaphore, NtQuerySemaphore, NtCreateMutant, NtReleaseMutant, NtOpenMutant,
 //! NtQueryMutant, NtOpenEvent, NtSetInformationThread, NtSetInformationProcess,
-//! NtCreateTimer, NtOpenTimer, NtSetTimer, NtCancelTimer and NtQueryTimer.
+//! NtCreateTimer, NtOpenTimer, NtSetTimer, NtCancelTimer, NtQueryTimer, NtQueueApcThread,
+//! NtTestAlert, NtAlertThread and NtContinue.
+
+use alloc::sync::Arc;
 
 use abi::NtStatus;
 use abi::access::{
     MUTANT_QUERY_STATE, OBJ_PERMANENT, PROCESS_SET_INFORMATION, SEMAPHORE_MODIFY_STATE,
-    SEMAPHORE_QUERY_STATE, THREAD_SET_INFORMATION, TIMER_MODIFY_STATE, TIMER_QUERY_STATE,
+    SEMAPHORE_QUERY_STATE, THREAD_ALERT, THREAD_SET_CONTEXT, THREAD_SET_INFORMATION,
+    TIMER_MODIFY_STATE, TIMER_QUERY_STATE,
 };
 use abi::dispatcher::{
-    HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation, NOTIFICATION_TIMER,
-    PROCESS_BASE_PRIORITY_CLASS, PROCESS_PRIORITY_CLASS_INFORMATION_CLASS,
-    SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER, SemaphoreBasicInformation,
-    THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE,
-    THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN,
-    THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS, TimerBasicInformation,
-    priority_class_base,
+    Context, HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation,
+    NOTIFICATION_TIMER, PROCESS_BASE_PRIORITY_CLASS, PROCESS_PRIORITY_CLASS_INFORMATION_CLASS,
+    PROCESS_USER_APC_DISPATCHER_CLASS, SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER,
+    SemaphoreBasicInformation, THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS,
+    THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX,
+    THREAD_BASE_PRIORITY_MIN, THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS,
+    TimerBasicInformation, priority_class_base,
 };
+use abi::layout::USER_END;
 
 use super::dispatcher::{capture_optional_attributes, probe_optional_ulong, return_ulong};
 use super::object::return_handle;
 use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
+use crate::ke::apc::{self, UserApc};
 use crate::ke::clock;
 use crate::ke::event::EVENT_TYPE;
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
 use crate::ke::priority::{self, ACTIVE_PROCESSORS};
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
-use crate::ke::timer::{TIMER_TYPE, Timer};
+use crate::ke::timer::{TIMER_TYPE, Timer, TimerApc};
 use crate::mm::probe::{self, Plain};
 use crate::ob::{self, Object, ObjectBody, ObjectType};
 use crate::ps::{self, Process, Thread};
@@ -38,6 +44,9 @@ unsafe impl Plain for SemaphoreBasicInformation {}
 unsafe impl Plain for MutantBasicInformation {}
 // SAFETY: an i64 and eight u8s, no padding.
 unsafe impl Plain for TimerBasicInformation {}
+// SAFETY: integers at their natural alignment without padding (pinned by `abi`'s offset
+// assertions, size 0x4D0).
+unsafe impl Plain for Context {}
 
 /// The common tail of the create services: captures the optional `OBJECT_ATTRIBUTES`
 /// (OBJ_PERMANENT needs a privilege no caller has: STATUS_PRIVILEGE_NOT_HELD), inserts
@@ -288,12 +297,23 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
 /// ProcessInformationLength)`, the handle granting PROCESS_SET_INFORMATION:
 /// - ProcessBasePriority: the base priority itself, 1-31;
 /// - ProcessPriorityClass: a `PROCESS_PRIORITY_CLASS` naming Idle (4), BelowNormal (6),
-///   Normal (8), AboveNormal (10), High (13) or Realtime (24).
+///   Normal (8), AboveNormal (10), High (13) or Realtime (24);
+/// - the project's ProcessUserApcDispatcher: the user address user APCs are delivered
+///   through (see `abi::dispatcher::PROCESS_USER_APC_DISPATCHER_CLASS`).
 ///
 /// The process's threads keep their base relative to the new one. Values outside those
 /// are STATUS_INVALID_PARAMETER; other classes STATUS_INVALID_INFO_CLASS.
 pub fn nt_set_information_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [handle, class, information, length] = arguments::<4>(frame)?;
+    if class as u32 == PROCESS_USER_APC_DISPATCHER_CLASS {
+        let dispatcher = u64::from_le_bytes(capture_information(information, length, 8)?);
+        if dispatcher == 0 || dispatcher >= USER_END {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_SET_INFORMATION)?;
+        process.pcb.set_user_apc_dispatcher(dispatcher);
+        return Ok(NtStatus::SUCCESS);
+    }
     let base = match class as u32 {
         PROCESS_BASE_PRIORITY_CLASS => {
             let base = i32::from_le_bytes(capture_information(information, length, 4)?);
@@ -354,15 +374,18 @@ fn return_boolean(address: u64, value: bool) -> Result<(), NtStatus> {
 /// OPTIONAL)`: resets the timer and arms it for DueTime (negative: relative, positive: an
 /// absolute system time, in 100 ns units), then every Period milliseconds if Period is
 /// not 0. The handle needs TIMER_MODIFY_STATE; PreviousState receives the signal state it
-/// had. A negative Period is STATUS_INVALID_PARAMETER_6; a TimerApcRoutine is
-/// STATUS_NOT_SUPPORTED (no APCs yet). ResumeTimer cannot be honoured without power
-/// management: the timer is set and STATUS_TIMER_RESUME_IGNORED returned.
+/// had. With a TimerApcRoutine, each expiration queues the user APC
+/// `TimerApcRoutine(TimerContext, time low, time high)` to the caller (a routine outside
+/// the user half is STATUS_INVALID_PARAMETER, a process without a user APC dispatcher
+/// STATUS_NOT_SUPPORTED). A negative Period is STATUS_INVALID_PARAMETER_6. ResumeTimer
+/// cannot be honoured without power management: the timer is set and
+/// STATUS_TIMER_RESUME_IGNORED returned.
 pub fn nt_set_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [
         handle,
         due_time,
         apc_routine,
-        _apc_context,
+        apc_context,
         resume,
         period,
         previous_address,
@@ -371,15 +394,24 @@ pub fn nt_set_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     if period < 0 {
         return Err(NtStatus::INVALID_PARAMETER_6);
     }
-    if apc_routine != 0 {
-        return Err(NtStatus::NOT_SUPPORTED);
+    if apc_routine >= USER_END {
+        return Err(NtStatus::INVALID_PARAMETER);
     }
     let due_time: u64 = probe::capture(due_time)?;
     probe_optional_boolean(previous_address)?;
     let timer = ob::reference_object_by_handle::<Timer>(handle, TIMER_MODIFY_STATE)?;
+    let current = ps::current_thread();
+    if apc_routine != 0 && current.process().pcb.user_apc_dispatcher() == 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let apc = (apc_routine != 0).then(|| TimerApc {
+        thread: Arc::downgrade(&current),
+        routine: apc_routine,
+        context: apc_context,
+    });
     let deadline = clock::timeout_deadline(due_time as i64);
     let period_tsc = u64::from(period.unsigned_abs()) * clock::tsc_khz();
-    let previous = Timer::set(&timer, deadline, period_tsc);
+    let previous = Timer::set(&timer, deadline, period_tsc, apc);
     return_boolean(previous_address, previous)?;
     Ok(if resume as u8 != 0 {
         NtStatus::TIMER_RESUME_IGNORED
@@ -419,4 +451,55 @@ pub fn nt_query_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     user_args::write_bytes(information, user_args::bytes_of(&answer))?;
     return_ulong(return_length, size_of::<TimerBasicInformation>() as u32)?;
     Ok(NtStatus::SUCCESS)
+}
+
+/// `NtQueueApcThread(ThreadHandle, PPS_APC_ROUTINE ApcRoutine, ApcArgument1, ApcArgument2,
+/// ApcArgument3)`: queues a user APC, `ApcRoutine(Argument1, Argument2, Argument3)`, to the
+/// thread (the handle needs THREAD_SET_CONTEXT); it runs when the thread next waits
+/// alertably or calls NtTestAlert. A routine outside the user half is
+/// STATUS_INVALID_PARAMETER; a thread that is terminating STATUS_UNSUCCESSFUL; a process
+/// without a user APC dispatcher STATUS_NOT_SUPPORTED.
+pub fn nt_queue_apc_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle, routine, argument1, argument2, argument3] = arguments::<5>(frame)?;
+    if routine == 0 || routine >= USER_END {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_SET_CONTEXT)?;
+    if thread.process().pcb.user_apc_dispatcher() == 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let apc = UserApc {
+        routine,
+        arguments: [argument1, argument2, argument3],
+    };
+    apc::queue_user_apc(&thread, apc)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtTestAlert()`: STATUS_ALERTED if the caller was alerted (the alert is consumed), else
+/// STATUS_SUCCESS; its queued user APCs run before the call returns.
+pub fn nt_test_alert() -> Result<NtStatus, NtStatus> {
+    Ok(apc::test_alert())
+}
+
+/// `NtAlertThread(ThreadHandle)`: the handle needs THREAD_ALERT. An alertable wait of the
+/// thread ends with STATUS_ALERTED; otherwise its next one, or NtTestAlert, reports it.
+pub fn nt_alert_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle] = arguments::<1>(frame)?;
+    let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_ALERT)?;
+    apc::alert_thread(&thread);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`: the call returns to the
+/// control and integer state the 16-byte aligned `CONTEXT` holds (see
+/// `ke::apc::continue_context`), after the next queued user APC if TestAlert is set. On
+/// success the frame holds that state, rax included: no status goes back.
+pub fn nt_continue(frame: &mut TrapFrame) -> Result<(), NtStatus> {
+    let [context, test_alert] = arguments::<2>(frame)?;
+    if !context.is_multiple_of(16) {
+        return Err(NtStatus::DATATYPE_MISALIGNMENT);
+    }
+    let context: Context = probe::capture(context)?;
+    apc::continue_context(frame, &context, test_alert as u8 != 0)
 }

@@ -734,3 +734,45 @@ system_service_stub! {
         return_length: *mut u32
     ) = NtQueryTimer;
 }
+
+system_service_stub! {
+    /// `NtQueueApcThread(ThreadHandle, PPS_APC_ROUTINE ApcRoutine, ApcArgument1,
+    /// ApcArgument2, ApcArgument3)`.
+    ///
+    /// # Safety
+    /// The thread runs `routine(argument1, argument2, argument3)` at its next alertable
+    /// wait: the routine and whatever its arguments point to must still be valid then.
+    fn nt_queue_apc_thread(
+        thread: u64,
+        routine: u64,
+        argument1: u64,
+        argument2: u64,
+        argument3: u64
+    ) = NtQueueApcThread;
+}
+
+system_service_stub! {
+    /// `NtTestAlert()`: runs the caller's queued user APCs before returning.
+    ///
+    /// # Safety
+    /// The APCs run here, on this thread.
+    fn nt_test_alert() = NtTestAlert;
+}
+
+system_service_stub! {
+    /// `NtAlertThread(ThreadHandle)`.
+    ///
+    /// # Safety
+    /// None beyond the call itself.
+    fn nt_alert_thread(thread: u64) = NtAlertThread;
+}
+
+system_service_stub! {
+    /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`: on success resumes the
+    /// state the context holds and does not return here.
+    ///
+    /// # Safety
+    /// `context` points to a readable, 16-byte aligned `CONTEXT` whose state is one this
+    /// thread can go on in.
+    fn nt_continue(context: *const abi::dispatcher::Context, test_alert: u32) = NtContinue;
+}

@@ -9,7 +9,10 @@
 //! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
 //!   threads or timeouts;
 //! - `timer`: one-shot and periodic, notification and synchronization timers, relative and
-//!   absolute due times, cancellation, and bad timer types, periods and pointers.
+//!   absolute due times, cancellation, and bad timer types, periods and pointers;
+//! - `apc`: user APCs delivered in order at alertable waits and NtTestAlert with
+//!   STATUS_USER_APC, to this thread and another; alerts; bad routines, handles and
+//!   contexts.
 //!
 //! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
 //! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
@@ -17,6 +20,7 @@
 #![no_std]
 #![no_main]
 
+mod apc;
 mod objects;
 mod priority;
 mod timer;
@@ -43,7 +47,7 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 7] = [
+const SUBCOMMANDS: [Subcommand; 8] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
@@ -51,6 +55,7 @@ const SUBCOMMANDS: [Subcommand; 7] = [
     ("priority", priority::priority),
     ("boost", priority::boost),
     ("timer", timer::timer),
+    ("apc", apc::apc),
 ];
 
 fn main(args: &Args) -> NtStatus {
@@ -58,7 +63,7 @@ fn main(args: &Args) -> NtStatus {
         .get(1)
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
-        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost|timer");
+        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost|timer|apc");
         return NtStatus::INVALID_PARAMETER;
     };
     let mut tally = Tally::default();

@@ -278,6 +278,17 @@ fn named_and_bad(t: &mut Tally) {
         status,
         NtStatus::TIMER_RESUME_IGNORED,
     );
+    // SAFETY: the due time is a local; the kernel must refuse the routines.
+    let status =
+        unsafe { nt_set_timer(timer, &due, KERNEL_ADDRESS, 0, 0, 0, core::ptr::null_mut()) };
+    t.status("a kernel APC routine", status, NtStatus::INVALID_PARAMETER);
+    // SAFETY: as above; this program registered no user APC dispatcher.
+    let status = unsafe { nt_set_timer(timer, &due, 0x1000, 0, 0, 0, core::ptr::null_mut()) };
+    t.status(
+        "an APC routine without a dispatcher",
+        status,
+        NtStatus::NOT_SUPPORTED,
+    );
     t.status(
         "set a bogus handle",
         set_timer(BOGUS_HANDLE, -MS, 0).0,

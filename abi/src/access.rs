@@ -140,6 +140,44 @@ pub const EVENT_GENERIC_MAPPING: GenericMapping = GenericMapping {
     generic_all: EVENT_ALL_ACCESS,
 };
 
+// Semaphore object rights.
+pub const SEMAPHORE_QUERY_STATE: u32 = 0x0001;
+pub const SEMAPHORE_MODIFY_STATE: u32 = 0x0002;
+pub const SEMAPHORE_ALL_ACCESS: u32 = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3;
+
+/// The semaphore object type's generic mapping (`ExpSemaphoreMapping`).
+pub const SEMAPHORE_GENERIC_MAPPING: GenericMapping = GenericMapping {
+    generic_read: STANDARD_RIGHTS_READ | SEMAPHORE_QUERY_STATE,
+    generic_write: STANDARD_RIGHTS_WRITE | SEMAPHORE_MODIFY_STATE,
+    generic_execute: STANDARD_RIGHTS_EXECUTE | SYNCHRONIZE,
+    generic_all: SEMAPHORE_ALL_ACCESS,
+};
+
+// Mutant object rights.
+pub const MUTANT_QUERY_STATE: u32 = 0x0001;
+pub const MUTANT_ALL_ACCESS: u32 = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | MUTANT_QUERY_STATE;
+
+/// The mutant object type's generic mapping (`ExpMutantMapping`).
+pub const MUTANT_GENERIC_MAPPING: GenericMapping = GenericMapping {
+    generic_read: STANDARD_RIGHTS_READ | MUTANT_QUERY_STATE,
+    generic_write: STANDARD_RIGHTS_WRITE,
+    generic_execute: STANDARD_RIGHTS_EXECUTE | SYNCHRONIZE,
+    generic_all: MUTANT_ALL_ACCESS,
+};
+
+// Timer object rights.
+pub const TIMER_QUERY_STATE: u32 = 0x0001;
+pub const TIMER_MODIFY_STATE: u32 = 0x0002;
+pub const TIMER_ALL_ACCESS: u32 = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3;
+
+/// The timer object type's generic mapping (`ExpTimerMapping`).
+pub const TIMER_GENERIC_MAPPING: GenericMapping = GenericMapping {
+    generic_read: STANDARD_RIGHTS_READ | TIMER_QUERY_STATE,
+    generic_write: STANDARD_RIGHTS_WRITE | TIMER_MODIFY_STATE,
+    generic_execute: STANDARD_RIGHTS_EXECUTE | SYNCHRONIZE,
+    generic_all: TIMER_ALL_ACCESS,
+};
+
 /// The directory object type's generic mapping (`ObpDirectoryMapping`).
 pub const DIRECTORY_GENERIC_MAPPING: GenericMapping = GenericMapping {
     generic_read: STANDARD_RIGHTS_READ | DIRECTORY_QUERY | DIRECTORY_TRAVERSE,

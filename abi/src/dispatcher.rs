@@ -1,5 +1,8 @@
 //! The dispatcher's user-visible contract: thread creation flags and priorities, wait
-//! types, event types, timeouts and `THREAD_BASIC_INFORMATION`.
+//! types, event types, timeouts, `THREAD_BASIC_INFORMATION`, the semaphore and mutant
+//! information classes, the priority classes and information classes that set
+//! priorities and affinity, timer types and information, and the `CONTEXT` user APCs are
+//! delivered with.
 
 use core::mem::offset_of;
 
@@ -63,4 +66,237 @@ const _: () = {
     assert!(offset_of!(ThreadBasicInformation, affinity_mask) == 0x20);
     assert!(offset_of!(ThreadBasicInformation, priority) == 0x28);
     assert!(offset_of!(ThreadBasicInformation, base_priority) == 0x2C);
+};
+
+/// `SEMAPHORE_INFORMATION_CLASS` SemaphoreBasicInformation.
+pub const SEMAPHORE_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `SEMAPHORE_BASIC_INFORMATION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SemaphoreBasicInformation {
+    pub current_count: i32,
+    pub maximum_count: i32,
+}
+
+/// `MUTANT_INFORMATION_CLASS` MutantBasicInformation.
+pub const MUTANT_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `MUTANT_BASIC_INFORMATION`: the signal state (1 free, 0 owned once, -n owned n + 1
+/// times), whether the caller owns it and whether its owner died holding it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MutantBasicInformation {
+    pub current_count: i32,
+    pub owned_by_caller: u8,
+    pub abandoned_state: u8,
+    pub reserved: [u8; 2],
+}
+
+const _: () = {
+    assert!(size_of::<SemaphoreBasicInformation>() == 8);
+    assert!(size_of::<MutantBasicInformation>() == 8);
+};
+
+/// The lowest real-time priority (`LOW_REALTIME_PRIORITY`): threads at it and above get no
+/// boosts and no decay.
+pub const LOW_REALTIME_PRIORITY: u8 = 16;
+/// The highest priority (`HIGH_PRIORITY`).
+pub const HIGH_PRIORITY: u8 = 31;
+
+/// `THREADINFOCLASS` ThreadPriority: sets the current priority (a `KPRIORITY`, 1-31).
+pub const THREAD_PRIORITY_CLASS: u32 = 2;
+/// `THREADINFOCLASS` ThreadBasePriority: sets the base priority relative to the process's
+/// (a `LONG`: -2 to 2, or the saturating THREAD_BASE_PRIORITY_LOWRT and _IDLE).
+pub const THREAD_BASE_PRIORITY_CLASS: u32 = 3;
+/// `THREADINFOCLASS` ThreadAffinityMask: the processors the thread may run on (a
+/// `KAFFINITY`, within the active processors).
+pub const THREAD_AFFINITY_MASK_CLASS: u32 = 4;
+
+/// `THREAD_BASE_PRIORITY_MIN` and `_MAX`: the relative base priorities.
+pub const THREAD_BASE_PRIORITY_MIN: i32 = -2;
+pub const THREAD_BASE_PRIORITY_MAX: i32 = 2;
+/// `THREAD_BASE_PRIORITY_LOWRT`: the top of the class's range (15, or 31 for Realtime).
+pub const THREAD_BASE_PRIORITY_LOWRT: i32 = 15;
+/// `THREAD_BASE_PRIORITY_IDLE`: the bottom of the class's range (1, or 16 for Realtime).
+pub const THREAD_BASE_PRIORITY_IDLE: i32 = -15;
+
+/// `PROCESSINFOCLASS` ProcessBasePriority: the process's base priority (a `KPRIORITY`).
+pub const PROCESS_BASE_PRIORITY_CLASS: u32 = 5;
+/// `PROCESSINFOCLASS` ProcessPriorityClass: a [`ProcessPriorityClass`].
+pub const PROCESS_PRIORITY_CLASS_INFORMATION_CLASS: u32 = 18;
+
+/// `PROCESS_PRIORITY_CLASS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessPriorityClass {
+    pub foreground: u8,
+    pub priority_class: u8,
+}
+
+/// `PROCESS_PRIORITY_CLASS_*` values of [`ProcessPriorityClass::priority_class`].
+pub const PROCESS_PRIORITY_CLASS_IDLE: u8 = 1;
+pub const PROCESS_PRIORITY_CLASS_NORMAL: u8 = 2;
+pub const PROCESS_PRIORITY_CLASS_HIGH: u8 = 3;
+pub const PROCESS_PRIORITY_CLASS_REALTIME: u8 = 4;
+pub const PROCESS_PRIORITY_CLASS_BELOW_NORMAL: u8 = 5;
+pub const PROCESS_PRIORITY_CLASS_ABOVE_NORMAL: u8 = 6;
+
+/// The base priority of a priority class (`PspPriorityTable`): Idle 4, BelowNormal 6,
+/// Normal 8, AboveNormal 10, High 13, Realtime 24; `None` for another value.
+pub const fn priority_class_base(priority_class: u8) -> Option<u8> {
+    match priority_class {
+        PROCESS_PRIORITY_CLASS_IDLE => Some(4),
+        PROCESS_PRIORITY_CLASS_BELOW_NORMAL => Some(6),
+        PROCESS_PRIORITY_CLASS_NORMAL => Some(8),
+        PROCESS_PRIORITY_CLASS_ABOVE_NORMAL => Some(10),
+        PROCESS_PRIORITY_CLASS_HIGH => Some(13),
+        PROCESS_PRIORITY_CLASS_REALTIME => Some(24),
+        _ => None,
+    }
+}
+
+const _: () = assert!(size_of::<ProcessPriorityClass>() == 2);
+
+/// `TIMER_TYPE`: a notification timer stays signaled until set again and releases every
+/// waiter...
+pub const NOTIFICATION_TIMER: u32 = 0;
+/// ...a synchronization timer releases one waiter and resets itself.
+pub const SYNCHRONIZATION_TIMER: u32 = 1;
+
+/// `TIMER_INFORMATION_CLASS` TimerBasicInformation.
+pub const TIMER_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `TIMER_BASIC_INFORMATION`: the time until the timer is due (100 ns units, 0 when it is
+/// not armed) and whether it is signaled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerBasicInformation {
+    pub remaining_time: i64,
+    pub timer_state: u8,
+    pub reserved: [u8; 7],
+}
+
+const _: () = assert!(size_of::<TimerBasicInformation>() == 16);
+
+/// Not an NT class: the process's user-mode APC dispatcher (a `PVOID`), the code user APCs
+/// are delivered through, as ntdll's `KiUserApcDispatcher` is on NT. Until a process has
+/// one, NtQueueApcThread to its threads is STATUS_NOT_SUPPORTED.
+pub const PROCESS_USER_APC_DISPATCHER_CLASS: u32 = 0x1000;
+
+/// `CONTEXT_AMD64`, and the parts of a [`Context`] its `ContextFlags` say are valid.
+pub const CONTEXT_AMD64: u32 = 0x0010_0000;
+/// rip, rsp, rflags, cs and ss.
+pub const CONTEXT_CONTROL: u32 = CONTEXT_AMD64 | 0x1;
+/// rax, rcx, rdx, rbx, rbp, rsi, rdi and r8-r15.
+pub const CONTEXT_INTEGER: u32 = CONTEXT_AMD64 | 0x2;
+
+/// The x64 `CONTEXT`. A user APC is delivered with one on the user stack (`rsp` pointing
+/// at it): the interrupted state, and in `P1Home`-`P4Home` the APC's three arguments and
+/// its routine, which the dispatcher calls before `NtContinue(Context, TRUE)`.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    pub p1_home: u64,
+    pub p2_home: u64,
+    pub p3_home: u64,
+    pub p4_home: u64,
+    pub p5_home: u64,
+    pub p6_home: u64,
+    pub context_flags: u32,
+    pub mx_csr: u32,
+    pub seg_cs: u16,
+    pub seg_ds: u16,
+    pub seg_es: u16,
+    pub seg_fs: u16,
+    pub seg_gs: u16,
+    pub seg_ss: u16,
+    pub e_flags: u32,
+    pub dr: [u64; 6],
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rbx: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub flt_save: [u8; 512],
+    pub vector_register: [[u64; 2]; 26],
+    pub vector_control: u64,
+    pub debug_control: u64,
+    pub last_branch_to_rip: u64,
+    pub last_branch_from_rip: u64,
+    pub last_exception_to_rip: u64,
+    pub last_exception_from_rip: u64,
+}
+
+impl Context {
+    /// A context with every field 0.
+    pub const ZERO: Self = Self {
+        p1_home: 0,
+        p2_home: 0,
+        p3_home: 0,
+        p4_home: 0,
+        p5_home: 0,
+        p6_home: 0,
+        context_flags: 0,
+        mx_csr: 0,
+        seg_cs: 0,
+        seg_ds: 0,
+        seg_es: 0,
+        seg_fs: 0,
+        seg_gs: 0,
+        seg_ss: 0,
+        e_flags: 0,
+        dr: [0; 6],
+        rax: 0,
+        rcx: 0,
+        rdx: 0,
+        rbx: 0,
+        rsp: 0,
+        rbp: 0,
+        rsi: 0,
+        rdi: 0,
+        r8: 0,
+        r9: 0,
+        r10: 0,
+        r11: 0,
+        r12: 0,
+        r13: 0,
+        r14: 0,
+        r15: 0,
+        rip: 0,
+        flt_save: [0; 512],
+        vector_register: [[0; 2]; 26],
+        vector_control: 0,
+        debug_control: 0,
+        last_branch_to_rip: 0,
+        last_branch_from_rip: 0,
+        last_exception_to_rip: 0,
+        last_exception_from_rip: 0,
+    };
+}
+
+const _: () = {
+    assert!(size_of::<Context>() == 0x4D0);
+    assert!(offset_of!(Context, context_flags) == 0x30);
+    assert!(offset_of!(Context, seg_cs) == 0x38);
+    assert!(offset_of!(Context, e_flags) == 0x44);
+    assert!(offset_of!(Context, rax) == 0x78);
+    assert!(offset_of!(Context, rsp) == 0x98);
+    assert!(offset_of!(Context, r15) == 0xF0);
+    assert!(offset_of!(Context, rip) == 0xF8);
+    assert!(offset_of!(Context, flt_save) == 0x100);
+    assert!(offset_of!(Context, vector_register) == 0x300);
+    assert!(offset_of!(Context, last_exception_from_rip) == 0x4C8);
 };

@@ -93,10 +93,59 @@ pub enum SystemService {
     /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures its
     /// own primitives (`abi::diagnostics`). Project-specific, not an NT service.
     NtQueryArchitectureTimings = 0x60,
+    /// `NtCreateSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialCount, MaximumCount)`.
+    NtCreateSemaphore = 0x70,
+    /// `NtReleaseSemaphore(SemaphoreHandle, ReleaseCount, PLONG PreviousCount)`.
+    NtReleaseSemaphore = 0x71,
+    /// `NtOpenSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenSemaphore = 0x72,
+    /// `NtQuerySemaphore(SemaphoreHandle, SemaphoreInformationClass, SemaphoreInformation,
+    /// SemaphoreInformationLength, PULONG ReturnLength)`.
+    NtQuerySemaphore = 0x73,
+    /// `NtCreateMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialOwner)`.
+    NtCreateMutant = 0x74,
+    /// `NtReleaseMutant(MutantHandle, PLONG PreviousCount)`.
+    NtReleaseMutant = 0x75,
+    /// `NtOpenMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenMutant = 0x76,
+    /// `NtQueryMutant(MutantHandle, MutantInformationClass, MutantInformation,
+    /// MutantInformationLength, PULONG ReturnLength)`.
+    NtQueryMutant = 0x77,
+    /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenEvent = 0x78,
+    /// `NtSetInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength)`.
+    NtSetInformationThread = 0x79,
+    /// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+    /// ProcessInformationLength)`.
+    NtSetInformationProcess = 0x7A,
+    /// `NtCreateTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES, TimerType)`.
+    NtCreateTimer = 0x7B,
+    /// `NtOpenTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenTimer = 0x7C,
+    /// `NtSetTimer(TimerHandle, PLARGE_INTEGER DueTime, PTIMER_APC_ROUTINE TimerApcRoutine,
+    /// PVOID TimerContext, BOOLEAN ResumeTimer, LONG Period, PBOOLEAN PreviousState)`.
+    NtSetTimer = 0x7D,
+    /// `NtCancelTimer(TimerHandle, PBOOLEAN CurrentState)`.
+    NtCancelTimer = 0x7E,
+    /// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
+    /// TimerInformationLength, PULONG ReturnLength)`.
+    NtQueryTimer = 0x7F,
+    /// `NtQueueApcThread(ThreadHandle, PPS_APC_ROUTINE ApcRoutine, ApcArgument1,
+    /// ApcArgument2, ApcArgument3)`.
+    NtQueueApcThread = 0x80,
+    /// `NtTestAlert()`.
+    NtTestAlert = 0x81,
+    /// `NtAlertThread(ThreadHandle)`.
+    NtAlertThread = 0x82,
+    /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`.
+    NtContinue = 0x83,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 52] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -129,6 +178,26 @@ impl SystemService {
         Self::NtCreateUserProcess,
         Self::NtQueryInformationProcess,
         Self::NtQueryArchitectureTimings,
+        Self::NtCreateSemaphore,
+        Self::NtReleaseSemaphore,
+        Self::NtOpenSemaphore,
+        Self::NtQuerySemaphore,
+        Self::NtCreateMutant,
+        Self::NtReleaseMutant,
+        Self::NtOpenMutant,
+        Self::NtQueryMutant,
+        Self::NtOpenEvent,
+        Self::NtSetInformationThread,
+        Self::NtSetInformationProcess,
+        Self::NtCreateTimer,
+        Self::NtOpenTimer,
+        Self::NtSetTimer,
+        Self::NtCancelTimer,
+        Self::NtQueryTimer,
+        Self::NtQueueApcThread,
+        Self::NtTestAlert,
+        Self::NtAlertThread,
+        Self::NtContinue,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -165,6 +234,26 @@ impl SystemService {
             0x40 => Some(Self::NtCreateUserProcess),
             0x41 => Some(Self::NtQueryInformationProcess),
             0x60 => Some(Self::NtQueryArchitectureTimings),
+            0x70 => Some(Self::NtCreateSemaphore),
+            0x71 => Some(Self::NtReleaseSemaphore),
+            0x72 => Some(Self::NtOpenSemaphore),
+            0x73 => Some(Self::NtQuerySemaphore),
+            0x74 => Some(Self::NtCreateMutant),
+            0x75 => Some(Self::NtReleaseMutant),
+            0x76 => Some(Self::NtOpenMutant),
+            0x77 => Some(Self::NtQueryMutant),
+            0x78 => Some(Self::NtOpenEvent),
+            0x79 => Some(Self::NtSetInformationThread),
+            0x7A => Some(Self::NtSetInformationProcess),
+            0x7B => Some(Self::NtCreateTimer),
+            0x7C => Some(Self::NtOpenTimer),
+            0x7D => Some(Self::NtSetTimer),
+            0x7E => Some(Self::NtCancelTimer),
+            0x7F => Some(Self::NtQueryTimer),
+            0x80 => Some(Self::NtQueueApcThread),
+            0x81 => Some(Self::NtTestAlert),
+            0x82 => Some(Self::NtAlertThread),
+            0x83 => Some(Self::NtContinue),
             _ => None,
         }
     }

@@ -88,6 +88,14 @@ statuses! {
     QUOTA_EXCEEDED = 0xC000_0044,
     TOO_MANY_THREADS = 0xC000_0129,
     COMMITMENT_LIMIT = 0xC000_012D,
+    // Dispatcher objects: semaphores, mutants, timers and APCs.
+    ABANDONED_WAIT_0 = 0x0000_0080,
+    USER_APC = 0x0000_00C0,
+    ALERTED = 0x0000_0101,
+    MUTANT_NOT_OWNED = 0xC000_0046,
+    SEMAPHORE_LIMIT_EXCEEDED = 0xC000_0047,
+    TIMER_RESUME_IGNORED = 0x4000_0025,
+    NOT_SUPPORTED = 0xC000_00BB,
 }
 
 impl NtStatus {

@@ -32,6 +32,9 @@ fn system_startup(boot_info_phys: u64) -> ! {
     ke::clock::init(boot_info.tsc_khz);
     ob::init();
     ke::event::init();
+    ke::semaphore::init();
+    ke::mutant::init();
+    ke::timer::init();
     ps::init();
 
     // Phase 1: the first process.

@@ -72,6 +72,22 @@ pub fn timeout_deadline(timeout: i64) -> u64 {
     }
 }
 
+/// The system time: 100 ns units since boot (there is no real-time clock yet).
+pub fn system_time() -> u64 {
+    let ticks = now().saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
+    let units = u128::from(ticks) * TIMEOUT_UNITS_PER_SECOND as u128
+        / (u128::from(TSC_KHZ.load(Ordering::Relaxed)) * 1000);
+    u64::try_from(units).unwrap_or(u64::MAX)
+}
+
+/// The time from now until TSC `deadline`, in 100 ns units (0 once it has passed).
+pub fn units_until(deadline: u64) -> i64 {
+    let ticks = deadline.saturating_sub(now());
+    let units = u128::from(ticks) * TIMEOUT_UNITS_PER_SECOND as u128
+        / (u128::from(TSC_KHZ.load(Ordering::Relaxed)) * 1000);
+    i64::try_from(units).unwrap_or(i64::MAX)
+}
+
 /// The clock interrupt: re-arms the timer, ends the timed waits that are due and charges
 /// the running thread's quantum.
 pub fn clock_interrupt() {

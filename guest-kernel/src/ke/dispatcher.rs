@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicI32, Ordering};
 
 use spin::{Mutex, MutexGuard};
 
+use super::priority;
 use super::ready_queue::ReadyQueues;
 use super::thread::{THREAD_QUANTUM, ThreadState, WaitReason};
 use crate::arch::{self, SwitchContextCell};
@@ -33,10 +34,12 @@ pub struct WaitEntry {
     pub key: u32,
 }
 
-/// `DISPATCHER_HEADER`: the signal state and the threads waiting for it.
+/// `DISPATCHER_HEADER`: the signal state and the threads waiting for it. The signal state
+/// is a count: 0 or 1 for events, the count of a semaphore, 1 minus the recursion count of
+/// a mutant; the object is signaled while it is above 0.
 pub struct DispatcherHeader {
-    /// Synchronization objects (auto-reset events) are reset by the wait they satisfy;
-    /// notification objects stay signaled.
+    /// Synchronization objects (auto-reset events, semaphores, mutants) give up one unit of
+    /// their signal state to each wait they satisfy; notification objects stay signaled.
     synchronization: bool,
     signal_state: AtomicI32,
     wait_list: Mutex<Vec<WaitEntry>>,
@@ -44,15 +47,24 @@ pub struct DispatcherHeader {
 
 impl DispatcherHeader {
     pub fn new(synchronization: bool, signaled: bool) -> Self {
+        Self::with_signal_state(synchronization, i32::from(signaled))
+    }
+
+    /// A header whose signal state starts at `signal_state` (a semaphore's count).
+    pub fn with_signal_state(synchronization: bool, signal_state: i32) -> Self {
         Self {
             synchronization,
-            signal_state: AtomicI32::new(i32::from(signaled)),
+            signal_state: AtomicI32::new(signal_state),
             wait_list: Mutex::new(Vec::new()),
         }
     }
 
     pub fn is_signaled(&self) -> bool {
-        self.signal_state.load(Ordering::Relaxed) > 0
+        self.signal_state() > 0
+    }
+
+    pub fn signal_state(&self) -> i32 {
+        self.signal_state.load(Ordering::Relaxed)
     }
 
     /// Sets the signal state, returning the previous one.
@@ -62,10 +74,16 @@ impl DispatcherHeader {
             > 0
     }
 
-    /// `KiWaitSatisfyOther`: a satisfied wait resets a synchronization object.
+    /// Adds `delta` to the signal state (a semaphore released, a mutant acquired or
+    /// released), returning the previous one. Callers hold the dispatcher lock.
+    pub fn add_signal_state(&self, delta: i32) -> i32 {
+        self.signal_state.fetch_add(delta, Ordering::Relaxed)
+    }
+
+    /// `KiWaitSatisfyOther`: a satisfied wait takes one unit from a synchronization object.
     pub fn satisfy_wait(&self) {
         if self.synchronization {
-            self.signal_state.store(0, Ordering::Relaxed);
+            self.signal_state.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -84,15 +102,52 @@ impl core::fmt::Debug for DispatcherHeader {
     }
 }
 
-/// An object that starts with a dispatcher header: threads, processes and events can be
-/// waited on.
+/// An object that starts with a dispatcher header: threads, processes, events, semaphores,
+/// mutants and timers can be waited on. Mutants override what signaled means (their owner
+/// may acquire them again) and what a satisfied wait does (it takes ownership). Every
+/// method runs under the dispatcher lock.
 pub trait DispatcherObject: Send + Sync {
     fn dispatcher_header(&self) -> &DispatcherHeader;
+
+    /// Whether a wait of `thread` would be satisfied by this object now.
+    fn is_signaled_for(&self, _thread: &Arc<Object<Thread>>) -> bool {
+        self.dispatcher_header().is_signaled()
+    }
+
+    /// `KiWaitSatisfyAny`/`All` for this object: a wait of `thread` was satisfied by it
+    /// (`this` is the object itself). Returns true when that acquired an abandoned mutant.
+    fn satisfy_wait_for(
+        &self,
+        _this: &Arc<dyn DispatcherObject>,
+        _thread: &Arc<Object<Thread>>,
+    ) -> bool {
+        self.dispatcher_header().satisfy_wait();
+        false
+    }
+
+    /// Abandons this object, owned by a thread that is terminating (mutants only).
+    fn abandon(&self, _db: &mut DispatcherDatabase) {}
 }
 
 impl<T: ObjectBody + DispatcherObject> DispatcherObject for Object<T> {
     fn dispatcher_header(&self) -> &DispatcherHeader {
         (**self).dispatcher_header()
+    }
+
+    fn is_signaled_for(&self, thread: &Arc<Object<Thread>>) -> bool {
+        (**self).is_signaled_for(thread)
+    }
+
+    fn satisfy_wait_for(
+        &self,
+        this: &Arc<dyn DispatcherObject>,
+        thread: &Arc<Object<Thread>>,
+    ) -> bool {
+        (**self).satisfy_wait_for(this, thread)
+    }
+
+    fn abandon(&self, db: &mut DispatcherDatabase) {
+        (**self).abandon(db);
     }
 }
 
@@ -333,21 +388,18 @@ pub fn charge_quantum(units: i8) {
 /// system call or interrupt returns to the context it interrupted. Only a return to user
 /// mode is a safe point. There, a thread asked to terminate exits, a suspended thread
 /// waits until resumed, a higher-priority ready thread preempts the current one (which
-/// goes back to the head of its ready list), and a thread whose quantum ended yields to a
-/// ready thread of its priority (going to the tail of its list).
+/// goes back to the head of its ready list), and a thread whose quantum ended has its
+/// boost decay a step and yields to a ready thread of its priority (going to the tail of
+/// its list).
 pub fn exit_dispatch(user_mode: bool) {
     if !user_mode {
         return;
     }
     while let Some(current) = current_thread() {
         let mut db = lock();
-        let (terminate, suspended, priority) = {
+        let (terminate, suspended) = {
             let scheduling = current.tcb.scheduling();
-            (
-                scheduling.terminate.is_some(),
-                scheduling.suspend_count > 0,
-                scheduling.priority,
-            )
+            (scheduling.terminate.is_some(), scheduling.suspend_count > 0)
         };
         if terminate {
             drop(db);
@@ -365,11 +417,13 @@ pub fn exit_dispatch(user_mode: bool) {
         process_deferred_ready_list(&mut db);
         let highest = db.prcb().ready_queues.highest_priority();
         let quantum_end = core::mem::take(&mut db.prcb().quantum_end);
-        let preempted = highest.is_some_and(|highest| highest > priority);
         let mut scheduling = current.tcb.scheduling();
         if quantum_end {
             scheduling.quantum = THREAD_QUANTUM;
+            priority::decay_at_quantum_end(&mut scheduling);
         }
+        let priority = scheduling.priority;
+        let preempted = highest.is_some_and(|highest| highest > priority);
         let yields_to_peer = quantum_end && highest == Some(priority);
         if !preempted && !yields_to_peer {
             return;

@@ -5,6 +5,7 @@
 use abi::access::{EVENT_ALL_ACCESS, EVENT_GENERIC_MAPPING};
 
 use super::dispatcher::{DispatcherHeader, DispatcherObject, lock};
+use super::priority::EVENT_INCREMENT;
 use super::wait;
 use crate::ob::{self, ObjectBody, ObjectType};
 
@@ -29,7 +30,7 @@ impl Event {
 
     /// `KeSetEvent`: signals the event, releasing waiters; returns the previous state.
     pub fn set(&self) -> bool {
-        wait::signal_object(self)
+        wait::signal_object_boosting(self, EVENT_INCREMENT)
     }
 
     /// `KeResetEvent`: makes the event non-signaled; returns the previous state.
@@ -41,7 +42,7 @@ impl Event {
     /// `KePulseEvent`: releases the waiters a set would, then resets; returns the previous
     /// state.
     pub fn pulse(&self) -> bool {
-        wait::pulse_object(self)
+        wait::pulse_object(self, EVENT_INCREMENT)
     }
 }
 

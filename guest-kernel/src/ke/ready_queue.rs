@@ -44,6 +44,18 @@ impl<T> ReadyQueues<T> {
         (self.summary != 0).then(|| 31 - self.summary.leading_zeros() as u8)
     }
 
+    /// Takes the first item at `priority` that `matches` out of its list (a ready thread
+    /// whose priority changes moves to another list).
+    pub fn remove(&mut self, priority: u8, matches: impl Fn(&T) -> bool) -> Option<T> {
+        let index = usize::from(priority) % PRIORITY_LEVELS;
+        let list = &mut self.lists[index];
+        let item = list.remove(list.iter().position(matches)?)?;
+        if list.is_empty() {
+            self.summary &= !(1 << index);
+        }
+        Some(item)
+    }
+
     /// Takes the first item of the highest non-empty list, with its priority.
     pub fn pop_highest(&mut self) -> Option<(u8, T)> {
         let priority = self.highest_priority()?;

@@ -3,15 +3,20 @@
 //! saved processor context, and the dispatcher header that makes both objects waitable.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::alloc::Layout;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::dispatcher::NORMAL_BASE_PRIORITY;
 use spin::{Mutex, MutexGuard};
 
+use super::apc::UserApc;
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
+use super::priority::ACTIVE_PROCESSORS;
 use crate::arch::SwitchContextCell;
 
 const KERNEL_STACK_SIZE: usize = 16 * 1024;
@@ -68,10 +73,16 @@ pub struct WaitBlocks {
 /// The scheduling fields of a KTHREAD, changed under the dispatcher lock.
 pub struct Scheduling {
     pub state: ThreadState,
-    /// `Priority`: the current priority, 1-31.
+    /// `Priority`: the current priority, 1-31: the base, raised by boosts that decay back.
     pub priority: u8,
-    /// `BasePriority`, from the process's priority class.
+    /// `BasePriority`: the process's base priority moved by `base_increment`.
     pub base_priority: u8,
+    /// The base priority relative to the process's (NtSetInformationThread's
+    /// ThreadBasePriority): -2 to 2, or THREAD_BASE_PRIORITY_LOWRT and _IDLE, which pin
+    /// the base to the top or the bottom of the class's range.
+    pub base_increment: i8,
+    /// `Affinity`: the processors the thread may run on.
+    pub affinity: u64,
     /// `Quantum`: units left before the thread yields to its peers.
     pub quantum: i8,
     /// `SuspendCount`.
@@ -85,6 +96,18 @@ pub struct Scheduling {
     /// A termination asked for (the status it ends with), carried out when the thread next
     /// heads for user mode (NT queues a kernel APC for it).
     pub terminate: Option<NtStatus>,
+    /// `MutantListHead`: the mutants the thread owns, abandoned if it terminates.
+    pub owned_mutants: Vec<Arc<dyn DispatcherObject>>,
+    /// The user-mode APC queue (`ApcState.ApcListHead[UserMode]`), first queued first.
+    pub user_apcs: VecDeque<UserApc>,
+    /// `UserApcPending`: the first queued user APC is delivered on the way back to user
+    /// mode (an alertable wait ended for it, or NtTestAlert found it).
+    pub user_apc_pending: bool,
+    /// `Alerted[UserMode]`: NtAlertThread came while the thread was not in an alertable
+    /// wait.
+    pub alerted: bool,
+    /// `Alertable`: the wait in progress may be ended by a user APC or an alert.
+    pub alertable: bool,
 }
 
 /// A thread's kernel stack. Only the processor touches its bytes, while it runs the
@@ -97,10 +120,12 @@ struct KernelStack(UnsafeCell<[u8; KERNEL_STACK_SIZE]>);
 unsafe impl Sync for KernelStack {}
 
 impl KernelStack {
-    /// A zeroed stack from the pool, or STATUS_INSUFFICIENT_RESOURCES: user programs
+    /// A zeroed stack allocated in place, or STATUS_INSUFFICIENT_RESOURCES: user programs
     /// create threads, so running out must be an answer, not the end of the system.
+    /// (`Box::new(KernelStack(..))` would build the 16 KiB array on the caller's stack
+    /// first, and the caller of NtCreateThreadEx runs on a 16 KiB kernel stack itself.)
     fn allocate() -> Result<Box<Self>, NtStatus> {
-        let layout = core::alloc::Layout::new::<Self>();
+        let layout = Layout::new::<Self>();
         // SAFETY: the layout has a non-zero size.
         let stack = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<Self>();
         if stack.is_null() {
@@ -135,12 +160,19 @@ impl KThread {
                 state: ThreadState::Initialized,
                 priority: base_priority,
                 base_priority,
+                base_increment: 0,
+                affinity: ACTIVE_PROCESSORS,
                 quantum: THREAD_QUANTUM,
                 suspend_count: u32::from(suspended),
                 wait_reason: None,
                 wait: None,
                 wait_status: NtStatus::SUCCESS,
                 terminate: None,
+                owned_mutants: Vec::new(),
+                user_apcs: VecDeque::new(),
+                user_apc_pending: false,
+                alerted: false,
+                alertable: false,
             }),
             kernel_stack,
             context: SwitchContextCell::for_new_thread(top, super::dispatcher::thread_startup),
@@ -180,8 +212,13 @@ pub struct KProcess {
     pub header: DispatcherHeader,
     /// `DirectoryTableBase`: the PML4 the process's threads run in.
     pub directory_table_base: u64,
-    /// `BasePriority`: the priority class's base (Normal, 8).
+    /// `BasePriority` at creation: Normal's 8, or the parent's.
     pub base_priority: u8,
+    /// `BasePriority` once NtSetInformationProcess changed it; 0 until then.
+    changed_base_priority: AtomicU8,
+    /// The user address user APCs are delivered through (ntdll's `KiUserApcDispatcher` on
+    /// NT); 0 until the process registers one.
+    user_apc_dispatcher: AtomicU64,
 }
 
 impl KProcess {
@@ -191,6 +228,32 @@ impl KProcess {
             header: DispatcherHeader::new(false, false),
             directory_table_base,
             base_priority: NORMAL_BASE_PRIORITY,
+            changed_base_priority: AtomicU8::new(0),
+            user_apc_dispatcher: AtomicU64::new(0),
         }
+    }
+
+    /// The user APC dispatcher, 0 while none is registered.
+    pub fn user_apc_dispatcher(&self) -> u64 {
+        self.user_apc_dispatcher.load(Ordering::Relaxed)
+    }
+
+    /// Registers the user APC dispatcher.
+    pub fn set_user_apc_dispatcher(&self, address: u64) {
+        self.user_apc_dispatcher.store(address, Ordering::Relaxed);
+    }
+
+    /// `BasePriority`: the base its threads' base priorities are relative to.
+    pub fn base_priority(&self) -> u8 {
+        match self.changed_base_priority.load(Ordering::Relaxed) {
+            0 => self.base_priority,
+            changed => changed,
+        }
+    }
+
+    /// Sets `BasePriority` (`KeSetPriorityProcess` moves the threads).
+    pub fn set_base_priority(&self, base_priority: u8) {
+        self.changed_base_priority
+            .store(base_priority, Ordering::Relaxed);
     }
 }

@@ -10,12 +10,12 @@ use alloc::vec::Vec;
 use abi::NtStatus;
 use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
 
-use super::clock;
 use super::dispatcher::{
     DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, ready_thread,
     swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
+use super::{apc, clock, priority, timer};
 use crate::ob::Object;
 use crate::ps::Thread;
 
@@ -28,39 +28,42 @@ fn running_thread() -> Arc<Object<Thread>> {
 /// any or all of `objects` are signaled, or until `timeout` (a TSC deadline; `None` waits
 /// for ever; a deadline already past polls). Returns STATUS_WAIT_0 + the index of the
 /// object that satisfied a WaitAny (STATUS_WAIT_0 for WaitAll), STATUS_TIMEOUT, or
-/// STATUS_KERNEL_APC when the thread is being terminated. `objects` may be empty (a
-/// delay). Synchronization objects that satisfy the wait are reset.
+/// STATUS_KERNEL_APC when the thread is being terminated. An `alertable` wait also ends
+/// (or does not begin) for a user APC, with STATUS_USER_APC, and for an alert, with
+/// STATUS_ALERTED. `objects` may be empty (a delay). Synchronization objects that satisfy
+/// the wait are reset.
 pub fn wait_for_objects(
     objects: Vec<Arc<dyn DispatcherObject>>,
     wait_type: WaitType,
     timeout: Option<u64>,
     reason: WaitReason,
+    alertable: bool,
 ) -> NtStatus {
     let current = running_thread();
     let mut db = lock();
     if current.tcb.scheduling().terminate.is_some() {
         return NtStatus::KERNEL_APC;
     }
+    if alertable && let Some(status) = apc::check_alertable(&mut current.tcb.scheduling()) {
+        return status;
+    }
     match wait_type {
         WaitType::Any => {
             if let Some(index) = objects
                 .iter()
-                .position(|object| object.dispatcher_header().is_signaled())
+                .position(|object| object.is_signaled_for(&current))
             {
-                objects[index].dispatcher_header().satisfy_wait();
-                return wait_status(index);
+                let abandoned = objects[index].satisfy_wait_for(&objects[index], &current);
+                return wait_status(index, abandoned);
             }
         }
         WaitType::All => {
             if !objects.is_empty()
                 && objects
                     .iter()
-                    .all(|object| object.dispatcher_header().is_signaled())
+                    .all(|object| object.is_signaled_for(&current))
             {
-                for object in &objects {
-                    object.dispatcher_header().satisfy_wait();
-                }
-                return NtStatus::SUCCESS;
+                return wait_status(0, satisfy_all(&objects, &current));
             }
         }
     }
@@ -85,25 +88,48 @@ pub fn wait_for_objects(
         scheduling.wait_reason = Some(reason);
         scheduling.wait = Some(WaitBlocks { objects, wait_type });
         scheduling.wait_status = NtStatus::PENDING;
+        scheduling.alertable = alertable;
     }
     swap_thread(db, current.clone());
     current.tcb.scheduling().wait_status
 }
 
-/// STATUS_WAIT_0 + `index`.
-fn wait_status(index: usize) -> NtStatus {
-    NtStatus(NtStatus::SUCCESS.0 + index as u32)
+/// STATUS_WAIT_0 + `index`, or STATUS_ABANDONED_WAIT_0 + `index` when the wait acquired an
+/// abandoned mutant.
+fn wait_status(index: usize, abandoned: bool) -> NtStatus {
+    let base = if abandoned {
+        NtStatus::ABANDONED_WAIT_0
+    } else {
+        NtStatus::SUCCESS
+    };
+    NtStatus(base.0 + index as u32)
+}
+
+/// `KiWaitSatisfyAll`: every object of a WaitAll gives `thread` what its wait takes.
+/// Returns true when one of them was an abandoned mutant.
+fn satisfy_all(objects: &[Arc<dyn DispatcherObject>], thread: &Arc<Object<Thread>>) -> bool {
+    objects.iter().fold(false, |abandoned, object| {
+        object.satisfy_wait_for(object, thread) | abandoned
+    })
 }
 
 /// `KiUnwaitThread`: ends the wait of `thread`, if it waits, with `status`: takes it off
-/// the wait lists of its objects and the timer list and readies it.
-fn unwait_thread(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, status: NtStatus) {
+/// the wait lists of its objects and the timer list, boosts it by `increment` (the
+/// signaled object's) and readies it.
+pub(super) fn unwait_thread(
+    db: &mut DispatcherDatabase,
+    thread: &Arc<Object<Thread>>,
+    status: NtStatus,
+    increment: u8,
+) {
     let wait = {
         let mut scheduling = thread.tcb.scheduling();
         if scheduling.state != ThreadState::Waiting {
             return;
         }
+        priority::boost_on_unwait(&mut scheduling, increment);
         scheduling.wait_status = status;
+        scheduling.alertable = false;
         scheduling.wait_reason = None;
         scheduling.wait.take()
     };
@@ -119,8 +145,9 @@ fn unwait_thread(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, stat
 }
 
 /// `KiWaitTest`: after `object` was signaled, satisfies the waits it now satisfies, in the
-/// order the threads began waiting, as long as it stays signaled.
-pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
+/// order the threads began waiting, as long as it stays signaled; the threads released
+/// get the boost `increment`.
+pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject, increment: u8) {
     let header = object.dispatcher_header();
     let waiters = header.wait_list().clone();
     for entry in waiters {
@@ -136,19 +163,19 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
         };
         match wait.wait_type {
             WaitType::Any => {
-                header.satisfy_wait();
-                unwait_thread(db, &entry.thread, wait_status(entry.key as usize));
+                let key = entry.key as usize;
+                let abandoned =
+                    wait.objects[key].satisfy_wait_for(&wait.objects[key], &entry.thread);
+                unwait_thread(db, &entry.thread, wait_status(key, abandoned), increment);
             }
             WaitType::All => {
                 if wait
                     .objects
                     .iter()
-                    .all(|object| object.dispatcher_header().is_signaled())
+                    .all(|object| object.is_signaled_for(&entry.thread))
                 {
-                    for object in &wait.objects {
-                        object.dispatcher_header().satisfy_wait();
-                    }
-                    unwait_thread(db, &entry.thread, NtStatus::SUCCESS);
+                    let abandoned = satisfy_all(&wait.objects, &entry.thread);
+                    unwait_thread(db, &entry.thread, wait_status(0, abandoned), increment);
                 }
             }
         }
@@ -156,7 +183,7 @@ pub fn wait_test(db: &mut DispatcherDatabase, object: &dyn DispatcherObject) {
 }
 
 /// `KiTimerExpiration`: ends with STATUS_TIMEOUT every timed wait whose deadline is past,
-/// earliest deadline first.
+/// earliest deadline first, then signals the timer objects that are due.
 pub fn expire_timers(now: u64) {
     let mut db = lock();
     let mut expired: Vec<WaitTimer> = Vec::new();
@@ -172,8 +199,9 @@ pub fn expire_timers(now: u64) {
     });
     expired.sort_by_key(|timer| timer.deadline);
     for timer in expired {
-        unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT);
+        unwait_thread(&mut db, &timer.thread, NtStatus::TIMEOUT, 0);
     }
+    timer::expire(&mut db, now);
 }
 
 /// `NtYieldExecution`: gives the processor to a ready thread of the same or a higher
@@ -229,7 +257,7 @@ pub fn resume_thread(thread: &Arc<Object<Thread>>) -> u32 {
         (previous, release)
     };
     if release {
-        unwait_thread(&mut db, thread, NtStatus::SUCCESS);
+        unwait_thread(&mut db, thread, NtStatus::SUCCESS, 0);
     }
     previous
 }
@@ -248,36 +276,50 @@ pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bo
         scheduling.terminate = Some(status);
         scheduling.suspend_count = 0;
     }
-    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC);
+    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC, 0);
     true
 }
 
-/// `KeTerminateThread`: the current thread is terminated: its object is signaled (waking
-/// its waiters) and the processor goes to the next thread, for good.
+/// `KeTerminateThread`: the current thread is terminated: the mutants it owns are
+/// abandoned (their next owner learns it from STATUS_ABANDONED_WAIT_0), its object is
+/// signaled (waking its waiters) and the processor goes to the next thread, for good.
 pub fn terminate_current_thread(current: Arc<Object<Thread>>) -> ! {
     let mut db = lock();
-    current.tcb.scheduling().state = ThreadState::Terminated;
+    let owned_mutants = {
+        let mut scheduling = current.tcb.scheduling();
+        scheduling.state = ThreadState::Terminated;
+        core::mem::take(&mut scheduling.owned_mutants)
+    };
+    for mutant in owned_mutants {
+        mutant.abandon(&mut db);
+    }
     current.tcb.header.set_signal_state(true);
-    wait_test(&mut db, &*current);
+    wait_test(&mut db, &*current, 0);
     swap_thread(db, current);
     unreachable!("a terminated thread was switched back to")
 }
 
-/// Signals `object` (a process whose last thread ended, an event being set) and satisfies
-/// the waits it can. Returns the previous signal state.
+/// Signals `object` (a process whose last thread ended) and satisfies the waits it can,
+/// with no boost. Returns the previous signal state.
 pub fn signal_object(object: &dyn DispatcherObject) -> bool {
+    signal_object_boosting(object, 0)
+}
+
+/// Signals `object` (an event being set) and satisfies the waits it can, boosting the
+/// threads released by `increment`. Returns the previous signal state.
+pub fn signal_object_boosting(object: &dyn DispatcherObject, increment: u8) -> bool {
     let mut db = lock();
     let previous = object.dispatcher_header().set_signal_state(true);
-    wait_test(&mut db, object);
+    wait_test(&mut db, object, increment);
     previous
 }
 
-/// `KePulseEvent`: signals `object`, satisfies the waits it can, and resets it. Returns
-/// the previous signal state.
-pub fn pulse_object(object: &dyn DispatcherObject) -> bool {
+/// `KePulseEvent`: signals `object`, satisfies the waits it can (boosting the threads
+/// released by `increment`), and resets it. Returns the previous signal state.
+pub fn pulse_object(object: &dyn DispatcherObject, increment: u8) -> bool {
     let mut db = lock();
     let previous = object.dispatcher_header().set_signal_state(true);
-    wait_test(&mut db, object);
+    wait_test(&mut db, object, increment);
     object.dispatcher_header().set_signal_state(false);
     previous
 }

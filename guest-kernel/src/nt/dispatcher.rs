@@ -25,10 +25,13 @@ use crate::arch::TrapFrame;
 use crate::ke::clock;
 use crate::ke::dispatcher::DispatcherObject;
 use crate::ke::event::Event;
+use crate::ke::mutant::Mutant;
+use crate::ke::semaphore::Semaphore;
 use crate::ke::thread::{WaitReason, WaitType};
+use crate::ke::timer::Timer;
 use crate::ke::wait;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, Object, ObjectRef};
+use crate::ob::{self, Object, ObjectBody, ObjectRef};
 use crate::ps::{self, Process, Thread, ThreadStart};
 
 // SAFETY: u32s, u64s and a CLIENT_ID at their natural alignment, pinned by `abi`'s
@@ -36,7 +39,9 @@ use crate::ps::{self, Process, Thread, ThreadStart};
 unsafe impl Plain for ThreadBasicInformation {}
 
 /// Captured `OBJECT_ATTRIBUTES`, or none for a NULL pointer (an unnamed object).
-fn capture_optional_attributes(address: u64) -> Result<Option<CapturedAttributes>, NtStatus> {
+pub(super) fn capture_optional_attributes(
+    address: u64,
+) -> Result<Option<CapturedAttributes>, NtStatus> {
     match address {
         0 => Ok(None),
         address => user_args::capture_object_attributes(address).map(Some),
@@ -169,16 +174,20 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
     user_args::probe_for_write(information, size, 8)?;
     probe_optional_ulong(return_length)?;
     let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_QUERY_INFORMATION)?;
-    let (priority, base_priority) = {
+    let (priority, base_priority, affinity_mask) = {
         let scheduling = thread.tcb.scheduling();
-        (scheduling.priority, scheduling.base_priority)
+        (
+            scheduling.priority,
+            scheduling.base_priority,
+            scheduling.affinity,
+        )
     };
     let basic = ThreadBasicInformation {
         exit_status: thread.exit_status().0,
         reserved: 0,
         teb_base_address: thread.teb(),
         client_id: thread.client_id(),
-        affinity_mask: 1,
+        affinity_mask,
         priority: i32::from(priority),
         base_priority: i32::from(base_priority),
     };
@@ -188,27 +197,31 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
 }
 
 /// The dispatcher object a handle names, for a wait: the handle needs SYNCHRONIZE, and the
-/// object must be a thread, process or event (others cannot be waited on:
-/// STATUS_OBJECT_TYPE_MISMATCH).
+/// object must be a thread, process, event, semaphore, mutant or timer (others cannot be waited
+/// on: STATUS_OBJECT_TYPE_MISMATCH).
 fn reference_waitable(handle: u64) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let entry = ob::reference_handle(&ps::current_process(), handle, None, SYNCHRONIZE)?;
     waitable(entry.object)
 }
 
+/// `object` as a `T`, if it is one, else back for the next try.
+fn downcast_waitable<T: ObjectBody + DispatcherObject>(
+    object: Arc<dyn Any + Send + Sync>,
+) -> Result<Arc<dyn DispatcherObject>, Arc<dyn Any + Send + Sync>> {
+    object
+        .downcast::<Object<T>>()
+        .map(|object| object as Arc<dyn DispatcherObject>)
+}
+
 fn waitable(object: ObjectRef) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let object: Arc<dyn Any + Send + Sync> = object;
-    let object = match object.downcast::<Object<Event>>() {
-        Ok(event) => return Ok(event),
-        Err(object) => object,
-    };
-    let object = match object.downcast::<Object<Thread>>() {
-        Ok(thread) => return Ok(thread),
-        Err(object) => object,
-    };
-    match object.downcast::<Object<Process>>() {
-        Ok(process) => Ok(process),
-        Err(_) => Err(NtStatus::OBJECT_TYPE_MISMATCH),
-    }
+    downcast_waitable::<Event>(object)
+        .or_else(downcast_waitable::<Thread>)
+        .or_else(downcast_waitable::<Process>)
+        .or_else(downcast_waitable::<Semaphore>)
+        .or_else(downcast_waitable::<Mutant>)
+        .or_else(downcast_waitable::<Timer>)
+        .map_err(|_| NtStatus::OBJECT_TYPE_MISMATCH)
 }
 
 /// The TSC deadline of an optional `PLARGE_INTEGER` timeout (NULL: none, wait for ever).
@@ -224,9 +237,10 @@ fn capture_timeout(address: u64) -> Result<Option<u64>, NtStatus> {
 
 /// `NtWaitForSingleObject(Handle, Alertable, PLARGE_INTEGER Timeout OPTIONAL)`:
 /// STATUS_WAIT_0 when the object is signaled, STATUS_TIMEOUT when the timeout passes
-/// first. (There are no APCs yet, so an alertable wait is an ordinary one.)
+/// first; an alertable wait also ends with STATUS_USER_APC (after the thread's user APCs
+/// ran) or STATUS_ALERTED.
 pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [handle, _alertable, timeout] = arguments::<3>(frame)?;
+    let [handle, alertable, timeout] = arguments::<3>(frame)?;
     let timeout = capture_timeout(timeout)?;
     let object = reference_waitable(handle)?;
     Ok(wait::wait_for_objects(
@@ -234,6 +248,7 @@ pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         WaitType::Any,
         timeout,
         WaitReason::UserRequest,
+        alertable as u8 != 0,
     ))
 }
 
@@ -243,7 +258,7 @@ pub fn nt_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus
 /// twice in a WaitAll is STATUS_INVALID_PARAMETER_MIX. Returns STATUS_WAIT_0 (+ the index
 /// of the signaled object for WaitAny) or STATUS_TIMEOUT.
 pub fn nt_wait_for_multiple_objects(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [count, handles, wait_type, _alertable, timeout] = arguments::<5>(frame)?;
+    let [count, handles, wait_type, alertable, timeout] = arguments::<5>(frame)?;
     let count = count as u32 as usize;
     if count == 0 || count > MAXIMUM_WAIT_OBJECTS {
         return Err(NtStatus::INVALID_PARAMETER);
@@ -276,13 +291,15 @@ pub fn nt_wait_for_multiple_objects(frame: &TrapFrame) -> Result<NtStatus, NtSta
         wait_type,
         timeout,
         WaitReason::UserRequest,
+        alertable as u8 != 0,
     ))
 }
 
 /// `NtDelayExecution(Alertable, PLARGE_INTEGER DelayInterval)`: sleeps for the interval
-/// (negative: relative, positive: until an absolute time); a zero interval yields.
+/// (negative: relative, positive: until an absolute time); a zero interval yields. An
+/// alertable delay ends early with STATUS_USER_APC or STATUS_ALERTED.
 pub fn nt_delay_execution(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
-    let [_alertable, interval] = arguments::<2>(frame)?;
+    let [alertable, interval] = arguments::<2>(frame)?;
     let interval: u64 = probe::capture(interval)?;
     if interval == 0 {
         wait::yield_execution();
@@ -294,6 +311,7 @@ pub fn nt_delay_execution(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         WaitType::Any,
         Some(deadline),
         WaitReason::DelayExecution,
+        alertable as u8 != 0,
     ) {
         NtStatus::TIMEOUT => Ok(NtStatus::SUCCESS),
         status => Ok(status),

@@ -13,6 +13,7 @@ mod dispatcher;
 mod memory;
 mod object;
 mod process;
+mod sync;
 mod system_information;
 mod user_args;
 
@@ -20,15 +21,21 @@ mod user_args;
 /// arguments in `r10`, `rdx`, `r8`, `r9`; the NTSTATUS goes back in `rax`.
 pub fn system_service(frame: &mut TrapFrame) {
     let service = SystemService::from_number(frame.rax as u32);
+    if service == Some(SystemService::NtContinue) {
+        // NtContinue returns to the context it loads, rax included.
+        if let Err(status) = sync::nt_continue(frame) {
+            frame.rax = u64::from(status.0);
+        }
+        service_exit(frame);
+        return;
+    }
     let status = match service.filter(|&service| creates_objects(service)) {
         Some(_) => crate::mm::ensure_pool_headroom().err(),
         None => None,
     }
     .unwrap_or_else(|| dispatch(service, frame));
     frame.rax = u64::from(status.0);
-    // KiServiceExit: preemption, quantum end, suspension and termination take effect here,
-    // before the return to user mode.
-    ke::dispatcher::exit_dispatch(frame.is_user_mode());
+    service_exit(frame);
 }
 
 /// Services that create objects, handles, threads, processes or address-space records on
@@ -46,6 +53,15 @@ fn creates_objects(service: SystemService) -> bool {
             | SystemService::NtCreateThreadEx
             | SystemService::NtCreateEvent
             | SystemService::NtCreateUserProcess
+            | SystemService::NtCreateSemaphore
+            | SystemService::NtOpenSemaphore
+            | SystemService::NtCreateMutant
+            | SystemService::NtOpenMutant
+            | SystemService::NtOpenEvent
+            | SystemService::NtCreateTimer
+            | SystemService::NtOpenTimer
+            | SystemService::NtSetTimer
+            | SystemService::NtQueueApcThread
     )
 }
 
@@ -116,7 +132,40 @@ fn dispatch(service: Option<SystemService>, frame: &mut TrapFrame) -> NtStatus {
         Some(SystemService::NtQueryArchitectureTimings) => {
             status_of(nt_query_architecture_timings(frame.r10))
         }
+        Some(SystemService::NtCreateSemaphore) => status_of(sync::nt_create_semaphore(frame)),
+        Some(SystemService::NtReleaseSemaphore) => status_of(sync::nt_release_semaphore(frame)),
+        Some(SystemService::NtOpenSemaphore) => status_of(sync::nt_open_semaphore(frame)),
+        Some(SystemService::NtQuerySemaphore) => status_of(sync::nt_query_semaphore(frame)),
+        Some(SystemService::NtCreateMutant) => status_of(sync::nt_create_mutant(frame)),
+        Some(SystemService::NtReleaseMutant) => status_of(sync::nt_release_mutant(frame)),
+        Some(SystemService::NtOpenMutant) => status_of(sync::nt_open_mutant(frame)),
+        Some(SystemService::NtQueryMutant) => status_of(sync::nt_query_mutant(frame)),
+        Some(SystemService::NtOpenEvent) => status_of(sync::nt_open_event(frame)),
+        Some(SystemService::NtSetInformationThread) => {
+            status_of(sync::nt_set_information_thread(frame))
+        }
+        Some(SystemService::NtSetInformationProcess) => {
+            status_of(sync::nt_set_information_process(frame))
+        }
+        Some(SystemService::NtCreateTimer) => status_of(sync::nt_create_timer(frame)),
+        Some(SystemService::NtOpenTimer) => status_of(sync::nt_open_timer(frame)),
+        Some(SystemService::NtSetTimer) => status_of(sync::nt_set_timer(frame)),
+        Some(SystemService::NtCancelTimer) => status_of(sync::nt_cancel_timer(frame)),
+        Some(SystemService::NtQueryTimer) => status_of(sync::nt_query_timer(frame)),
+        Some(SystemService::NtQueueApcThread) => status_of(sync::nt_queue_apc_thread(frame)),
+        Some(SystemService::NtTestAlert) => status_of(sync::nt_test_alert()),
+        Some(SystemService::NtAlertThread) => status_of(sync::nt_alert_thread(frame)),
+        Some(SystemService::NtContinue) => unreachable!("NtContinue is dispatched above"),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
+    }
+}
+
+/// `KiServiceExit`: preemption, quantum end, suspension and termination take effect here,
+/// before the return to user mode; then a pending user APC redirects the return to it.
+fn service_exit(frame: &mut TrapFrame) {
+    ke::dispatcher::exit_dispatch(frame.is_user_mode());
+    if frame.is_user_mode() {
+        ke::apc::deliver_user_apc(frame);
     }
 }
 

@@ -182,7 +182,7 @@ fn process_information(buffer: u64) -> Vec<u8> {
                 reserved: 0,
                 buffer: buffer + (start + name_offset) as u64,
             },
-            base_priority: i32::from(process.pcb.base_priority),
+            base_priority: i32::from(process.pcb.base_priority()),
             unique_process_id: process.unique_process_id(),
             inherited_from_unique_process_id: process.inherited_from_unique_process_id(),
             handle_count: ulong(process.object_table.handle_count() as u64),

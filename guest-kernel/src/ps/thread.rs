@@ -33,7 +33,7 @@ impl Thread {
     /// priority from the process), no IDs, TEB or stack yet.
     pub(super) fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
         Ok(Self {
-            tcb: KThread::new(process.pcb.base_priority, suspended)?,
+            tcb: KThread::new(process.pcb.base_priority(), suspended)?,
             unique_thread_id: AtomicU64::new(0),
             process: process.clone(),
             teb: AtomicU64::new(0),

@@ -23,6 +23,8 @@
 //! The pure parts ([`args`], [`num`]) build and are unit-tested on the host too.
 #![cfg_attr(not(test), no_std)]
 
+#[cfg(not(test))]
+pub mod apc;
 pub mod args;
 pub mod console;
 #[cfg(not(test))]

@@ -525,3 +525,254 @@ system_service_stub! {
         return_length: *mut u32
     ) = NtQueryInformationProcess;
 }
+
+system_service_stub! {
+    /// `NtCreateSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialCount, MaximumCount)`.
+    ///
+    /// # Safety
+    /// `semaphore_handle` points to a writable `HANDLE`; `object_attributes` is null or
+    /// points to readable `OBJECT_ATTRIBUTES`.
+    fn nt_create_semaphore(
+        semaphore_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        initial_count: i32,
+        maximum_count: i32
+    ) = NtCreateSemaphore;
+}
+
+system_service_stub! {
+    /// `NtReleaseSemaphore(SemaphoreHandle, ReleaseCount, PLONG PreviousCount)`.
+    ///
+    /// # Safety
+    /// `previous_count` is null or points to a writable `LONG`.
+    fn nt_release_semaphore(semaphore: u64, release_count: i32, previous_count: *mut i32) =
+        NtReleaseSemaphore;
+}
+
+system_service_stub! {
+    /// `NtOpenSemaphore(PHANDLE SemaphoreHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// `semaphore_handle` points to a writable `HANDLE`; `object_attributes` to readable
+    /// `OBJECT_ATTRIBUTES` whose name is readable.
+    fn nt_open_semaphore(
+        semaphore_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenSemaphore;
+}
+
+system_service_stub! {
+    /// `NtQuerySemaphore(SemaphoreHandle, SemaphoreInformationClass, SemaphoreInformation,
+    /// SemaphoreInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_semaphore(
+        semaphore: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQuerySemaphore;
+}
+
+system_service_stub! {
+    /// `NtCreateMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// InitialOwner)`.
+    ///
+    /// # Safety
+    /// As [`nt_create_semaphore`].
+    fn nt_create_mutant(
+        mutant_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        initial_owner: u32
+    ) = NtCreateMutant;
+}
+
+system_service_stub! {
+    /// `NtReleaseMutant(MutantHandle, PLONG PreviousCount)`.
+    ///
+    /// # Safety
+    /// `previous_count` is null or points to a writable `LONG`.
+    fn nt_release_mutant(mutant: u64, previous_count: *mut i32) = NtReleaseMutant;
+}
+
+system_service_stub! {
+    /// `NtOpenMutant(PHANDLE MutantHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_mutant(
+        mutant_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenMutant;
+}
+
+system_service_stub! {
+    /// `NtQueryMutant(MutantHandle, MutantInformationClass, MutantInformation,
+    /// MutantInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// As [`nt_query_semaphore`].
+    fn nt_query_mutant(
+        mutant: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryMutant;
+}
+
+system_service_stub! {
+    /// `NtOpenEvent(PHANDLE EventHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_event(
+        event_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenEvent;
+}
+
+system_service_stub! {
+    /// `NtSetInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
+    /// ThreadInformationLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` readable bytes.
+    fn nt_set_information_thread(
+        thread: u64,
+        information_class: u32,
+        information: *const u8,
+        length: u32
+    ) = NtSetInformationThread;
+}
+
+system_service_stub! {
+    /// `NtSetInformationProcess(ProcessHandle, ProcessInformationClass, ProcessInformation,
+    /// ProcessInformationLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` readable bytes.
+    fn nt_set_information_process(
+        process: u64,
+        information_class: u32,
+        information: *const u8,
+        length: u32
+    ) = NtSetInformationProcess;
+}
+
+system_service_stub! {
+    /// `NtCreateTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES, TimerType)`.
+    ///
+    /// # Safety
+    /// As [`nt_create_semaphore`].
+    fn nt_create_timer(
+        timer_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        timer_type: u32
+    ) = NtCreateTimer;
+}
+
+system_service_stub! {
+    /// `NtOpenTimer(PHANDLE TimerHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// As [`nt_open_semaphore`].
+    fn nt_open_timer(
+        timer_handle: *mut u64,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes
+    ) = NtOpenTimer;
+}
+
+system_service_stub! {
+    /// `NtSetTimer(TimerHandle, PLARGE_INTEGER DueTime, PTIMER_APC_ROUTINE TimerApcRoutine,
+    /// PVOID TimerContext, BOOLEAN ResumeTimer, LONG Period, PBOOLEAN PreviousState)`.
+    ///
+    /// # Safety
+    /// `due_time` points to a readable `LARGE_INTEGER`; `previous_state` is null or points
+    /// to a writable `BOOLEAN`.
+    fn nt_set_timer(
+        timer: u64,
+        due_time: *const i64,
+        apc_routine: u64,
+        apc_context: u64,
+        resume_timer: u32,
+        period: i32,
+        previous_state: *mut u8
+    ) = NtSetTimer;
+}
+
+system_service_stub! {
+    /// `NtCancelTimer(TimerHandle, PBOOLEAN CurrentState)`.
+    ///
+    /// # Safety
+    /// `current_state` is null or points to a writable `BOOLEAN`.
+    fn nt_cancel_timer(timer: u64, current_state: *mut u8) = NtCancelTimer;
+}
+
+system_service_stub! {
+    /// `NtQueryTimer(TimerHandle, TimerInformationClass, TimerInformation,
+    /// TimerInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// As [`nt_query_semaphore`].
+    fn nt_query_timer(
+        timer: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQueryTimer;
+}
+
+system_service_stub! {
+    /// `NtQueueApcThread(ThreadHandle, PPS_APC_ROUTINE ApcRoutine, ApcArgument1,
+    /// ApcArgument2, ApcArgument3)`.
+    ///
+    /// # Safety
+    /// The thread runs `routine(argument1, argument2, argument3)` at its next alertable
+    /// wait: the routine and whatever its arguments point to must still be valid then.
+    fn nt_queue_apc_thread(
+        thread: u64,
+        routine: u64,
+        argument1: u64,
+        argument2: u64,
+        argument3: u64
+    ) = NtQueueApcThread;
+}
+
+system_service_stub! {
+    /// `NtTestAlert()`: runs the caller's queued user APCs before returning.
+    ///
+    /// # Safety
+    /// The APCs run here, on this thread.
+    fn nt_test_alert() = NtTestAlert;
+}
+
+system_service_stub! {
+    /// `NtAlertThread(ThreadHandle)`.
+    ///
+    /// # Safety
+    /// None beyond the call itself.
+    fn nt_alert_thread(thread: u64) = NtAlertThread;
+}
+
+system_service_stub! {
+    /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`: on success resumes the
+    /// state the context holds and does not return here.
+    ///
+    /// # Safety
+    /// `context` points to a readable, 16-byte aligned `CONTEXT` whose state is one this
+    /// thread can go on in.
+    fn nt_continue(context: *const abi::dispatcher::Context, test_alert: u32) = NtContinue;
+}

@@ -80,3 +80,16 @@ fn every_level_is_usable() {
         assert_eq!(queues.pop_highest(), Some((expected, expected)));
     }
 }
+
+#[test]
+fn removed_items_leave_their_list_and_the_summary() {
+    let mut queues = ReadyQueues::new();
+    queues.insert(12, "moving", false);
+    queues.insert(8, "a", false);
+    queues.insert(8, "b", false);
+    assert_eq!(queues.remove(12, |item| *item == "moving"), Some("moving"));
+    assert_eq!(queues.highest_priority(), Some(8));
+    assert_eq!(queues.remove(8, |item| *item == "absent"), None);
+    assert_eq!(queues.remove(8, |item| *item == "b"), Some("b"));
+    assert_eq!(drain(&mut queues), [(8, "a")]);
+}

@@ -1,0 +1,132 @@
+//! Priorities and affinity: setting a thread's priority (`KeSetPriorityThread`), its base
+//! priority relative to its process's (`KeSetBasePriorityThread`), its affinity
+//! (`KeSetAffinityThread`) and a process's base priority (`KeSetPriorityProcess`); the
+//! boost a thread gets when its wait is satisfied (`KiUnwaitThread`'s priority increment)
+//! and its decay back to the base at quantum end (`KiComputeNewPriority`). Threads at
+//! real-time priorities (16-31) get neither.
+
+use alloc::sync::Arc;
+
+use abi::dispatcher::{
+    LOW_REALTIME_PRIORITY, THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT,
+};
+
+use super::dispatcher::{DispatcherDatabase, lock};
+use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState};
+use crate::ob::Object;
+use crate::ps::{Process, Thread};
+
+/// `KeActiveProcessors`: the dispatcher runs on the boot processor only.
+pub const ACTIVE_PROCESSORS: u64 = 1;
+
+/// The boosts of the objects whose signal ends a wait (`EVENT_INCREMENT`,
+/// `SEMAPHORE_INCREMENT`, `MUTANT_INCREMENT`); timeouts, resumption and termination give
+/// none.
+pub const EVENT_INCREMENT: u8 = 1;
+pub const SEMAPHORE_INCREMENT: u8 = 1;
+pub const MUTANT_INCREMENT: u8 = 1;
+
+/// The base priority of a thread whose process has base `process_base` and whose own
+/// base is `increment` from it, kept inside the class's range: 1-15 for the dynamic
+/// classes, 16-31 for Realtime. The saturating increments pin it to an end of the range.
+pub fn thread_base_priority(process_base: u8, increment: i8) -> u8 {
+    let (lowest, highest) = if process_base >= LOW_REALTIME_PRIORITY {
+        (LOW_REALTIME_PRIORITY, abi::dispatcher::HIGH_PRIORITY)
+    } else {
+        (1, LOW_REALTIME_PRIORITY - 1)
+    };
+    match i32::from(increment) {
+        THREAD_BASE_PRIORITY_LOWRT => highest,
+        THREAD_BASE_PRIORITY_IDLE => lowest,
+        increment => {
+            (i32::from(process_base) + increment).clamp(i32::from(lowest), i32::from(highest)) as u8
+        }
+    }
+}
+
+/// `KiSetPriorityThread`: gives `thread` priority `priority`, moving it to that ready list
+/// if it is ready. A running thread that now ranks below a ready one is preempted before it
+/// returns to user mode, a ready thread that now outranks the running one preempts it there.
+fn set_priority(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, priority: u8) {
+    let (previous, ready) = {
+        let mut scheduling = thread.tcb.scheduling();
+        let previous = core::mem::replace(&mut scheduling.priority, priority);
+        (previous, scheduling.state == ThreadState::Ready)
+    };
+    if ready && previous != priority {
+        let queues = &mut db.prcb().ready_queues;
+        if let Some(queued) = queues.remove(previous, |queued| Arc::ptr_eq(queued, thread)) {
+            queues.insert(priority, queued, false);
+        }
+    }
+}
+
+/// `KeSetPriorityThread`: sets the current priority of `thread` (1-31); a dynamic
+/// thread's decays back to its base from there.
+pub fn set_priority_thread(thread: &Arc<Object<Thread>>, priority: u8) {
+    let mut db = lock();
+    set_priority(&mut db, thread, priority);
+}
+
+/// `KeSetBasePriorityThread`: sets the base priority of `thread` `increment` from its
+/// process's (see [`thread_base_priority`]); the current priority drops any boost and
+/// becomes the new base.
+pub fn set_base_priority_thread(thread: &Arc<Object<Thread>>, increment: i8) {
+    let process_base = thread.process().pcb.base_priority();
+    let mut db = lock();
+    let base = {
+        let mut scheduling = thread.tcb.scheduling();
+        scheduling.base_increment = increment;
+        scheduling.base_priority = thread_base_priority(process_base, increment);
+        scheduling.base_priority
+    };
+    set_priority(&mut db, thread, base);
+}
+
+/// `KeSetAffinityThread`: the processors `thread` may run on, a non-empty part of
+/// [`ACTIVE_PROCESSORS`] (callers check). With one processor it changes no placement.
+pub fn set_affinity_thread(thread: &Arc<Object<Thread>>, affinity: u64) {
+    let _db = lock();
+    thread.tcb.scheduling().affinity = affinity;
+}
+
+/// `KeSetPriorityProcess`: gives `process` base priority `base`; each of its threads keeps
+/// its relative base, and its priority becomes that new base.
+pub fn set_priority_process(process: &Arc<Object<Process>>, base: u8) {
+    let threads = process.threads();
+    let mut db = lock();
+    process.pcb.set_base_priority(base);
+    for thread in &threads {
+        let thread_base = {
+            let mut scheduling = thread.tcb.scheduling();
+            scheduling.base_priority = thread_base_priority(base, scheduling.base_increment);
+            scheduling.base_priority
+        };
+        set_priority(&mut db, thread, thread_base);
+    }
+}
+
+/// The boost of a dynamic thread whose wait an object's signal satisfied: its priority
+/// rises to its base plus `increment` (never into the real-time range, never down), with a
+/// fresh quantum.
+pub fn boost_on_unwait(scheduling: &mut Scheduling, increment: u8) {
+    if increment == 0 || scheduling.priority >= LOW_REALTIME_PRIORITY {
+        return;
+    }
+    let boosted = (scheduling.base_priority + increment).min(LOW_REALTIME_PRIORITY - 1);
+    if boosted > scheduling.priority {
+        scheduling.priority = boosted;
+        scheduling.quantum = THREAD_QUANTUM;
+    }
+}
+
+/// `KiComputeNewPriority` at quantum end: a dynamic thread's priority falls one step back
+/// towards its base.
+pub fn decay_at_quantum_end(scheduling: &mut Scheduling) {
+    if scheduling.priority < LOW_REALTIME_PRIORITY {
+        scheduling.priority = scheduling
+            .priority
+            .saturating_sub(1)
+            .max(scheduling.base_priority);
+    }
+}

@@ -1,0 +1,183 @@
+//! `synctest SUBCOMMAND`: exercises the dispatcher objects and scheduling services, one
+//! feature per subcommand, with the bad inputs of each:
+//! - `semaphore`: counts, waits, releases, the limit, WaitAll, bad counts and handles;
+//! - `mutant`: ownership, recursion, STATUS_MUTANT_NOT_OWNED, hand-over to a waiter;
+//! - `abandon`: a mutant whose owner dies is abandoned; its next owner is told so;
+//! - `named`: events, semaphores and mutants opened by name under `\BaseNamedObjects`;
+//! - `priority`: strict priority order and preemption, relative base priorities, process
+//!   priority classes, affinity, and bad priorities, classes and masks;
+//! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
+//!   threads or timeouts;
+//! - `timer`: one-shot and periodic, notification and synchronization timers, relative and
+//!   absolute due times, cancellation, and bad timer types, periods and pointers;
+//! - `apc`: user APCs delivered in order at alertable waits and NtTestAlert with
+//!   STATUS_USER_APC, to this thread and another; alerts; bad routines, handles and
+//!   contexts.
+//!
+//! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
+//! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
+//! subcommand).
+#![no_std]
+#![no_main]
+
+mod apc;
+mod objects;
+mod priority;
+mod timer;
+
+use abi::access::EVENT_ALL_ACCESS;
+use abi::dispatcher::{THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation};
+use abi::nt::{ObjectAttributes, UnicodeString};
+use rt::syscall::{
+    nt_close, nt_create_event, nt_query_information_thread, nt_wait_for_multiple_objects,
+    nt_wait_for_single_object,
+};
+use rt::tally::Tally;
+use rt::{Args, NtStatus, println};
+
+rt::entry!(main);
+
+const KERNEL_ADDRESS: u64 = 0xFFFF_8000_0000_0000;
+const BOGUS_HANDLE: u64 = 0x1234_5678;
+/// 100 ns units per millisecond, for timeouts.
+const MS: i64 = 10_000;
+/// A zero timeout: the wait only polls.
+const POLL: Option<i64> = Some(0);
+
+/// A subcommand's name and what it runs.
+type Subcommand = (&'static str, fn(&mut Tally));
+
+const SUBCOMMANDS: [Subcommand; 8] = [
+    ("semaphore", objects::semaphore),
+    ("mutant", objects::mutant),
+    ("abandon", objects::abandon),
+    ("named", objects::named),
+    ("priority", priority::priority),
+    ("boost", priority::boost),
+    ("timer", timer::timer),
+    ("apc", apc::apc),
+];
+
+fn main(args: &Args) -> NtStatus {
+    let Some((name, run)) = args
+        .get(1)
+        .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
+    else {
+        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost|timer|apc");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    let mut tally = Tally::default();
+    run(&mut tally);
+    println!(
+        "synctest {name}: {} cases, {} wrong",
+        tally.cases, tally.wrong
+    );
+    if tally.wrong == 0 {
+        NtStatus::SUCCESS
+    } else {
+        NtStatus::UNSUCCESSFUL
+    }
+}
+
+/// Waits for one object, with an optional timeout in 100 ns units (negative: relative).
+fn wait(handle: u64, timeout: Option<i64>) -> NtStatus {
+    let timeout = timeout
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const i64);
+    // SAFETY: `timeout` is null or points to a local.
+    unsafe { nt_wait_for_single_object(handle, 0, timeout) }
+}
+
+fn wait_multiple(handles: &[u64], wait_type: u32, timeout: Option<i64>) -> NtStatus {
+    let timeout = timeout
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const i64);
+    // SAFETY: `handles` and `timeout` are locals (or null).
+    unsafe {
+        nt_wait_for_multiple_objects(
+            handles.len() as u32,
+            handles.as_ptr(),
+            wait_type,
+            0,
+            timeout,
+        )
+    }
+}
+
+fn close(handle: u64) {
+    // SAFETY: the handles closed here are this program's own, no longer used.
+    unsafe { nt_close(handle) };
+}
+
+fn create_event(event_type: u32, signaled: bool) -> u64 {
+    let mut handle = 0;
+    // SAFETY: the handle pointer is a local; no attributes.
+    let status = unsafe {
+        nt_create_event(
+            &mut handle,
+            EVENT_ALL_ACCESS,
+            core::ptr::null(),
+            event_type,
+            u32::from(signaled),
+        )
+    };
+    assert!(status == NtStatus::SUCCESS, "NtCreateEvent: {status}");
+    handle
+}
+
+/// A UTF-16 object name.
+struct Name {
+    units: [u16; 64],
+    len: usize,
+}
+
+impl Name {
+    fn new(text: &str) -> Self {
+        let mut units = [0; 64];
+        let mut len = 0;
+        for unit in text.encode_utf16() {
+            units[len] = unit;
+            len += 1;
+        }
+        Self { units, len }
+    }
+
+    fn string(&self) -> UnicodeString {
+        let bytes = (self.len * 2) as u16;
+        UnicodeString {
+            length: bytes,
+            maximum_length: bytes,
+            reserved: 0,
+            buffer: self.units.as_ptr() as u64,
+        }
+    }
+}
+
+/// `InitializeObjectAttributes` for an absolute name.
+fn object_attributes(name: &UnicodeString, attributes: u32) -> ObjectAttributes {
+    ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        object_name: name as *const UnicodeString as u64,
+        attributes,
+        ..ObjectAttributes::default()
+    }
+}
+
+fn basic_information(thread: u64) -> Result<ThreadBasicInformation, NtStatus> {
+    let mut info = ThreadBasicInformation::default();
+    // SAFETY: the buffer is a local of the size given.
+    let status = unsafe {
+        nt_query_information_thread(
+            thread,
+            THREAD_BASIC_INFORMATION_CLASS,
+            (&raw mut info).cast(),
+            size_of::<ThreadBasicInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status == NtStatus::SUCCESS {
+        Ok(info)
+    } else {
+        Err(status)
+    }
+}

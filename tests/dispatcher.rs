@@ -1,0 +1,267 @@
+//! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
+//! checks the dispatcher objects and scheduling services: semaphores, mutants and their
+//! abandonment, opening by name, priorities (strict order, preemption, classes, boosts and
+//! decay), timers, user APCs and alerts, and each bad input's status.
+
+mod common;
+
+use std::time::Duration;
+
+use abi::NtStatus;
+use common::guest_image;
+use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
+
+fn boot(program: &[&str]) -> RunOutcome {
+    let config = RunConfig {
+        program: Some(program.iter().map(|s| s.to_string()).collect()),
+        console: ConsoleSink::Capture,
+        timeout: Duration::from_secs(60),
+        pvm_mode: PvmMode::Native,
+        ..RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!("console of {program:?}:\n{}", outcome.console_text());
+    outcome
+}
+
+/// Runs `synctest SUBCOMMAND`: every case right, each of `expected` among them, the
+/// summary line printed and exit status 0.
+#[track_caller]
+fn assert_synctest(subcommand: &str, expected: &[&str]) -> String {
+    let outcome = boot(&["synctest", subcommand]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    for line in expected {
+        assert!(
+            console.contains(&format!("ok: {line}\n")),
+            "missing `ok: {line}`:\n{console}"
+        );
+    }
+    assert!(
+        console.contains(&format!("synctest {subcommand}: "))
+            && console.contains(" cases, 0 wrong"),
+        "{console}"
+    );
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Exited(NtStatus::SUCCESS),
+        "{console}"
+    );
+    console
+}
+
+#[test]
+fn semaphores_count_wake_waiters_and_refuse_bad_counts() {
+    assert_synctest(
+        "semaphore",
+        &[
+            "third poll times out",
+            "release past the maximum",
+            "count unchanged by a refused release",
+            "release 0",
+            "release -1",
+            "create with a negative count",
+            "create with the count above the maximum",
+            "create with maximum 0",
+            "release 2 woke two waiters",
+            "release 1 woke the third",
+            "a failed WaitAll takes nothing",
+            "WaitAll took the unit",
+            "release an event",
+            "previous count at a kernel address",
+            "misaligned previous count",
+            "query an unknown class",
+            "query with a short buffer",
+        ],
+    );
+}
+
+#[test]
+fn mutants_are_owned_recursive_and_only_released_by_their_owner() {
+    assert_synctest(
+        "mutant",
+        &[
+            "acquire again (recursion)",
+            "owned twice",
+            "first release: previous count",
+            "release a free mutant",
+            "another thread's poll times out",
+            "another thread's release is not owned",
+            "the waiter got it when released",
+            "a failed WaitAll does not acquire",
+            "InitialOwner owns it",
+            "release an event",
+        ],
+    );
+}
+
+#[test]
+fn a_mutant_whose_owner_dies_is_abandoned() {
+    assert_synctest(
+        "abandon",
+        &[
+            "the mutant is abandoned",
+            "acquiring it says abandoned",
+            "the new owner owns it, no longer abandoned",
+            "the waiter gets STATUS_ABANDONED_WAIT_0 + 1",
+            "the waiter owned it, then died: abandoned again",
+        ],
+    );
+}
+
+#[test]
+fn events_semaphores_and_mutants_open_by_name() {
+    assert_synctest(
+        "named",
+        &[
+            "a release through the opened handle shows",
+            "release without SEMAPHORE_MODIFY_STATE",
+            "open the semaphore as a mutant",
+            "create it with OBJ_OPENIF",
+            "the opened handle names the owned mutant",
+            "a set through the opened handle shows",
+            "open a name gone with its last handle",
+        ],
+    );
+}
+
+#[test]
+fn the_highest_priority_thread_runs_and_priorities_follow_classes() {
+    assert_synctest(
+        "priority",
+        &[
+            "a new thread runs at Normal's 8",
+            "a thread resumed at 12 ran before the resume returned",
+            "a thread resumed at 6 has not run while the creator runs",
+            "it ran when the creator waited",
+            "none ran below the creator",
+            "they ran in priority order",
+            "equal priorities run in the order readied",
+            "class High is 13",
+            "class Idle is 4",
+            "class BelowNormal is 6",
+            "class AboveNormal is 10",
+            "class Realtime is 24",
+            "LOWRT under Realtime is 31",
+            "threads follow it",
+            "affinity 0",
+            "affinity of an inactive processor",
+            "priority 0",
+            "priority 32",
+            "base +3",
+            "priority with a length of 8",
+            "an unknown thread class",
+            "priority at a kernel address",
+            "misaligned priority",
+            "a handle without THREAD_SET_INFORMATION",
+            "priority class 0",
+            "priority class 7",
+            "process base 32",
+            "a thread as a process",
+        ],
+    );
+}
+
+#[test]
+fn waits_boost_dynamic_threads_and_the_boost_decays() {
+    assert_synctest(
+        "boost",
+        &[
+            "a thread woken by an event is boosted to 9",
+            "the boosted thread ran before the set returned",
+            "its boost decays back to its base 8",
+            "a thread woken by a semaphore is boosted to 9",
+            "a thread based at 10 is boosted to 11",
+            "a boost stops at 15",
+            "a real-time thread gets no boost",
+            "nor any decay",
+            "a timeout gives no boost",
+        ],
+    );
+}
+
+#[test]
+fn timers_fire_once_or_periodically_and_refuse_bad_input() {
+    assert_synctest(
+        "timer",
+        &[
+            "a new timer is not signaled",
+            "an armed timer has time remaining",
+            "it fires",
+            "a notification timer stays signaled",
+            "the previous state was signaled",
+            "setting resets it",
+            "a cancelled timer does not fire",
+            "two waiters on a notification timer",
+            "a synchronization timer fires",
+            "and resets",
+            "two waiters on a synchronization timer",
+            "a periodic timer fires again and again",
+            "a cancelled periodic timer stops",
+            "WaitAny names the timer",
+            "signals the timer at once",
+            "an absolute time far ahead",
+            "open it by name for query",
+            "set without TIMER_MODIFY_STATE",
+            "create type 2",
+            "period -1",
+            "a NULL due time",
+            "a due time at a kernel address",
+            "ResumeTimer is ignored",
+            "a kernel APC routine",
+            "an APC routine without a dispatcher",
+            "set an event",
+            "query with a short buffer",
+            "a closed armed timer is gone",
+        ],
+    );
+}
+
+#[test]
+fn user_apcs_run_in_order_at_alertable_waits() {
+    assert_synctest(
+        "apc",
+        &[
+            "queue before a dispatcher is registered",
+            "queued APCs do not run by themselves",
+            "a non-alertable wait ignores them",
+            "an alertable delay returns STATUS_USER_APC",
+            "the APCs ran in the order queued",
+            "with their arguments",
+            "on this thread",
+            "an alertable wait returns STATUS_USER_APC",
+            "runs the queued APC",
+            "an alertable wait with nothing queued times out",
+            "its wait ended with STATUS_USER_APC",
+            "the APC ran on that thread",
+            "queue to a thread that has exited",
+            "it fires while this thread waits alertably",
+            "the timer's APC ran with its context",
+            "its alertable wait ends with STATUS_ALERTED",
+            "a non-alertable wait ignores an alert",
+            "NtTestAlert reports it",
+            "and consumes it",
+            "an alert ends the next alertable delay",
+            "a NULL routine",
+            "a kernel routine",
+            "queue without THREAD_SET_CONTEXT",
+            "alert without THREAD_ALERT",
+            "no refused APC was queued",
+            "NtContinue with a misaligned context",
+            "NtContinue with a kernel context",
+            "NtContinue to a kernel rip",
+            "a kernel APC dispatcher",
+        ],
+    );
+}
+
+#[test]
+fn synctest_without_a_subcommand_prints_its_usage() {
+    let outcome = boot(&["synctest"]);
+    assert!(
+        outcome.console_text().contains("usage: synctest"),
+        "{}",
+        outcome.console_text()
+    );
+    assert_eq!(outcome.exit, GuestExit::Exited(NtStatus::INVALID_PARAMETER));
+}

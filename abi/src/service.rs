@@ -93,10 +93,25 @@ pub enum SystemService {
     /// `NtQueryArchitectureTimings(PARCHITECTURE_TIMINGS Timings)`: the kernel measures its
     /// own primitives (`abi::diagnostics`). Project-specific, not an NT service.
     NtQueryArchitectureTimings = 0x60,
+    /// `NtOpenFile(PHANDLE FileHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PIO_STATUS_BLOCK IoStatusBlock, ShareAccess, OpenOptions)`.
+    NtOpenFile = 0x48,
+    /// `NtCreateSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PLARGE_INTEGER MaximumSize, SectionPageProtection, AllocationAttributes, FileHandle)`.
+    NtCreateSection = 0x49,
+    /// `NtMapViewOfSection(SectionHandle, ProcessHandle, PVOID *BaseAddress, ZeroBits,
+    /// CommitSize, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, InheritDisposition,
+    /// AllocationType, Win32Protect)`.
+    NtMapViewOfSection = 0x4A,
+    /// `NtUnmapViewOfSection(ProcessHandle, BaseAddress)`.
+    NtUnmapViewOfSection = 0x4B,
+    /// `NtQuerySection(SectionHandle, SectionInformationClass, SectionInformation,
+    /// SectionInformationLength, PULONG ReturnLength)`.
+    NtQuerySection = 0x4C,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 37] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -129,6 +144,11 @@ impl SystemService {
         Self::NtCreateUserProcess,
         Self::NtQueryInformationProcess,
         Self::NtQueryArchitectureTimings,
+        Self::NtOpenFile,
+        Self::NtCreateSection,
+        Self::NtMapViewOfSection,
+        Self::NtUnmapViewOfSection,
+        Self::NtQuerySection,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -165,6 +185,11 @@ impl SystemService {
             0x40 => Some(Self::NtCreateUserProcess),
             0x41 => Some(Self::NtQueryInformationProcess),
             0x60 => Some(Self::NtQueryArchitectureTimings),
+            0x48 => Some(Self::NtOpenFile),
+            0x49 => Some(Self::NtCreateSection),
+            0x4A => Some(Self::NtMapViewOfSection),
+            0x4B => Some(Self::NtUnmapViewOfSection),
+            0x4C => Some(Self::NtQuerySection),
             _ => None,
         }
     }

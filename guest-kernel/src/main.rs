@@ -33,6 +33,8 @@ fn system_startup(boot_info_phys: u64) -> ! {
     ob::init();
     ke::event::init();
     ps::init();
+    io::file::init();
+    mm::section::init();
 
     // Phase 1: the first process.
     hal::boot_progress(BootMarker::KernelReady);

@@ -3,7 +3,8 @@
 //! captured (MiAllocateVirtualMemory, NtFreeVirtualMemory, MiProtectVirtualMemory,
 //! MiQueryMemoryBasicInformation, MmCopyVirtualMemory), page-fault resolution
 //! (MmAccessFault: demand-zero pages, guard pages, protection), the kernel's own writes
-//! into a process, and teardown (MmDeleteProcessAddressSpace).
+//! into a process, views of sections (MiMapViewOfSection's VAD and PTE work,
+//! MiUnmapViewOfSection), and teardown (MmDeleteProcessAddressSpace).
 //!
 //! The page tables are reached only through [`PageTables`], so this is pure logic,
 //! unit-tested on the host against a simulated MMU.
@@ -13,8 +14,8 @@ use abi::layout::PAGE_SIZE;
 use abi::memory::{
     MEM_COMMIT, MEM_DECOMMIT, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE, MEM_RESET, MEM_TOP_DOWN,
     MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_HIGHEST_VAD_ADDRESS,
-    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_EXECUTE_WRITECOPY,
-    PAGE_GUARD, PAGE_NOACCESS, PAGE_READONLY,
+    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_GUARD,
+    PAGE_NOACCESS, PAGE_READONLY,
 };
 
 use super::vad::{
@@ -28,6 +29,11 @@ pub trait PageTables {
     fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus>;
     /// Maps `frame`, which stays the system's, at user page `page`.
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Maps `frame`, shared with its other holders, at user page `page`; the mapping holds
+    /// a reference to it, which unmapping it as owned drops.
+    fn map_shared(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Whether `frame` has holders other than one mapping (a section's page).
+    fn is_shared(&self, frame: u64) -> bool;
     /// The frame mapped at user page `page`, and its access.
     fn translate(&self, page: u64) -> Option<(u64, PageAccess)>;
     /// Gives every mapped page of `[start, end)` the access `access`.
@@ -39,6 +45,14 @@ pub trait PageTables {
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]);
     /// Copies `buffer.len()` bytes out of `frame` from `offset`.
     fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]);
+}
+
+/// What backs a page of a view: a frame shared with the section, or a private copy of
+/// these bytes (at most a page; the rest reads as zeros).
+#[derive(Clone, Copy, Debug)]
+pub enum ViewPage<'a> {
+    Shared(u64),
+    Private(&'a [u8]),
 }
 
 /// How a page fault was resolved.
@@ -110,31 +124,121 @@ impl<T: PageTables> AddressSpace<T> {
         Ok(())
     }
 
-    /// Reserves `[base, base + size)` for a view of an image.
-    pub fn reserve_image(&mut self, base: u64, size: u64) -> Result<(), NtStatus> {
-        let (start, end) = page_range(base, size)?;
-        let state = PageState::Reserved;
+    /// Reserves `size` bytes (a multiple of pages) for a view of a section of `kind`: at
+    /// `base` (64 KiB-aligned) when given, else at the lowest (or with `top_down`, highest)
+    /// free 64 KiB-aligned range. STATUS_CONFLICTING_ADDRESSES when `base` is taken,
+    /// STATUS_NO_MEMORY when no range is free.
+    pub fn reserve_view(
+        &mut self,
+        base: Option<u64>,
+        size: u64,
+        top_down: bool,
+        kind: VadKind,
+        allocation_protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let start = match base {
+            Some(base) => base,
+            None => self
+                .vads
+                .find_free(
+                    size,
+                    MM_LOWEST_USER_ADDRESS,
+                    MM_HIGHEST_VAD_ADDRESS + 1,
+                    top_down,
+                )
+                .ok_or(NtStatus::NO_MEMORY)?,
+        };
+        let (start, end) = page_range(start, size).map_err(|_| NtStatus::CONFLICTING_ADDRESSES)?;
         self.vads
-            .insert(start, end, PAGE_EXECUTE_WRITECOPY, VadKind::Image, state)
+            .insert(start, end, allocation_protect, kind, PageState::Reserved)?;
+        Ok(start)
     }
 
-    /// Commits `[start, start + size)` of the image view reserved at `image_base` with
-    /// `protect`.
-    pub fn commit_image(
+    /// Commits `page` of the view reserved at `view_base` with `protect` and maps it now:
+    /// a frame of the section, or a private frame holding a copy.
+    pub fn map_view_page(
         &mut self,
-        image_base: u64,
-        start: u64,
-        size: u64,
+        view_base: u64,
+        page: u64,
         protect: u32,
+        contents: ViewPage<'_>,
     ) -> Result<(), NtStatus> {
-        let (start, end) = page_range(start, size)?;
         let vad = self
             .vads
-            .find_containing(start, end)
-            .filter(|vad| vad.start == image_base && vad.kind == VadKind::Image)
+            .find(page)
+            .filter(|vad| vad.start == view_base)
             .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        let access = PageAccess::from_protect(protect);
+        match contents {
+            ViewPage::Shared(frame) => self.tables.map_shared(page, frame, access)?,
+            ViewPage::Private(bytes) => {
+                let frame = self.tables.map_zeroed(page, access)?;
+                let bytes = &bytes[..bytes.len().min(PAGE_SIZE as usize)];
+                self.tables.write_frame(frame, 0, bytes);
+            }
+        }
         let state = PageState::Committed(protect);
-        self.vads.set_state(vad.start, start, end, state, |_| {});
+        self.vads
+            .set_state(vad.start, page, page + PAGE_SIZE, state, |_| {});
+        Ok(())
+    }
+
+    /// Unmaps the whole view containing `address` (MiUnmapViewOfSection): its VAD goes,
+    /// and with its pages the references they held. Returns the view's base and size;
+    /// STATUS_NOT_MAPPED_VIEW when `address` is in no view.
+    pub fn unmap_view(&mut self, address: u64) -> Result<(u64, u64), NtStatus> {
+        let vad = self
+            .vads
+            .find(address)
+            .filter(|vad| matches!(vad.kind, VadKind::Image | VadKind::Mapped))
+            .ok_or(NtStatus::NOT_MAPPED_VIEW)?;
+        let Self { tables, vads } = self;
+        vads.release(vad.start, vad.start, vad.end, |change| {
+            if let PageState::Committed(_) = change.old {
+                tables.unmap(change.start, change.end, true);
+            }
+        });
+        Ok((vad.start, vad.end - vad.start))
+    }
+
+    /// Copies what `address` holds into `buffer` for the kernel (relocating an image): the
+    /// pages must be committed, whatever their protection.
+    pub fn read(&mut self, address: u64, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        let mut done = 0;
+        while done < buffer.len() {
+            let at = address
+                .checked_add(done as u64)
+                .ok_or(NtStatus::ACCESS_VIOLATION)?;
+            let offset = (at % PAGE_SIZE) as usize;
+            let count = (PAGE_SIZE as usize - offset).min(buffer.len() - done);
+            let piece = &mut buffer[done..done + count];
+            match self.page_for_copy(at - offset as u64, None) {
+                Ok((Some(frame), _)) => self.tables.read_frame(frame, offset, piece),
+                Ok((None, _)) => piece.fill(0),
+                Err(()) => return Err(NtStatus::ACCESS_VIOLATION),
+            }
+            done += count;
+        }
+        Ok(())
+    }
+
+    /// Gives the mapped pages of `[start, end)` (in an image view) that share a frame with
+    /// the image private copies, so they can be written (the copy that NT's
+    /// copy-on-write makes on the first write, made when the page becomes writable).
+    fn make_private(&mut self, start: u64, end: u64) -> Result<(), NtStatus> {
+        let mut copy = alloc::vec![0u8; PAGE_SIZE as usize];
+        for page in (start..end).step_by(PAGE_SIZE as usize) {
+            let Some((frame, access)) = self.tables.translate(page) else {
+                continue;
+            };
+            if !self.tables.is_shared(frame) {
+                continue;
+            }
+            self.tables.read_frame(frame, 0, &mut copy);
+            self.tables.unmap(page, page + PAGE_SIZE, true);
+            let private = self.tables.map_zeroed(page, access)?;
+            self.tables.write_frame(private, 0, &copy);
+        }
         Ok(())
     }
 
@@ -339,7 +443,7 @@ impl<T: PageTables> AddressSpace<T> {
         }
         match vad.kind {
             VadKind::Private => {}
-            VadKind::Image => return Err(NtStatus::UNABLE_TO_DELETE_SECTION),
+            VadKind::Image | VadKind::Mapped => return Err(NtStatus::UNABLE_TO_DELETE_SECTION),
             VadKind::SharedUserData => return Err(NtStatus::INVALID_PAGE_PROTECTION),
         }
         if size == 0 {
@@ -380,7 +484,17 @@ impl<T: PageTables> AddressSpace<T> {
             VadKind::Private if is_write_copy(protect) => {
                 return Err(NtStatus::INVALID_PARAMETER_4);
             }
-            VadKind::Private | VadKind::Image => {}
+            VadKind::Mapped if is_write_copy(protect) => {
+                return Err(NtStatus::INVALID_PAGE_PROTECTION);
+            }
+            // A view of a section never becomes writable when the view was not.
+            VadKind::Mapped
+                if PageAccess::from_protect(protect).allows(Access::Write)
+                    && !PageAccess::from_protect(vad.allocation_protect).allows(Access::Write) =>
+            {
+                return Err(NtStatus::SECTION_PROTECTION);
+            }
+            VadKind::Private | VadKind::Image | VadKind::Mapped => {}
         }
         let Some((_, PageState::Committed(old))) = self.vads.page_state(start) else {
             return Err(NtStatus::NOT_COMMITTED);
@@ -389,6 +503,9 @@ impl<T: PageTables> AddressSpace<T> {
             return Err(NtStatus::NOT_COMMITTED);
         }
         let access = PageAccess::from_protect(protect);
+        if vad.kind == VadKind::Image && access.allows(Access::Write) {
+            self.make_private(start, end)?;
+        }
         let Self { tables, vads } = self;
         vads.set_state(
             vad.start,

@@ -10,9 +10,11 @@ use crate::mm::probe;
 use crate::{hal, ke};
 
 mod dispatcher;
+mod file;
 mod memory;
 mod object;
 mod process;
+mod section;
 mod system_information;
 mod user_args;
 
@@ -84,6 +86,15 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQueryArchitectureTimings) => {
             status_of(nt_query_architecture_timings(frame.r10))
         }
+        Some(SystemService::NtOpenFile) => status_of(file::nt_open_file(frame)),
+        Some(SystemService::NtCreateSection) => status_of(section::nt_create_section(frame)),
+        Some(SystemService::NtMapViewOfSection) => {
+            status_of(section::nt_map_view_of_section(frame))
+        }
+        Some(SystemService::NtUnmapViewOfSection) => {
+            status_of(section::nt_unmap_view_of_section(frame))
+        }
+        Some(SystemService::NtQuerySection) => status_of(section::nt_query_section(frame)),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

@@ -16,8 +16,10 @@ use super::dispatcher::{probe_optional_ulong, return_ulong};
 use super::object::return_handle;
 use super::user_args::{self, CapturedAttributes, arguments};
 use crate::arch::TrapFrame;
+use crate::io;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, ObjectRef, ObjectType};
+use crate::mm::section::Section;
+use crate::ob::{self, Object, ObjectRef, ObjectType};
 use crate::ps::{self, PROCESS_TYPE, Process, THREAD_TYPE};
 
 // SAFETY: u32s, u64s, UNICODE_STRINGs and a CURDIR at their natural alignment, laid out
@@ -78,7 +80,12 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 
     let parent = ps::current_process();
     let inherit = process_flags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES != 0;
-    let (process, image) = ps::create_process(Some(&parent), &image_path, &command_line, inherit)?;
+    // The image, as RtlCreateUserProcess finds it: the file, then its image section.
+    let file = io::file::open_program(&image_path)?;
+    let section = Object::create(Section::create_image(&file)?);
+    let image_path = file.nt_path();
+    let parameters = Some((image_path.as_str(), command_line.as_str()));
+    let (process, image) = ps::create_process(Some(&parent), &section, parameters, inherit)?;
     let suspended = thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED != 0;
     let thread = ps::create_first_thread(&process, &image, suspended)?;
     // ObInsertObject for both, in the caller's table; a failure ends the new process,

@@ -15,11 +15,11 @@ use abi::memory::{
 };
 
 use crate::mm::address_space::{
-    AddressSpace, PageTables, Resolution, check_allocation_range, check_allocation_type,
+    AddressSpace, PageTables, Resolution, ViewPage, check_allocation_range, check_allocation_type,
     check_free_range, check_free_type, check_protect_range,
 };
 use crate::mm::pfn::{PfnCounters, PfnDatabase, PfnEntry};
-use crate::mm::vad::{Access, PageAccess};
+use crate::mm::vad::{Access, PageAccess, VadKind};
 
 const PAGE: u64 = 0x1000;
 /// The simulated machine's RAM: 1024 frames from 1 MiB.
@@ -133,6 +133,19 @@ impl SimulatedTables {
     }
 }
 
+/// Reserves a view of an image at 0x1_4000_0000, where programs go.
+fn reserve_image_view(space: &mut AddressSpace<SimulatedTables>, size: u64) -> u64 {
+    space
+        .reserve_view(
+            Some(0x1_4000_0000),
+            size,
+            false,
+            VadKind::Image,
+            PAGE_EXECUTE_WRITECOPY,
+        )
+        .unwrap()
+}
+
 impl PageTables for SimulatedTables {
     fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
         let frame = self
@@ -145,6 +158,15 @@ impl PageTables for SimulatedTables {
 
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
         self.map(page, frame, access, false)
+    }
+
+    fn map_shared(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
+        self.machine.borrow_mut().pfn.reference(frame).unwrap();
+        self.map(page, frame, access, true)
+    }
+
+    fn is_shared(&self, frame: u64) -> bool {
+        self.machine.borrow().pfn.is_shared(frame)
     }
 
     fn translate(&self, page: u64) -> Option<(u64, PageAccess)> {
@@ -268,11 +290,10 @@ fn teardown_returns_every_frame_and_page_table() {
     space
         .allocate_virtual_memory(far + PAGE, 2 * PAGE, 0, MEM_COMMIT, PAGE_READONLY)
         .unwrap();
-    space.reserve_image(0x1_4000_0000, 4 * PAGE).unwrap();
+    let image = reserve_image_view(&mut space, 4 * PAGE);
     space
-        .commit_image(0x1_4000_0000, 0x1_4000_0000, PAGE, PAGE_READONLY)
+        .map_view_page(image, image, PAGE_READONLY, ViewPage::Private(b"MZ"))
         .unwrap();
-    space.write(0x1_4000_0000, b"MZ").unwrap();
     for page in 0..64 {
         space
             .access_fault(low + page * PAGE, Access::Write)
@@ -569,7 +590,7 @@ fn free_rules_and_statuses() {
         space.free_virtual_memory(SHARED_USER_DATA, 0, MEM_RELEASE),
         Err(NtStatus::INVALID_PAGE_PROTECTION)
     );
-    space.reserve_image(0x1_4000_0000, PAGE).unwrap();
+    reserve_image_view(&mut space, PAGE);
     assert_eq!(
         space.free_virtual_memory(0x1_4000_0000, 0, MEM_RELEASE),
         Err(NtStatus::UNABLE_TO_DELETE_SECTION)
@@ -629,10 +650,12 @@ fn protect_rules_and_statuses() {
         space.protect_virtual_memory(base + 0x800, 0x1000, PAGE_EXECUTE_READ),
         Ok((base, 2 * PAGE, PAGE_READWRITE))
     );
-    space.reserve_image(0x1_4000_0000, 2 * PAGE).unwrap();
-    space
-        .commit_image(0x1_4000_0000, 0x1_4000_0000, 2 * PAGE, PAGE_EXECUTE_READ)
-        .unwrap();
+    let image = reserve_image_view(&mut space, 2 * PAGE);
+    for page in [image, image + PAGE] {
+        space
+            .map_view_page(image, page, PAGE_EXECUTE_READ, ViewPage::Private(b""))
+            .unwrap();
+    }
     assert_eq!(
         space.protect_virtual_memory(0x1_4000_1000, 1, PAGE_WRITECOPY),
         Ok((0x1_4000_1000, PAGE, PAGE_EXECUTE_READ)),

@@ -1,8 +1,9 @@
 //! Files, sections and image views, natively: `sectiontest`'s cases (opening boot-image
 //! files by NT path, image and page-file-backed sections, relocated views, sharing between
-//! processes, private writable pages, bad input, frames given back), and malformed PE
-//! files in a boot image of their own, each rejected with its status by NtCreateSection
-//! and by NtCreateUserProcess.
+//! processes, private writable pages, bad input, frames given back), malformed PE files in
+//! a boot image of their own, each rejected with its status by NtCreateSection and by
+//! NtCreateUserProcess, and the two creation paths (NtCreateUserProcess, and
+//! NtCreateProcessEx with NtCreateThread) giving the same process.
 
 mod common;
 
@@ -51,6 +52,8 @@ fn sectiontest_answers_every_case_right() {
         "ok: this process sees the child's page change",
         "ok: a write to one view's data",
         "ok: a child of the same image starts with its own data",
+        "ok: NtCreateProcessEx of exit.exe",
+        "ok: a bad NtCreateThread",
         "ok: every frame comes back once the sections and views are gone",
         " cases, 0 wrong",
     ] {
@@ -217,4 +220,31 @@ fn malformed_images_are_rejected_with_their_status() {
     );
     assert!(console.contains("hello from user mode"), "{console}");
     assert!(console.contains("process hello.exe: created"), "{console}");
+}
+
+#[test]
+fn classic_path_and_nt_create_user_process_give_the_same_process() {
+    let outcome = boot_image(&guest_image(), &["sectiontest", "paths"]);
+    assert_exit(&outcome, NtStatus::SUCCESS);
+    let console = outcome.console_text();
+    let pebs: Vec<&str> = console
+        .lines()
+        .filter(|line| line.starts_with("peb: "))
+        .collect();
+    assert_eq!(pebs.len(), 2, "one line from each child:\n{console}");
+    assert_eq!(pebs[0], pebs[1], "the children differ:\n{console}");
+    assert_eq!(
+        pebs[0],
+        "peb: image base 0x140000000, parameters length 0x110 flags 0x1, \
+         image path \\SystemRoot\\System32\\sectiontest.exe, \
+         command line sectiontest peb \"two words\" 42"
+    );
+    for line in [
+        "ok: NtCreateUserProcess's child's exit status",
+        "ok: the classic path's child's exit status",
+        "ok: the classic path to a missing image",
+        "sectiontest: 3 cases, 0 wrong",
+    ] {
+        assert!(console.contains(line), "missing {line:?} in:\n{console}");
+    }
 }

@@ -108,10 +108,17 @@ pub enum SystemService {
     /// `NtQuerySection(SectionHandle, SectionInformationClass, SectionInformation,
     /// SectionInformationLength, PULONG ReturnLength)`.
     NtQuerySection = 0x4C,
+    /// `NtCreateProcessEx(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ParentProcess, Flags, SectionHandle, DebugPort, TokenHandle, Reserved)`.
+    NtCreateProcessEx = 0x4D,
+    /// `NtCreateThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, PCLIENT_ID ClientId, PCONTEXT ThreadContext, PINITIAL_TEB InitialTeb,
+    /// BOOLEAN CreateSuspended)`.
+    NtCreateThread = 0x4E,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 39] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -149,6 +156,8 @@ impl SystemService {
         Self::NtMapViewOfSection,
         Self::NtUnmapViewOfSection,
         Self::NtQuerySection,
+        Self::NtCreateProcessEx,
+        Self::NtCreateThread,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -190,6 +199,8 @@ impl SystemService {
             0x4A => Some(Self::NtMapViewOfSection),
             0x4B => Some(Self::NtUnmapViewOfSection),
             0x4C => Some(Self::NtQuerySection),
+            0x4D => Some(Self::NtCreateProcessEx),
+            0x4E => Some(Self::NtCreateThread),
             _ => None,
         }
     }

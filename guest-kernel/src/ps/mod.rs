@@ -13,8 +13,9 @@ pub use create::{active_processes, create_first_thread, create_process, ready_th
 pub use notify::notify_counters;
 
 pub use thread::{
-    ThreadStart, create_thread, exit_current_thread, system_shutdown, terminate_current_process,
-    terminate_process, terminate_thread, user_thread_startup,
+    CallerStart, ThreadStart, create_thread, create_thread_on_stack, exit_current_thread,
+    system_shutdown, terminate_current_process, terminate_process, terminate_thread,
+    user_thread_startup,
 };
 
 use alloc::string::String;

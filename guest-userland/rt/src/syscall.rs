@@ -606,3 +606,43 @@ system_service_stub! {
         return_length: *mut u32
     ) = NtQuerySection;
 }
+
+system_service_stub! {
+    /// `NtCreateProcessEx(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ParentProcess, Flags, SectionHandle, DebugPort, TokenHandle, Reserved)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`; `attributes` is null or readable.
+    fn nt_create_process_ex(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        parent_process: u64,
+        flags: u32,
+        section: u64,
+        debug_port: u64,
+        token: u64,
+        reserved: u32
+    ) = NtCreateProcessEx;
+}
+
+system_service_stub! {
+    /// `NtCreateThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, PCLIENT_ID ClientId, PCONTEXT ThreadContext, PINITIAL_TEB InitialTeb,
+    /// BOOLEAN CreateSuspended)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`, `client_id` is null or writable, `context`
+    /// points to a readable 16-byte aligned `CONTEXT` and `initial_teb` to a readable
+    /// `INITIAL_TEB` describing a stack of the target process.
+    fn nt_create_thread(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        process: u64,
+        client_id: *mut ClientId,
+        context: *const u8,
+        initial_teb: *const abi::process::InitialTeb,
+        create_suspended: u32
+    ) = NtCreateThread;
+}

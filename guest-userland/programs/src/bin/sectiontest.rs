@@ -8,10 +8,15 @@
 //! `sectiontest malformed NAME...` tries to create an image section of each
 //! `\SystemRoot\System32\NAME` and to start it as a process, printing both statuses.
 //! `sectiontest data` prints the initial value of a writable static and exits with it.
+//! `sectiontest paths` runs only the comparison of the two creation paths.
+//! `sectiontest peb ARGS...` prints its PEB's image base and process parameters and exits
+//! with 0x100 + its argument count: what both creation paths must give alike.
 #![no_std]
 #![no_main]
 
-use abi::access::{GENERIC_WRITE, PROCESS_QUERY_INFORMATION, SYNCHRONIZE};
+use abi::access::{
+    GENERIC_WRITE, PROCESS_ALL_ACCESS, PROCESS_QUERY_INFORMATION, SYNCHRONIZE, THREAD_ALL_ACCESS,
+};
 use abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED;
 use abi::file::{
     FILE_DIRECTORY_FILE, FILE_EXECUTE, FILE_OPENED, FILE_READ_DATA, FILE_SHARE_READ, IoStatusBlock,
@@ -22,6 +27,7 @@ use abi::memory::{
     PAGE_READWRITE, PAGE_WRITECOPY,
 };
 use abi::nt::{ObjectAttributes, UnicodeString};
+use abi::process::{CONTEXT_SIZE, InitialTeb};
 use abi::section::{
     SEC_COMMIT, SEC_IMAGE, SEC_RESERVE, SECTION_ALL_ACCESS, SECTION_BASIC_INFORMATION_CLASS,
     SECTION_IMAGE_INFORMATION_CLASS, SECTION_MAP_READ, SectionBasicInformation,
@@ -29,11 +35,13 @@ use abi::section::{
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerformanceInformation};
-use rt::process::{create_user_process, query_basic_information, wait};
+use rt::process::{
+    Utf16, create_process_classic, create_user_process, query_basic_information, wait,
+};
 use rt::syscall::{
-    nt_close, nt_create_section, nt_duplicate_object, nt_free_virtual_memory,
-    nt_map_view_of_section, nt_open_file, nt_protect_virtual_memory, nt_query_section,
-    nt_query_system_information, nt_query_virtual_memory, nt_read_virtual_memory,
+    nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_duplicate_object,
+    nt_free_virtual_memory, nt_map_view_of_section, nt_open_file, nt_protect_virtual_memory,
+    nt_query_section, nt_query_system_information, nt_query_virtual_memory, nt_read_virtual_memory,
     nt_terminate_process, nt_unmap_view_of_section, nt_write_virtual_memory,
 };
 use rt::tally::Tally;
@@ -61,6 +69,17 @@ fn main(args: &Args) -> NtStatus {
             }
             NtStatus::SUCCESS
         }
+        Some("peb") => print_peb(args),
+        Some("paths") => {
+            let mut tally = Tally::default();
+            creation_paths(&mut tally);
+            println!("sectiontest: {} cases, {} wrong", tally.cases, tally.wrong);
+            if tally.wrong == 0 {
+                NtStatus::SUCCESS
+            } else {
+                NtStatus::UNSUCCESSFUL
+            }
+        }
         Some("data") => {
             // SAFETY: this process has one thread; nothing else touches the static.
             let value = unsafe { DATA };
@@ -79,6 +98,8 @@ fn run_all() -> NtStatus {
     page_file_sections(&mut tally);
     bad_views(&mut tally);
     writable_pages_are_private(&mut tally);
+    creation_paths(&mut tally);
+    classic_bad_input(&mut tally);
     // The first cycle grows the stack as deep as the cycle goes; the second must give
     // back every frame it takes.
     section_cycle();
@@ -1048,6 +1069,185 @@ fn available_pages() -> u64 {
         )
     };
     u64::from(performance.available_pages)
+}
+
+/// The command line both creation paths give their child.
+const PEB_COMMAND_LINE: &str = "sectiontest peb \"two words\" 42";
+
+/// Prints what the PEB holds, for the comparison of the creation paths; the exit status
+/// is 0x100 plus the argument count.
+fn print_peb(args: &Args) -> NtStatus {
+    let peb = query_basic_information(CURRENT_PROCESS_HANDLE).map_or(0, |b| b.peb_base_address);
+    let image_base = read::<u64>(peb + 0x10);
+    let parameters = read::<u64>(peb + 0x20);
+    let string = |offset: u64| {
+        let string = read::<UnicodeString>(parameters + offset);
+        // SAFETY: the process parameters' strings are mapped in this process, normalized.
+        unsafe {
+            core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length) / 2)
+        }
+    };
+    println!(
+        "peb: image base {image_base:#x}, parameters length {:#x} flags {:#x}, image path {}, command line {}",
+        read::<u32>(parameters + 4),
+        read::<u32>(parameters + 8),
+        Utf16(string(0x60)),
+        Utf16(string(0x70)),
+    );
+    NtStatus(0x100 + args.len() as u32)
+}
+
+/// NtCreateUserProcess and the classic path give the same process.
+fn creation_paths(tally: &mut Tally) {
+    let user = create_user_process("sectiontest", PEB_COMMAND_LINE, 0, 0);
+    let classic = create_process_classic("sectiontest", PEB_COMMAND_LINE, 0, false);
+    let (Ok(user), Ok(classic)) = (user, classic) else {
+        tally.check("both creation paths", false, &"a process was not created");
+        return;
+    };
+    wait(user.process);
+    wait(classic.process);
+    let status = |process| query_basic_information(process).map_or(0, |b| u64::from(b.exit_status));
+    tally.value(
+        "NtCreateUserProcess's child's exit status",
+        status(user.process),
+        0x104,
+    );
+    tally.value(
+        "the classic path's child's exit status",
+        status(classic.process),
+        0x104,
+    );
+    user.close();
+    classic.close();
+    let missing = create_process_classic("missing", "missing", 0, false);
+    tally.status(
+        "the classic path to a missing image",
+        missing.err().unwrap_or(NtStatus::SUCCESS),
+        NtStatus::OBJECT_NAME_NOT_FOUND,
+    );
+}
+
+/// NtCreateProcessEx: the status and the process handle.
+fn create_process_ex(parent: u64, flags: u32, section: u64, debug_port: u64) -> (NtStatus, u64) {
+    let mut process = 0;
+    // SAFETY: the handle is a local.
+    let status = unsafe {
+        nt_create_process_ex(
+            &mut process,
+            PROCESS_ALL_ACCESS,
+            core::ptr::null(),
+            parent,
+            flags,
+            section,
+            debug_port,
+            0,
+            0,
+        )
+    };
+    (status, process)
+}
+
+/// NtCreateThread with `context` and `initial_teb` as given.
+fn create_thread_raw(process: u64, context: u64, initial_teb: u64) -> NtStatus {
+    let mut thread = 0;
+    // SAFETY: the handle is a local; the kernel must refuse the bad pointers.
+    unsafe {
+        nt_create_thread(
+            &mut thread,
+            THREAD_ALL_ACCESS,
+            core::ptr::null(),
+            process,
+            core::ptr::null_mut(),
+            context as *const u8,
+            initial_teb as *const InitialTeb,
+            1,
+        )
+    }
+}
+
+/// A 16-byte aligned `CONTEXT` buffer.
+#[repr(C, align(16))]
+struct Context([u8; CONTEXT_SIZE]);
+
+fn classic_bad_input(tally: &mut Tally) {
+    let (_, data) = create_section(Some(PAGE), PAGE_READWRITE, SEC_COMMIT, 0);
+    let (_, image) = image_section("exit.exe");
+    let cases = [
+        (
+            CURRENT_PROCESS_HANDLE,
+            0x8000,
+            image,
+            0,
+            NtStatus::INVALID_PARAMETER,
+        ),
+        (0, 0, image, 0, NtStatus::INVALID_PARAMETER),
+        (0x1234, 0, image, 0, NtStatus::INVALID_HANDLE),
+        (CURRENT_PROCESS_HANDLE, 0, 0, 0, NtStatus::NOT_SUPPORTED),
+        (
+            CURRENT_PROCESS_HANDLE,
+            0,
+            data,
+            0,
+            NtStatus::SECTION_NOT_IMAGE,
+        ),
+        (
+            CURRENT_PROCESS_HANDLE,
+            0,
+            image,
+            data,
+            NtStatus::OBJECT_TYPE_MISMATCH,
+        ),
+    ];
+    for (parent, flags, section, debug_port, expected) in cases {
+        let (status, _) = create_process_ex(parent, flags, section, debug_port);
+        tally.status("a bad NtCreateProcessEx", status, expected);
+    }
+    let (status, process) = create_process_ex(CURRENT_PROCESS_HANDLE, 0, image, 0);
+    tally.status("NtCreateProcessEx of exit.exe", status, NtStatus::SUCCESS);
+    let basic = query_basic_information(process).unwrap_or_default();
+    let own_id = query_basic_information(CURRENT_PROCESS_HANDLE).map_or(0, |b| b.unique_process_id);
+    tally.value("its parent", basic.inherited_from_unique_process_id, own_id);
+    let mut peb_image_base = 0u64;
+    // SAFETY: a local of the size passed.
+    unsafe {
+        nt_read_virtual_memory(
+            process,
+            basic.peb_base_address + 0x10,
+            (&raw mut peb_image_base).cast(),
+            8,
+            core::ptr::null_mut(),
+        )
+    };
+    tally.value("its PEB's image base", peb_image_base, 0x1_4000_0000);
+    let mut context = Context([0; CONTEXT_SIZE]);
+    context.0[0xF8..0x100].copy_from_slice(&KERNEL_ADDRESS.to_le_bytes());
+    context.0[0x98..0xA0].copy_from_slice(&0x1_0000u64.to_le_bytes());
+    let stack = InitialTeb {
+        stack_base: 0x2_0000,
+        stack_limit: 0x1_0000,
+        ..InitialTeb::default()
+    };
+    let context_address = context.0.as_ptr() as u64;
+    let teb_address = &raw const stack as u64;
+    let cases = [
+        (0, teb_address, NtStatus::INVALID_PARAMETER),
+        (context_address, 0, NtStatus::INVALID_PARAMETER),
+        (
+            context_address + 8,
+            teb_address,
+            NtStatus::DATATYPE_MISALIGNMENT,
+        ),
+        (KERNEL_ADDRESS, teb_address, NtStatus::ACCESS_VIOLATION),
+        (context_address, teb_address, NtStatus::INVALID_PARAMETER),
+    ];
+    for (context, initial_teb, expected) in cases {
+        let status = create_thread_raw(process, context, initial_teb);
+        tally.status("a bad NtCreateThread", status, expected);
+    }
+    close(process);
+    close(image);
+    close(data);
 }
 
 /// Tries an image section of `\SystemRoot\System32\NAME`, and a process of it.

@@ -2,7 +2,8 @@
 //! that follow them. Here are the virtual-memory services' rules once their arguments are
 //! captured (MiAllocateVirtualMemory, NtFreeVirtualMemory, MiProtectVirtualMemory,
 //! MiQueryMemoryBasicInformation, MmCopyVirtualMemory), page-fault resolution
-//! (MmAccessFault: demand-zero pages, guard pages, protection), the kernel's own writes
+//! (MmAccessFault: demand-zero pages, guard pages, copy-on-write, protection), the
+//! kernel's own writes
 //! into a process, views of sections (MiMapViewOfSection's VAD and PTE work,
 //! MiUnmapViewOfSection), and teardown (MmDeleteProcessAddressSpace).
 //!
@@ -62,6 +63,8 @@ pub enum Resolution {
     DemandZero,
     /// The page was mapped already: its PTE was rewritten (a stale TLB entry).
     Refreshed,
+    /// A write to a copy-on-write page got the page a private copy of its shared frame.
+    CopyOnWrite,
 }
 
 /// One process's user address space.
@@ -155,7 +158,8 @@ impl<T: PageTables> AddressSpace<T> {
     }
 
     /// Commits `page` of the view reserved at `view_base` with `protect` and maps it now:
-    /// a frame of the section, or a private frame holding a copy.
+    /// a frame of the section, or a private frame holding a copy. A copy-on-write page
+    /// mapping a shared frame is mapped without write access until its first write.
     pub fn map_view_page(
         &mut self,
         view_base: u64,
@@ -170,6 +174,10 @@ impl<T: PageTables> AddressSpace<T> {
             .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
         let access = PageAccess::from_protect(protect);
         match contents {
+            ViewPage::Shared(frame) if is_write_copy(protect) => {
+                self.tables
+                    .map_shared(page, frame, access.without_write())?;
+            }
             ViewPage::Shared(frame) => self.tables.map_shared(page, frame, access)?,
             ViewPage::Private(bytes) => {
                 let frame = self.tables.map_zeroed(page, access)?;
@@ -223,23 +231,59 @@ impl<T: PageTables> AddressSpace<T> {
     }
 
     /// Gives the mapped pages of `[start, end)` (in an image view) that share a frame with
-    /// the image private copies, so they can be written (the copy that NT's
-    /// copy-on-write makes on the first write, made when the page becomes writable).
+    /// the image private copies, so they can be written (the copy that copy-on-write makes
+    /// on the first write, made when the page becomes writable).
     fn make_private(&mut self, start: u64, end: u64) -> Result<(), NtStatus> {
-        let mut copy = alloc::vec![0u8; PAGE_SIZE as usize];
         for page in (start..end).step_by(PAGE_SIZE as usize) {
             let Some((frame, access)) = self.tables.translate(page) else {
                 continue;
             };
-            if !self.tables.is_shared(frame) {
-                continue;
+            if self.tables.is_shared(frame) {
+                self.copy_on_write(page, frame, access)?;
             }
-            self.tables.read_frame(frame, 0, &mut copy);
-            self.tables.unmap(page, page + PAGE_SIZE, true);
-            let private = self.tables.map_zeroed(page, access)?;
-            self.tables.write_frame(private, 0, &copy);
         }
         Ok(())
+    }
+
+    /// Replaces the shared `frame` mapped at `page` by a private copy mapped with `access`
+    /// (MiCopyOnWrite); returns the copy. The shared frame has other holders, so it
+    /// outlives the mapping dropped here; when no frame is left for the copy, the page
+    /// maps it again, as it was.
+    fn copy_on_write(
+        &mut self,
+        page: u64,
+        frame: u64,
+        access: PageAccess,
+    ) -> Result<u64, NtStatus> {
+        let mut copy = alloc::vec::Vec::new();
+        copy.try_reserve_exact(PAGE_SIZE as usize)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        copy.resize(PAGE_SIZE as usize, 0);
+        self.tables.read_frame(frame, 0, &mut copy);
+        let (_, old_access) = self.tables.translate(page).unwrap_or((frame, access));
+        self.tables.unmap(page, page + PAGE_SIZE, true);
+        match self.tables.map_zeroed(page, access) {
+            Ok(private) => {
+                self.tables.write_frame(private, 0, &copy);
+                Ok(private)
+            }
+            Err(status) => {
+                let _ = self.tables.map_shared(page, frame, old_access);
+                Err(status)
+            }
+        }
+    }
+
+    /// Whether a write to `page` (committed with `protect`, mapping `frame`) must first
+    /// give it a private copy: a copy-on-write page, or any page of an image view, whose
+    /// frame is shared. Writes to a shared view of a page-file-backed section go to the
+    /// shared frame.
+    fn needs_private_copy(&self, page: u64, protect: u32, frame: u64) -> bool {
+        let in_image = self
+            .vads
+            .find(page)
+            .is_some_and(|vad| vad.kind == VadKind::Image);
+        (is_write_copy(protect) || in_image) && self.tables.is_shared(frame)
     }
 
     /// Copies `bytes` to `address` for the kernel (building a PEB, loading an image): the
@@ -283,6 +327,10 @@ impl<T: PageTables> AddressSpace<T> {
             let count = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
             let page = at - offset as u64;
             let frame = match self.page_for_copy(page, check) {
+                Ok((Some(frame), protect)) if self.needs_private_copy(page, protect, frame) => {
+                    let access = PageAccess::from_protect(protect);
+                    self.copy_on_write(page, frame, access).map_err(|_| done)?
+                }
                 Ok((Some(frame), _)) => frame,
                 Ok((None, protect)) => self
                     .tables
@@ -346,7 +394,16 @@ impl<T: PageTables> AddressSpace<T> {
         if !wanted.allows(access) {
             return Err(NtStatus::ACCESS_VIOLATION);
         }
-        if self.tables.translate(page).is_some() {
+        if let Some((frame, _)) = self.tables.translate(page) {
+            if is_write_copy(protect) && self.tables.is_shared(frame) {
+                if access == Access::Write {
+                    self.copy_on_write(page, frame, wanted)?;
+                    return Ok(Resolution::CopyOnWrite);
+                }
+                self.tables
+                    .protect(page, page + PAGE_SIZE, wanted.without_write());
+                return Ok(Resolution::Refreshed);
+            }
             self.tables.protect(page, page + PAGE_SIZE, wanted);
             return Ok(Resolution::Refreshed);
         }

@@ -276,11 +276,6 @@ impl ImageLayout {
     }
 }
 
-/// Whether a protection lets a view write its pages (as private copies).
-pub fn is_writable(protect: u32) -> bool {
-    matches!(protect, PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)
-}
-
 /// The protection of a section's pages, from its `IMAGE_SCN_MEM_*` flags; writable pages
 /// are copy-on-write, as in every view of an image.
 fn section_protection(characteristics: u32) -> u32 {

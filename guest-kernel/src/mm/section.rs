@@ -3,11 +3,11 @@
 //! (committed and zero-filled when it is created); every view maps those same frames, so
 //! writes in one process show in all. An image section (SEC_IMAGE) refers to the image's
 //! control area, one per file however many sections and views there are: the image's
-//! read-only pages, which every view shares, are the boot image's own frames where the
-//! file holds a whole page at a page-aligned guest-physical address, else frames of the
-//! control area filled once. Writable pages, and pages a relocation changes, are private
-//! copies made when the view is mapped (NT copies on the first write; the copy is made
-//! earlier here, with the same result for the process).
+//! pages, which every view shares, are the boot image's own frames where the file holds a
+//! whole page at a page-aligned guest-physical address, else frames of the control area
+//! filled once. Writable pages are copy-on-write: a view gets its own copy of a page on
+//! the first write to it (`AddressSpace::access_fault`). Pages a relocation changes are
+//! private copies from the start.
 //!
 //! A frame mapped in a view holds a reference (the PFN share count): a section and its
 //! views can go in any order.
@@ -26,7 +26,7 @@ use abi::section::{
 use spin::Mutex;
 
 use super::address_space::ViewPage;
-use super::image::{self, ImageLayout};
+use super::image::ImageLayout;
 use super::vad::{Access, PageAccess, VadKind};
 use super::{AddressSpace, allocate_zeroed_frame, free_frame, pfn_counters};
 use crate::io::file::File;
@@ -89,8 +89,7 @@ pub struct ImageControlArea {
     file: &'static [u8],
     file_physical: u64,
     layout: ImageLayout,
-    /// Per page: the frame every view shares, or None for pages each view copies
-    /// (writable ones) or leaves reserved.
+    /// Per page: the frame every view shares, or None for pages views leave reserved.
     shared_pages: Vec<Option<SharedPage>>,
 }
 
@@ -257,8 +256,8 @@ impl Section {
     }
 }
 
-/// MiMapViewOfDataSection: the section's frames, shared (or copied for a copy-on-write
-/// view).
+/// MiMapViewOfDataSection: the section's frames, shared (copy-on-write in a
+/// copy-on-write view).
 fn map_data_view(
     segment: &PageFileSegment,
     space: &mut AddressSpace,
@@ -286,17 +285,12 @@ fn map_data_view(
         request.protect,
     )?;
     let first = (request.offset / PAGE_SIZE) as usize;
-    let copy_on_write = request.protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY) != 0;
     for (index, &frame) in segment.frames[first..].iter().enumerate() {
         let page = base + index as u64 * PAGE_SIZE;
         if page >= base + size {
             break;
         }
-        let contents = if copy_on_write {
-            ViewPage::Private(frame_bytes(frame))
-        } else {
-            ViewPage::Shared(frame)
-        };
+        let contents = ViewPage::Shared(frame);
         if let Err(status) = space.map_view_page(base, page, request.protect, contents) {
             let _ = space.unmap_view(base);
             return Err(status);
@@ -308,13 +302,6 @@ fn map_data_view(
         status: NtStatus::SUCCESS,
         entry_point: 0,
     })
-}
-
-/// The bytes of a frame of RAM or of the boot image.
-fn frame_bytes(frame: u64) -> &'static [u8] {
-    // SAFETY: the direct map covers all guest RAM and the boot image; the frame is held by
-    // the caller (a section) for as long as the slice is used, within one call.
-    unsafe { core::slice::from_raw_parts(phys_to_virt(frame) as *const u8, PAGE_SIZE as usize) }
 }
 
 impl ImageControlArea {
@@ -337,15 +324,15 @@ impl ImageControlArea {
         for index in 0..pages {
             let rva = index as u64 * PAGE_SIZE;
             let page = match area.layout.page_protection(rva) {
-                Some(protect) if !image::is_writable(protect) => Some(area.shared_page(rva)?),
-                _ => None,
+                Some(_) => Some(area.shared_page(rva)?),
+                None => None,
             };
             area.shared_pages.push(page);
         }
         Ok(area)
     }
 
-    /// The frame a read-only page at `rva` is shared from: the boot image's own when the
+    /// The frame the page at `rva` is shared from: the boot image's own when the
     /// file holds the whole page page-aligned, else a frame filled from the file.
     fn shared_page(&self, rva: u64) -> Result<SharedPage, NtStatus> {
         if let Some(offset) = self.layout.page_file_offset(rva) {

@@ -407,6 +407,16 @@ impl PageAccess {
         }
     }
 
+    /// The same access without write: what a copy-on-write page still sharing its frame
+    /// gets, so that the first write faults.
+    pub fn without_write(self) -> Self {
+        match self {
+            Self::ReadWrite => Self::ReadOnly,
+            Self::ExecuteReadWrite => Self::ExecuteRead,
+            other => other,
+        }
+    }
+
     /// Whether `access` is allowed.
     pub fn allows(self, access: Access) -> bool {
         match access {

@@ -243,6 +243,18 @@ impl Drop for SimulatedTables {
 
 type Space = AddressSpace<SimulatedTables>;
 
+impl Space {
+    /// Writes `bytes` at the start of `frame`, as a section fills its pages.
+    fn tables_write_for_test(&mut self, frame: u64, bytes: &[u8]) {
+        let mut machine = self.tables().machine.borrow_mut();
+        let memory = machine
+            .memory
+            .entry(frame)
+            .or_insert_with(|| vec![0; PAGE as usize]);
+        memory[..bytes.len()].copy_from_slice(bytes);
+    }
+}
+
 /// A machine with the shared user data frame allocated, and an address space mapping it.
 fn setup() -> (Rc<RefCell<Machine>>, Space) {
     setup_with(Machine::new())
@@ -826,4 +838,80 @@ fn resident_pages_get_frames_without_a_fault() {
         space.make_resident(base, 2 * PAGE),
         Err(NtStatus::NOT_COMMITTED)
     );
+}
+
+#[test]
+fn views_share_frames_until_written() {
+    let (machine, mut first) = setup();
+    let (_, mut second) = setup_with(machine.clone());
+    // A section's page: the section holds one reference, each view another.
+    let frame = machine.borrow_mut().allocate().unwrap();
+    first.tables_write_for_test(frame, b"shared");
+    let before = machine.borrow().counters();
+    let base = 0x1_4000_0000;
+    for space in [&mut first, &mut second] {
+        space
+            .reserve_view(
+                Some(base),
+                2 * PAGE,
+                false,
+                VadKind::Image,
+                PAGE_EXECUTE_WRITECOPY,
+            )
+            .unwrap();
+        space
+            .map_view_page(base, base, PAGE_WRITECOPY, ViewPage::Shared(frame))
+            .unwrap();
+        space
+            .map_view_page(base, base + PAGE, PAGE_READONLY, ViewPage::Shared(frame))
+            .unwrap();
+    }
+    assert_eq!(
+        first.tables().translate(base),
+        Some((frame, PageAccess::ReadOnly)),
+        "copy-on-write pages are read-only while they share their frame"
+    );
+    assert_eq!(
+        first.access_fault(base, Access::Read),
+        Ok(Resolution::Refreshed)
+    );
+    assert_eq!(
+        first.tables().translate(base),
+        Some((frame, PageAccess::ReadOnly))
+    );
+    assert_eq!(
+        first.access_fault(base + 8, Access::Write),
+        Ok(Resolution::CopyOnWrite)
+    );
+    let (copy, access) = first.tables().translate(base).unwrap();
+    assert_ne!(copy, frame);
+    assert_eq!(access, PageAccess::ReadWrite);
+    let mut contents = [0; 6];
+    first.read_memory(base, &mut contents).unwrap();
+    assert_eq!(&contents, b"shared", "the copy holds what the frame held");
+    assert_eq!(
+        first.access_fault(base + PAGE, Access::Write),
+        Err(NtStatus::ACCESS_VIOLATION),
+        "a read-only page of a view"
+    );
+    // A write as NtWriteVirtualMemory makes it copies too, and leaves the frame alone.
+    second.write_memory(base, b"SECOND").unwrap();
+    assert_ne!(second.tables().translate(base).unwrap().0, frame);
+    let mut shared = [0; 6];
+    first.read_memory(base + PAGE, &mut shared).unwrap();
+    assert_eq!(&shared, b"shared");
+    // Making a shared page writable gives it a copy first.
+    first
+        .protect_virtual_memory(base + PAGE, PAGE, PAGE_READWRITE)
+        .unwrap();
+    assert_ne!(first.tables().translate(base + PAGE).unwrap().0, frame);
+    assert_eq!(first.unmap_view(base + PAGE), Ok((base, 2 * PAGE)));
+    assert_eq!(second.unmap_view(base), Ok((base, 2 * PAGE)));
+    assert_eq!(second.unmap_view(base), Err(NtStatus::NOT_MAPPED_VIEW));
+    assert_eq!(
+        machine.borrow().counters().active,
+        before.active,
+        "the copies and page tables are back, the section's frame still held"
+    );
+    machine.borrow_mut().pfn.free(frame).unwrap();
 }

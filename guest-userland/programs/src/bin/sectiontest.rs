@@ -528,12 +528,23 @@ fn image_views(tally: &mut Tally) {
     let own = own_image_base();
     let (_, section) = image_section("sectiontest.exe");
     let (_, info) = query::<SectionImageInformation>(section, SECTION_IMAGE_INFORMATION_CLASS);
+    let available = available_pages();
     let (status, first, size) = map(
         section,
         CURRENT_PROCESS_HANDLE,
         0,
         0,
         PAGE_EXECUTE_WRITECOPY,
+    );
+    let taken = available - available_pages();
+    println!(
+        "sectiontest: a relocated view of {} pages took {taken} frames",
+        size / PAGE
+    );
+    tally.check(
+        "a view shares the image's pages: it takes fewer frames than it has pages",
+        taken < size / PAGE,
+        &taken,
     );
     tally.status(
         "a view of this program's image, whose base is taken",

@@ -243,7 +243,7 @@ fn classic_path_and_nt_create_user_process_give_the_same_process() {
         "ok: NtCreateUserProcess's child's exit status",
         "ok: the classic path's child's exit status",
         "ok: the classic path to a missing image",
-        "sectiontest: 3 cases, 0 wrong",
+        "sectiontest: 7 cases, 0 wrong",
     ] {
         assert!(console.contains(line), "missing {line:?} in:\n{console}");
     }

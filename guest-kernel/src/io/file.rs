@@ -66,12 +66,14 @@ pub fn init() {
     ob::create_object_type(&FILE_TYPE);
 }
 
-/// Opens the program a command line or an image path names by its last component
-/// (`hello`, `hello.exe` or `\SystemRoot\System32\hello.exe`): `System32\NAME.exe`.
-/// STATUS_OBJECT_NAME_NOT_FOUND when there is none.
-pub fn open_program(name: &str) -> Result<File, NtStatus> {
-    let leaf = name.rsplit(['\\', '/']).next().unwrap_or(name);
-    let (path, data) = boot_image::find_program(leaf).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+/// Opens the image a process is created from: an NT path (`\SystemRoot\System32\hello.exe`)
+/// is looked up as [`open`] does; a bare program name (`hello`, `hello.exe`) is
+/// `\SystemRoot\System32\NAME.exe` (STATUS_OBJECT_NAME_NOT_FOUND when there is none).
+pub fn open_image(name: &str) -> Result<File, NtStatus> {
+    if name.starts_with('\\') {
+        return open(name);
+    }
+    let (path, data) = boot_image::find_program(name).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
     Ok(File { path, data })
 }
 

@@ -48,12 +48,14 @@ pub trait PageTables {
     fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]);
 }
 
-/// What backs a page of a view: a frame shared with the section, or a private copy of
-/// these bytes (at most a page; the rest reads as zeros).
+/// What backs a page of a view: a frame shared with the section, a private copy of these
+/// bytes (at most a page; the rest reads as zeros), or nothing until the first touch
+/// gives it a zero-filled frame.
 #[derive(Clone, Copy, Debug)]
 pub enum ViewPage<'a> {
     Shared(u64),
     Private(&'a [u8]),
+    DemandZero,
 }
 
 /// How a page fault was resolved.
@@ -157,8 +159,9 @@ impl<T: PageTables> AddressSpace<T> {
         Ok(start)
     }
 
-    /// Commits `page` of the view reserved at `view_base` with `protect` and maps it now:
-    /// a frame of the section, or a private frame holding a copy. A copy-on-write page
+    /// Commits `page` of the view reserved at `view_base` with `protect` and maps it now
+    /// (a frame of the section, or a private frame holding a copy) or, for a page the file
+    /// holds nothing of, on first touch. A copy-on-write page
     /// mapping a shared frame is mapped without write access until its first write.
     pub fn map_view_page(
         &mut self,
@@ -184,6 +187,7 @@ impl<T: PageTables> AddressSpace<T> {
                 let bytes = &bytes[..bytes.len().min(PAGE_SIZE as usize)];
                 self.tables.write_frame(frame, 0, bytes);
             }
+            ViewPage::DemandZero => {}
         }
         let state = PageState::Committed(protect);
         self.vads

@@ -254,6 +254,17 @@ impl ImageLayout {
         }
     }
 
+    /// Whether the file holds any of the page at page-aligned `rva`: a page it holds
+    /// nothing of (uninitialised data) is zero-filled on first touch instead.
+    pub fn page_has_file_data(&self, rva: u64) -> bool {
+        let overlaps = |target: u64, length: u64| target < rva + PAGE_SIZE && rva < target + length;
+        overlaps(0, self.headers_size)
+            || self
+                .sections
+                .iter()
+                .any(|section| overlaps(section.rva, section.file_size))
+    }
+
     /// The file offset where the page at page-aligned `rva` is stored whole, if it is: a
     /// page fully initialised from one stretch of the file, which a view may share.
     pub fn page_file_offset(&self, rva: u64) -> Option<u64> {

@@ -89,7 +89,8 @@ pub struct ImageControlArea {
     file: &'static [u8],
     file_physical: u64,
     layout: ImageLayout,
-    /// Per page: the frame every view shares, or None for pages views leave reserved.
+    /// Per page: the frame every view shares, or None for pages views leave reserved or
+    /// zero-fill on first touch (pages the file holds nothing of).
     shared_pages: Vec<Option<SharedPage>>,
 }
 
@@ -324,8 +325,8 @@ impl ImageControlArea {
         for index in 0..pages {
             let rva = index as u64 * PAGE_SIZE;
             let page = match area.layout.page_protection(rva) {
-                Some(_) => Some(area.shared_page(rva)?),
-                None => None,
+                Some(_) if area.layout.page_has_file_data(rva) => Some(area.shared_page(rva)?),
+                _ => None,
             };
             area.shared_pages.push(page);
         }
@@ -432,6 +433,7 @@ impl ImageControlArea {
             };
             let contents = match shared {
                 Some(page) if !relocated[index] => ViewPage::Shared(page.frame()),
+                None if !relocated[index] => ViewPage::DemandZero,
                 _ => {
                     layout.page_contents(self.file, rva, &mut copy);
                     ViewPage::Private(&copy)

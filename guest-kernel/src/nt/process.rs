@@ -41,13 +41,16 @@ unsafe impl Plain for InitialTeb {}
 /// POBJECT_ATTRIBUTES ThreadObjectAttributes OPTIONAL, ProcessFlags, ThreadFlags,
 /// PRTL_USER_PROCESS_PARAMETERS ProcessParameters, PPS_CREATE_INFO CreateInfo OPTIONAL,
 /// PPS_ATTRIBUTE_LIST AttributeList OPTIONAL)`: what `RtlCreateUserProcess` does in one
-/// call. The image is the boot-image program ImagePathName names (its last component:
-/// `\SystemRoot\System32\hello.exe` or `hello`); the child is the caller's
+/// call. The image is the file ImagePathName names: an NT path
+/// (`\SystemRoot\System32\hello.exe`), or a program name (`hello`) in System32; the
+/// image section is made from it. The child is the caller's
 /// (`PspCreateProcess`), inheriting its inheritable handles with
 /// PROCESS_CREATE_FLAGS_INHERIT_HANDLES; its first thread (`PspCreateThread`) starts at the
 /// image's entry point, suspended with THREAD_CREATE_FLAGS_CREATE_SUSPENDED. Both handles
 /// go back. Unknown flags are STATUS_INVALID_PARAMETER, an unknown image
-/// STATUS_OBJECT_NAME_NOT_FOUND; CreateInfo and AttributeList are probed and not used.
+/// STATUS_OBJECT_NAME_NOT_FOUND (or the path's status, as NtOpenFile's), a file that is
+/// not an image STATUS_INVALID_IMAGE_NOT_MZ or STATUS_INVALID_IMAGE_FORMAT; CreateInfo
+/// and AttributeList are probed and not used.
 pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [
         process_handle,
@@ -89,7 +92,7 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let parent = ps::current_process();
     let inherit = process_flags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES != 0;
     // The image, as RtlCreateUserProcess finds it: the file, then its image section.
-    let file = io::file::open_program(&image_path)?;
+    let file = io::file::open_image(&image_path)?;
     let section = Object::create(Section::create_image(&file)?);
     let image_path = file.nt_path();
     let parameters = Some((image_path.as_str(), command_line.as_str()));

@@ -306,7 +306,7 @@ pub fn lookup_thread_by_client_id(client_id: ClientId) -> Result<Arc<Object<Thre
 /// first thread (`PspCreateThread`), not yet running.
 pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>, NtStatus> {
     let program = environment::program_name(command_line);
-    let file = io::file::open_program(program)?;
+    let file = io::file::open_image(program)?;
     let section = Object::create(Section::create_image(&file)?);
     let image_path = file.nt_path();
     let parameters = Some((image_path.as_str(), command_line));

@@ -1131,6 +1131,36 @@ fn creation_paths(tally: &mut Tally) {
     );
     user.close();
     classic.close();
+    for (path, expected) in [
+        (
+            "\\SystemRoot\\System32\\missing.exe",
+            NtStatus::OBJECT_NAME_NOT_FOUND,
+        ),
+        (
+            "\\SystemRoot\\NoDirectory\\exit.exe",
+            NtStatus::OBJECT_PATH_NOT_FOUND,
+        ),
+        ("\\SystemRoot\\boot.cfg", NtStatus::INVALID_IMAGE_NOT_MZ),
+    ] {
+        let status = create_user_process(path, path, 0, 0).err();
+        tally.status(path, status.unwrap_or(NtStatus::SUCCESS), expected);
+    }
+    match create_user_process("\\??\\C:\\Windows\\System32\\exit.exe", "exit 5", 0, 0) {
+        Ok(child) => {
+            wait(child.process);
+            tally.value(
+                "a process of an image named by its NT path",
+                status(child.process),
+                5,
+            );
+            child.close();
+        }
+        Err(status) => tally.status(
+            "a process of an image named by its NT path",
+            status,
+            NtStatus::SUCCESS,
+        ),
+    }
     let missing = create_process_classic("missing", "missing", 0, false);
     tally.status(
         "the classic path to a missing image",

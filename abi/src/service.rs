@@ -115,10 +115,12 @@ pub enum SystemService {
     /// ProcessHandle, PCLIENT_ID ClientId, PCONTEXT ThreadContext, PINITIAL_TEB InitialTeb,
     /// BOOLEAN CreateSuspended)`.
     NtCreateThread = 0x4E,
+    /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenSection = 0x4F,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 40] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -158,6 +160,7 @@ impl SystemService {
         Self::NtQuerySection,
         Self::NtCreateProcessEx,
         Self::NtCreateThread,
+        Self::NtOpenSection,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -201,6 +204,7 @@ impl SystemService {
             0x4C => Some(Self::NtQuerySection),
             0x4D => Some(Self::NtCreateProcessEx),
             0x4E => Some(Self::NtCreateThread),
+            0x4F => Some(Self::NtOpenSection),
             _ => None,
         }
     }

@@ -47,7 +47,7 @@ impl File {
     /// The guest-physical address of the file's first byte (the boot image is mapped
     /// read-only in guest memory, reached through the direct map).
     pub fn physical_address(&self) -> u64 {
-        self.data.as_ptr() as u64 - DIRECT_MAP_BASE
+        (self.data.as_ptr() as u64).wrapping_sub(DIRECT_MAP_BASE)
     }
 
     /// The file's name without its directory ("hello.exe").

@@ -97,6 +97,7 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtQuerySection) => status_of(section::nt_query_section(frame)),
         Some(SystemService::NtCreateProcessEx) => status_of(process::nt_create_process_ex(frame)),
         Some(SystemService::NtCreateThread) => status_of(process::nt_create_thread(frame)),
+        Some(SystemService::NtOpenSection) => status_of(section::nt_open_section(frame)),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

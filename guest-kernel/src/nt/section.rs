@@ -1,5 +1,5 @@
-//! Section services: NtCreateSection, NtMapViewOfSection, NtUnmapViewOfSection and
-//! NtQuerySection. Each checks and captures its arguments in NT's order, then leaves the
+//! Section services: NtCreateSection, NtOpenSection, NtMapViewOfSection,
+//! NtUnmapViewOfSection and NtQuerySection. Each checks and captures its arguments in NT's order, then leaves the
 //! work to the memory manager's section objects (`mm::section`).
 
 use abi::NtStatus;
@@ -23,7 +23,7 @@ use super::user_args::{self, arguments, bytes_of, probe_for_write, write_bytes};
 use crate::arch::TrapFrame;
 use crate::io::file::File;
 use crate::mm::probe::Plain;
-use crate::mm::section::{Section, ViewRequest};
+use crate::mm::section::{SECTION_TYPE, Section, ViewRequest};
 use crate::mm::vad::validate_protection;
 use crate::ob::{self, Object};
 use crate::ps::Process;
@@ -110,6 +110,23 @@ pub fn nt_create_section(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     )?;
     return_handle(handle_address, handle)?;
     Ok(status)
+}
+
+/// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`: opens a
+/// named section (`\BaseNamedObjects\Name`) by its name, as NtOpenDirectoryObject opens
+/// directories; the lookup's statuses are the object manager's.
+pub fn nt_open_section(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [handle_address, desired_access, attributes] = arguments::<3>(frame)?;
+    user_args::probe_for_write_handle(handle_address)?;
+    let attributes = user_args::capture_object_attributes(attributes)?;
+    let handle = ob::open_object_by_name(
+        &attributes.object_name(),
+        &SECTION_TYPE,
+        attributes.attributes,
+        desired_access as u32,
+    )?;
+    return_handle(handle_address, handle)?;
+    Ok(NtStatus::SUCCESS)
 }
 
 /// The section rights a view with protection `protect` needs (MiMakeProtectionMask's

@@ -646,3 +646,16 @@ system_service_stub! {
         create_suspended: u32
     ) = NtCreateThread;
 }
+
+system_service_stub! {
+    /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`, `attributes` to readable `OBJECT_ATTRIBUTES`
+    /// whose name is readable.
+    fn nt_open_section(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes
+    ) = NtOpenSection;
+}

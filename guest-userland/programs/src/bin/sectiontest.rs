@@ -7,6 +7,8 @@
 //!
 //! `sectiontest malformed NAME...` tries to create an image section of each
 //! `\SystemRoot\System32\NAME` and to start it as a process, printing both statuses.
+//! `sectiontest named` opens the named section its parent made, adds one to the value in
+//! it and exits with the value it found.
 //! `sectiontest data` prints the initial value of a writable static and exits with it.
 //! `sectiontest paths` runs only the comparison of the two creation paths.
 //! `sectiontest peb ARGS...` prints its PEB's image base and process parameters and exits
@@ -15,7 +17,8 @@
 #![no_main]
 
 use abi::access::{
-    GENERIC_WRITE, PROCESS_ALL_ACCESS, PROCESS_QUERY_INFORMATION, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    GENERIC_WRITE, OBJ_OPENIF, PROCESS_ALL_ACCESS, PROCESS_QUERY_INFORMATION, SYNCHRONIZE,
+    THREAD_ALL_ACCESS,
 };
 use abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED;
 use abi::file::{
@@ -40,9 +43,10 @@ use rt::process::{
 };
 use rt::syscall::{
     nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_duplicate_object,
-    nt_free_virtual_memory, nt_map_view_of_section, nt_open_file, nt_protect_virtual_memory,
-    nt_query_section, nt_query_system_information, nt_query_virtual_memory, nt_read_virtual_memory,
-    nt_terminate_process, nt_unmap_view_of_section, nt_write_virtual_memory,
+    nt_free_virtual_memory, nt_map_view_of_section, nt_open_file, nt_open_section,
+    nt_protect_virtual_memory, nt_query_section, nt_query_system_information,
+    nt_query_virtual_memory, nt_read_virtual_memory, nt_terminate_process,
+    nt_unmap_view_of_section, nt_write_virtual_memory,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -70,6 +74,7 @@ fn main(args: &Args) -> NtStatus {
             NtStatus::SUCCESS
         }
         Some("peb") => print_peb(args),
+        Some("named") => named_child(),
         Some("paths") => {
             let mut tally = Tally::default();
             creation_paths(&mut tally);
@@ -100,6 +105,7 @@ fn run_all() -> NtStatus {
     writable_pages_are_private(&mut tally);
     creation_paths(&mut tally);
     classic_bad_input(&mut tally);
+    named_sections(&mut tally);
     // The first cycle grows the stack as deep as the cycle goes; the second must give
     // back every frame it takes.
     section_cycle();
@@ -1080,6 +1086,133 @@ fn available_pages() -> u64 {
         )
     };
     u64::from(performance.available_pages)
+}
+
+/// The name of the section `sectiontest named` opens.
+const SHARED_SECTION_NAME: &str = "\\BaseNamedObjects\\SectionTestShared";
+
+/// NtCreateSection of a named page-file-backed section of one page.
+fn create_named_section(name: &str, attributes: u32) -> (NtStatus, u64) {
+    let mut name = Name::new(name);
+    let mut object_attributes = *name.attributes();
+    object_attributes.attributes = attributes;
+    let size = PAGE;
+    let mut handle = 0;
+    // SAFETY: the handle, attributes, name and size are locals.
+    let status = unsafe {
+        nt_create_section(
+            &mut handle,
+            SECTION_ALL_ACCESS,
+            &object_attributes,
+            &size,
+            PAGE_READWRITE,
+            SEC_COMMIT,
+            0,
+        )
+    };
+    (status, handle)
+}
+
+/// NtOpenSection by name: the status and the handle.
+fn open_section(name: &str) -> (NtStatus, u64) {
+    let mut name = Name::new(name);
+    let mut handle = 0;
+    // SAFETY: the handle, attributes and name are locals.
+    let status = unsafe { nt_open_section(&mut handle, SECTION_ALL_ACCESS, name.attributes()) };
+    (status, handle)
+}
+
+/// `sectiontest named`: opens the parent's named section, maps it, adds one to the value
+/// in it and exits with the value it found.
+fn named_child() -> NtStatus {
+    let (status, section) = open_section(SHARED_SECTION_NAME);
+    if !status.is_success() {
+        return status;
+    }
+    let (status, view, _) = map(section, CURRENT_PROCESS_HANDLE, 0, 0, PAGE_READWRITE);
+    if !status.is_success() {
+        return status;
+    }
+    let found = read::<u32>(view);
+    // SAFETY: the view is mapped read-write.
+    unsafe { (view as *mut u32).write_volatile(found + 1) };
+    NtStatus(found)
+}
+
+fn named_sections(tally: &mut Tally) {
+    let (status, section) = create_named_section(SHARED_SECTION_NAME, 0);
+    tally.status("a named section", status, NtStatus::SUCCESS);
+    let (status, _) = create_named_section(SHARED_SECTION_NAME, 0);
+    tally.status(
+        "the same name again",
+        status,
+        NtStatus::OBJECT_NAME_COLLISION,
+    );
+    let (status, again) = create_named_section(SHARED_SECTION_NAME, OBJ_OPENIF);
+    tally.status(
+        "the same name with OBJ_OPENIF",
+        status,
+        NtStatus::OBJECT_NAME_EXISTS,
+    );
+    close(again);
+    let (_, view, _) = map(section, CURRENT_PROCESS_HANDLE, 0, 0, PAGE_READWRITE);
+    // SAFETY: the view is mapped read-write.
+    unsafe { (view as *mut u32).write_volatile(0x4242) };
+    match create_user_process("sectiontest", "sectiontest named", 0, 0) {
+        Ok(child) => {
+            wait(child.process);
+            let found = query_basic_information(child.process).map_or(0, |b| b.exit_status);
+            tally.value(
+                "a child opens the section by name and finds the value",
+                u64::from(found),
+                0x4242,
+            );
+            tally.value(
+                "the child's write shows here",
+                u64::from(read::<u32>(view)),
+                0x4243,
+            );
+            child.close();
+        }
+        Err(status) => tally.status("a child", status, NtStatus::SUCCESS),
+    }
+    let (status, _) = open_section("\\BaseNamedObjects\\NoSuchSection");
+    tally.status(
+        "NtOpenSection of a missing name",
+        status,
+        NtStatus::OBJECT_NAME_NOT_FOUND,
+    );
+    let (status, _) = open_section("\\BaseNamedObjects");
+    tally.status(
+        "NtOpenSection of a directory",
+        status,
+        NtStatus::OBJECT_TYPE_MISMATCH,
+    );
+    unmap(CURRENT_PROCESS_HANDLE, view);
+    close(section);
+    let (status, _) = open_section(SHARED_SECTION_NAME);
+    tally.status(
+        "the name goes with the last handle",
+        status,
+        NtStatus::OBJECT_NAME_NOT_FOUND,
+    );
+
+    // A file is no directory to open names relative to.
+    let (_, file, _) = open_file("\\SystemRoot\\System32\\hello.exe", FILE_READ_DATA, 0);
+    let mut name = Name::new("hello.exe");
+    let mut relative = *name.attributes();
+    relative.root_directory = file;
+    let mut handle = 0;
+    let mut io_status = IoStatusBlock::default();
+    // SAFETY: locals.
+    let status =
+        unsafe { nt_open_file(&mut handle, FILE_READ_DATA, &relative, &mut io_status, 0, 0) };
+    tally.status(
+        "a name relative to a file",
+        status,
+        NtStatus::NOT_A_DIRECTORY,
+    );
+    close(file);
 }
 
 /// The command line both creation paths give their child.

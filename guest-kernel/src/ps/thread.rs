@@ -150,7 +150,17 @@ fn psp_create_thread<R>(
             thread.user_stack.store(stack_limit, Ordering::Relaxed);
             (stack_limit + reserve, stack_limit, commit)
         }
-        UserStack::Given(start) => (start.stack_base, start.stack_limit, 0),
+        UserStack::Given(start) => {
+            // The top of the creator's stack gets its frames now too, as far as it is
+            // committed: the creator vouches for its stack, so what it did not commit
+            // is its own concern, and faults in on first use or not at all.
+            let committed = (start.stack_base - start.stack_limit).min(DEFAULT_STACK_COMMIT);
+            let top = start.stack_base & !(PAGE_SIZE - 1);
+            if let Some(bottom) = top.checked_sub(committed) {
+                let _ = space.make_resident(bottom, top - bottom);
+            }
+            (start.stack_base, start.stack_limit, 0)
+        }
     };
     let made_resident = match resident {
         0 => Ok(()),

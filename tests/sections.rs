@@ -251,3 +251,115 @@ fn classic_path_and_nt_create_user_process_give_the_same_process() {
         assert!(console.contains(line), "missing {line:?} in:\n{console}");
     }
 }
+
+/// `image` laid out again so that every page of it is a whole page of the file at a
+/// page-aligned offset: FileAlignment and SizeOfHeaders 0x1000, each section's raw data
+/// at a page boundary, raw and virtual sizes rounded up to pages.
+fn page_aligned_copy(image: &[u8]) -> Vec<u8> {
+    let pe = Pe::of(image);
+    let le32 = |at: usize| u32::from_le_bytes(image[at..at + 4].try_into().unwrap());
+    let sections = u16::from_le_bytes(
+        image[pe.nt_headers + 6..pe.nt_headers + 8]
+            .try_into()
+            .unwrap(),
+    );
+    let headers = le32(pe.optional_header + 60) as usize;
+    let mut file = vec![0u8; 0x1000];
+    file[..headers].copy_from_slice(&image[..headers]);
+    put(&mut file, pe.optional_header + 36, 0x1000);
+    put(&mut file, pe.optional_header + 60, 0x1000);
+    for index in 0..usize::from(sections) {
+        let header = pe.first_section + 40 * index;
+        let (virtual_size, raw_size, raw) =
+            (le32(header + 8), le32(header + 16), le32(header + 20));
+        let rounded = |size: u32| size.next_multiple_of(0x1000);
+        put(&mut file, header + 8, rounded(virtual_size));
+        if raw_size == 0 {
+            continue;
+        }
+        put(&mut file, header + 16, rounded(raw_size));
+        let placed = file.len() as u32;
+        put(&mut file, header + 20, placed);
+        file.extend_from_slice(&image[raw as usize..(raw + raw_size) as usize]);
+        file.resize(file.len().next_multiple_of(0x1000), 0);
+    }
+    file
+}
+
+fn put(file: &mut [u8], at: usize, value: u32) {
+    file[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// What a ustar entry of `size` bytes takes in the archive: its header and its data, in
+/// 512-byte blocks.
+fn archive_space(size: usize) -> usize {
+    512 + size.next_multiple_of(512)
+}
+
+#[test]
+fn an_image_stored_page_aligned_is_shared_from_the_boot_image() {
+    let bytes = std::fs::read(guest_image()).unwrap();
+    let entries = vmm::image::read_entries(&bytes).unwrap();
+    let mut writer = vmm::image::ImageWriter::new();
+    let mut offset = 0;
+    let mut hello = Vec::new();
+    for entry in &entries {
+        let data = &bytes[entry.offset..entry.offset + entry.size];
+        if entry.name.eq_ignore_ascii_case("System32/hello.exe") {
+            hello = data.to_vec();
+        }
+        writer.add(&entry.name, data).unwrap();
+        offset += archive_space(data.len());
+    }
+    // A padding file puts the aligned image's data at a page boundary of the archive,
+    // which the VMM maps at a page-aligned guest-physical address.
+    let padding = (0x1000 - (offset + 2 * 512) % 0x1000) % 0x1000;
+    writer.add("padding", &vec![0; padding]).unwrap();
+    let aligned = page_aligned_copy(&hello);
+    writer.add("System32/aligned.exe", &aligned).unwrap();
+    let path = temp_dir("sections-aligned").join("guest.img");
+    std::fs::write(&path, writer.finish().unwrap()).unwrap();
+    let placed = vmm::image::read_entries(&std::fs::read(&path).unwrap()).unwrap();
+    let entry = placed
+        .iter()
+        .find(|e| e.name == "System32/aligned.exe")
+        .unwrap();
+    assert_eq!(entry.offset % 0x1000, 0, "the image's data is page-aligned");
+
+    let outcome = boot_image(
+        &path,
+        &["sectiontest", "malformed", "aligned.exe", "hello.exe"],
+    );
+    assert_exit(&outcome, NtStatus::SUCCESS);
+    let console = outcome.console_text();
+    let frames = |name: &str| -> u64 {
+        let prefix = format!("frames {name}: ");
+        let line = console
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{console}"));
+        line[prefix.len()..].trim().parse().unwrap()
+    };
+    assert_eq!(
+        frames("aligned.exe"),
+        0,
+        "every page shared in place:\n{console}"
+    );
+    assert!(
+        frames("hello.exe") > 0,
+        "hello.exe's pages are copied once:\n{console}"
+    );
+    assert!(
+        console.contains("section aligned.exe: 0x00000000"),
+        "{console}"
+    );
+    assert!(
+        console.contains("process aligned.exe: created"),
+        "{console}"
+    );
+    assert_eq!(
+        console.matches("hello from user mode").count(),
+        2,
+        "{console}"
+    );
+}

@@ -6,7 +6,8 @@
 //! `ok:`/`WRONG:` per case and ends with 0 when every answer is right.
 //!
 //! `sectiontest malformed NAME...` tries to create an image section of each
-//! `\SystemRoot\System32\NAME` and to start it as a process, printing both statuses.
+//! `\SystemRoot\System32\NAME` and to start it as a process, printing both statuses and
+//! the frames the section took.
 //! `sectiontest named` opens the named section its parent made, adds one to the value in
 //! it and exits with the value it found.
 //! `sectiontest data` prints the initial value of a writable static and exits with it.
@@ -1424,10 +1425,16 @@ fn classic_bad_input(tally: &mut Tally) {
     close(data);
 }
 
-/// Tries an image section of `\SystemRoot\System32\NAME`, and a process of it.
+/// Tries an image section of `\SystemRoot\System32\NAME` (printing the status and the
+/// frames it took), and a process of it.
 fn malformed(name: &str) {
+    let available = available_pages();
     let (status, section) = image_section(name);
     println!("section {name}: {status}");
+    println!(
+        "frames {name}: {}",
+        available.saturating_sub(available_pages())
+    );
     if status.is_success() {
         close(section);
     }

@@ -15,11 +15,15 @@ use common::{guest_image, temp_dir};
 use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
 
 fn boot_image(image: &Path, program: &[&str]) -> RunOutcome {
+    boot_image_with(image, program, PvmMode::Native)
+}
+
+fn boot_image_with(image: &Path, program: &[&str], pvm_mode: PvmMode) -> RunOutcome {
     let config = RunConfig {
         program: Some(program.iter().map(|s| s.to_string()).collect()),
         console: ConsoleSink::Capture,
         timeout: Duration::from_secs(60),
-        pvm_mode: PvmMode::Native,
+        pvm_mode,
         ..RunConfig::new(image.to_path_buf())
     };
     let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
@@ -227,7 +231,14 @@ fn malformed_images_are_rejected_with_their_status() {
 
 #[test]
 fn classic_path_and_nt_create_user_process_give_the_same_process() {
-    let outcome = boot_image(&guest_image(), &["sectiontest", "paths"]);
+    // Both backends: the kernel emulated too (a few processes, so still quick).
+    for mode in [PvmMode::Native, PvmMode::Bootstrap] {
+        same_process_both_ways(mode);
+    }
+}
+
+fn same_process_both_ways(mode: PvmMode) {
+    let outcome = boot_image_with(&guest_image(), &["sectiontest", "paths"], mode);
     assert_exit(&outcome, NtStatus::SUCCESS);
     let console = outcome.console_text();
     let pebs: Vec<&str> = console

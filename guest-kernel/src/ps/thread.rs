@@ -71,6 +71,7 @@ pub struct CallerStart {
 }
 
 /// Where a new thread's user stack comes from.
+#[derive(Clone, Copy)]
 enum UserStack {
     /// Reserved and committed for the thread, released when it exits.
     Allocate { reserve: u64, commit: u64 },
@@ -138,8 +139,8 @@ fn psp_create_thread<R>(
     thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
 
     let mut space = process.address_space()?;
-    let (stack_base, stack_limit, resident) = match stack {
-        UserStack::Allocate { reserve, commit } => {
+    let (stack_base, stack_limit) = match stack {
+        UserStack::Allocate { reserve, .. } => {
             let (stack_limit, _) = space.allocate_virtual_memory(
                 0,
                 reserve,
@@ -148,23 +149,24 @@ fn psp_create_thread<R>(
                 PAGE_READWRITE,
             )?;
             thread.user_stack.store(stack_limit, Ordering::Relaxed);
-            (stack_limit + reserve, stack_limit, commit)
+            (stack_limit + reserve, stack_limit)
         }
-        UserStack::Given(start) => {
-            // The top of the creator's stack gets its frames now too, as far as it is
-            // committed: the creator vouches for its stack, so what it did not commit
-            // is its own concern, and faults in on first use or not at all.
-            let committed = (start.stack_base - start.stack_limit).min(DEFAULT_STACK_COMMIT);
-            let top = start.stack_base & !(PAGE_SIZE - 1);
-            if let Some(bottom) = top.checked_sub(committed) {
+        UserStack::Given(start) => (start.stack_base, start.stack_limit),
+    };
+    // The top of the stack gets its frames now, so the thread's first instructions take
+    // no fault on it (natively, such a fault has been seen to trip the host's trap-entry
+    // failure). A creator's stack is its own concern: as far as it is not committed, it
+    // faults in on first use, or not at all.
+    let made_resident = match stack {
+        UserStack::Allocate { commit, .. } => space.make_resident(stack_base - commit, commit),
+        UserStack::Given(_) => {
+            let top = stack_base & !(PAGE_SIZE - 1);
+            let size = (stack_base - stack_limit).min(DEFAULT_STACK_COMMIT);
+            if let Some(bottom) = top.checked_sub(size).filter(|_| size != 0) {
                 let _ = space.make_resident(bottom, top - bottom);
             }
-            (start.stack_base, start.stack_limit, 0)
+            Ok(())
         }
-    };
-    let made_resident = match resident {
-        0 => Ok(()),
-        commit => space.make_resident(stack_base - commit, commit),
     };
     let teb = made_resident.and_then(|()| {
         environment::create_thread_teb(

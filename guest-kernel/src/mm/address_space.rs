@@ -15,8 +15,9 @@ use abi::layout::PAGE_SIZE;
 use abi::memory::{
     MEM_COMMIT, MEM_DECOMMIT, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE, MEM_RESET, MEM_TOP_DOWN,
     MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_HIGHEST_VAD_ADDRESS,
-    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_GUARD,
-    PAGE_NOACCESS, PAGE_READONLY,
+    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_EXECUTE_READWRITE,
+    PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE,
+    PAGE_WRITECOPY,
 };
 
 use super::vad::{
@@ -269,6 +270,7 @@ impl<T: PageTables> AddressSpace<T> {
         match self.tables.map_zeroed(page, access) {
             Ok(private) => {
                 self.tables.write_frame(private, 0, &copy);
+                self.mark_written(page);
                 Ok(private)
             }
             Err(status) => {
@@ -276,6 +278,23 @@ impl<T: PageTables> AddressSpace<T> {
                 Err(status)
             }
         }
+    }
+
+    /// A copy-on-write page that has its private copy is a read-write page from then on,
+    /// as NtQueryVirtualMemory then reports it (PAGE_WRITECOPY becomes PAGE_READWRITE,
+    /// PAGE_EXECUTE_WRITECOPY PAGE_EXECUTE_READWRITE; modifiers stay).
+    fn mark_written(&mut self, page: u64) {
+        let Some((vad, PageState::Committed(protect))) = self.vads.page_state(page) else {
+            return;
+        };
+        let written = match protect & 0xFF {
+            PAGE_WRITECOPY => PAGE_READWRITE,
+            PAGE_EXECUTE_WRITECOPY => PAGE_EXECUTE_READWRITE,
+            _ => return,
+        };
+        let state = PageState::Committed(protect & !0xFF | written);
+        self.vads
+            .set_state(vad.start, page, page + PAGE_SIZE, state, |_| {});
     }
 
     /// Whether a write to `page` (committed with `protect`, mapping `frame`) must first

@@ -886,6 +886,12 @@ fn views_share_frames_until_written() {
     let (copy, access) = first.tables().translate(base).unwrap();
     assert_ne!(copy, frame);
     assert_eq!(access, PageAccess::ReadWrite);
+    assert_eq!(
+        first.query_virtual_memory(base).protect,
+        PAGE_READWRITE,
+        "a written copy-on-write page is read-write from then on"
+    );
+    assert_eq!(second.query_virtual_memory(base).protect, PAGE_WRITECOPY);
     let mut contents = [0; 6];
     first.read_memory(base, &mut contents).unwrap();
     assert_eq!(&contents, b"shared", "the copy holds what the frame held");

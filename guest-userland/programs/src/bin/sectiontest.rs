@@ -628,6 +628,16 @@ fn image_views(tally: &mut Tally) {
         u64::from(read::<u32>(second + data_rva)),
         0x0DA7_A000,
     );
+    tally.value(
+        "the written page is read-write from then on",
+        u64::from(query_memory(first + data_rva).protect),
+        u64::from(PAGE_READWRITE),
+    );
+    tally.value(
+        "the other view's is still copy-on-write",
+        u64::from(query_memory(second + data_rva).protect),
+        u64::from(PAGE_WRITECOPY),
+    );
     let mut base = first;
     let mut length = PAGE;
     let mut old = 0;

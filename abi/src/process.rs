@@ -138,3 +138,37 @@ const _: () = {
     assert!(offset_of!(SystemThreadInformation, thread_state) == 0x44);
     assert!(offset_of!(SystemThreadInformation, wait_reason) == 0x48);
 };
+
+/// `CONTEXT` (x64): its size and alignment, and the offsets NtCreateThread reads. The
+/// rest of the 0x4D0 bytes (segments, flags, the other registers, floating point) is not
+/// used to start a thread.
+pub const CONTEXT_SIZE: usize = 0x4D0;
+pub const CONTEXT_ALIGNMENT: u64 = 16;
+pub const CONTEXT_FLAGS_OFFSET: usize = 0x30;
+pub const CONTEXT_RCX_OFFSET: usize = 0x80;
+pub const CONTEXT_RDX_OFFSET: usize = 0x88;
+pub const CONTEXT_RSP_OFFSET: usize = 0x98;
+pub const CONTEXT_RIP_OFFSET: usize = 0xF8;
+/// `CONTEXT_AMD64 | CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_SEGMENTS | CONTEXT_FLOATING_POINT`.
+pub const CONTEXT_FULL: u32 = 0x0010_000B;
+
+/// `INITIAL_TEB`: the stack a thread created with NtCreateThread runs on, which its
+/// creator allocated.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InitialTeb {
+    pub old_stack_base: u64,
+    pub old_stack_limit: u64,
+    /// The top of the stack (highest address, exclusive).
+    pub stack_base: u64,
+    /// The lowest committed address of the stack.
+    pub stack_limit: u64,
+    /// The base of the stack's reservation.
+    pub stack_allocation_base: u64,
+}
+
+const _: () = {
+    assert!(size_of::<InitialTeb>() == 0x28);
+    assert!(core::mem::offset_of!(InitialTeb, stack_base) == 0x10);
+    assert!(core::mem::offset_of!(InitialTeb, stack_allocation_base) == 0x20);
+};

@@ -142,10 +142,34 @@ pub enum SystemService {
     NtAlertThread = 0x82,
     /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`.
     NtContinue = 0x83,
+    /// `NtOpenFile(PHANDLE FileHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PIO_STATUS_BLOCK IoStatusBlock, ShareAccess, OpenOptions)`.
+    NtOpenFile = 0x48,
+    /// `NtCreateSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PLARGE_INTEGER MaximumSize, SectionPageProtection, AllocationAttributes, FileHandle)`.
+    NtCreateSection = 0x49,
+    /// `NtMapViewOfSection(SectionHandle, ProcessHandle, PVOID *BaseAddress, ZeroBits,
+    /// CommitSize, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, InheritDisposition,
+    /// AllocationType, Win32Protect)`.
+    NtMapViewOfSection = 0x4A,
+    /// `NtUnmapViewOfSection(ProcessHandle, BaseAddress)`.
+    NtUnmapViewOfSection = 0x4B,
+    /// `NtQuerySection(SectionHandle, SectionInformationClass, SectionInformation,
+    /// SectionInformationLength, PULONG ReturnLength)`.
+    NtQuerySection = 0x4C,
+    /// `NtCreateProcessEx(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ParentProcess, Flags, SectionHandle, DebugPort, TokenHandle, Reserved)`.
+    NtCreateProcessEx = 0x4D,
+    /// `NtCreateThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, PCLIENT_ID ClientId, PCONTEXT ThreadContext, PINITIAL_TEB InitialTeb,
+    /// BOOLEAN CreateSuspended)`.
+    NtCreateThread = 0x4E,
+    /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    NtOpenSection = 0x4F,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 52] = [
+    pub const ALL: [Self; 60] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -198,6 +222,14 @@ impl SystemService {
         Self::NtTestAlert,
         Self::NtAlertThread,
         Self::NtContinue,
+        Self::NtOpenFile,
+        Self::NtCreateSection,
+        Self::NtMapViewOfSection,
+        Self::NtUnmapViewOfSection,
+        Self::NtQuerySection,
+        Self::NtCreateProcessEx,
+        Self::NtCreateThread,
+        Self::NtOpenSection,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -254,6 +286,14 @@ impl SystemService {
             0x81 => Some(Self::NtTestAlert),
             0x82 => Some(Self::NtAlertThread),
             0x83 => Some(Self::NtContinue),
+            0x48 => Some(Self::NtOpenFile),
+            0x49 => Some(Self::NtCreateSection),
+            0x4A => Some(Self::NtMapViewOfSection),
+            0x4B => Some(Self::NtUnmapViewOfSection),
+            0x4C => Some(Self::NtQuerySection),
+            0x4D => Some(Self::NtCreateProcessEx),
+            0x4E => Some(Self::NtCreateThread),
+            0x4F => Some(Self::NtOpenSection),
             _ => None,
         }
     }

@@ -36,6 +36,8 @@ fn system_startup(boot_info_phys: u64) -> ! {
     ke::mutant::init();
     ke::timer::init();
     ps::init();
+    io::file::init();
+    mm::section::init();
 
     // Phase 1: the first process.
     hal::boot_progress(BootMarker::KernelReady);

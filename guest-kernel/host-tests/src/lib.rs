@@ -14,6 +14,8 @@ pub mod address_space;
 pub mod cid;
 #[path = "../../src/ob/handle_table.rs"]
 pub mod handle_table;
+#[path = "../../src/mm/image.rs"]
+pub mod image;
 #[path = "../../src/ob/namespace.rs"]
 pub mod namespace;
 #[path = "../../src/ob/object.rs"]
@@ -32,10 +34,10 @@ pub mod ke {
     pub use super::ready_queue;
 }
 
-/// The pure part of the memory manager (the PFN database, VADs, address-space logic), at
-/// its kernel path.
+/// The pure part of the memory manager (the PFN database, VADs, address-space logic, image
+/// validation), at its kernel path.
 pub mod mm {
-    pub use super::{address_space, pfn, vad};
+    pub use super::{address_space, image, pfn, vad};
 }
 
 /// The pure part of the object manager, at its kernel path.

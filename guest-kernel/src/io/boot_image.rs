@@ -40,6 +40,29 @@ pub fn find_program(name: &str) -> Option<(String, &'static [u8])> {
     })
 }
 
+/// The contents of the file at archive path `path` ("System32/hello.exe"), names compared
+/// case-insensitively as NT compares file names; its archive path as the archive spells it.
+pub fn find_file(path: &str) -> Option<(String, &'static [u8])> {
+    archive().entries().find_map(|entry| {
+        let name = entry.filename();
+        let name = name.as_str().ok()?;
+        name.eq_ignore_ascii_case(path)
+            .then(|| (String::from(name), entry.data()))
+    })
+}
+
+/// Whether archive path `path` is a directory: some file lies below it.
+pub fn is_directory(path: &str) -> bool {
+    archive().entries().any(|entry| {
+        let name = entry.filename();
+        name.as_str().is_ok_and(|name| {
+            name.len() > path.len()
+                && name.as_bytes()[path.len()] == b'/'
+                && name[..path.len()].eq_ignore_ascii_case(path)
+        })
+    })
+}
+
 /// The boot configuration's default program.
 pub fn default_program() -> Option<&'static str> {
     let config = archive()

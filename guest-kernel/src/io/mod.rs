@@ -1,3 +1,5 @@
-//! The I/O manager's share of the kernel so far: files of the boot image.
+//! The I/O manager's share of the kernel so far: the boot image and its files, opened as
+//! read-only file objects.
 
 pub mod boot_image;
+pub mod file;

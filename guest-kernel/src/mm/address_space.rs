@@ -2,8 +2,10 @@
 //! that follow them. Here are the virtual-memory services' rules once their arguments are
 //! captured (MiAllocateVirtualMemory, NtFreeVirtualMemory, MiProtectVirtualMemory,
 //! MiQueryMemoryBasicInformation, MmCopyVirtualMemory), page-fault resolution
-//! (MmAccessFault: demand-zero pages, guard pages, protection), the kernel's own writes
-//! into a process, and teardown (MmDeleteProcessAddressSpace).
+//! (MmAccessFault: demand-zero pages, guard pages, copy-on-write, protection), the
+//! kernel's own writes
+//! into a process, views of sections (MiMapViewOfSection's VAD and PTE work,
+//! MiUnmapViewOfSection), and teardown (MmDeleteProcessAddressSpace).
 //!
 //! The page tables are reached only through [`PageTables`], so this is pure logic,
 //! unit-tested on the host against a simulated MMU.
@@ -13,8 +15,9 @@ use abi::layout::PAGE_SIZE;
 use abi::memory::{
     MEM_COMMIT, MEM_DECOMMIT, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE, MEM_RESET, MEM_TOP_DOWN,
     MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_HIGHEST_VAD_ADDRESS,
-    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_EXECUTE_WRITECOPY,
-    PAGE_GUARD, PAGE_NOACCESS, PAGE_READONLY,
+    MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, MemoryBasicInformation, PAGE_EXECUTE_READWRITE,
+    PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE,
+    PAGE_WRITECOPY,
 };
 
 use super::vad::{
@@ -28,6 +31,11 @@ pub trait PageTables {
     fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus>;
     /// Maps `frame`, which stays the system's, at user page `page`.
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Maps `frame`, shared with its other holders, at user page `page`; the mapping holds
+    /// a reference to it, which unmapping it as owned drops.
+    fn map_shared(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus>;
+    /// Whether `frame` has holders other than one mapping (a section's page).
+    fn is_shared(&self, frame: u64) -> bool;
     /// The frame mapped at user page `page`, and its access.
     fn translate(&self, page: u64) -> Option<(u64, PageAccess)>;
     /// Gives every mapped page of `[start, end)` the access `access`.
@@ -41,6 +49,16 @@ pub trait PageTables {
     fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]);
 }
 
+/// What backs a page of a view: a frame shared with the section, a private copy of these
+/// bytes (at most a page; the rest reads as zeros), or nothing until the first touch
+/// gives it a zero-filled frame.
+#[derive(Clone, Copy, Debug)]
+pub enum ViewPage<'a> {
+    Shared(u64),
+    Private(&'a [u8]),
+    DemandZero,
+}
+
 /// How a page fault was resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolution {
@@ -48,6 +66,8 @@ pub enum Resolution {
     DemandZero,
     /// The page was mapped already: its PTE was rewritten (a stale TLB entry).
     Refreshed,
+    /// A write to a copy-on-write page got the page a private copy of its shared frame.
+    CopyOnWrite,
 }
 
 /// One process's user address space.
@@ -110,32 +130,183 @@ impl<T: PageTables> AddressSpace<T> {
         Ok(())
     }
 
-    /// Reserves `[base, base + size)` for a view of an image.
-    pub fn reserve_image(&mut self, base: u64, size: u64) -> Result<(), NtStatus> {
-        let (start, end) = page_range(base, size)?;
-        let state = PageState::Reserved;
+    /// Reserves `size` bytes (a multiple of pages) for a view of a section of `kind`: at
+    /// `base` (64 KiB-aligned) when given, else at the lowest (or with `top_down`, highest)
+    /// free 64 KiB-aligned range. STATUS_CONFLICTING_ADDRESSES when `base` is taken,
+    /// STATUS_NO_MEMORY when no range is free.
+    pub fn reserve_view(
+        &mut self,
+        base: Option<u64>,
+        size: u64,
+        top_down: bool,
+        kind: VadKind,
+        allocation_protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let start = match base {
+            Some(base) => base,
+            None => self
+                .vads
+                .find_free(
+                    size,
+                    MM_LOWEST_USER_ADDRESS,
+                    MM_HIGHEST_VAD_ADDRESS + 1,
+                    top_down,
+                )
+                .ok_or(NtStatus::NO_MEMORY)?,
+        };
+        let (start, end) = page_range(start, size).map_err(|_| NtStatus::CONFLICTING_ADDRESSES)?;
         self.vads
-            .insert(start, end, PAGE_EXECUTE_WRITECOPY, VadKind::Image, state)
+            .insert(start, end, allocation_protect, kind, PageState::Reserved)?;
+        Ok(start)
     }
 
-    /// Commits `[start, start + size)` of the image view reserved at `image_base` with
-    /// `protect`.
-    pub fn commit_image(
+    /// Commits `page` of the view reserved at `view_base` with `protect` and maps it now
+    /// (a frame of the section, or a private frame holding a copy) or, for a page the file
+    /// holds nothing of, on first touch. A copy-on-write page
+    /// mapping a shared frame is mapped without write access until its first write.
+    pub fn map_view_page(
         &mut self,
-        image_base: u64,
-        start: u64,
-        size: u64,
+        view_base: u64,
+        page: u64,
         protect: u32,
+        contents: ViewPage<'_>,
     ) -> Result<(), NtStatus> {
-        let (start, end) = page_range(start, size)?;
         let vad = self
             .vads
-            .find_containing(start, end)
-            .filter(|vad| vad.start == image_base && vad.kind == VadKind::Image)
+            .find(page)
+            .filter(|vad| vad.start == view_base)
             .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        let access = PageAccess::from_protect(protect);
+        match contents {
+            ViewPage::Shared(frame) if is_write_copy(protect) => {
+                self.tables
+                    .map_shared(page, frame, access.without_write())?;
+            }
+            ViewPage::Shared(frame) => self.tables.map_shared(page, frame, access)?,
+            ViewPage::Private(bytes) => {
+                let frame = self.tables.map_zeroed(page, access)?;
+                let bytes = &bytes[..bytes.len().min(PAGE_SIZE as usize)];
+                self.tables.write_frame(frame, 0, bytes);
+            }
+            ViewPage::DemandZero => {}
+        }
         let state = PageState::Committed(protect);
-        self.vads.set_state(vad.start, start, end, state, |_| {});
+        self.vads
+            .set_state(vad.start, page, page + PAGE_SIZE, state, |_| {});
         Ok(())
+    }
+
+    /// Unmaps the whole view containing `address` (MiUnmapViewOfSection): its VAD goes,
+    /// and with its pages the references they held. Returns the view's base and size;
+    /// STATUS_NOT_MAPPED_VIEW when `address` is in no view.
+    pub fn unmap_view(&mut self, address: u64) -> Result<(u64, u64), NtStatus> {
+        let vad = self
+            .vads
+            .find(address)
+            .filter(|vad| matches!(vad.kind, VadKind::Image | VadKind::Mapped))
+            .ok_or(NtStatus::NOT_MAPPED_VIEW)?;
+        let Self { tables, vads } = self;
+        vads.release(vad.start, vad.start, vad.end, |change| {
+            if let PageState::Committed(_) = change.old {
+                tables.unmap(change.start, change.end, true);
+            }
+        });
+        Ok((vad.start, vad.end - vad.start))
+    }
+
+    /// Copies what `address` holds into `buffer` for the kernel (relocating an image): the
+    /// pages must be committed, whatever their protection.
+    pub fn read(&mut self, address: u64, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        let mut done = 0;
+        while done < buffer.len() {
+            let at = address
+                .checked_add(done as u64)
+                .ok_or(NtStatus::ACCESS_VIOLATION)?;
+            let offset = (at % PAGE_SIZE) as usize;
+            let count = (PAGE_SIZE as usize - offset).min(buffer.len() - done);
+            let piece = &mut buffer[done..done + count];
+            match self.page_for_copy(at - offset as u64, None) {
+                Ok((Some(frame), _)) => self.tables.read_frame(frame, offset, piece),
+                Ok((None, _)) => piece.fill(0),
+                Err(()) => return Err(NtStatus::ACCESS_VIOLATION),
+            }
+            done += count;
+        }
+        Ok(())
+    }
+
+    /// Gives the mapped pages of `[start, end)` (in an image view) that share a frame with
+    /// the image private copies, so they can be written (the copy that copy-on-write makes
+    /// on the first write, made when the page becomes writable).
+    fn make_private(&mut self, start: u64, end: u64) -> Result<(), NtStatus> {
+        for page in (start..end).step_by(PAGE_SIZE as usize) {
+            let Some((frame, access)) = self.tables.translate(page) else {
+                continue;
+            };
+            if self.tables.is_shared(frame) {
+                self.copy_on_write(page, frame, access)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the shared `frame` mapped at `page` by a private copy mapped with `access`
+    /// (MiCopyOnWrite); returns the copy. The shared frame has other holders, so it
+    /// outlives the mapping dropped here; when no frame is left for the copy, the page
+    /// maps it again, as it was.
+    fn copy_on_write(
+        &mut self,
+        page: u64,
+        frame: u64,
+        access: PageAccess,
+    ) -> Result<u64, NtStatus> {
+        let mut copy = alloc::vec::Vec::new();
+        copy.try_reserve_exact(PAGE_SIZE as usize)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        copy.resize(PAGE_SIZE as usize, 0);
+        self.tables.read_frame(frame, 0, &mut copy);
+        let (_, old_access) = self.tables.translate(page).unwrap_or((frame, access));
+        self.tables.unmap(page, page + PAGE_SIZE, true);
+        match self.tables.map_zeroed(page, access) {
+            Ok(private) => {
+                self.tables.write_frame(private, 0, &copy);
+                self.mark_written(page);
+                Ok(private)
+            }
+            Err(status) => {
+                let _ = self.tables.map_shared(page, frame, old_access);
+                Err(status)
+            }
+        }
+    }
+
+    /// A copy-on-write page that has its private copy is a read-write page from then on,
+    /// as NtQueryVirtualMemory then reports it (PAGE_WRITECOPY becomes PAGE_READWRITE,
+    /// PAGE_EXECUTE_WRITECOPY PAGE_EXECUTE_READWRITE; modifiers stay).
+    fn mark_written(&mut self, page: u64) {
+        let Some((vad, PageState::Committed(protect))) = self.vads.page_state(page) else {
+            return;
+        };
+        let written = match protect & 0xFF {
+            PAGE_WRITECOPY => PAGE_READWRITE,
+            PAGE_EXECUTE_WRITECOPY => PAGE_EXECUTE_READWRITE,
+            _ => return,
+        };
+        let state = PageState::Committed(protect & !0xFF | written);
+        self.vads
+            .set_state(vad.start, page, page + PAGE_SIZE, state, |_| {});
+    }
+
+    /// Whether a write to `page` (committed with `protect`, mapping `frame`) must first
+    /// give it a private copy: a copy-on-write page, or any page of an image view, whose
+    /// frame is shared. Writes to a shared view of a page-file-backed section go to the
+    /// shared frame.
+    fn needs_private_copy(&self, page: u64, protect: u32, frame: u64) -> bool {
+        let in_image = self
+            .vads
+            .find(page)
+            .is_some_and(|vad| vad.kind == VadKind::Image);
+        (is_write_copy(protect) || in_image) && self.tables.is_shared(frame)
     }
 
     /// Copies `bytes` to `address` for the kernel (building a PEB, loading an image): the
@@ -179,6 +350,10 @@ impl<T: PageTables> AddressSpace<T> {
             let count = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
             let page = at - offset as u64;
             let frame = match self.page_for_copy(page, check) {
+                Ok((Some(frame), protect)) if self.needs_private_copy(page, protect, frame) => {
+                    let access = PageAccess::from_protect(protect);
+                    self.copy_on_write(page, frame, access).map_err(|_| done)?
+                }
                 Ok((Some(frame), _)) => frame,
                 Ok((None, protect)) => self
                     .tables
@@ -242,7 +417,16 @@ impl<T: PageTables> AddressSpace<T> {
         if !wanted.allows(access) {
             return Err(NtStatus::ACCESS_VIOLATION);
         }
-        if self.tables.translate(page).is_some() {
+        if let Some((frame, _)) = self.tables.translate(page) {
+            if is_write_copy(protect) && self.tables.is_shared(frame) {
+                if access == Access::Write {
+                    self.copy_on_write(page, frame, wanted)?;
+                    return Ok(Resolution::CopyOnWrite);
+                }
+                self.tables
+                    .protect(page, page + PAGE_SIZE, wanted.without_write());
+                return Ok(Resolution::Refreshed);
+            }
             self.tables.protect(page, page + PAGE_SIZE, wanted);
             return Ok(Resolution::Refreshed);
         }
@@ -339,7 +523,7 @@ impl<T: PageTables> AddressSpace<T> {
         }
         match vad.kind {
             VadKind::Private => {}
-            VadKind::Image => return Err(NtStatus::UNABLE_TO_DELETE_SECTION),
+            VadKind::Image | VadKind::Mapped => return Err(NtStatus::UNABLE_TO_DELETE_SECTION),
             VadKind::SharedUserData => return Err(NtStatus::INVALID_PAGE_PROTECTION),
         }
         if size == 0 {
@@ -380,7 +564,17 @@ impl<T: PageTables> AddressSpace<T> {
             VadKind::Private if is_write_copy(protect) => {
                 return Err(NtStatus::INVALID_PARAMETER_4);
             }
-            VadKind::Private | VadKind::Image => {}
+            VadKind::Mapped if is_write_copy(protect) => {
+                return Err(NtStatus::INVALID_PAGE_PROTECTION);
+            }
+            // A view of a section never becomes writable when the view was not.
+            VadKind::Mapped
+                if PageAccess::from_protect(protect).allows(Access::Write)
+                    && !PageAccess::from_protect(vad.allocation_protect).allows(Access::Write) =>
+            {
+                return Err(NtStatus::SECTION_PROTECTION);
+            }
+            VadKind::Private | VadKind::Image | VadKind::Mapped => {}
         }
         let Some((_, PageState::Committed(old))) = self.vads.page_state(start) else {
             return Err(NtStatus::NOT_COMMITTED);
@@ -389,6 +583,9 @@ impl<T: PageTables> AddressSpace<T> {
             return Err(NtStatus::NOT_COMMITTED);
         }
         let access = PageAccess::from_protect(protect);
+        if vad.kind == VadKind::Image && access.allows(Access::Write) {
+            self.make_private(start, end)?;
+        }
         let Self { tables, vads } = self;
         vads.set_state(
             vad.start,

@@ -8,6 +8,7 @@ mod page_tables;
 mod pfn;
 mod pool;
 pub mod probe;
+pub mod section;
 mod shared_data;
 pub mod vad;
 
@@ -102,6 +103,33 @@ pub fn free_frame(frame: u64) {
     if let Err(error) = with_pfn_database(|database| database.free(frame)) {
         bugcheck(BugCheck::PFN_LIST_CORRUPT, [0x99, error.0, 0, 0]);
     }
+}
+
+/// Adds a reference to `frame` for one more mapping of it. Frames the PFN database does
+/// not manage (the boot image's) need none: they are never released.
+pub fn reference_frame(frame: u64) -> Result<(), NtStatus> {
+    with_pfn_database(|database| {
+        if !database.manages(frame) {
+            return Ok(());
+        }
+        database
+            .reference(frame)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)
+    })
+}
+
+/// Drops a mapping's reference to `frame`: the last one frees a frame of RAM; frames of
+/// the boot image stay where they are.
+pub fn release_frame(frame: u64) {
+    let managed = with_pfn_database(|database| database.manages(frame));
+    if managed {
+        free_frame(frame);
+    }
+}
+
+/// Whether `frame` has holders besides one mapping: a frame of the boot image always has.
+pub fn frame_is_shared(frame: u64) -> bool {
+    with_pfn_database(|database| !database.manages(frame) || database.is_shared(frame))
 }
 
 /// Returns `frame`, in use and zero-filled, to the zeroed list.

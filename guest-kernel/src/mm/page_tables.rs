@@ -12,7 +12,10 @@ use abi::nt::KUSER_SHARED_DATA_ADDRESS;
 
 use super::address_space::PageTables;
 use super::vad::PageAccess;
-use super::{AddressSpace, allocate_zeroed_frame, free_frame, free_zeroed_frame, shared_data};
+use super::{
+    AddressSpace, allocate_zeroed_frame, frame_is_shared, free_zeroed_frame, reference_frame,
+    release_frame, shared_data,
+};
 use crate::arch::paging::{self, MapError, UserAccess};
 
 /// The PML4 the kernel booted on: the address space of the System process, current when
@@ -113,6 +116,17 @@ impl PageTables for HardwarePageTables {
         .map_err(map_error)
     }
 
+    fn map_shared(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
+        reference_frame(frame)?;
+        self.map_frame(page, frame, access).inspect_err(|_| {
+            release_frame(frame);
+        })
+    }
+
+    fn is_shared(&self, frame: u64) -> bool {
+        frame_is_shared(frame)
+    }
+
     fn translate(&self, page: u64) -> Option<(u64, PageAccess)> {
         paging::translate_user_page(self.root, page)
             .map(|mapping| (mapping.frame, page_access(mapping.access)))
@@ -125,7 +139,7 @@ impl PageTables for HardwarePageTables {
     fn unmap(&mut self, start: u64, end: u64, owned: bool) {
         let mut release = |frame: u64| {
             if owned {
-                free_frame(frame);
+                release_frame(frame);
             }
         };
         paging::unmap_user_range(self.root, start, end, &mut release, &mut TableFrames);

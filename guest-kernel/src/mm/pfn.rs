@@ -8,6 +8,10 @@
 //! out again (`MiZeroPhysicalPage`); one released already zero-filled (an emptied page
 //! table) goes to the zeroed list and is handed out first.
 //!
+//! A frame in use can have more than one reference (NT's `ShareCount`): a section's
+//! prototype holds one and every view mapping it another. Releasing a frame drops one
+//! reference; the last one puts it on a free list.
+//!
 //! Pure data structure: the frames' memory is reached only through the `zero` callback,
 //! so it is unit-tested on the host.
 
@@ -39,7 +43,9 @@ pub struct PfnEntry {
     /// Index of the next entry on the same list.
     next: u32,
     location: PageLocation,
-    reserved: [u8; 3],
+    reserved: u8,
+    /// References to a frame in use beyond the first (0: one holder).
+    extra_references: u16,
 }
 
 const _: () = assert!(size_of::<PfnEntry>() == 8);
@@ -50,7 +56,8 @@ impl PfnEntry {
     pub const FRESH: Self = Self {
         next: 0,
         location: PageLocation::Fresh,
-        reserved: [0; 3],
+        reserved: 0,
+        extra_references: 0,
     };
 }
 
@@ -172,9 +179,44 @@ impl<'a> PfnDatabase<'a> {
         Some(frame)
     }
 
-    /// Puts frame `frame` (physical address), in use, on the free list (MiInsertPageInFreeList).
+    /// Drops one reference to frame `frame` (physical address), in use; the last one puts
+    /// it on the free list (MiDecrementShareCount, MiInsertPageInFreeList).
     pub fn free(&mut self, frame: u64) -> Result<(), NotInUse> {
+        let index = self.index_of(frame).ok_or(NotInUse(frame))?;
+        let entry = &mut self.entries[index as usize];
+        if entry.location == PageLocation::Active && entry.extra_references > 0 {
+            entry.extra_references -= 1;
+            return Ok(());
+        }
         self.release(frame, PageLocation::Free)
+    }
+
+    /// Adds a reference to frame `frame`, in use (MiIncrementShareCount): one more
+    /// [`Self::free`] is needed to release it. Fails for a frame not in use, or one with
+    /// `u16::MAX` references already.
+    pub fn reference(&mut self, frame: u64) -> Result<(), NotInUse> {
+        let index = self.index_of(frame).ok_or(NotInUse(frame))?;
+        let entry = &mut self.entries[index as usize];
+        if entry.location != PageLocation::Active {
+            return Err(NotInUse(frame));
+        }
+        entry.extra_references = entry
+            .extra_references
+            .checked_add(1)
+            .ok_or(NotInUse(frame))?;
+        Ok(())
+    }
+
+    /// Whether `frame` is one of the frames the database manages (RAM, not the boot
+    /// image or a device).
+    pub fn manages(&self, frame: u64) -> bool {
+        self.index_of(frame).is_some()
+    }
+
+    /// Whether `frame`, in use, has more than one reference.
+    pub fn is_shared(&self, frame: u64) -> bool {
+        self.index_of(frame)
+            .is_some_and(|index| self.entries[index as usize].extra_references > 0)
     }
 
     /// Puts frame `frame`, in use and known to be zero-filled, on the zeroed list.
@@ -185,7 +227,7 @@ impl<'a> PfnDatabase<'a> {
     fn release(&mut self, frame: u64, list: PageLocation) -> Result<(), NotInUse> {
         let index = self.index_of(frame).ok_or(NotInUse(frame))?;
         let entry = &mut self.entries[index as usize];
-        if entry.location != PageLocation::Active {
+        if entry.location != PageLocation::Active || entry.extra_references != 0 {
             return Err(NotInUse(frame));
         }
         entry.location = list;

@@ -15,10 +15,10 @@ use alloc::vec::Vec;
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
 use abi::memory::{
-    MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_PRIVATE, MEM_RESERVE, MM_ALLOCATION_GRANULARITY,
-    MemoryBasicInformation, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
-    PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_NOACCESS, PAGE_NOCACHE, PAGE_READONLY, PAGE_READWRITE,
-    PAGE_WRITECOMBINE, PAGE_WRITECOPY,
+    MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE, MEM_RESERVE,
+    MM_ALLOCATION_GRANULARITY, MemoryBasicInformation, PAGE_EXECUTE, PAGE_EXECUTE_READ,
+    PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_NOACCESS, PAGE_NOCACHE,
+    PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOMBINE, PAGE_WRITECOPY,
 };
 
 /// What backs an allocation (NT's `VadType` and `PrivateMemory` flags).
@@ -28,6 +28,9 @@ pub enum VadKind {
     Private,
     /// A view of an image (`MEM_IMAGE`); the services cannot free it.
     Image,
+    /// A view of a page-file-backed section (`MEM_MAPPED`), its pages shared with every
+    /// other view of the section; the services cannot free it.
+    Mapped,
     /// KUSER_SHARED_DATA: `MEM_PRIVATE`, committed read-only, its protection and existence
     /// fixed (a `NoChange` VAD). Its frame belongs to the system, not the address space.
     SharedUserData,
@@ -39,6 +42,7 @@ impl VadKind {
         match self {
             Self::Private | Self::SharedUserData => MEM_PRIVATE,
             Self::Image => MEM_IMAGE,
+            Self::Mapped => MEM_MAPPED,
         }
     }
 }
@@ -400,6 +404,16 @@ impl PageAccess {
             PAGE_EXECUTE | PAGE_EXECUTE_READ => Self::ExecuteRead,
             PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY => Self::ExecuteReadWrite,
             _ => Self::NoAccess,
+        }
+    }
+
+    /// The same access without write: what a copy-on-write page still sharing its frame
+    /// gets, so that the first write faults.
+    pub fn without_write(self) -> Self {
+        match self {
+            Self::ReadWrite => Self::ReadOnly,
+            Self::ExecuteReadWrite => Self::ExecuteRead,
+            other => other,
         }
     }
 

@@ -47,7 +47,7 @@ fn reference_process(handle: u64, desired_access: u32) -> Result<Arc<Object<Proc
 /// `address` must be aligned, in the user half, readable and writable. As NT's macros do,
 /// the probe reads the value and writes it back, so a bad pointer fails before the
 /// service changes anything. Returns the value.
-fn probe_in_out<T: Plain>(address: u64) -> Result<T, NtStatus> {
+pub(super) fn probe_in_out<T: Plain>(address: u64) -> Result<T, NtStatus> {
     probe_for_write(address, size_of::<T>(), align_of::<T>() as u64)?;
     let value: T = probe::capture(address)?;
     write_bytes(address, bytes_of(&value))?;
@@ -55,7 +55,7 @@ fn probe_in_out<T: Plain>(address: u64) -> Result<T, NtStatus> {
 }
 
 /// Writes a pointer-sized result back to a probed argument.
-fn write_u64(address: u64, value: u64) -> Result<(), NtStatus> {
+pub(super) fn write_u64(address: u64, value: u64) -> Result<(), NtStatus> {
     write_bytes(address, &value.to_le_bytes())
 }
 

@@ -10,9 +10,11 @@ use crate::mm::probe;
 use crate::{hal, ke};
 
 mod dispatcher;
+mod file;
 mod memory;
 mod object;
 mod process;
+mod section;
 mod sync;
 mod system_information;
 mod user_args;
@@ -62,6 +64,12 @@ fn creates_objects(service: SystemService) -> bool {
             | SystemService::NtOpenTimer
             | SystemService::NtSetTimer
             | SystemService::NtQueueApcThread
+            | SystemService::NtOpenFile
+            | SystemService::NtCreateSection
+            | SystemService::NtOpenSection
+            | SystemService::NtMapViewOfSection
+            | SystemService::NtCreateProcessEx
+            | SystemService::NtCreateThread
     )
 }
 
@@ -156,6 +164,18 @@ fn dispatch(service: Option<SystemService>, frame: &mut TrapFrame) -> NtStatus {
         Some(SystemService::NtTestAlert) => status_of(sync::nt_test_alert()),
         Some(SystemService::NtAlertThread) => status_of(sync::nt_alert_thread(frame)),
         Some(SystemService::NtContinue) => unreachable!("NtContinue is dispatched above"),
+        Some(SystemService::NtOpenFile) => status_of(file::nt_open_file(frame)),
+        Some(SystemService::NtCreateSection) => status_of(section::nt_create_section(frame)),
+        Some(SystemService::NtMapViewOfSection) => {
+            status_of(section::nt_map_view_of_section(frame))
+        }
+        Some(SystemService::NtUnmapViewOfSection) => {
+            status_of(section::nt_unmap_view_of_section(frame))
+        }
+        Some(SystemService::NtQuerySection) => status_of(section::nt_query_section(frame)),
+        Some(SystemService::NtCreateProcessEx) => status_of(process::nt_create_process_ex(frame)),
+        Some(SystemService::NtCreateThread) => status_of(process::nt_create_thread(frame)),
+        Some(SystemService::NtOpenSection) => status_of(section::nt_open_section(frame)),
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     }
 }

@@ -1,43 +1,56 @@
-//! Process and thread services: NtCreateUserProcess, NtOpenProcess, NtOpenThread,
-//! NtQueryInformationProcess, NtTerminateProcess.
+//! Process and thread services: NtCreateUserProcess, NtCreateProcessEx and NtCreateThread
+//! (the classic path), NtOpenProcess, NtOpenThread, NtQueryInformationProcess,
+//! NtTerminateProcess.
 
 use alloc::string::String;
 
 use abi::NtStatus;
-use abi::access::{PROCESS_QUERY_INFORMATION, PROCESS_TERMINATE};
+use abi::access::{
+    PROCESS_CREATE_PROCESS, PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION, PROCESS_TERMINATE,
+};
 use abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED;
+use abi::layout::USER_END;
 use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
-    PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
+    CONTEXT_ALIGNMENT, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET, CONTEXT_SIZE,
+    InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
     PROCESS_CREATE_FLAGS_VALID, ProcessBasicInformation,
 };
+use abi::section::SECTION_MAP_EXECUTE;
 
 use super::dispatcher::{probe_optional_ulong, return_ulong};
 use super::object::return_handle;
 use super::user_args::{self, CapturedAttributes, arguments};
 use crate::arch::TrapFrame;
+use crate::io;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, ObjectRef, ObjectType};
-use crate::ps::{self, PROCESS_TYPE, Process, THREAD_TYPE};
+use crate::mm::section::Section;
+use crate::ob::{self, Object, ObjectRef, ObjectType};
+use crate::ps::{self, CallerStart, PROCESS_TYPE, Process, THREAD_TYPE};
 
 // SAFETY: u32s, u64s, UNICODE_STRINGs and a CURDIR at their natural alignment, laid out
 // without padding (pinned by `abi::nt`'s offset assertions).
 unsafe impl Plain for RtlUserProcessParameters {}
 // SAFETY: a u32 with its padding spelled out, u64s, an i32 with its padding: no padding.
 unsafe impl Plain for ProcessBasicInformation {}
+// SAFETY: five u64s: no padding.
+unsafe impl Plain for InitialTeb {}
 
 /// `NtCreateUserProcess(PHANDLE ProcessHandle, PHANDLE ThreadHandle, ProcessDesiredAccess,
 /// ThreadDesiredAccess, POBJECT_ATTRIBUTES ProcessObjectAttributes OPTIONAL,
 /// POBJECT_ATTRIBUTES ThreadObjectAttributes OPTIONAL, ProcessFlags, ThreadFlags,
 /// PRTL_USER_PROCESS_PARAMETERS ProcessParameters, PPS_CREATE_INFO CreateInfo OPTIONAL,
 /// PPS_ATTRIBUTE_LIST AttributeList OPTIONAL)`: what `RtlCreateUserProcess` does in one
-/// call. The image is the boot-image program ImagePathName names (its last component:
-/// `\SystemRoot\System32\hello.exe` or `hello`); the child is the caller's
+/// call. The image is the file ImagePathName names: an NT path
+/// (`\SystemRoot\System32\hello.exe`), or a program name (`hello`) in System32; the
+/// image section is made from it. The child is the caller's
 /// (`PspCreateProcess`), inheriting its inheritable handles with
 /// PROCESS_CREATE_FLAGS_INHERIT_HANDLES; its first thread (`PspCreateThread`) starts at the
 /// image's entry point, suspended with THREAD_CREATE_FLAGS_CREATE_SUSPENDED. Both handles
 /// go back. Unknown flags are STATUS_INVALID_PARAMETER, an unknown image
-/// STATUS_OBJECT_NAME_NOT_FOUND; CreateInfo and AttributeList are probed and not used.
+/// STATUS_OBJECT_NAME_NOT_FOUND (or the path's status, as NtOpenFile's), a file that is
+/// not an image STATUS_INVALID_IMAGE_NOT_MZ or STATUS_INVALID_IMAGE_FORMAT; CreateInfo
+/// and AttributeList are probed and not used.
 pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [
         process_handle,
@@ -78,7 +91,12 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 
     let parent = ps::current_process();
     let inherit = process_flags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES != 0;
-    let (process, image) = ps::create_process(Some(&parent), &image_path, &command_line, inherit)?;
+    // The image, as RtlCreateUserProcess finds it: the file, then its image section.
+    let file = io::file::open_image(&image_path)?;
+    let section = Object::create(Section::create_image(&file)?);
+    let image_path = file.nt_path();
+    let parameters = Some((image_path.as_str(), command_line.as_str()));
+    let (process, image) = ps::create_process(Some(&parent), &section, parameters, inherit)?;
     let suspended = thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED != 0;
     let thread = ps::create_first_thread(&process, &image, suspended)?;
     // ObInsertObject for both, in the caller's table; a failure ends the new process,
@@ -108,6 +126,126 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let (process_handle_value, thread_handle_value) = inserted?;
     return_handle(process_handle, process_handle_value)?;
     return_handle(thread_handle, thread_handle_value)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtCreateProcessEx(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES (optional),
+/// ParentProcess, Flags, SectionHandle, DebugPort, TokenHandle, Reserved)`: the first half
+/// of the classic creation path (`PspCreateProcess`). The process's image is the image
+/// section (the handle needs SECTION_MAP_EXECUTE), its parent ParentProcess (the handle
+/// needs PROCESS_CREATE_PROCESS), whose inheritable handles it gets with
+/// PROCESS_CREATE_FLAGS_INHERIT_HANDLES. It has no thread and its PEB no process
+/// parameters: the creator writes them, allocates a stack and calls NtCreateThread.
+///
+/// Errors: unknown flags are STATUS_INVALID_PARAMETER; no parent STATUS_INVALID_PARAMETER;
+/// no section (a copy of the parent's address space) STATUS_NOT_SUPPORTED; a section that
+/// is not an image's STATUS_SECTION_NOT_IMAGE; a debug port or token handle (neither type
+/// exists yet) STATUS_OBJECT_TYPE_MISMATCH, or its handle's status.
+pub fn nt_create_process_ex(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [
+        handle_address,
+        desired_access,
+        attributes,
+        parent_handle,
+        flags,
+        section_handle,
+        debug_port,
+        token,
+        _reserved,
+    ] = arguments::<9>(frame)?;
+    let flags = flags as u32;
+    if flags & !PROCESS_CREATE_FLAGS_VALID != 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    user_args::probe_for_write_handle(handle_address)?;
+    let attributes = capture_unnamed_attributes(attributes)?;
+    if parent_handle == 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let parent = ob::reference_object_by_handle::<Process>(parent_handle, PROCESS_CREATE_PROCESS)?;
+    if section_handle == 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let section = ob::reference_object_by_handle::<Section>(section_handle, SECTION_MAP_EXECUTE)?;
+    for handle in [debug_port, token] {
+        if handle != 0 {
+            ob::reference_handle(&ps::current_process(), handle, None, 0)?;
+            return Err(NtStatus::OBJECT_TYPE_MISMATCH);
+        }
+    }
+    let inherit = flags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES != 0;
+    let (process, _) = ps::create_process(Some(&parent), &section, None, inherit)?;
+    let (handle, _) = ob::insert_object(process, None, attributes, desired_access as u32)?;
+    return_handle(handle_address, handle)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `NtCreateThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES (optional),
+/// ProcessHandle, PCLIENT_ID ClientId (optional, out), PCONTEXT ThreadContext,
+/// PINITIAL_TEB InitialTeb, BOOLEAN CreateSuspended)`: a thread of the process (the handle
+/// needs PROCESS_CREATE_THREAD) on the stack InitialTeb describes, which its creator
+/// allocated, starting at the context's Rip with its Rsp and Rcx (`PspCreateThread`); the
+/// first thread of a process made by NtCreateProcessEx starts it. The client ID goes back.
+///
+/// Errors: a NULL context or INITIAL_TEB, or a context whose Rip or Rsp, or a stack, lies
+/// outside the user half, is STATUS_INVALID_PARAMETER; a context not 16-byte aligned
+/// STATUS_DATATYPE_MISALIGNMENT; unreadable ones STATUS_ACCESS_VIOLATION.
+pub fn nt_create_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [
+        handle_address,
+        desired_access,
+        attributes,
+        process_handle,
+        client_id_address,
+        context,
+        initial_teb,
+        create_suspended,
+    ] = arguments::<8>(frame)?;
+    user_args::probe_for_write_handle(handle_address)?;
+    if client_id_address != 0 {
+        user_args::probe_for_write(client_id_address, size_of::<ClientId>(), 8)?;
+    }
+    if context == 0 || initial_teb == 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if !context.is_multiple_of(CONTEXT_ALIGNMENT) {
+        return Err(NtStatus::DATATYPE_MISALIGNMENT);
+    }
+    let context = probe::capture_bytes(context, CONTEXT_SIZE)?;
+    let register = |offset: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&context[offset..offset + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    let stack: InitialTeb = probe::capture(initial_teb)?;
+    let start = CallerStart {
+        stack_base: stack.stack_base,
+        stack_limit: stack.stack_limit,
+        rip: register(CONTEXT_RIP_OFFSET),
+        rsp: register(CONTEXT_RSP_OFFSET),
+        rcx: register(CONTEXT_RCX_OFFSET),
+        suspended: create_suspended as u8 != 0,
+    };
+    let in_user_half = |address: u64| address != 0 && address < USER_END;
+    if !in_user_half(start.rip)
+        || !in_user_half(start.rsp)
+        || !in_user_half(start.stack_base)
+        || start.stack_limit >= start.stack_base
+    {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let attributes = capture_unnamed_attributes(attributes)?;
+    let process = ob::reference_object_by_handle::<Process>(process_handle, PROCESS_CREATE_THREAD)?;
+    let client_id = ps::create_thread_on_stack(&process, start, |thread| {
+        let (handle, _) =
+            ob::insert_object(thread.clone(), None, attributes, desired_access as u32)?;
+        return_handle(handle_address, handle)?;
+        Ok(thread.client_id())
+    })?;
+    if client_id_address != 0 {
+        // The thread runs whether or not its creator learns its client ID, as in NT.
+        let _ = user_args::write_bytes(client_id_address, user_args::bytes_of(&client_id));
+    }
     Ok(NtStatus::SUCCESS)
 }
 

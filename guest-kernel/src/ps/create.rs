@@ -1,6 +1,7 @@
-//! Process creation the way NT does it: `PspCreateProcess` for the first process and for
-//! NtCreateUserProcess (any parent), `PspCreateThread` for a process's first thread, and
-//! `PsActiveProcessHead`, the list of processes that have not run down.
+//! Process creation the way NT does it: `PspCreateProcess` from an image section for the
+//! first process, NtCreateUserProcess and NtCreateProcessEx (any parent),
+//! `PspCreateThread` for a process's first thread, and `PsActiveProcessHead`, the list of
+//! processes that have not run down.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -9,7 +10,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
-use abi::memory::PAGE_READWRITE;
+use abi::memory::{PAGE_EXECUTE_WRITECOPY, PAGE_READWRITE};
 use spin::Mutex;
 
 use super::{
@@ -17,11 +18,11 @@ use super::{
     Thread, USER_STACK_TOP, environment, notify,
 };
 use crate::arch::user::UserContext;
+use crate::ke;
 use crate::ke::thread::KProcess;
 use crate::mm::AddressSpace;
-use crate::mm::image::{self, ImageView};
+use crate::mm::section::{Section, ViewRequest};
 use crate::ob::{Object, ObjectTable};
-use crate::{io, ke};
 
 /// `PsActiveProcessHead`: every process between the allocation of its ID and its rundown,
 /// by process ID, in creation order. Entries keep no reference.
@@ -61,29 +62,37 @@ fn system_time() -> u64 {
     u64::try_from(units).unwrap_or(u64::MAX)
 }
 
-/// The program an image path names: its last component (`\SystemRoot\System32\hello.exe`
-/// and `hello` both name `hello`).
-fn image_leaf(image_path: &str) -> &str {
-    image_path.rsplit(['\\', '/']).next().unwrap_or(image_path)
+/// What process creation needs to know about the mapped image.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageView {
+    pub base: u64,
+    pub entry_point: u64,
+    pub stack_reserve: u64,
+    pub stack_commit: u64,
 }
 
-/// `PspCreateProcess`: a process running `image_path` (a program of the boot image) with
-/// `command_line`, child of `parent` (None: the first process, the session). Returns the
-/// process and its image, for the first thread. The steps, in NT's order: the object;
-/// what it inherits from the parent (priority class, handles when `inherit_handles`); the
-/// address space; the KPROCESS; the image mapped; the process ID from the CID table; the
-/// PEB with the process parameters; `PsActiveProcessHead`; CreateTime. The caller inserts
-/// the handle.
+/// `PspCreateProcess`: a process whose image is `section` (an image section), child of
+/// `parent` (None: the first process, the session). With `parameters` (ImagePathName and
+/// CommandLine), the process parameters are built and the PEB points at them, as
+/// NtCreateUserProcess does; without, PEB.ProcessParameters stays NULL for the creator to
+/// fill in, as after NtCreateProcessEx. Returns the process and its image view, for the
+/// first thread. The steps, in NT's order: the object; what it inherits from the parent
+/// (priority class, handles when `inherit_handles`); the section referenced; the address
+/// space; the KPROCESS; the image mapped; the process ID from the CID table; the PEB;
+/// `PsActiveProcessHead`; CreateTime. The caller inserts the handle.
 pub fn create_process(
     parent: Option<&Arc<Object<Process>>>,
-    image_path: &str,
-    command_line: &str,
+    section: &Arc<Object<Section>>,
+    parameters: Option<(&str, &str)>,
     inherit_handles: bool,
 ) -> Result<(Arc<Object<Process>>, ImageView), NtStatus> {
-    // The image (what NT's section object references): a program of the boot image.
-    let (path, file) = io::boot_image::find_program(image_leaf(image_path))
-        .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
-    let image_file_name = String::from(path.rsplit('/').next().unwrap_or(&path));
+    // The section referenced: it must be an image's.
+    let (Some(information), Some((file_name, _))) =
+        (section.image_information(), section.image_file())
+    else {
+        return Err(NtStatus::SECTION_NOT_IMAGE);
+    };
+    let image_file_name = String::from(file_name);
 
     // Inherit from the parent: the priority class, and the inheritable handles when asked
     // (ObInitProcess with ExDupHandleTable); otherwise a new empty handle table.
@@ -114,8 +123,23 @@ pub fn create_process(
         object_table,
     });
     let mut space = process.address_space()?;
-    // MmInitializeProcessAddressSpace: the image mapped.
-    let image = image::map_image(&mut space, file)?;
+    // MmInitializeProcessAddressSpace: a view of the image section.
+    let view = section.map_view(
+        &mut space,
+        ViewRequest {
+            base: None,
+            top_down: false,
+            offset: 0,
+            size: 0,
+            protect: PAGE_EXECUTE_WRITECOPY,
+        },
+    )?;
+    let image = ImageView {
+        base: view.base,
+        entry_point: view.entry_point,
+        stack_reserve: information.maximum_stack_size,
+        stack_commit: information.committed_stack_size,
+    };
     // The process ID from the CID table (the process is active from here: its rundown or
     // last dereference gives the ID back).
     let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(&process)))?;
@@ -123,9 +147,8 @@ pub fn create_process(
         .unique_process_id
         .store(process_id, Ordering::Relaxed);
     process.active.store(true, Ordering::Relaxed);
-    // MmCreatePeb, with the process parameters (ImagePathName, CommandLine).
-    let image_path = alloc::format!("\\SystemRoot\\{}", path.replace('/', "\\"));
-    let peb = environment::create_peb(&mut space, image.base, &image_path, command_line)?;
+    // MmCreatePeb, with the process parameters when the creator gave them.
+    let peb = environment::create_peb(&mut space, image.base, parameters)?;
     drop(space);
     process.peb.store(peb, Ordering::Relaxed);
     // InsertTailList(&PsActiveProcessHead, ...).

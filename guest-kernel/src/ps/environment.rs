@@ -42,14 +42,22 @@ fn utf16(text: &str) -> Vec<u8> {
     text.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-/// Creates the PEB and `RTL_USER_PROCESS_PARAMETERS` (normalized, with ImagePathName and
-/// CommandLine) in `space`; returns the PEB's address.
+/// Creates the PEB in `space`, and with `parameters` (ImagePathName, CommandLine) the
+/// `RTL_USER_PROCESS_PARAMETERS` (normalized) it points at; returns the PEB's address.
 pub fn create_peb(
     space: &mut AddressSpace,
     image_base: u64,
-    image_path: &str,
-    command_line: &str,
+    parameters: Option<(&str, &str)>,
 ) -> Result<u64, NtStatus> {
+    let Some((image_path, command_line)) = parameters else {
+        let peb = Peb {
+            image_base_address: image_base,
+            ..Peb::default()
+        };
+        space.allocate(PEB_ADDRESS, PAGE_SIZE, PAGE_READWRITE)?;
+        space.write(PEB_ADDRESS, bytes_of(&peb))?;
+        return Ok(PEB_ADDRESS);
+    };
     let image_path = utf16(image_path);
     let command_line = utf16(command_line);
     let header_size = size_of::<RtlUserProcessParameters>() as u64;

@@ -13,8 +13,9 @@ pub use create::{active_processes, create_first_thread, create_process, ready_th
 pub use notify::notify_counters;
 
 pub use thread::{
-    ThreadStart, create_thread, exit_current_thread, system_shutdown, terminate_current_process,
-    terminate_process, terminate_thread, user_thread_startup,
+    CallerStart, ThreadStart, create_thread, create_thread_on_stack, exit_current_thread,
+    system_shutdown, terminate_current_process, terminate_process, terminate_thread,
+    user_thread_startup,
 };
 
 use alloc::string::String;
@@ -34,9 +35,10 @@ use self::cid::CidTable;
 use crate::arch::user::UserContext;
 use crate::ke::dispatcher::{DispatcherHeader, DispatcherObject};
 use crate::ke::thread::{KProcess, KThread};
+use crate::mm::section::Section;
 use crate::mm::{self, AddressSpace};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
-use crate::{hal, ke};
+use crate::{hal, io, ke};
 
 /// Top of the initial thread's user stack; the stack grows down from here.
 const USER_STACK_TOP: u64 = 0x0000_7FFD_0000_0000;
@@ -304,7 +306,11 @@ pub fn lookup_thread_by_client_id(client_id: ClientId) -> Result<Arc<Object<Thre
 /// first thread (`PspCreateThread`), not yet running.
 pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>, NtStatus> {
     let program = environment::program_name(command_line);
-    let (process, image) = create::create_process(None, program, command_line, false)?;
+    let file = io::file::open_image(program)?;
+    let section = Object::create(Section::create_image(&file)?);
+    let image_path = file.nt_path();
+    let parameters = Some((image_path.as_str(), command_line));
+    let (process, image) = create::create_process(None, &section, parameters, false)?;
     create::create_first_thread(&process, &image, false)
 }
 

@@ -57,19 +57,38 @@ pub struct ThreadStart {
     pub stack_reserve: u64,
 }
 
-/// `PspCreateThread` for a user thread of `process`: the thread object (with its kernel
-/// stack), the thread ID, the user stack, the TEB, the initial context; then `insert`
-/// (the caller's `ObInsertObject`) makes its handle; then the thread is linked to the
-/// process and readied (`KeReadyThread`), suspended first if asked.
+/// What a thread created by NtCreateThread starts with: the stack its creator allocated
+/// (`INITIAL_TEB`) and the registers of its `CONTEXT`.
+#[derive(Clone, Copy, Debug)]
+pub struct CallerStart {
+    /// `StackBase` (the top, exclusive) and `StackLimit`.
+    pub stack_base: u64,
+    pub stack_limit: u64,
+    pub rip: u64,
+    pub rsp: u64,
+    pub rcx: u64,
+    pub suspended: bool,
+}
+
+/// Where a new thread's user stack comes from.
+#[derive(Clone, Copy)]
+enum UserStack {
+    /// Reserved and committed for the thread, released when it exits.
+    Allocate { reserve: u64, commit: u64 },
+    /// The creator's, left to it.
+    Given(CallerStart),
+}
+
+/// `PspCreateThread` for a user thread of `process` (NtCreateThreadEx): the thread object
+/// (with its kernel stack), the thread ID, the user stack, the TEB, the initial context;
+/// then `insert` (the caller's `ObInsertObject`) makes its handle; then the thread is
+/// linked to the process and readied (`KeReadyThread`), suspended first if asked. The
+/// first thread of a process runs the process-creation callbacks.
 pub fn create_thread<R>(
     process: &Arc<Object<Process>>,
     start: ThreadStart,
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
 ) -> Result<R, NtStatus> {
-    let thread = Object::create(Thread::new(process, start.suspended)?);
-    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
-    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
-
     let reserve = match start.stack_reserve {
         0 => DEFAULT_STACK_RESERVE,
         size => size.clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE),
@@ -80,27 +99,84 @@ pub fn create_thread<R>(
         size => size.clamp(PAGE_SIZE, reserve),
     }
     .next_multiple_of(PAGE_SIZE);
+    let stack = UserStack::Allocate { reserve, commit };
+    psp_create_thread(process, start.suspended, stack, insert, |stack_base| {
+        (
+            start.start_routine,
+            stack_base - INITIAL_STACK_FRAME,
+            start.argument,
+        )
+    })
+}
+
+/// `PspCreateThread` for NtCreateThread: as [`create_thread`], on the stack and with the
+/// registers the creator gave.
+pub fn create_thread_on_stack<R>(
+    process: &Arc<Object<Process>>,
+    start: CallerStart,
+    insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
+) -> Result<R, NtStatus> {
+    psp_create_thread(
+        process,
+        start.suspended,
+        UserStack::Given(start),
+        insert,
+        |_| (start.rip, start.rsp, start.rcx),
+    )
+}
+
+/// The steps both creations share; `registers` gives the entry, `rsp` and `rcx` from the
+/// stack's base.
+fn psp_create_thread<R>(
+    process: &Arc<Object<Process>>,
+    suspended: bool,
+    stack: UserStack,
+    insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
+    registers: impl FnOnce(u64) -> (u64, u64, u64),
+) -> Result<R, NtStatus> {
+    let thread = Object::create(Thread::new(process, suspended)?);
+    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
+    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+
     let mut space = process.address_space()?;
-    let (stack_limit, _) = space.allocate_virtual_memory(
-        0,
-        reserve,
-        0,
-        MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
-        PAGE_READWRITE,
-    )?;
-    thread.user_stack.store(stack_limit, Ordering::Relaxed);
-    let stack_base = stack_limit + reserve;
-    let teb = space
-        .make_resident(stack_base - commit, commit)
-        .and_then(|()| {
-            environment::create_thread_teb(
-                &mut space,
-                process.peb.load(Ordering::Relaxed),
-                thread.client_id(),
-                stack_base,
-                stack_limit,
-            )
-        });
+    let (stack_base, stack_limit) = match stack {
+        UserStack::Allocate { reserve, .. } => {
+            let (stack_limit, _) = space.allocate_virtual_memory(
+                0,
+                reserve,
+                0,
+                MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
+                PAGE_READWRITE,
+            )?;
+            thread.user_stack.store(stack_limit, Ordering::Relaxed);
+            (stack_limit + reserve, stack_limit)
+        }
+        UserStack::Given(start) => (start.stack_base, start.stack_limit),
+    };
+    // The top of the stack gets its frames now, so the thread's first instructions take
+    // no fault on it (natively, such a fault has been seen to trip the host's trap-entry
+    // failure). A creator's stack is its own concern: as far as it is not committed, it
+    // faults in on first use, or not at all.
+    let made_resident = match stack {
+        UserStack::Allocate { commit, .. } => space.make_resident(stack_base - commit, commit),
+        UserStack::Given(_) => {
+            let top = stack_base & !(PAGE_SIZE - 1);
+            let size = (stack_base - stack_limit).min(DEFAULT_STACK_COMMIT);
+            if let Some(bottom) = top.checked_sub(size).filter(|_| size != 0) {
+                let _ = space.make_resident(bottom, top - bottom);
+            }
+            Ok(())
+        }
+    };
+    let teb = made_resident.and_then(|()| {
+        environment::create_thread_teb(
+            &mut space,
+            process.peb.load(Ordering::Relaxed),
+            thread.client_id(),
+            stack_base,
+            stack_limit,
+        )
+    });
     let teb = match teb {
         Ok(teb) => teb,
         Err(status) => {
@@ -111,10 +187,11 @@ pub fn create_thread<R>(
     };
     drop(space);
     thread.teb.store(teb, Ordering::Relaxed);
+    let (entry, stack, argument) = registers(stack_base);
     *thread.initial_context.lock() = Some(UserContext {
-        entry: start.start_routine,
-        stack: stack_base - INITIAL_STACK_FRAME,
-        argument: start.argument,
+        entry,
+        stack,
+        argument,
         teb,
     });
 
@@ -125,7 +202,18 @@ pub fn create_thread<R>(
             return Err(status);
         }
     };
-    process.threads.lock().push(thread.clone());
+    let first = {
+        let mut threads = process.threads.lock();
+        threads.push(thread.clone());
+        threads.len() == 1
+    };
+    if first {
+        notify::call_process_notify_routines(
+            process.inherited_from_unique_process_id(),
+            process.unique_process_id(),
+            true,
+        );
+    }
     let mut db = ke::dispatcher::lock();
     ke::dispatcher::ready_thread(&mut db, thread);
     Ok(inserted)

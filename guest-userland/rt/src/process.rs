@@ -1,18 +1,36 @@
 //! Processes for programs: `RtlCreateUserProcess` in one call (NtCreateUserProcess with
-//! normalized process parameters), ProcessBasicInformation, waits, and the system's
-//! process list (`SystemProcessInformation`).
+//! normalized process parameters) or the classic way (NtOpenFile, NtCreateSection,
+//! NtCreateProcessEx, parameters and a stack written into the child, NtCreateThread),
+//! ProcessBasicInformation, waits, and the system's process list
+//! (`SystemProcessInformation`).
 
 use abi::NtStatus;
+use abi::access::SYNCHRONIZE;
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
-use abi::nt::{PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
-use abi::process::{
-    PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
-    SystemProcessInformation,
+use abi::file::{
+    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
 };
+use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_EXECUTE, PAGE_GUARD, PAGE_READWRITE};
+use abi::nt::{
+    ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
+    UnicodeString,
+};
+use abi::process::{
+    CONTEXT_FLAGS_OFFSET, CONTEXT_FULL, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET,
+    CONTEXT_SIZE, InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation,
+    SYSTEM_PROCESS_INFORMATION_CLASS, SystemProcessInformation,
+};
+use abi::section::{
+    SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
+};
+use abi::service::CURRENT_PROCESS_HANDLE;
 
 use crate::syscall::{
-    nt_close, nt_create_user_process, nt_query_information_process, nt_query_system_information,
-    nt_wait_for_single_object,
+    nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
+    nt_create_thread, nt_create_user_process, nt_open_file, nt_protect_virtual_memory,
+    nt_query_information_process, nt_query_section, nt_query_system_information, nt_resume_thread,
+    nt_terminate_process, nt_wait_for_single_object, nt_write_virtual_memory,
 };
 
 /// The longest image path and command line [`create_user_process`] passes, in UTF-16 units.
@@ -104,6 +122,325 @@ pub fn create_user_process(
     } else {
         Err(status)
     }
+}
+
+/// What the kernel leaves above a new thread's initial `rsp` (the entry point's home
+/// space and return address, as a call leaves them), as for NtCreateUserProcess's thread.
+const INITIAL_STACK_FRAME: u64 = 0x30 + 8;
+const PAGE_SIZE: u64 = 0x1000;
+const STACK_RESERVE_GRANULARITY: u64 = 0x1_0000;
+/// Where the image path goes when a program is named without a path.
+const SYSTEM32: &str = "\\SystemRoot\\System32\\";
+/// Offset of `ProcessParameters` in the PEB.
+const PEB_PROCESS_PARAMETERS: u64 = 0x20;
+
+fn to_result(status: NtStatus) -> Result<(), NtStatus> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}
+
+/// The NT path of an image: `image_path` itself when it starts with `\`, else
+/// `\SystemRoot\System32\NAME`, with `.exe` added when missing.
+fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> {
+    let mut length = 0;
+    let mut push = |text: &str| -> Result<(), NtStatus> {
+        for unit in text.encode_utf16() {
+            *buffer.get_mut(length).ok_or(NtStatus::INVALID_PARAMETER)? = unit;
+            length += 1;
+        }
+        Ok(())
+    };
+    if image_path.starts_with('\\') {
+        push(image_path)?;
+    } else {
+        push(SYSTEM32)?;
+        push(image_path)?;
+        let has_suffix = image_path
+            .get(image_path.len().saturating_sub(4)..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(".exe"));
+        if !has_suffix {
+            push(".exe")?;
+        }
+    }
+    Ok(&buffer[..length])
+}
+
+/// `CONTEXT`, 16-byte aligned as NtCreateThread requires.
+#[repr(C, align(16))]
+struct Context([u8; CONTEXT_SIZE]);
+
+impl Context {
+    fn set(&mut self, offset: usize, value: u64) {
+        self.0[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// Creates a process running `image_path` (`hello`, or an NT path) with `command_line`
+/// the classic way, as `RtlCreateUserProcess` does: NtOpenFile of the image,
+/// NtCreateSection(SEC_IMAGE), NtCreateProcessEx with this process as parent
+/// (`process_flags` as it takes them); the process parameters built, written into the
+/// child with NtAllocateVirtualMemory and NtWriteVirtualMemory and PEB.ProcessParameters
+/// pointed at them; a stack reserved and committed with a guard page below; the initial
+/// CONTEXT at the image's entry point with the PEB in `rcx`; NtCreateThread suspended,
+/// then NtResumeThread unless `suspended`. The result matches [`create_user_process`]'s:
+/// the same PEB image base, parameters and exit status.
+pub fn create_process_classic(
+    image_path: &str,
+    command_line: &str,
+    process_flags: u32,
+    suspended: bool,
+) -> Result<Child, NtStatus> {
+    let mut path_buffer = [0u16; MAX_IMAGE_PATH];
+    let path = nt_image_path(image_path, &mut path_buffer)?;
+    let mut command_buffer = [0u16; MAX_COMMAND_LINE];
+    let command = match encode(command_line, &mut command_buffer)? {
+        [] => path,
+        command => command,
+    };
+
+    // The image: its file, then its image section.
+    let name = counted(path);
+    let attributes = ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        object_name: &raw const name as u64,
+        ..ObjectAttributes::default()
+    };
+    let mut file = 0;
+    let mut io_status = IoStatusBlock::default();
+    // SAFETY: the handle, attributes, name and status block are locals.
+    to_result(unsafe {
+        nt_open_file(
+            &mut file,
+            SYNCHRONIZE | FILE_EXECUTE,
+            &attributes,
+            &mut io_status,
+            FILE_SHARE_READ | FILE_SHARE_DELETE,
+            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
+        )
+    })?;
+    let mut section = 0;
+    // SAFETY: the handle is a local; no attributes or size.
+    let created = to_result(unsafe {
+        nt_create_section(
+            &mut section,
+            SECTION_ALL_ACCESS,
+            core::ptr::null(),
+            core::ptr::null(),
+            PAGE_EXECUTE,
+            SEC_IMAGE,
+            file,
+        )
+    });
+    // SAFETY: the file handle is this function's and no longer needed.
+    unsafe { nt_close(file) };
+    created?;
+    let mut image = SectionImageInformation::default();
+    // SAFETY: a local of the size passed.
+    let queried = to_result(unsafe {
+        nt_query_section(
+            section,
+            SECTION_IMAGE_INFORMATION_CLASS,
+            (&raw mut image).cast(),
+            size_of::<SectionImageInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    });
+    let mut process = 0;
+    let created = queried.and_then(|()| {
+        // SAFETY: the handle is a local; the parent is this process.
+        to_result(unsafe {
+            nt_create_process_ex(
+                &mut process,
+                PROCESS_ALL_ACCESS,
+                core::ptr::null(),
+                CURRENT_PROCESS_HANDLE,
+                process_flags,
+                section,
+                0,
+                0,
+                0,
+            )
+        })
+    });
+    // SAFETY: the section handle is this function's; the process references the section.
+    unsafe { nt_close(section) };
+    created?;
+
+    match start_classic_process(process, &image, path, command, suspended) {
+        Ok(thread) => Ok(Child { process, thread }),
+        Err(status) => {
+            // SAFETY: the process is this function's and never ran.
+            unsafe {
+                nt_terminate_process(process, status);
+                nt_close(process);
+            }
+            Err(status)
+        }
+    }
+}
+
+/// The second half of the classic path for `process`, made by NtCreateProcessEx: its
+/// parameters, its stack and its first thread. Returns the thread handle.
+fn start_classic_process(
+    process: u64,
+    image: &SectionImageInformation,
+    path: &[u16],
+    command: &[u16],
+    suspended: bool,
+) -> Result<u64, NtStatus> {
+    let peb = query_basic_information(process)?.peb_base_address;
+
+    // RTL_USER_PROCESS_PARAMETERS, normalized, laid out as the kernel lays them out for
+    // NtCreateUserProcess: the structure, then each string with a terminating NUL.
+    let header = size_of::<RtlUserProcessParameters>();
+    let path_bytes = path.len() * 2;
+    let command_bytes = command.len() * 2;
+    let total = header + path_bytes + command_bytes + 4;
+    let mut block =
+        [0u8; size_of::<RtlUserProcessParameters>() + 2 * (MAX_IMAGE_PATH + MAX_COMMAND_LINE) + 4];
+    let mut base = 0u64;
+    let mut size = total as u64;
+    // SAFETY: the base and size are locals.
+    to_result(unsafe {
+        nt_allocate_virtual_memory(
+            process,
+            &mut base,
+            0,
+            &mut size,
+            MEM_RESERVE | MEM_COMMIT,
+            PAGE_READWRITE,
+        )
+    })?;
+    let string = |units: &[u16], offset: usize| UnicodeString {
+        length: (units.len() * 2) as u16,
+        maximum_length: (units.len() * 2 + 2) as u16,
+        reserved: 0,
+        buffer: base + offset as u64,
+    };
+    let parameters = RtlUserProcessParameters {
+        maximum_length: total as u32,
+        length: total as u32,
+        flags: PROCESS_PARAMETERS_NORMALIZED,
+        image_path_name: string(path, header),
+        command_line: string(command, header + path_bytes + 2),
+        ..RtlUserProcessParameters::default()
+    };
+    // SAFETY: `RtlUserProcessParameters` is plain `#[repr(C)]` data without padding
+    // (pinned by `abi::nt`); the slice covers exactly the local.
+    let parameter_bytes =
+        unsafe { core::slice::from_raw_parts((&raw const parameters).cast::<u8>(), header) };
+    block[..header].copy_from_slice(parameter_bytes);
+    for (units, offset) in [(path, header), (command, header + path_bytes + 2)] {
+        for (index, unit) in units.iter().enumerate() {
+            block[offset + 2 * index..offset + 2 * index + 2].copy_from_slice(&unit.to_le_bytes());
+        }
+    }
+    write_child(process, base, &block[..total])?;
+    write_child(process, peb + PEB_PROCESS_PARAMETERS, &base.to_le_bytes())?;
+
+    // The stack, as BaseCreateStack makes it: reserved, its top committed, a guard page
+    // below the committed part.
+    let commit = image
+        .committed_stack_size
+        .max(PAGE_SIZE)
+        .next_multiple_of(PAGE_SIZE);
+    let reserve = image
+        .maximum_stack_size
+        .max(commit + PAGE_SIZE)
+        .next_multiple_of(STACK_RESERVE_GRANULARITY);
+    let mut allocation_base = 0u64;
+    let mut size = reserve;
+    // SAFETY: the base and size are locals.
+    to_result(unsafe {
+        nt_allocate_virtual_memory(
+            process,
+            &mut allocation_base,
+            0,
+            &mut size,
+            MEM_RESERVE,
+            PAGE_READWRITE,
+        )
+    })?;
+    let stack_base = allocation_base + reserve;
+    let stack_limit = stack_base - commit;
+    let mut guard = stack_limit - PAGE_SIZE;
+    let mut size = commit + PAGE_SIZE;
+    // SAFETY: the base and size are locals.
+    to_result(unsafe {
+        nt_allocate_virtual_memory(
+            process,
+            &mut guard,
+            0,
+            &mut size,
+            MEM_COMMIT,
+            PAGE_READWRITE,
+        )
+    })?;
+    let mut guard = stack_limit - PAGE_SIZE;
+    let mut size = PAGE_SIZE;
+    let mut old = 0;
+    // SAFETY: the base, size and old protection are locals.
+    to_result(unsafe {
+        nt_protect_virtual_memory(
+            process,
+            &mut guard,
+            &mut size,
+            PAGE_READWRITE | PAGE_GUARD,
+            &mut old,
+        )
+    })?;
+    let initial_teb = InitialTeb {
+        stack_base,
+        stack_limit,
+        stack_allocation_base: allocation_base,
+        ..InitialTeb::default()
+    };
+
+    // The initial context: the image's entry point, entered as a call would with the PEB
+    // as its argument.
+    let mut context = Context([0; CONTEXT_SIZE]);
+    context.0[CONTEXT_FLAGS_OFFSET..CONTEXT_FLAGS_OFFSET + 4]
+        .copy_from_slice(&CONTEXT_FULL.to_le_bytes());
+    context.set(CONTEXT_RIP_OFFSET, image.transfer_address);
+    context.set(CONTEXT_RSP_OFFSET, stack_base - INITIAL_STACK_FRAME);
+    context.set(CONTEXT_RCX_OFFSET, peb);
+    let mut thread = 0;
+    let mut client_id = ClientId::default();
+    // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.
+    to_result(unsafe {
+        nt_create_thread(
+            &mut thread,
+            THREAD_ALL_ACCESS,
+            core::ptr::null(),
+            process,
+            &mut client_id,
+            context.0.as_ptr(),
+            &initial_teb,
+            1,
+        )
+    })?;
+    if !suspended {
+        // SAFETY: the thread is this function's, created suspended.
+        unsafe { nt_resume_thread(thread, core::ptr::null_mut()) };
+    }
+    Ok(thread)
+}
+
+/// NtWriteVirtualMemory of `bytes` to `address` in `process`.
+fn write_child(process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+    // SAFETY: the bytes are the caller's; the target is memory this function allocated.
+    to_result(unsafe {
+        nt_write_virtual_memory(
+            process,
+            address,
+            bytes.as_ptr(),
+            bytes.len() as u64,
+            core::ptr::null_mut(),
+        )
+    })
 }
 
 /// The process's `PROCESS_BASIC_INFORMATION`.

@@ -776,3 +776,137 @@ system_service_stub! {
     /// thread can go on in.
     fn nt_continue(context: *const abi::dispatcher::Context, test_alert: u32) = NtContinue;
 }
+
+system_service_stub! {
+    /// `NtOpenFile(PHANDLE FileHandle, DesiredAccess, POBJECT_ATTRIBUTES ObjectAttributes,
+    /// PIO_STATUS_BLOCK IoStatusBlock, ShareAccess, OpenOptions)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`, `attributes` to readable `OBJECT_ATTRIBUTES`
+    /// whose name is readable, `io_status` to a writable `IO_STATUS_BLOCK`.
+    fn nt_open_file(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        io_status: *mut abi::file::IoStatusBlock,
+        share_access: u32,
+        open_options: u32
+    ) = NtOpenFile;
+}
+
+system_service_stub! {
+    /// `NtCreateSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// PLARGE_INTEGER MaximumSize, SectionPageProtection, AllocationAttributes, FileHandle)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`; `attributes` and `maximum_size` are null or
+    /// readable.
+    fn nt_create_section(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        maximum_size: *const u64,
+        page_protection: u32,
+        allocation_attributes: u32,
+        file: u64
+    ) = NtCreateSection;
+}
+
+system_service_stub! {
+    /// `NtMapViewOfSection(SectionHandle, ProcessHandle, PVOID *BaseAddress, ZeroBits,
+    /// CommitSize, PLARGE_INTEGER SectionOffset, PSIZE_T ViewSize, InheritDisposition,
+    /// AllocationType, Win32Protect)`.
+    ///
+    /// # Safety
+    /// `base` and `view_size` point to readable and writable values; `offset` is null or
+    /// does too. A view mapped over memory the program uses changes it.
+    fn nt_map_view_of_section(
+        section: u64,
+        process: u64,
+        base: *mut u64,
+        zero_bits: u64,
+        commit_size: u64,
+        offset: *mut u64,
+        view_size: *mut u64,
+        inherit_disposition: u32,
+        allocation_type: u32,
+        protect: u32
+    ) = NtMapViewOfSection;
+}
+
+system_service_stub! {
+    /// `NtUnmapViewOfSection(ProcessHandle, BaseAddress)`.
+    ///
+    /// # Safety
+    /// Nothing may use the view's memory afterwards.
+    fn nt_unmap_view_of_section(process: u64, base: u64) = NtUnmapViewOfSection;
+}
+
+system_service_stub! {
+    /// `NtQuerySection(SectionHandle, SectionInformationClass, SectionInformation,
+    /// SectionInformationLength, PULONG ReturnLength)`.
+    ///
+    /// # Safety
+    /// `information` points to `length` writable bytes; `return_length` is null or points
+    /// to a writable `ULONG`.
+    fn nt_query_section(
+        section: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32
+    ) = NtQuerySection;
+}
+
+system_service_stub! {
+    /// `NtCreateProcessEx(PHANDLE ProcessHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ParentProcess, Flags, SectionHandle, DebugPort, TokenHandle, Reserved)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`; `attributes` is null or readable.
+    fn nt_create_process_ex(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        parent_process: u64,
+        flags: u32,
+        section: u64,
+        debug_port: u64,
+        token: u64,
+        reserved: u32
+    ) = NtCreateProcessEx;
+}
+
+system_service_stub! {
+    /// `NtCreateThread(PHANDLE ThreadHandle, DesiredAccess, POBJECT_ATTRIBUTES,
+    /// ProcessHandle, PCLIENT_ID ClientId, PCONTEXT ThreadContext, PINITIAL_TEB InitialTeb,
+    /// BOOLEAN CreateSuspended)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`, `client_id` is null or writable, `context`
+    /// points to a readable 16-byte aligned `CONTEXT` and `initial_teb` to a readable
+    /// `INITIAL_TEB` describing a stack of the target process.
+    fn nt_create_thread(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        process: u64,
+        client_id: *mut ClientId,
+        context: *const u8,
+        initial_teb: *const abi::process::InitialTeb,
+        create_suspended: u32
+    ) = NtCreateThread;
+}
+
+system_service_stub! {
+    /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
+    ///
+    /// # Safety
+    /// `handle` points to a writable `HANDLE`, `attributes` to readable `OBJECT_ATTRIBUTES`
+    /// whose name is readable.
+    fn nt_open_section(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes
+    ) = NtOpenSection;
+}

@@ -15,11 +15,11 @@ use abi::memory::{
 };
 
 use crate::mm::address_space::{
-    AddressSpace, PageTables, Resolution, check_allocation_range, check_allocation_type,
+    AddressSpace, PageTables, Resolution, ViewPage, check_allocation_range, check_allocation_type,
     check_free_range, check_free_type, check_protect_range,
 };
 use crate::mm::pfn::{PfnCounters, PfnDatabase, PfnEntry};
-use crate::mm::vad::{Access, PageAccess};
+use crate::mm::vad::{Access, PageAccess, VadKind};
 
 const PAGE: u64 = 0x1000;
 /// The simulated machine's RAM: 1024 frames from 1 MiB.
@@ -133,6 +133,19 @@ impl SimulatedTables {
     }
 }
 
+/// Reserves a view of an image at 0x1_4000_0000, where programs go.
+fn reserve_image_view(space: &mut AddressSpace<SimulatedTables>, size: u64) -> u64 {
+    space
+        .reserve_view(
+            Some(0x1_4000_0000),
+            size,
+            false,
+            VadKind::Image,
+            PAGE_EXECUTE_WRITECOPY,
+        )
+        .unwrap()
+}
+
 impl PageTables for SimulatedTables {
     fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
         let frame = self
@@ -145,6 +158,15 @@ impl PageTables for SimulatedTables {
 
     fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
         self.map(page, frame, access, false)
+    }
+
+    fn map_shared(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
+        self.machine.borrow_mut().pfn.reference(frame).unwrap();
+        self.map(page, frame, access, true)
+    }
+
+    fn is_shared(&self, frame: u64) -> bool {
+        self.machine.borrow().pfn.is_shared(frame)
     }
 
     fn translate(&self, page: u64) -> Option<(u64, PageAccess)> {
@@ -221,6 +243,18 @@ impl Drop for SimulatedTables {
 
 type Space = AddressSpace<SimulatedTables>;
 
+impl Space {
+    /// Writes `bytes` at the start of `frame`, as a section fills its pages.
+    fn tables_write_for_test(&mut self, frame: u64, bytes: &[u8]) {
+        let mut machine = self.tables().machine.borrow_mut();
+        let memory = machine
+            .memory
+            .entry(frame)
+            .or_insert_with(|| vec![0; PAGE as usize]);
+        memory[..bytes.len()].copy_from_slice(bytes);
+    }
+}
+
 /// A machine with the shared user data frame allocated, and an address space mapping it.
 fn setup() -> (Rc<RefCell<Machine>>, Space) {
     setup_with(Machine::new())
@@ -268,11 +302,10 @@ fn teardown_returns_every_frame_and_page_table() {
     space
         .allocate_virtual_memory(far + PAGE, 2 * PAGE, 0, MEM_COMMIT, PAGE_READONLY)
         .unwrap();
-    space.reserve_image(0x1_4000_0000, 4 * PAGE).unwrap();
+    let image = reserve_image_view(&mut space, 4 * PAGE);
     space
-        .commit_image(0x1_4000_0000, 0x1_4000_0000, PAGE, PAGE_READONLY)
+        .map_view_page(image, image, PAGE_READONLY, ViewPage::Private(b"MZ"))
         .unwrap();
-    space.write(0x1_4000_0000, b"MZ").unwrap();
     for page in 0..64 {
         space
             .access_fault(low + page * PAGE, Access::Write)
@@ -569,7 +602,7 @@ fn free_rules_and_statuses() {
         space.free_virtual_memory(SHARED_USER_DATA, 0, MEM_RELEASE),
         Err(NtStatus::INVALID_PAGE_PROTECTION)
     );
-    space.reserve_image(0x1_4000_0000, PAGE).unwrap();
+    reserve_image_view(&mut space, PAGE);
     assert_eq!(
         space.free_virtual_memory(0x1_4000_0000, 0, MEM_RELEASE),
         Err(NtStatus::UNABLE_TO_DELETE_SECTION)
@@ -629,10 +662,12 @@ fn protect_rules_and_statuses() {
         space.protect_virtual_memory(base + 0x800, 0x1000, PAGE_EXECUTE_READ),
         Ok((base, 2 * PAGE, PAGE_READWRITE))
     );
-    space.reserve_image(0x1_4000_0000, 2 * PAGE).unwrap();
-    space
-        .commit_image(0x1_4000_0000, 0x1_4000_0000, 2 * PAGE, PAGE_EXECUTE_READ)
-        .unwrap();
+    let image = reserve_image_view(&mut space, 2 * PAGE);
+    for page in [image, image + PAGE] {
+        space
+            .map_view_page(image, page, PAGE_EXECUTE_READ, ViewPage::Private(b""))
+            .unwrap();
+    }
     assert_eq!(
         space.protect_virtual_memory(0x1_4000_1000, 1, PAGE_WRITECOPY),
         Ok((0x1_4000_1000, PAGE, PAGE_EXECUTE_READ)),
@@ -803,4 +838,86 @@ fn resident_pages_get_frames_without_a_fault() {
         space.make_resident(base, 2 * PAGE),
         Err(NtStatus::NOT_COMMITTED)
     );
+}
+
+#[test]
+fn views_share_frames_until_written() {
+    let (machine, mut first) = setup();
+    let (_, mut second) = setup_with(machine.clone());
+    // A section's page: the section holds one reference, each view another.
+    let frame = machine.borrow_mut().allocate().unwrap();
+    first.tables_write_for_test(frame, b"shared");
+    let before = machine.borrow().counters();
+    let base = 0x1_4000_0000;
+    for space in [&mut first, &mut second] {
+        space
+            .reserve_view(
+                Some(base),
+                2 * PAGE,
+                false,
+                VadKind::Image,
+                PAGE_EXECUTE_WRITECOPY,
+            )
+            .unwrap();
+        space
+            .map_view_page(base, base, PAGE_WRITECOPY, ViewPage::Shared(frame))
+            .unwrap();
+        space
+            .map_view_page(base, base + PAGE, PAGE_READONLY, ViewPage::Shared(frame))
+            .unwrap();
+    }
+    assert_eq!(
+        first.tables().translate(base),
+        Some((frame, PageAccess::ReadOnly)),
+        "copy-on-write pages are read-only while they share their frame"
+    );
+    assert_eq!(
+        first.access_fault(base, Access::Read),
+        Ok(Resolution::Refreshed)
+    );
+    assert_eq!(
+        first.tables().translate(base),
+        Some((frame, PageAccess::ReadOnly))
+    );
+    assert_eq!(
+        first.access_fault(base + 8, Access::Write),
+        Ok(Resolution::CopyOnWrite)
+    );
+    let (copy, access) = first.tables().translate(base).unwrap();
+    assert_ne!(copy, frame);
+    assert_eq!(access, PageAccess::ReadWrite);
+    assert_eq!(
+        first.query_virtual_memory(base).protect,
+        PAGE_READWRITE,
+        "a written copy-on-write page is read-write from then on"
+    );
+    assert_eq!(second.query_virtual_memory(base).protect, PAGE_WRITECOPY);
+    let mut contents = [0; 6];
+    first.read_memory(base, &mut contents).unwrap();
+    assert_eq!(&contents, b"shared", "the copy holds what the frame held");
+    assert_eq!(
+        first.access_fault(base + PAGE, Access::Write),
+        Err(NtStatus::ACCESS_VIOLATION),
+        "a read-only page of a view"
+    );
+    // A write as NtWriteVirtualMemory makes it copies too, and leaves the frame alone.
+    second.write_memory(base, b"SECOND").unwrap();
+    assert_ne!(second.tables().translate(base).unwrap().0, frame);
+    let mut shared = [0; 6];
+    first.read_memory(base + PAGE, &mut shared).unwrap();
+    assert_eq!(&shared, b"shared");
+    // Making a shared page writable gives it a copy first.
+    first
+        .protect_virtual_memory(base + PAGE, PAGE, PAGE_READWRITE)
+        .unwrap();
+    assert_ne!(first.tables().translate(base + PAGE).unwrap().0, frame);
+    assert_eq!(first.unmap_view(base + PAGE), Ok((base, 2 * PAGE)));
+    assert_eq!(second.unmap_view(base), Ok((base, 2 * PAGE)));
+    assert_eq!(second.unmap_view(base), Err(NtStatus::NOT_MAPPED_VIEW));
+    assert_eq!(
+        machine.borrow().counters().active,
+        before.active,
+        "the copies and page tables are back, the section's frame still held"
+    );
+    machine.borrow_mut().pfn.free(frame).unwrap();
 }

@@ -3,6 +3,7 @@
 mod address_space;
 mod cid;
 mod handle_table;
+mod image;
 mod namespace;
 mod object;
 mod object_table;

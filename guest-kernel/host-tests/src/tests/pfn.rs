@@ -142,3 +142,29 @@ fn many_cycles_keep_the_counts() {
         assert_balanced(counters);
     }
 }
+
+#[test]
+fn shared_frames_are_released_by_their_last_reference() {
+    let mut database = database(&[(0x1000, 4 * PAGE)]);
+    let zeroings = Cell::new(0);
+    let frame = allocate(&mut database, &zeroings).unwrap();
+    assert!(database.manages(frame) && !database.manages(0x10_0000));
+    assert!(!database.is_shared(frame));
+    database.reference(frame).unwrap();
+    database.reference(frame).unwrap();
+    assert!(database.is_shared(frame));
+    database.free(frame).unwrap();
+    database.free(frame).unwrap();
+    assert_eq!(database.counters().active, 1, "one reference is left");
+    assert!(!database.is_shared(frame));
+    database.free(frame).unwrap();
+    assert_eq!(database.counters().active, 0);
+    assert_eq!(database.free(frame), Err(NotInUse(frame)));
+    assert_eq!(
+        database.reference(frame),
+        Err(NotInUse(frame)),
+        "a free frame"
+    );
+    assert_eq!(database.free_zeroed(frame), Err(NotInUse(frame)));
+    assert_balanced(database.counters());
+}

@@ -1,92 +1,24 @@
-//! Hostile PE files against the kernel's image loader (`mm/image.rs`, compiled here as it
-//! is): the entry point shared by the property tests (tests/pe_image.rs) and the
-//! `pe_image` fuzz target. The loader maps into an address space over simulated page
-//! tables; it must never panic, and must refuse a bad file with an NT status, not map it.
-
-use std::collections::{BTreeMap, HashMap};
+//! Hostile PE files against the kernel's image validation (`mm/image.rs`, compiled by
+//! host-tests as it is): the entry point shared by the property tests (tests/pe_image.rs)
+//! and the `pe_image` fuzz target. Validation must never panic and must refuse a bad file
+//! with an NT status; what it accepts must lay out every page without panicking.
 
 use abi::NtStatus;
-use abi::layout::USER_END;
-use host_tests::mm::address_space::PageTables;
-use host_tests::mm::vad::PageAccess;
+use host_tests::mm::image::ImageLayout;
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 
-/// The kernel's loader; its `super::AddressSpace` is the alias below.
-#[path = "../../../src/mm/image.rs"]
-pub mod image;
-
-/// The kernel's address space, over [`Tables`].
-pub type AddressSpace = host_tests::mm::address_space::AddressSpace<Tables>;
-
-/// Frames the simulated machine has: a loader that asked for more would be copying far more
-/// than any file holds.
-const MAX_FRAMES: usize = 1 << 14;
-const PAGE: usize = 0x1000;
-
-/// Page tables as a map from user page to frame, frames as byte vectors.
-#[derive(Debug, Default)]
-pub struct Tables {
-    pages: BTreeMap<u64, (u64, PageAccess, bool)>,
-    frames: HashMap<u64, Vec<u8>>,
-    next_frame: u64,
-}
-
-impl PageTables for Tables {
-    fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
-        if self.frames.len() >= MAX_FRAMES {
-            return Err(NtStatus::NO_MEMORY);
-        }
-        self.next_frame += 1;
-        let frame = self.next_frame;
-        self.frames.insert(frame, vec![0; PAGE]);
-        self.pages.insert(page, (frame, access, true));
-        Ok(frame)
-    }
-
-    fn map_frame(&mut self, page: u64, frame: u64, access: PageAccess) -> Result<(), NtStatus> {
-        self.pages.insert(page, (frame, access, false));
-        Ok(())
-    }
-
-    fn translate(&self, page: u64) -> Option<(u64, PageAccess)> {
-        self.pages
-            .get(&page)
-            .map(|&(frame, access, _)| (frame, access))
-    }
-
-    fn protect(&mut self, start: u64, end: u64, access: PageAccess) {
-        for (_, entry) in self.pages.range_mut(start..end) {
-            entry.1 = access;
-        }
-    }
-
-    fn unmap(&mut self, start: u64, end: u64, owned: bool) {
-        let pages: Vec<u64> = self.pages.range(start..end).map(|(&p, _)| p).collect();
-        for page in pages {
-            let (frame, _, mine) = self.pages.remove(&page).unwrap();
-            if owned && mine {
-                self.frames.remove(&frame);
-            }
-        }
-    }
-
-    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
-        self.frames.get_mut(&frame).expect("a mapped frame")[offset..offset + bytes.len()]
-            .copy_from_slice(bytes);
-    }
-
-    fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
-        let len = buffer.len();
-        buffer.copy_from_slice(
-            &self.frames.get(&frame).expect("a mapped frame")[offset..offset + len],
-        );
-    }
-}
+const PAGE: u64 = 0x1000;
+/// Pages of an accepted image whose protection and contents are computed: enough for every
+/// seed's pages, bounded for images that claim gigabytes.
+const PAGES_CHECKED: u64 = 256;
 
 /// The statuses a bad image may get. The loader names every inconsistency
 /// STATUS_INVALID_IMAGE_FORMAT; a file whose sections need more memory than there is gets
 /// STATUS_NO_MEMORY from the page tables.
-pub const REFUSALS: [NtStatus; 2] = [NtStatus::INVALID_IMAGE_FORMAT, NtStatus::NO_MEMORY];
+pub const REFUSALS: [NtStatus; 2] = [
+    NtStatus::INVALID_IMAGE_FORMAT,
+    NtStatus::INVALID_IMAGE_NOT_MZ,
+];
 
 /// Image base, entry point and size of the minimal PE.
 const BASE: u64 = 0x1_4000_0000;
@@ -197,46 +129,48 @@ pub fn mutate(base: &[u8], ops: &[u8]) -> Vec<u8> {
     pe
 }
 
-/// Maps `file` into a fresh address space and checks the result: a refusal is one of
-/// [`REFUSALS`]; an accepted image lies in the user half with its entry point inside it
-/// and its headers readable at its base.
+/// Validates `file` as the kernel does for an image section and checks the result: a
+/// refusal is one of [`REFUSALS`]; an accepted image has the headers' base, size, entry
+/// point and stack sizes, and every page of it gets a protection and contents, as a view
+/// maps them.
 pub fn check_pe(file: &[u8]) -> Result<(), NtStatus> {
-    let mut space = AddressSpace::with_tables(Tables::default());
-    let view = match image::map_image(&mut space, file) {
-        Ok(view) => view,
+    let layout = match ImageLayout::parse(file) {
+        Ok(layout) => layout,
         Err(status) => {
             assert!(REFUSALS.contains(&status), "unexpected refusal {status:?}");
             return Err(status);
         }
     };
-    // What was mapped is what the file says, read here with the PE parser directly.
+    // What was accepted is what the file says, read here with the PE parser directly.
     let parsed = PeFile64::parse(file).expect("an accepted image parses");
     let header = parsed.nt_headers().optional_header();
-    assert_eq!(view.base, header.image_base());
-    let entry = view.base + u64::from(header.address_of_entry_point());
-    assert_eq!(view.entry_point, entry);
+    assert_eq!(layout.preferred_base, header.image_base());
+    assert!(layout.size.is_multiple_of(PAGE) && layout.size >= u64::from(header.size_of_image()));
+    let information = &layout.information;
+    let expected_entry = match header.address_of_entry_point() {
+        0 => 0,
+        rva => header.image_base() + u64::from(rva),
+    };
+    assert_eq!(information.transfer_address, expected_entry);
     assert_eq!(
-        (view.stack_reserve, view.stack_commit),
+        (
+            information.maximum_stack_size,
+            information.committed_stack_size
+        ),
         (
             header.size_of_stack_reserve(),
             header.size_of_stack_commit()
         )
     );
-    let end = view.base + u64::from(header.size_of_image());
-    assert!(view.base >= 0x1_0000 && end <= USER_END, "{view:?}");
-    assert!(
-        view.entry_point > view.base && view.entry_point < end,
-        "{view:?}"
-    );
-    // The headers are copied as SizeOfHeaders says (the loader accepts a SizeOfHeaders
-    // shorter than the headers themselves), the rest of their page reads as zeros.
-    let mut headers = [0u8; 64];
-    space
-        .read_memory(view.base, &mut headers)
-        .expect("the headers are mapped");
-    let copied = usize::try_from(header.size_of_headers()).map_or(64, |n| n.min(64));
-    assert_eq!(headers[..copied], file[..copied]);
-    assert!(headers[copied..].iter().all(|&b| b == 0));
+    let mut page = vec![0u8; PAGE as usize];
+    for rva in (0..layout.size.min(PAGES_CHECKED * PAGE)).step_by(PAGE as usize) {
+        let _ = layout.page_protection(rva);
+        layout.page_contents(file, rva, &mut page);
+    }
+    for fixup in layout.fixups().unwrap_or_default() {
+        let (rva, length) = fixup.span();
+        assert!(rva + length <= layout.size, "{fixup:?} outside the image");
+    }
     Ok(())
 }
 

@@ -182,6 +182,8 @@ fn handles_are_opened_duplicated_checked_and_closed() {
         "ok: NtClose(the same handle again)",
         "ok: NtOpenProcess(unmapped handle pointer)",
         "ok: the name goes with the last handle",
+        "ok: NtTerminateProcess(System)",
+        "ok: NtSuspendThread(a System thread)",
     ] {
         assert!(console.contains(case), "{case} missing:\n{console}");
     }
@@ -289,6 +291,10 @@ fn virtual_memory_is_reserved_committed_protected_queried_and_freed() {
         assert!(console.contains(case), "missing {case:?}:\n{console}");
     }
     assert!(console.contains("vmtest: 0 wrong"), "{console}");
+    assert!(
+        console.contains("ok: the zero page thread zeroes released frames in the background"),
+        "{console}"
+    );
     assert_exit(&outcome, 0);
 }
 
@@ -362,29 +368,43 @@ fn spawn_creates_children_of_the_caller_and_tlist_shows_the_tree() {
         3,
         "{console}"
     );
-    for child in 1..=3 {
-        assert!(
-            console.contains(&format!("spawn: child {child}: pid "))
-                && console.contains(", parent 4,"),
-            "{console}"
-        );
-    }
+    // Every child names the same parent: spawn, itself a child of the session manager.
+    let parents: Vec<&str> = (1..=3)
+        .map(|child| {
+            let prefix = format!("spawn: child {child}: pid ");
+            let line = console
+                .lines()
+                .find(|line| line.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no line for child {child}:\n{console}"));
+            line.split(", parent ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or("")
+        })
+        .collect();
+    assert!(
+        parents.iter().all(|parent| *parent == parents[0]) && !["", "0", "4"].contains(&parents[0]),
+        "{parents:?}:\n{console}"
+    );
     assert!(console.contains("3 exited with 0x00000000"), "{console}");
     assert!(console.contains("3 created, 3 exited"), "{console}");
     assert_exit(&outcome, 0);
 
-    // tlist run by spawn lists spawn (the session, PID 4, no parent) and itself as its child.
+    // tlist run by spawn lists the tree: the System process (PID 4, no parent, its zero page
+    // thread), the session manager it started, spawn, and tlist itself.
     let outcome = boot(&["spawn", "1", "tlist"]);
     let console = outcome.console_text();
     let row = |line: &str| -> Vec<String> { line.split_whitespace().map(String::from).collect() };
     let rows: Vec<Vec<String>> = console
         .lines()
         .map(row)
-        .filter(|row| row.len() == 4 && row[3].ends_with(".exe"))
+        .filter(|row| row.len() == 4 && row[0].parse::<u64>().is_ok())
         .collect();
-    assert_eq!(rows.len(), 2, "{console}");
-    assert_eq!(rows[0], ["4", "0", "1", "spawn.exe"], "{console}");
-    assert_eq!(rows[1][1..], ["4", "1", "tlist.exe"], "{console}");
+    assert_eq!(rows.len(), 4, "{console}");
+    assert_eq!(rows[0], ["4", "0", "1", "System"], "{console}");
+    assert_eq!(rows[1][1..], ["4", "1", "smss.exe"], "{console}");
+    assert_eq!(rows[2][1..], [&rows[1][0], "1", "spawn.exe"], "{console}");
+    assert_eq!(rows[3][1..], [&rows[2][0], "1", "tlist.exe"], "{console}");
     assert_exit(&outcome, 0);
 }
 
@@ -418,7 +438,7 @@ fn processes_are_created_suspended_resumed_terminated_and_waited_for() {
         "ok: the terminated child's exit status: suspended while running",
         "ok: WaitAll on three children",
         "ok: with it the child sets the inherited event",
-        "ok: every child ran down: one process left",
+        "ok: every child ran down: as many processes as before",
         "ok: tlist still works afterwards",
     ] {
         assert!(console.contains(case), "{case}:\n{console}");

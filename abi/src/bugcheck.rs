@@ -26,6 +26,8 @@ bugchecks! {
     KMODE_EXCEPTION_NOT_HANDLED = 0x1E,
     /// Boot information missing or inconsistent: (address, detail, detail, 0).
     PHASE0_INITIALIZATION_FAILED = 0x31,
+    /// The System process or its threads could not be created: (NTSTATUS, 0, 0, 0).
+    PROCESS1_INITIALIZATION_FAILED = 0x6B,
     /// A kernel-mode page fault nothing can resolve: (address, write, rip, error code).
     PAGE_FAULT_IN_NONPAGED_AREA = 0x50,
     /// guest.img cannot be read: (0, 0, 0, 0).

@@ -39,8 +39,14 @@ fn system_startup(boot_info_phys: u64) -> ! {
     io::file::init();
     mm::section::init();
 
-    // Phase 1: the first process.
+    // Phase 1: the System process and its threads, then the first user process.
     hal::boot_progress(BootMarker::KernelReady);
+    if let Err(status) = ps::create_system_process() {
+        bugcheck::bugcheck(
+            BugCheck::PROCESS1_INITIALIZATION_FAILED,
+            [u64::from(status.0), 0, 0, 0],
+        );
+    }
     let command_line = boot_command_line(&boot_info);
     match ps::create_initial_process(&command_line) {
         Ok(thread) => ps::start_initial_thread(thread),

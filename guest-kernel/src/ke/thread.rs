@@ -53,6 +53,8 @@ pub enum WaitReason {
     DelayExecution,
     /// A suspend count above zero.
     Suspended,
+    /// The zero page thread, between looks at the free list (`WrFreePage`).
+    FreePage,
 }
 
 /// `WAIT_TYPE`.

@@ -11,6 +11,7 @@ pub mod probe;
 pub mod section;
 mod shared_data;
 pub mod vad;
+mod zero_page;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -20,10 +21,12 @@ use abi::layout::{PAGE_SIZE, USER_END, phys_to_virt};
 use spin::Mutex;
 
 pub use self::address_space::Resolution;
+pub use self::page_tables::system_root;
 pub use self::pfn::PfnCounters;
 use self::pfn::{PfnDatabase, PfnEntry};
 pub use self::pool::{PoolCounters, ensure_headroom as ensure_pool_headroom};
 use self::vad::Access;
+pub use self::zero_page::zero_page_thread;
 use crate::ke::bugcheck::{BugCheck, bugcheck};
 
 /// A process's user address space, over the hardware page tables.
@@ -87,15 +90,19 @@ fn with_pfn_database<R>(f: impl FnOnce(&mut PfnDatabase<'static>) -> R) -> R {
 
 /// A zero-filled frame, or `None` when physical memory is exhausted.
 pub fn allocate_zeroed_frame() -> Option<u64> {
-    with_pfn_database(|database| {
-        database.allocate_zeroed(|frame| {
-            // SAFETY: the frame is free (on the free list), so nothing else uses it; the
-            // direct map covers it.
-            unsafe {
-                core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
-            };
-        })
-    })
+    with_pfn_database(|database| database.allocate_zeroed(zero_free_frame))
+}
+
+/// Zeroes up to `limit` frames of the free list onto the zeroed list; returns how many.
+fn zero_free_frames(limit: usize) -> usize {
+    with_pfn_database(|database| database.zero_free_frames(limit, zero_free_frame))
+}
+
+/// Fills `frame`, taken off the free list, with zeros.
+fn zero_free_frame(frame: u64) {
+    // SAFETY: the frame is free (the PFN database just took it off the free list), so
+    // nothing else uses it; the direct map covers it.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
 }
 
 /// Returns `frame`, in use, to the free list; it is zeroed when handed out again.

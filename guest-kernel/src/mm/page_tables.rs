@@ -26,6 +26,11 @@ pub fn init() {
     SYSTEM_ROOT.store(paging::current_root(), Ordering::Relaxed);
 }
 
+/// The PML4 the kernel booted on, the System process's `DirectoryTableBase`.
+pub fn system_root() -> u64 {
+    SYSTEM_ROOT.load(Ordering::Relaxed)
+}
+
 /// Page-table pages for the arch walker: zero-filled frames in, emptied (so zero-filled)
 /// frames back to the zeroed list.
 struct TableFrames;

@@ -224,6 +224,24 @@ impl<'a> PfnDatabase<'a> {
         self.release(frame, PageLocation::Zeroed)
     }
 
+    /// Zeroes up to `limit` frames of the free list with `zero(physical address)` and moves
+    /// them to the zeroed list, as the zero page thread does (MiZeroPageThread); returns
+    /// how many it moved.
+    pub fn zero_free_frames(&mut self, limit: usize, mut zero: impl FnMut(u64)) -> usize {
+        let mut moved = 0;
+        while moved < limit {
+            let Some(frame) = self.pop(PageLocation::Free) else {
+                break;
+            };
+            zero(frame);
+            self.counters.active += 1;
+            self.release(frame, PageLocation::Zeroed)
+                .expect("a frame just taken off the free list is in use");
+            moved += 1;
+        }
+        moved
+    }
+
     fn release(&mut self, frame: u64, list: PageLocation) -> Result<(), NotInUse> {
         let index = self.index_of(frame).ok_or(NotInUse(frame))?;
         let entry = &mut self.entries[index as usize];

@@ -117,8 +117,19 @@ pub fn nt_terminate_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         }
         handle => ob::reference_object_by_handle::<Thread>(handle, THREAD_TERMINATE)?,
     };
+    deny_system_thread(&thread)?;
     ps::terminate_thread(&thread, status)?;
     Ok(NtStatus::SUCCESS)
+}
+
+/// STATUS_ACCESS_DENIED for a thread of the System process: no program ends or stops the
+/// kernel's own threads.
+fn deny_system_thread(thread: &Thread) -> Result<(), NtStatus> {
+    if ps::is_system_process(thread.process()) {
+        Err(NtStatus::ACCESS_DENIED)
+    } else {
+        Ok(())
+    }
 }
 
 /// Writes a `ULONG` result to an optional user pointer (probed for alignment first).
@@ -142,6 +153,7 @@ pub fn nt_suspend_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [handle, previous_address] = arguments::<2>(frame)?;
     probe_optional_ulong(previous_address)?;
     let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_SUSPEND_RESUME)?;
+    deny_system_thread(&thread)?;
     let previous = wait::suspend_thread(&thread)?;
     return_ulong(previous_address, previous)?;
     Ok(NtStatus::SUCCESS)

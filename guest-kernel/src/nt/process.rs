@@ -408,6 +408,9 @@ pub fn nt_terminate_process(process_handle: u64, exit_status: u32) -> Result<NtS
         return Ok(NtStatus::SUCCESS);
     }
     let process = ob::reference_object_by_handle::<Process>(process_handle, PROCESS_TERMINATE)?;
+    if ps::is_system_process(&process) {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
     if ps::thread_count(&process) == 0 {
         // Run down already (or never started): nothing is left to end.
         return Err(NtStatus::PROCESS_IS_TERMINATING);

@@ -225,6 +225,7 @@ fn thread_state(state: ThreadState) -> u32 {
 /// `KWAIT_REASON`.
 fn wait_reason(reason: WaitReason) -> u32 {
     match reason {
+        WaitReason::FreePage => 1,
         WaitReason::DelayExecution => 4,
         WaitReason::Suspended => 5,
         WaitReason::UserRequest => 6,

@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, USER_STACK_TOP, environment, notify,
+    Thread, USER_STACK_TOP, environment, notify, system,
 };
 use crate::arch::user::UserContext;
 use crate::ke;
@@ -72,7 +72,7 @@ pub struct ImageView {
 }
 
 /// `PspCreateProcess`: a process whose image is `section` (an image section), child of
-/// `parent` (None: the first process, the session). With `parameters` (ImagePathName and
+/// `parent` (None, or the System process: the first user process, the session). With `parameters` (ImagePathName and
 /// CommandLine), the process parameters are built and the PEB points at them, as
 /// NtCreateUserProcess does; without, PEB.ProcessParameters stays NULL for the creator to
 /// fill in, as after NtCreateProcessEx. Returns the process and its image view, for the
@@ -114,7 +114,7 @@ pub fn create_process(
         active: AtomicBool::new(false),
         inherited_from_unique_process_id: parent.map_or(0, |parent| parent.unique_process_id()),
         create_time: AtomicU64::new(0),
-        session: parent.is_none(),
+        session: parent.is_none_or(|parent| system::is_system_process(parent)),
         peb: AtomicU64::new(0),
         threads: Mutex::new(Vec::new()),
         exit_status: AtomicU32::new(NtStatus::PENDING.0),
@@ -140,27 +140,36 @@ pub fn create_process(
         stack_reserve: information.maximum_stack_size,
         stack_commit: information.committed_stack_size,
     };
-    // The process ID from the CID table (the process is active from here: its rundown or
-    // last dereference gives the ID back).
-    let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(&process)))?;
-    process
-        .unique_process_id
-        .store(process_id, Ordering::Relaxed);
-    process.active.store(true, Ordering::Relaxed);
+    allocate_process_id(&process)?;
     // MmCreatePeb, with the process parameters when the creator gave them.
     let peb = environment::create_peb(&mut space, image.base, parameters)?;
     drop(space);
     process.peb.store(peb, Ordering::Relaxed);
-    // InsertTailList(&PsActiveProcessHead, ...).
+    insert_active_process(&process)?;
+    Ok((process, image))
+}
+
+/// The process ID from the CID table. The process is active from here: its rundown or
+/// last dereference gives the ID back.
+pub(super) fn allocate_process_id(process: &Arc<Object<Process>>) -> Result<(), NtStatus> {
+    let process_id = PSP_CID_TABLE.allocate(CidEntry::Process(Arc::downgrade(process)))?;
+    process
+        .unique_process_id
+        .store(process_id, Ordering::Relaxed);
+    process.active.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `InsertTailList(&PsActiveProcessHead, ...)`, then `CreateTime`.
+pub(super) fn insert_active_process(process: &Arc<Object<Process>>) -> Result<(), NtStatus> {
     {
         let mut list = PS_ACTIVE_PROCESS_HEAD.lock();
         list.try_reserve(1)
             .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-        list.push((process_id, Arc::downgrade(&process)));
+        list.push((process.unique_process_id(), Arc::downgrade(process)));
     }
-    // CreateTime.
     process.create_time.store(system_time(), Ordering::Relaxed);
-    Ok((process, image))
+    Ok(())
 }
 
 /// `PspCreateThread` for a process's first thread, not yet ready: the thread object with
@@ -173,9 +182,7 @@ pub fn create_first_thread(
     image: &ImageView,
     suspended: bool,
 ) -> Result<Arc<Object<Thread>>, NtStatus> {
-    let thread = Object::create(Thread::new(process, suspended)?);
-    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
-    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+    let thread = Thread::create(process, suspended)?;
     let stack_reserve = image
         .stack_reserve
         .clamp(MIN_STACK_RESERVE, MAX_STACK_RESERVE)

@@ -7,10 +7,12 @@ mod cid;
 mod create;
 mod environment;
 mod notify;
+mod system;
 mod thread;
 
 pub use create::{active_processes, create_first_thread, create_process, ready_thread};
 pub use notify::notify_counters;
+pub use system::{create_system_process, is_system_process};
 
 pub use thread::{
     CallerStart, ThreadStart, create_thread, create_thread_on_stack, exit_current_thread,
@@ -40,6 +42,8 @@ use crate::mm::{self, AddressSpace};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
 use crate::{hal, io, ke};
 
+/// The program the kernel starts first when the boot image has it.
+const SESSION_MANAGER: &str = "smss";
 /// Top of the initial thread's user stack; the stack grows down from here.
 const USER_STACK_TOP: u64 = 0x0000_7FFD_0000_0000;
 const MIN_STACK_RESERVE: u64 = 64 * 1024;
@@ -204,6 +208,8 @@ pub struct Thread {
     user_stack: AtomicU64,
     /// The user context the thread starts in, until it first runs.
     initial_context: Mutex<Option<UserContext>>,
+    /// What a system thread runs in kernel mode instead, until it first runs.
+    system_routine: Mutex<Option<fn() -> !>>,
     /// `ExitStatus`: STATUS_PENDING until the thread exits.
     exit_status: AtomicU32,
 }
@@ -301,16 +307,26 @@ pub fn lookup_thread_by_client_id(client_id: ClientId) -> Result<Arc<Object<Thre
     Ok(thread)
 }
 
-/// Creates the first user process from `command_line` ("PROGRAM ARGS..."): the session,
-/// whose exit shuts the system down. The process (`PspCreateProcess`, no parent), then its
-/// first thread (`PspCreateThread`), not yet running.
+/// Creates the first user process, the session, whose exit shuts the system down: the
+/// session manager (`smss.exe`) with `command_line` ("PROGRAM ARGS...") after its own
+/// name, which runs that program and ends with its status; or, in a boot image without
+/// it, the program itself. The process (`PspCreateProcess`, a child of the System process),
+/// then its first thread (`PspCreateThread`), not yet running.
 pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>, NtStatus> {
+    let session_manager_command_line;
+    let command_line = if io::file::open_image(SESSION_MANAGER).is_ok() {
+        session_manager_command_line = alloc::format!("{SESSION_MANAGER}.exe {command_line}");
+        session_manager_command_line.as_str()
+    } else {
+        command_line
+    };
     let program = environment::program_name(command_line);
     let file = io::file::open_image(program)?;
     let section = Object::create(Section::create_image(&file)?);
     let image_path = file.nt_path();
     let parameters = Some((image_path.as_str(), command_line));
-    let (process, image) = create::create_process(None, &section, parameters, false)?;
+    let (process, image) =
+        create::create_process(system::system_process(), &section, parameters, false)?;
     create::create_first_thread(&process, &image, false)
 }
 

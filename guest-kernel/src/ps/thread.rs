@@ -30,8 +30,19 @@ const DEFAULT_STACK_COMMIT: u64 = 16 * 1024;
 
 impl Thread {
     /// A thread object of `process` with its KTHREAD (`KeInitThread`: kernel stack,
-    /// priority from the process), no IDs, TEB or stack yet.
-    pub(super) fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
+    /// priority from the process) and its thread ID from the CID table, no TEB or stack
+    /// yet.
+    pub(super) fn create(
+        process: &Arc<Object<Process>>,
+        suspended: bool,
+    ) -> Result<Arc<Object<Self>>, NtStatus> {
+        let thread = Object::create(Self::new(process, suspended)?);
+        let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
+        thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+        Ok(thread)
+    }
+
+    fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
         Ok(Self {
             tcb: KThread::new(process.pcb.base_priority(), suspended)?,
             unique_thread_id: AtomicU64::new(0),
@@ -39,6 +50,7 @@ impl Thread {
             teb: AtomicU64::new(0),
             user_stack: AtomicU64::new(0),
             initial_context: Mutex::new(None),
+            system_routine: Mutex::new(None),
             exit_status: AtomicU32::new(NtStatus::PENDING.0),
         })
     }
@@ -134,9 +146,7 @@ fn psp_create_thread<R>(
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
     registers: impl FnOnce(u64) -> (u64, u64, u64),
 ) -> Result<R, NtStatus> {
-    let thread = Object::create(Thread::new(process, suspended)?);
-    let thread_id = PSP_CID_TABLE.allocate(CidEntry::Thread(Arc::downgrade(&thread)))?;
-    thread.unique_thread_id.store(thread_id, Ordering::Relaxed);
+    let thread = Thread::create(process, suspended)?;
 
     let mut space = process.address_space()?;
     let (stack_base, stack_limit) = match stack {
@@ -238,9 +248,16 @@ fn release_user_allocations(thread: &Thread) {
 
 /// `PspUserThreadStartup`, run by `KiThreadStartup` on a new thread's first switch: the
 /// thread stops here if it was created suspended (or is terminated before it ever ran),
-/// then enters user mode at its start routine.
+/// then enters user mode at its start routine. A System thread runs its kernel routine
+/// instead.
 pub fn user_thread_startup() -> ! {
     let thread = current_thread();
+    let system_routine = thread.system_routine.lock().take();
+    if let Some(routine) = system_routine {
+        // PspSystemThreadStartup: a System thread stays in kernel mode.
+        drop(thread);
+        routine()
+    }
     let context = thread
         .initial_context
         .lock()

@@ -47,6 +47,8 @@ pub mod thread;
 pub use abi::NtStatus;
 pub use args::Args;
 pub use num::parse_u32;
+#[cfg(not(test))]
+pub use startup::command_line;
 pub use syscall::{display_string, terminate_process};
 
 /// Names the program's main function, `fn(&rt::Args) -> rt::NtStatus`. Its return value

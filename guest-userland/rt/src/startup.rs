@@ -42,7 +42,7 @@ extern "C" fn process_startup() -> ! {
 }
 
 /// `NtCurrentPeb()->ProcessParameters->CommandLine`, empty when the kernel gave none.
-fn command_line() -> &'static [u16] {
+pub fn command_line() -> &'static [u16] {
     let peb: *const Peb;
     // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the kernel bases `gs` at the TEB
     // of every user thread, and the read has no other effect.

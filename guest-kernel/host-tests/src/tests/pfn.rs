@@ -168,3 +168,31 @@ fn shared_frames_are_released_by_their_last_reference() {
     assert_eq!(database.free_zeroed(frame), Err(NotInUse(frame)));
     assert_balanced(database.counters());
 }
+
+#[test]
+fn zeroing_moves_free_frames_to_the_zeroed_list() {
+    let mut database = database(&[(0x10_0000, 8 * PAGE)]);
+    let zeroings = Cell::new(0);
+    let frames: Vec<u64> = (0..8)
+        .map(|_| allocate(&mut database, &zeroings).unwrap())
+        .collect();
+    for &frame in &frames[..5] {
+        database.free(frame).unwrap();
+    }
+    let mut zeroed = Vec::new();
+    assert_eq!(database.zero_free_frames(3, |frame| zeroed.push(frame)), 3);
+    let counters = database.counters();
+    assert_eq!((counters.zeroed, counters.free, counters.active), (3, 2, 3));
+    assert_balanced(counters);
+    assert_eq!(database.zero_free_frames(10, |frame| zeroed.push(frame)), 2);
+    assert_eq!(database.zero_free_frames(10, |frame| zeroed.push(frame)), 0);
+    zeroed.sort_unstable();
+    assert_eq!(zeroed, frames[..5], "each freed frame zeroed once");
+    // Zeroed frames are handed out again without another zeroing.
+    let before = zeroings.get();
+    for _ in 0..5 {
+        allocate(&mut database, &zeroings).unwrap();
+    }
+    assert_eq!(zeroings.get(), before);
+    assert_eq!(database.counters().active, 8);
+}

@@ -23,7 +23,8 @@ use abi::nt::{
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use rt::syscall::{
     nt_close, nt_create_directory_object, nt_duplicate_object, nt_open_directory_object,
-    nt_open_process, nt_open_thread, nt_query_object, nt_terminate_process,
+    nt_open_process, nt_open_thread, nt_query_object, nt_suspend_thread, nt_terminate_process,
+    nt_terminate_thread,
 };
 use rt::{Args, NtStatus, println};
 
@@ -240,12 +241,71 @@ fn main(_args: &Args) -> NtStatus {
     termination_and_closing(&mut t, &me, query);
     counts(&mut t, &me);
     directories(&mut t);
+    system_process(&mut t);
 
     println!("handles: {} cases, {} wrong", t.cases, t.wrong);
     if t.wrong == 0 {
         NtStatus::SUCCESS
     } else {
         NtStatus::UNSUCCESSFUL
+    }
+}
+
+/// The System process (PID 4, created first) and its zero page thread (TID 8, next): a
+/// program may open them, but neither end nor suspend them.
+fn system_process(t: &mut Tally) {
+    let (status, process) = open_process(
+        PROCESS_ALL_ACCESS,
+        &ClientId {
+            unique_process: 4,
+            unique_thread: 0,
+        },
+    );
+    t.status("NtOpenProcess(System, PID 4)", status, NtStatus::SUCCESS);
+    // SAFETY: a handle this program opened.
+    let status = unsafe { nt_terminate_process(process, NtStatus::UNSUCCESSFUL) };
+    t.status(
+        "NtTerminateProcess(System)",
+        status,
+        NtStatus::ACCESS_DENIED,
+    );
+    let attributes = object_attributes(None, 0, 0);
+    let zero_page_thread = ClientId {
+        unique_process: 4,
+        unique_thread: 8,
+    };
+    let mut thread = 0;
+    // SAFETY: every pointer is to a live local.
+    let status = unsafe {
+        nt_open_thread(
+            &mut thread,
+            THREAD_ALL_ACCESS,
+            &attributes,
+            &zero_page_thread,
+        )
+    };
+    t.status(
+        "NtOpenThread(the zero page thread)",
+        status,
+        NtStatus::SUCCESS,
+    );
+    // SAFETY: a handle this program opened; no previous-count pointer.
+    let status = unsafe { nt_suspend_thread(thread, core::ptr::null_mut()) };
+    t.status(
+        "NtSuspendThread(a System thread)",
+        status,
+        NtStatus::ACCESS_DENIED,
+    );
+    // SAFETY: a handle this program opened.
+    let status = unsafe { nt_terminate_thread(thread, NtStatus::UNSUCCESSFUL) };
+    t.status(
+        "NtTerminateThread(a System thread)",
+        status,
+        NtStatus::ACCESS_DENIED,
+    );
+    for handle in [process, thread] {
+        // SAFETY: handles this program opened, closed once.
+        unsafe { nt_close(handle) };
     }
 }
 

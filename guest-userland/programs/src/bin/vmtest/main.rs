@@ -34,9 +34,9 @@ use abi::system_information::{
     SystemPerformanceInformation,
 };
 use rt::syscall::{
-    nt_allocate_virtual_memory, nt_free_virtual_memory, nt_protect_virtual_memory,
-    nt_query_system_information, nt_query_virtual_memory, nt_read_virtual_memory,
-    nt_write_virtual_memory,
+    nt_allocate_virtual_memory, nt_delay_execution, nt_free_virtual_memory,
+    nt_protect_virtual_memory, nt_query_system_information, nt_query_virtual_memory,
+    nt_read_virtual_memory, nt_write_virtual_memory,
 };
 use rt::{Args, NtStatus, println};
 
@@ -320,6 +320,7 @@ fn run_checks() -> NtStatus {
     bad_queries(&mut checks);
     bad_transfers(&mut checks);
     frames_come_back(&mut checks);
+    background_zeroing(&mut checks);
     println!("vmtest: at end: {}", counters());
     println!("vmtest: {} wrong", checks.wrong);
     if checks.wrong == 0 {
@@ -864,6 +865,27 @@ fn frames_come_back(checks: &mut Checks) {
     checks.verdict(
         after.in_use == before.in_use && after.zeroed + after.free == before.zeroed + before.free,
         format_args!("released memory returns every frame: before {before}; after {after}"),
+    );
+}
+
+/// Released frames go to the free list; the System process's zero page thread moves them
+/// to the zeroed list while nothing else runs, here while this thread sleeps.
+fn background_zeroing(checks: &mut Checks) {
+    cycle();
+    let released = counters();
+    let interval: i64 = -200 * 10_000;
+    // SAFETY: the interval is a local.
+    let status = unsafe { nt_delay_execution(0, &interval) };
+    let later = counters();
+    checks.verdict(
+        status.is_success()
+            && released.free >= 32
+            && later.free == 0
+            && later.zeroed == released.zeroed + released.free
+            && later.in_use == released.in_use,
+        format_args!(
+            "the zero page thread zeroes released frames in the background: {released}; 200 ms later {later}"
+        ),
     );
 }
 

@@ -142,10 +142,13 @@ pub enum SystemService {
     NtAlertThread = 0x82,
     /// `NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)`.
     NtContinue = 0x83,
+    /// `NtSignalAndWaitForSingleObject(SignalHandle, WaitHandle, Alertable,
+    /// PLARGE_INTEGER Timeout)`.
+    NtSignalAndWaitForSingleObject = 0x84,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 52] = [
+    pub const ALL: [Self; 53] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -198,6 +201,7 @@ impl SystemService {
         Self::NtTestAlert,
         Self::NtAlertThread,
         Self::NtContinue,
+        Self::NtSignalAndWaitForSingleObject,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -254,6 +258,7 @@ impl SystemService {
             0x81 => Some(Self::NtTestAlert),
             0x82 => Some(Self::NtAlertThread),
             0x83 => Some(Self::NtContinue),
+            0x84 => Some(Self::NtSignalAndWaitForSingleObject),
             _ => None,
         }
     }

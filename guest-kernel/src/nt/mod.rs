@@ -117,6 +117,9 @@ pub fn system_service(frame: &mut TrapFrame) {
         Some(SystemService::NtTestAlert) => status_of(sync::nt_test_alert()),
         Some(SystemService::NtAlertThread) => status_of(sync::nt_alert_thread(frame)),
         Some(SystemService::NtContinue) => unreachable!("NtContinue is dispatched above"),
+        Some(SystemService::NtSignalAndWaitForSingleObject) => {
+            status_of(sync::nt_signal_and_wait_for_single_object(frame))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     };
     frame.rax = u64::from(status.0);

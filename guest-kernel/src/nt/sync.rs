@@ -463,8 +463,9 @@ pub fn nt_query_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 /// ApcArgument3)`: queues a user APC, `ApcRoutine(Argument1, Argument2, Argument3)`, to the
 /// thread (the handle needs THREAD_SET_CONTEXT); it runs when the thread next waits
 /// alertably or calls NtTestAlert. A routine outside the user half is
-/// STATUS_INVALID_PARAMETER; a thread that is terminating STATUS_UNSUCCESSFUL; a process
-/// without a user APC dispatcher STATUS_NOT_SUPPORTED.
+/// STATUS_INVALID_PARAMETER; a thread that is terminating STATUS_UNSUCCESSFUL, one with
+/// 1024 APCs queued STATUS_INSUFFICIENT_RESOURCES; a process without a user APC dispatcher
+/// STATUS_NOT_SUPPORTED.
 pub fn nt_queue_apc_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [handle, routine, argument1, argument2, argument3] = arguments::<5>(frame)?;
     if routine == 0 || routine >= USER_END {

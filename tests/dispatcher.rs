@@ -1,8 +1,9 @@
 //! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
 //! checks the dispatcher objects and scheduling services: semaphores, mutants and their
-//! abandonment, opening by name, signal-and-wait, priorities (strict order, preemption, classes, boosts and
-//! decay), timers, user APCs and alerts, each bad input's status, and two stress runs (an
-//! event ping-pong and a storm of 256 threads).
+//! abandonment, opening by name, signal-and-wait, priorities (strict order, preemption,
+//! classes, boosts, decay and the starvation boost), timers, user APCs and alerts, each
+//! bad input's status, and two stress runs (an event ping-pong and a storm of 256
+//! threads).
 
 mod common;
 
@@ -196,6 +197,19 @@ fn waits_boost_dynamic_threads_and_the_boost_decays() {
             "a real-time thread gets no boost",
             "nor any decay",
             "a timeout gives no boost",
+        ],
+    );
+}
+
+#[test]
+fn a_starved_thread_gets_the_starvation_boost() {
+    assert_synctest(
+        "starvation",
+        &[
+            "neither ran while this thread outranks them",
+            "the starved thread ran while the hog spun",
+            "boosted to 15",
+            "its base stayed 6",
         ],
     );
 }

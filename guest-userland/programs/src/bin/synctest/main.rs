@@ -9,6 +9,7 @@
 //!   priority classes, affinity, and bad priorities, classes and masks;
 //! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
 //!   threads or timeouts;
+//! - `starvation`: a thread a higher one keeps from running gets the starvation boost;
 //! - `timer`: one-shot and periodic, notification and synchronization timers, relative and
 //!   absolute due times, cancellation, and bad timer types, periods and pointers;
 //! - `apc`: user APCs delivered in order at alertable waits and NtTestAlert with
@@ -52,7 +53,7 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 11] = [
+const SUBCOMMANDS: [Subcommand; 12] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
@@ -60,6 +61,7 @@ const SUBCOMMANDS: [Subcommand; 11] = [
     ("signalwait", objects::signal_wait),
     ("priority", priority::priority),
     ("boost", priority::boost),
+    ("starvation", priority::starvation),
     ("timer", timer::timer),
     ("apc", apc::apc),
     ("pingpong", stress::ping_pong),
@@ -72,7 +74,7 @@ fn main(args: &Args) -> NtStatus {
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
         println!(
-            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|timer|apc|pingpong|storm"
+            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong|storm"
         );
         return NtStatus::INVALID_PARAMETER;
     };

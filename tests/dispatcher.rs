@@ -1,7 +1,9 @@
 //! Boots the real guest.img running `synctest` (natively: it makes many system calls) and
 //! checks the dispatcher objects and scheduling services: semaphores, mutants and their
-//! abandonment, opening by name, priorities (strict order, preemption, classes, boosts and
-//! decay), timers, user APCs and alerts, and each bad input's status.
+//! abandonment, opening by name, signal-and-wait, priorities (strict order, preemption,
+//! classes, boosts, decay and the starvation boost), timers, user APCs and alerts, each
+//! bad input's status, and two stress runs (an event ping-pong and a storm of 256
+//! threads).
 
 mod common;
 
@@ -126,6 +128,25 @@ fn events_semaphores_and_mutants_open_by_name() {
 }
 
 #[test]
+fn signal_and_wait_signals_one_object_and_waits_for_another() {
+    assert_synctest(
+        "signalwait",
+        &[
+            "signal an event and wait for the answer",
+            "the mutant was released",
+            "release a semaphore and wait for it",
+            "the second answer",
+            "release a mutant not owned",
+            "release a full semaphore",
+            "signal a thread",
+            "nothing was signaled before the refusal",
+            "an event handle without EVENT_MODIFY_STATE",
+            "a timeout at a kernel address",
+        ],
+    );
+}
+
+#[test]
 fn the_highest_priority_thread_runs_and_priorities_follow_classes() {
     assert_synctest(
         "priority",
@@ -176,6 +197,19 @@ fn waits_boost_dynamic_threads_and_the_boost_decays() {
             "a real-time thread gets no boost",
             "nor any decay",
             "a timeout gives no boost",
+        ],
+    );
+}
+
+#[test]
+fn a_starved_thread_gets_the_starvation_boost() {
+    assert_synctest(
+        "starvation",
+        &[
+            "neither ran while this thread outranks them",
+            "the starved thread ran while the hog spun",
+            "boosted to 15",
+            "its base stayed 6",
         ],
     );
 }
@@ -237,6 +271,9 @@ fn user_apcs_run_in_order_at_alertable_waits() {
             "queue to a thread that has exited",
             "it fires while this thread waits alertably",
             "the timer's APC ran with its context",
+            "1024 APCs are queued",
+            "the 1025th is refused",
+            "all 1024 ran",
             "its alertable wait ends with STATUS_ALERTED",
             "a non-alertable wait ignores an alert",
             "NtTestAlert reports it",
@@ -251,6 +288,28 @@ fn user_apcs_run_in_order_at_alertable_waits() {
             "NtContinue with a kernel context",
             "NtContinue to a kernel rip",
             "a kernel APC dispatcher",
+        ],
+    );
+}
+
+#[test]
+fn an_event_ping_pong_loses_no_wakeup() {
+    let console = assert_synctest("pingpong", &["both threads finish", "no wakeup lost"]);
+    assert!(
+        console.contains("ping-pong: 100000 signals, 99999 wakeups"),
+        "{console}"
+    );
+}
+
+#[test]
+fn a_storm_of_threads_ends_with_every_thread_accounted_for() {
+    assert_synctest(
+        "storm",
+        &[
+            "every storm thread ended",
+            "every storm thread finished its actions",
+            "every storm thread exited with its own status",
+            "mutants were acquired and released",
         ],
     );
 }

@@ -166,10 +166,13 @@ pub enum SystemService {
     NtCreateThread = 0x4E,
     /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`.
     NtOpenSection = 0x4F,
+    /// `NtSignalAndWaitForSingleObject(SignalHandle, WaitHandle, Alertable,
+    /// PLARGE_INTEGER Timeout)`.
+    NtSignalAndWaitForSingleObject = 0x84,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 60] = [
+    pub const ALL: [Self; 61] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -230,6 +233,7 @@ impl SystemService {
         Self::NtCreateProcessEx,
         Self::NtCreateThread,
         Self::NtOpenSection,
+        Self::NtSignalAndWaitForSingleObject,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -294,6 +298,7 @@ impl SystemService {
             0x4D => Some(Self::NtCreateProcessEx),
             0x4E => Some(Self::NtCreateThread),
             0x4F => Some(Self::NtOpenSection),
+            0x84 => Some(Self::NtSignalAndWaitForSingleObject),
             _ => None,
         }
     }

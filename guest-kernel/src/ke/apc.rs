@@ -25,6 +25,10 @@ use crate::ps::Thread;
 /// keeps the rest, interrupts on).
 const USER_RFLAGS: u64 = 0x0CD5;
 
+/// The most user APCs a thread's queue holds. NT charges each APC's pool to a quota; here a
+/// thread that never waits alertably must not fill the kernel pool with them.
+pub const MAXIMUM_QUEUED_USER_APCS: usize = 1024;
+
 /// A user APC: `routine(arguments[0], arguments[1], arguments[2])` in user mode.
 #[derive(Clone, Copy, Debug)]
 pub struct UserApc {
@@ -34,7 +38,8 @@ pub struct UserApc {
 
 /// `KeInsertQueueApc` for a user APC: queues `apc` to `thread`; a thread in an alertable
 /// wait leaves it with STATUS_USER_APC and runs the APC before it returns to user mode.
-/// STATUS_UNSUCCESSFUL when the thread is terminating (`ApcQueueable` is off).
+/// STATUS_UNSUCCESSFUL when the thread is terminating (`ApcQueueable` is off),
+/// STATUS_INSUFFICIENT_RESOURCES when its queue is full.
 pub fn queue_user_apc(thread: &Arc<Object<Thread>>, apc: UserApc) -> Result<(), NtStatus> {
     insert_user_apc(&mut lock(), thread, apc)
 }
@@ -49,6 +54,9 @@ pub fn insert_user_apc(
         let mut scheduling = thread.tcb.scheduling();
         if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
             return Err(NtStatus::UNSUCCESSFUL);
+        }
+        if scheduling.user_apcs.len() >= MAXIMUM_QUEUED_USER_APCS {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
         scheduling.user_apcs.push_back(apc);
         let in_alertable_wait = scheduling.state == ThreadState::Waiting && scheduling.alertable;

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::dispatcher::TIMEOUT_UNITS_PER_SECOND;
 
-use super::{dispatcher, wait};
+use super::{dispatcher, priority, wait};
 use crate::arch;
 
 /// Milliseconds between clock interrupts.
@@ -15,6 +15,11 @@ pub const CLOCK_INTERVAL_MS: u64 = 10;
 /// Quantum units a clock tick charges the running thread (`CLOCK_QUANTUM_DECREMENT`).
 const CLOCK_QUANTUM_DECREMENT: i8 = 3;
 
+/// Clock interrupts between scans for starved threads: one second's.
+const TICKS_PER_READY_SCAN: u64 = 1000 / CLOCK_INTERVAL_MS;
+
+/// Clock interrupts since boot.
+static TICKS: AtomicU64 = AtomicU64::new(0);
 /// TSC ticks between clock interrupts.
 static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
 /// TSC ticks per millisecond.
@@ -88,12 +93,15 @@ pub fn units_until(deadline: u64) -> i64 {
     i64::try_from(units).unwrap_or(i64::MAX)
 }
 
-/// The clock interrupt: re-arms the timer, ends the timed waits that are due and charges
-/// the running thread's quantum.
+/// The clock interrupt: re-arms the timer, ends the timed waits that are due, charges
+/// the running thread's quantum, and once a second looks for starved threads.
 pub fn clock_interrupt() {
     LAST_INTERRUPT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
     arm_next_tick();
     let now = now();
     wait::expire_timers(now);
     dispatcher::charge_quantum(CLOCK_QUANTUM_DECREMENT);
+    if TICKS.fetch_add(1, Ordering::Relaxed) % TICKS_PER_READY_SCAN == TICKS_PER_READY_SCAN - 1 {
+        priority::boost_starved_threads(now);
+    }
 }

@@ -16,9 +16,9 @@ use core::sync::atomic::{AtomicI32, Ordering};
 
 use spin::{Mutex, MutexGuard};
 
-use super::priority;
 use super::ready_queue::ReadyQueues;
-use super::thread::{THREAD_QUANTUM, ThreadState, WaitReason};
+use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState, WaitReason};
+use super::{clock, priority};
 use crate::arch::{self, SwitchContextCell};
 use crate::ob::{Object, ObjectBody};
 use crate::ps::{self, Thread};
@@ -231,6 +231,13 @@ pub fn ready_thread(db: &mut DispatcherDatabase, thread: Arc<Object<Thread>>) {
     db.prcb().deferred_ready.push(thread);
 }
 
+/// Puts a thread in the Ready state as of now (`ReadyTime`, which the starvation scan
+/// reads); the caller queues it.
+pub fn mark_ready(scheduling: &mut Scheduling) {
+    scheduling.state = ThreadState::Ready;
+    scheduling.ready_since = clock::now();
+}
+
 /// `KiProcessDeferredReadyList`: queues the threads readied since the last look
 /// (`KiDeferredReadyThread`), each at the tail of its priority's list.
 pub fn process_deferred_ready_list(db: &mut DispatcherDatabase) {
@@ -238,7 +245,7 @@ pub fn process_deferred_ready_list(db: &mut DispatcherDatabase) {
     for thread in core::mem::take(&mut prcb.deferred_ready) {
         let priority = {
             let mut scheduling = thread.tcb.scheduling();
-            scheduling.state = ThreadState::Ready;
+            mark_ready(&mut scheduling);
             scheduling.priority
         };
         prcb.ready_queues.insert(priority, thread, false);
@@ -428,7 +435,7 @@ pub fn exit_dispatch(user_mode: bool) {
         if !preempted && !yields_to_peer {
             return;
         }
-        scheduling.state = ThreadState::Ready;
+        mark_ready(&mut scheduling);
         drop(scheduling);
         db.prcb()
             .ready_queues

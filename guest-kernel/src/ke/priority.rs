@@ -2,8 +2,10 @@
 //! priority relative to its process's (`KeSetBasePriorityThread`), its affinity
 //! (`KeSetAffinityThread`) and a process's base priority (`KeSetPriorityProcess`); the
 //! boost a thread gets when its wait is satisfied (`KiUnwaitThread`'s priority increment)
-//! and its decay back to the base at quantum end (`KiComputeNewPriority`). Threads at
-//! real-time priorities (16-31) get neither.
+//! and its decay back to the base at quantum end (`KiComputeNewPriority`), and the
+//! starvation boost of the balance set manager (`KiScanReadyQueues`): a dynamic thread
+//! ready for 4 seconds without running runs one quantum at 15. Threads at real-time
+//! priorities (16-31) get none of these.
 
 use alloc::sync::Arc;
 
@@ -11,6 +13,7 @@ use abi::dispatcher::{
     LOW_REALTIME_PRIORITY, THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT,
 };
 
+use super::clock;
 use super::dispatcher::{DispatcherDatabase, lock};
 use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState};
 use crate::ob::Object;
@@ -121,12 +124,48 @@ pub fn boost_on_unwait(scheduling: &mut Scheduling, increment: u8) {
 }
 
 /// `KiComputeNewPriority` at quantum end: a dynamic thread's priority falls one step back
-/// towards its base.
+/// towards its base, and a starvation boost all the way back.
 pub fn decay_at_quantum_end(scheduling: &mut Scheduling) {
     if scheduling.priority < LOW_REALTIME_PRIORITY {
+        let decrement = 1 + core::mem::take(&mut scheduling.priority_decrement);
         scheduling.priority = scheduling
             .priority
-            .saturating_sub(1)
+            .saturating_sub(decrement)
             .max(scheduling.base_priority);
+    }
+}
+
+/// How long a dynamic thread may stay ready without running before the starvation boost.
+const STARVATION_MS: u64 = 4000;
+/// The most threads one scan boosts (`KiReadyScanLast`'s bound).
+const STARVATION_BOOSTS_PER_SCAN: usize = 16;
+
+/// `KiScanReadyQueues`, from the clock once a second: every dynamic thread ready for
+/// [`STARVATION_MS`] or longer moves to priority 15 with a fresh quantum, so a thread that
+/// higher ones keep from running still makes progress (priority inversion included); its
+/// next quantum end takes the boost back.
+pub fn boost_starved_threads(now: u64) {
+    let threshold = STARVATION_MS * clock::tsc_khz();
+    let mut db = lock();
+    let queues = &db.prcb().ready_queues;
+    let starved: alloc::vec::Vec<(u8, Arc<Object<Thread>>)> = (1..LOW_REALTIME_PRIORITY - 1)
+        .flat_map(|priority| queues.items(priority).map(move |thread| (priority, thread)))
+        .filter(|(_, thread)| now.saturating_sub(thread.tcb.scheduling().ready_since) >= threshold)
+        .take(STARVATION_BOOSTS_PER_SCAN)
+        .map(|(priority, thread)| (priority, thread.clone()))
+        .collect();
+    for (priority, thread) in starved {
+        let queues = &mut db.prcb().ready_queues;
+        let Some(thread) = queues.remove(priority, |queued| Arc::ptr_eq(queued, &thread)) else {
+            continue;
+        };
+        {
+            let mut scheduling = thread.tcb.scheduling();
+            scheduling.priority_decrement = LOW_REALTIME_PRIORITY - 1 - priority;
+            scheduling.priority = LOW_REALTIME_PRIORITY - 1;
+            scheduling.quantum = THREAD_QUANTUM;
+            scheduling.ready_since = now;
+        }
+        queues.insert(LOW_REALTIME_PRIORITY - 1, thread, false);
     }
 }

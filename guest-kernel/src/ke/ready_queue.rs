@@ -44,6 +44,11 @@ impl<T> ReadyQueues<T> {
         (self.summary != 0).then(|| 31 - self.summary.leading_zeros() as u8)
     }
 
+    /// The items ready at `priority`, first to run first.
+    pub fn items(&self, priority: u8) -> impl Iterator<Item = &T> {
+        self.lists[usize::from(priority) % PRIORITY_LEVELS].iter()
+    }
+
     /// Takes the first item at `priority` that `matches` out of its list (a ready thread
     /// whose priority changes moves to another list).
     pub fn remove(&mut self, priority: u8, matches: impl Fn(&T) -> bool) -> Option<T> {

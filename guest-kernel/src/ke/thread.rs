@@ -85,6 +85,11 @@ pub struct Scheduling {
     pub base_increment: i8,
     /// `Affinity`: the processors the thread may run on.
     pub affinity: u64,
+    /// `PriorityDecrement`: what a starvation boost added on top of the priority, all
+    /// taken back at the thread's next quantum end.
+    pub priority_decrement: u8,
+    /// `ReadyTime`: the TSC when the thread last became ready.
+    pub ready_since: u64,
     /// `Quantum`: units left before the thread yields to its peers.
     pub quantum: i8,
     /// `SuspendCount`.
@@ -164,6 +169,8 @@ impl KThread {
                 base_priority,
                 base_increment: 0,
                 affinity: ACTIVE_PROCESSORS,
+                priority_decrement: 0,
+                ready_since: 0,
                 quantum: THREAD_QUANTUM,
                 suspend_count: u32::from(suspended),
                 wait_reason: None,

@@ -177,7 +177,8 @@ fn queue_timer_apc(db: &mut DispatcherDatabase, timer: &Timer) {
         routine: apc.routine,
         arguments: [apc.context, time & 0xFFFF_FFFF, time >> 32],
     };
-    // A thread that is terminating takes no more APCs: the expiration only signals.
+    // A thread that is terminating, or whose queue is full, takes no more: the expiration
+    // only signals.
     let _ = apc::insert_user_apc(db, &thread, user_apc);
 }
 

@@ -11,8 +11,8 @@ use abi::NtStatus;
 use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
 
 use super::dispatcher::{
-    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, ready_thread,
-    swap_thread,
+    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, mark_ready,
+    ready_thread, swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
 use super::{apc, clock, priority, timer};
@@ -220,7 +220,7 @@ pub fn yield_execution() -> NtStatus {
     {
         return NtStatus::NO_YIELD_PERFORMED;
     }
-    current.tcb.scheduling().state = ThreadState::Ready;
+    mark_ready(&mut current.tcb.scheduling());
     db.prcb()
         .ready_queues
         .insert(priority, current.clone(), false);

@@ -211,7 +211,7 @@ pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStat
 /// The dispatcher object a handle names, for a wait: the handle needs SYNCHRONIZE, and the
 /// object must be a thread, process, event, semaphore, mutant or timer (others cannot be waited
 /// on: STATUS_OBJECT_TYPE_MISMATCH).
-fn reference_waitable(handle: u64) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
+pub(super) fn reference_waitable(handle: u64) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
     let entry = ob::reference_handle(&ps::current_process(), handle, None, SYNCHRONIZE)?;
     waitable(entry.object)
 }
@@ -237,7 +237,7 @@ fn waitable(object: ObjectRef) -> Result<Arc<dyn DispatcherObject>, NtStatus> {
 }
 
 /// The TSC deadline of an optional `PLARGE_INTEGER` timeout (NULL: none, wait for ever).
-fn capture_timeout(address: u64) -> Result<Option<u64>, NtStatus> {
+pub(super) fn capture_timeout(address: u64) -> Result<Option<u64>, NtStatus> {
     match address {
         0 => Ok(None),
         address => {

@@ -176,6 +176,9 @@ fn dispatch(service: Option<SystemService>, frame: &mut TrapFrame) -> NtStatus {
         Some(SystemService::NtCreateProcessEx) => status_of(process::nt_create_process_ex(frame)),
         Some(SystemService::NtCreateThread) => status_of(process::nt_create_thread(frame)),
         Some(SystemService::NtOpenSection) => status_of(section::nt_open_section(frame)),
+        Some(SystemService::NtSignalAndWaitForSingleObject) => {
+            status_of(sync::nt_signal_and_wait_for_single_object(frame))
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     }
 }

@@ -2,15 +2,16 @@
 //! NtOpenSemaphore, NtQuerySemaphore, NtCreateMutant, NtReleaseMutant, NtOpenMutant,
 //! NtQueryMutant, NtOpenEvent, NtSetInformationThread, NtSetInformationProcess,
 //! NtCreateTimer, NtOpenTimer, NtSetTimer, NtCancelTimer, NtQueryTimer, NtQueueApcThread,
-//! NtTestAlert, NtAlertThread and NtContinue.
+//! NtTestAlert, NtAlertThread, NtContinue and NtSignalAndWaitForSingleObject.
 
 use alloc::sync::Arc;
+use core::any::Any;
 
 use abi::NtStatus;
 use abi::access::{
-    MUTANT_QUERY_STATE, OBJ_PERMANENT, PROCESS_SET_INFORMATION, SEMAPHORE_MODIFY_STATE,
-    SEMAPHORE_QUERY_STATE, THREAD_ALERT, THREAD_SET_CONTEXT, THREAD_SET_INFORMATION,
-    TIMER_MODIFY_STATE, TIMER_QUERY_STATE,
+    EVENT_MODIFY_STATE, MUTANT_QUERY_STATE, OBJ_PERMANENT, PROCESS_SET_INFORMATION,
+    SEMAPHORE_MODIFY_STATE, SEMAPHORE_QUERY_STATE, THREAD_ALERT, THREAD_SET_CONTEXT,
+    THREAD_SET_INFORMATION, TIMER_MODIFY_STATE, TIMER_QUERY_STATE,
 };
 use abi::dispatcher::{
     Context, HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation,
@@ -23,19 +24,24 @@ use abi::dispatcher::{
 };
 use abi::layout::USER_END;
 
-use super::dispatcher::{capture_optional_attributes, probe_optional_ulong, return_ulong};
+use super::dispatcher::{
+    capture_optional_attributes, capture_timeout, probe_optional_ulong, reference_waitable,
+    return_ulong,
+};
 use super::object::return_handle;
 use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
 use crate::ke::apc::{self, UserApc};
 use crate::ke::clock;
-use crate::ke::event::EVENT_TYPE;
+use crate::ke::event::{EVENT_TYPE, Event};
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
 use crate::ke::priority::{self, ACTIVE_PROCESSORS};
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
+use crate::ke::thread::{WaitReason, WaitType};
 use crate::ke::timer::{TIMER_TYPE, Timer, TimerApc};
+use crate::ke::wait;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, Object, ObjectBody, ObjectType};
+use crate::ob::{self, Object, ObjectBody, ObjectRef, ObjectType};
 use crate::ps::{self, Process, Thread};
 
 // SAFETY: two i32s, no padding.
@@ -457,8 +463,9 @@ pub fn nt_query_timer(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 /// ApcArgument3)`: queues a user APC, `ApcRoutine(Argument1, Argument2, Argument3)`, to the
 /// thread (the handle needs THREAD_SET_CONTEXT); it runs when the thread next waits
 /// alertably or calls NtTestAlert. A routine outside the user half is
-/// STATUS_INVALID_PARAMETER; a thread that is terminating STATUS_UNSUCCESSFUL; a process
-/// without a user APC dispatcher STATUS_NOT_SUPPORTED.
+/// STATUS_INVALID_PARAMETER; a thread that is terminating STATUS_UNSUCCESSFUL, one with
+/// 1024 APCs queued STATUS_INSUFFICIENT_RESOURCES; a process without a user APC dispatcher
+/// STATUS_NOT_SUPPORTED.
 pub fn nt_queue_apc_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [handle, routine, argument1, argument2, argument3] = arguments::<5>(frame)?;
     if routine == 0 || routine >= USER_END {
@@ -502,4 +509,57 @@ pub fn nt_continue(frame: &mut TrapFrame) -> Result<(), NtStatus> {
     }
     let context: Context = probe::capture(context)?;
     apc::continue_context(frame, &context, test_alert as u8 != 0)
+}
+
+/// The signal of NtSignalAndWaitForSingleObject, through a handle granting
+/// `granted_access`: sets an event, releases a semaphore by one or a mutant.
+fn signal_object(object: ObjectRef, granted_access: u32) -> Result<(), NtStatus> {
+    let require = |access: u32| {
+        if granted_access & access == access {
+            Ok(())
+        } else {
+            Err(NtStatus::ACCESS_DENIED)
+        }
+    };
+    let object: Arc<dyn Any + Send + Sync> = object;
+    let object = match object.downcast::<Object<Event>>() {
+        Ok(event) => {
+            require(EVENT_MODIFY_STATE)?;
+            event.set();
+            return Ok(());
+        }
+        Err(object) => object,
+    };
+    let object = match object.downcast::<Object<Semaphore>>() {
+        Ok(semaphore) => {
+            require(SEMAPHORE_MODIFY_STATE)?;
+            return semaphore.release(1).map(drop);
+        }
+        Err(object) => object,
+    };
+    match object.downcast::<Object<Mutant>>() {
+        Ok(mutant) => mutant.release(&ps::current_thread()).map(drop),
+        Err(_) => Err(NtStatus::OBJECT_TYPE_MISMATCH),
+    }
+}
+
+/// `NtSignalAndWaitForSingleObject(SignalHandle, WaitHandle, Alertable, PLARGE_INTEGER
+/// Timeout OPTIONAL)`: signals one object and waits for another in one step (no other
+/// thread runs in between). The signal sets an event (EVENT_MODIFY_STATE), releases a
+/// semaphore by one (SEMAPHORE_MODIFY_STATE) or releases a mutant the caller owns;
+/// another type is STATUS_OBJECT_TYPE_MISMATCH. Both handles are checked before the
+/// signal; the wait then returns as NtWaitForSingleObject's does.
+pub fn nt_signal_and_wait_for_single_object(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
+    let [signal_handle, wait_handle, alertable, timeout] = arguments::<4>(frame)?;
+    let timeout = capture_timeout(timeout)?;
+    let signal = ob::reference_handle(&ps::current_process(), signal_handle, None, 0)?;
+    let waited = reference_waitable(wait_handle)?;
+    signal_object(signal.object, signal.granted_access)?;
+    Ok(wait::wait_for_objects(
+        alloc::vec![waited],
+        WaitType::Any,
+        timeout,
+        WaitReason::UserRequest,
+        alertable as u8 != 0,
+    ))
 }

@@ -910,3 +910,17 @@ system_service_stub! {
         attributes: *const ObjectAttributes
     ) = NtOpenSection;
 }
+
+system_service_stub! {
+    /// `NtSignalAndWaitForSingleObject(SignalHandle, WaitHandle, Alertable,
+    /// PLARGE_INTEGER Timeout)`.
+    ///
+    /// # Safety
+    /// `timeout` is null or points to a readable `LARGE_INTEGER`.
+    fn nt_signal_and_wait_for_single_object(
+        signal: u64,
+        wait: u64,
+        alertable: u32,
+        timeout: *const i64
+    ) = NtSignalAndWaitForSingleObject;
+}

@@ -93,3 +93,16 @@ fn removed_items_leave_their_list_and_the_summary() {
     assert_eq!(queues.remove(8, |item| *item == "b"), Some("b"));
     assert_eq!(drain(&mut queues), [(8, "a")]);
 }
+
+#[test]
+fn items_list_a_priority_in_run_order() {
+    let mut queues = ReadyQueues::new();
+    queues.insert(6, "first", false);
+    queues.insert(6, "second", false);
+    queues.insert(9, "other", false);
+    assert_eq!(
+        queues.items(6).copied().collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    assert_eq!(queues.items(3).count(), 0);
+}

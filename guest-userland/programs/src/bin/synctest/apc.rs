@@ -212,9 +212,48 @@ pub fn apc(t: &mut Tally) {
     close(worker);
 
     timer_apc(t);
+    full_queue(t);
     alerts(t, event);
     bad_inputs(t);
     close(event);
+}
+
+/// The kernel's bound on a thread's queued user APCs.
+const MAXIMUM_QUEUED_USER_APCS: u32 = 1024;
+
+static COUNTED: AtomicU32 = AtomicU32::new(0);
+
+extern "system" fn count(_: u64, _: u64, _: u64) {
+    COUNTED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A thread's APC queue is bounded; a full queue refuses more, and all queued ones run.
+fn full_queue(t: &mut Tally) {
+    COUNTED.store(0, Ordering::Relaxed);
+    let queue_count = || {
+        // SAFETY: `count` is a routine of this program that stays valid.
+        unsafe { nt_queue_apc_thread(CURRENT_THREAD_HANDLE, count as *const () as u64, 0, 0, 0) }
+    };
+    let accepted = (0..MAXIMUM_QUEUED_USER_APCS)
+        .filter(|_| queue_count() == NtStatus::SUCCESS)
+        .count();
+    t.value(
+        "1024 APCs are queued",
+        accepted as u64,
+        u64::from(MAXIMUM_QUEUED_USER_APCS),
+    );
+    t.status(
+        "the 1025th is refused",
+        queue_count(),
+        NtStatus::INSUFFICIENT_RESOURCES,
+    );
+    // SAFETY: no arguments; the APCs run here.
+    unsafe { nt_test_alert() };
+    t.value(
+        "all 1024 ran",
+        u64::from(COUNTED.load(Ordering::Relaxed)),
+        u64::from(MAXIMUM_QUEUED_USER_APCS),
+    );
 }
 
 /// A timer set with an APC routine queues it to the setter at expiration.

@@ -4,15 +4,20 @@
 //! - `mutant`: ownership, recursion, STATUS_MUTANT_NOT_OWNED, hand-over to a waiter;
 //! - `abandon`: a mutant whose owner dies is abandoned; its next owner is told so;
 //! - `named`: events, semaphores and mutants opened by name under `\BaseNamedObjects`;
+//! - `signalwait`: NtSignalAndWaitForSingleObject with events, semaphores and mutants;
 //! - `priority`: strict priority order and preemption, relative base priorities, process
 //!   priority classes, affinity, and bad priorities, classes and masks;
 //! - `boost`: wait-completion boosts and their decay back to the base, none for real-time
 //!   threads or timeouts;
+//! - `starvation`: a thread a higher one keeps from running gets the starvation boost;
 //! - `timer`: one-shot and periodic, notification and synchronization timers, relative and
 //!   absolute due times, cancellation, and bad timer types, periods and pointers;
 //! - `apc`: user APCs delivered in order at alertable waits and NtTestAlert with
 //!   STATUS_USER_APC, to this thread and another; alerts; bad routines, handles and
-//!   contexts.
+//!   contexts;
+//! - `pingpong`: 100,000 event signals between two threads, none lost;
+//! - `storm`: 256 threads waking and waiting at random on events, semaphores and mutants,
+//!   every one accounted for.
 //!
 //! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
 //! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
@@ -23,6 +28,7 @@
 mod apc;
 mod objects;
 mod priority;
+mod stress;
 mod timer;
 
 use abi::access::EVENT_ALL_ACCESS;
@@ -47,15 +53,19 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 8] = [
+const SUBCOMMANDS: [Subcommand; 12] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
     ("named", objects::named),
+    ("signalwait", objects::signal_wait),
     ("priority", priority::priority),
     ("boost", priority::boost),
+    ("starvation", priority::starvation),
     ("timer", timer::timer),
     ("apc", apc::apc),
+    ("pingpong", stress::ping_pong),
+    ("storm", stress::storm),
 ];
 
 fn main(args: &Args) -> NtStatus {
@@ -63,7 +73,9 @@ fn main(args: &Args) -> NtStatus {
         .get(1)
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
-        println!("usage: synctest semaphore|mutant|abandon|named|priority|boost|timer|apc");
+        println!(
+            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong|storm"
+        );
         return NtStatus::INVALID_PARAMETER;
     };
     let mut tally = Tally::default();

@@ -1,4 +1,4 @@
-//! Semaphores, mutants, abandonment and opening by name.
+//! Semaphores, mutants, abandonment, opening by name, and signal-and-wait.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -12,11 +12,13 @@ use abi::dispatcher::{
     WAIT_ANY,
 };
 use abi::nt::ObjectAttributes;
+use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use rt::NtStatus;
 use rt::syscall::{
-    exit_thread, nt_create_event, nt_create_mutant, nt_create_semaphore, nt_open_event,
-    nt_open_mutant, nt_open_semaphore, nt_query_mutant, nt_query_semaphore, nt_release_mutant,
-    nt_release_semaphore, nt_set_event, nt_terminate_thread,
+    exit_thread, nt_create_event, nt_create_mutant, nt_create_semaphore, nt_duplicate_object,
+    nt_open_event, nt_open_mutant, nt_open_semaphore, nt_query_mutant, nt_query_semaphore,
+    nt_release_mutant, nt_release_semaphore, nt_set_event, nt_signal_and_wait_for_single_object,
+    nt_terminate_thread,
 };
 use rt::tally::Tally;
 use rt::thread::create_thread;
@@ -729,4 +731,128 @@ pub fn named(t: &mut Tally) {
         NtStatus::ACCESS_VIOLATION,
     );
     close(sem);
+}
+
+fn signal_and_wait(signal: u64, wait: u64, timeout: Option<i64>) -> NtStatus {
+    let timeout = timeout
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const i64);
+    // SAFETY: `timeout` is null or points to a local.
+    unsafe { nt_signal_and_wait_for_single_object(signal, wait, 0, timeout) }
+}
+
+/// Answers each set of `SHARED` by setting `READY`, twice.
+extern "system" fn answer(_: u64) -> ! {
+    for _ in 0..2 {
+        wait(SHARED.load(Ordering::Relaxed), None);
+        // SAFETY: no previous-state pointer.
+        unsafe { nt_set_event(READY.load(Ordering::Relaxed), core::ptr::null_mut()) };
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// NtSignalAndWaitForSingleObject with each kind of object to signal, and its bad inputs.
+pub fn signal_wait(t: &mut Tally) {
+    let (request, reply) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_event(SYNCHRONIZATION_EVENT, false),
+    );
+    SHARED.store(request, Ordering::Relaxed);
+    READY.store(reply, Ordering::Relaxed);
+    let Ok(helper) = create_thread(answer, 0, 0) else {
+        t.check("create a thread", false, &"failed");
+        return;
+    };
+    t.status(
+        "signal an event and wait for the answer",
+        signal_and_wait(request, reply, Some(-2000 * MS)),
+        NtStatus::SUCCESS,
+    );
+    let (_, sem) = create_semaphore(0, 1);
+    let (_, mutant) = create_mutant(None, true);
+    t.status(
+        "release a mutant and wait",
+        signal_and_wait(mutant, sem, POLL),
+        NtStatus::TIMEOUT,
+    );
+    t.check(
+        "the mutant was released",
+        mutant_state(mutant).is_ok_and(|s| s.current_count == 1),
+        &"state",
+    );
+    t.status(
+        "release a semaphore and wait for it",
+        signal_and_wait(sem, sem, POLL),
+        NtStatus::SUCCESS,
+    );
+    t.status(
+        "the second answer",
+        signal_and_wait(request, reply, Some(-2000 * MS)),
+        NtStatus::SUCCESS,
+    );
+    wait(helper, None);
+    close(helper);
+
+    t.status(
+        "release a mutant not owned",
+        signal_and_wait(mutant, sem, POLL),
+        NtStatus::MUTANT_NOT_OWNED,
+    );
+    release_semaphore(sem, 1);
+    t.status(
+        "release a full semaphore",
+        signal_and_wait(sem, request, POLL),
+        NtStatus::SEMAPHORE_LIMIT_EXCEEDED,
+    );
+    t.status(
+        "signal a thread",
+        signal_and_wait(CURRENT_THREAD_HANDLE, sem, POLL),
+        NtStatus::OBJECT_TYPE_MISMATCH,
+    );
+    t.status(
+        "wait on a bogus handle",
+        signal_and_wait(request, BOGUS_HANDLE, POLL),
+        NtStatus::INVALID_HANDLE,
+    );
+    t.status(
+        "nothing was signaled before the refusal",
+        wait(request, POLL),
+        NtStatus::TIMEOUT,
+    );
+    t.status(
+        "signal a bogus handle",
+        signal_and_wait(BOGUS_HANDLE, request, POLL),
+        NtStatus::INVALID_HANDLE,
+    );
+    let mut query_only = 0;
+    // SAFETY: the target handle is a local.
+    unsafe {
+        nt_duplicate_object(
+            CURRENT_PROCESS_HANDLE,
+            request,
+            CURRENT_PROCESS_HANDLE,
+            &mut query_only,
+            SYNCHRONIZE,
+            0,
+            0,
+        )
+    };
+    t.status(
+        "an event handle without EVENT_MODIFY_STATE",
+        signal_and_wait(query_only, sem, POLL),
+        NtStatus::ACCESS_DENIED,
+    );
+    close(query_only);
+    // SAFETY: the kernel must refuse the timeout at a kernel address.
+    let status = unsafe {
+        nt_signal_and_wait_for_single_object(request, sem, 0, KERNEL_ADDRESS as *const i64)
+    };
+    t.status(
+        "a timeout at a kernel address",
+        status,
+        NtStatus::ACCESS_VIOLATION,
+    );
+    for handle in [request, reply, sem, mutant] {
+        close(handle);
+    }
 }

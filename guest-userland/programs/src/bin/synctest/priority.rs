@@ -638,3 +638,79 @@ pub fn boost(t: &mut Tally) {
     close(never);
     close(event);
 }
+
+/// Set by the starved thread when it finally runs; the hog spins until then.
+static STARVED_RAN: AtomicU32 = AtomicU32::new(0);
+/// The starved thread's priority while it ran.
+static STARVED_PRIORITY: AtomicU32 = AtomicU32::new(0);
+/// How long the hog spins at most (TSC cycles, about 40 s at 2.6 GHz): a kernel without
+/// the starvation boost must not hang the program.
+const HOG_LIMIT_CYCLES: u64 = 100_000_000_000;
+
+/// Spins in user mode, never waiting, until the starved thread has run; exits with
+/// STATUS_SUCCESS then, STATUS_TIMEOUT if it never did.
+extern "system" fn hog(_: u64) -> ! {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    while STARVED_RAN.load(Ordering::Relaxed) == 0 {
+        // SAFETY: as above.
+        if unsafe { core::arch::x86_64::_rdtsc() } - start > HOG_LIMIT_CYCLES {
+            exit_thread(NtStatus::TIMEOUT);
+        }
+        core::hint::spin_loop();
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+extern "system" fn starved(_: u64) -> ! {
+    STARVED_PRIORITY.store(
+        priorities(CURRENT_THREAD_HANDLE).0 as u32,
+        Ordering::Relaxed,
+    );
+    STARVED_RAN.store(1, Ordering::Relaxed);
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// A thread kept from running by a higher one that never waits gets the starvation boost
+/// (after about 4 s) and runs at 15 while the hog still spins.
+pub fn starvation(t: &mut Tally) {
+    set_base_priority(CURRENT_THREAD_HANDLE, THREAD_BASE_PRIORITY_LOWRT);
+    let (Ok(hog), Ok(starved)) = (
+        create_thread(hog, 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED),
+        create_thread(starved, 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED),
+    ) else {
+        t.check("create the threads", false, &"failed");
+        return;
+    };
+    set_base_priority(hog, 1);
+    set_base_priority(starved, -2);
+    resume(hog);
+    resume(starved);
+    t.check(
+        "neither ran while this thread outranks them",
+        priorities(hog) == (9, 9) && STARVED_RAN.load(Ordering::Relaxed) == 0,
+        &"state",
+    );
+    // This thread now waits: the hog runs and spins, the starved thread only runs boosted.
+    let both = wait_multiple(&[hog, starved], WAIT_ALL, Some(-120_000 * MS));
+    t.status("both threads end", both, NtStatus::SUCCESS);
+    let hog_status = basic_information(hog).map_or(0, |info| info.exit_status);
+    t.value(
+        "the starved thread ran while the hog spun",
+        u64::from(hog_status),
+        0,
+    );
+    t.value(
+        "boosted to 15",
+        u64::from(STARVED_PRIORITY.load(Ordering::Relaxed)),
+        15,
+    );
+    t.check(
+        "its base stayed 6",
+        priorities(starved).1 == 6,
+        &ExpectedValue(priorities(starved).1 as u64, 6),
+    );
+    close(hog);
+    close(starved);
+    set_base_priority(CURRENT_THREAD_HANDLE, 0);
+}

@@ -72,6 +72,11 @@ fn sysfuzz(calls: u64, seed: u64, threads: Option<u32>) -> BTreeMap<u32, u64> {
     );
     assert!(!console.contains("other statuses"), "{console}");
     assert!(
+        console.contains("sysfuzz: the victim ended with")
+            || console.contains("the victim has ended and is gone"),
+        "{console}"
+    );
+    assert!(
         console.contains("sysfuzz: kernel alive: ") && console.contains("a new process ran"),
         "{console}"
     );
@@ -116,6 +121,8 @@ fn sysfuzz_rejects_bad_arguments() {
         &["sysfuzz", "10", "1", "0"],
         &["sysfuzz", "10", "1", "9"],
         &["sysfuzz", "10", "1", "2", "extra"],
+        &["sysfuzz", "victim"],
+        &["sysfuzz", "victim", "4", "8"],
     ] {
         let outcome = boot_with(program, PvmMode::Native);
         assert_exit(&outcome, NtStatus::INVALID_PARAMETER);

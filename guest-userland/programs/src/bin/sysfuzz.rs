@@ -180,7 +180,9 @@ impl Rng {
 
 /// The kinds of a service's arguments, one letter each: `H` handle, `P` pointer, `N` number
 /// (sizes, flags, classes, access masks), and pointers to shaped slots: `U` a
-/// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID. Three calls in four follow them, the fourth gets
+/// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID, `R` process
+/// parameters; `o` OBJECT_ATTRIBUTES or NULL, `z` usually NULL, `f` small flags (these
+/// three let NtCreateUserProcess get far enough to create processes). Three calls in four follow them, the fourth gets
 /// any kind in any place: the kernel must not trust the types either. The [`KEPT`] letters
 /// hold in every call, because the fuzzer depends on them:
 /// - `D`: a handle that names nothing (NtTerminateProcess(0) ends every other thread, and
@@ -217,7 +219,7 @@ fn shape(service: SystemService) -> Option<&'static [u8]> {
         S::NtDelayExecution => b"NT",
         S::NtYieldExecution => b"",
         S::NtCreateEvent => b"PNONN",
-        S::NtCreateUserProcess => b"PPNNOONNPPP",
+        S::NtCreateUserProcess => b"PPNNooffRzz",
         S::NtQueryArchitectureTimings => b"P",
         #[allow(unreachable_patterns)]
         _ => return None,
@@ -924,13 +926,59 @@ fn fill_slot(rng: &mut Rng, plan: &Plan, slot: &mut [u64], address: u64) {
         }
         // All zero: empty structures, NULL base addresses, zero sizes.
         4 => slot.fill(0),
+        5 => fill_process_parameters(rng, slot, address),
         _ => {}
     }
 }
 
-/// Slots 0 to 4 of the slot page hold a UNICODE_STRING, OBJECT_ATTRIBUTES, a handle array,
-/// a CLIENT_ID and zeroes.
-const SHAPED_SLOTS: u64 = 5;
+/// Programs and command lines for the process parameters: real ones (so processes get
+/// created, run and end while calls go on), spellings of them, and missing ones.
+const IMAGES: [&str; 7] = [
+    "nop",
+    "NOP.EXE",
+    "exit",
+    "fault",
+    "\\SystemRoot\\nop.exe",
+    "nosuch",
+    "",
+];
+const COMMAND_LINES: [&str; 6] = [
+    "nop",
+    "exit 7",
+    "fault divide",
+    "fault null-read",
+    "exit",
+    "nop \"unterminated",
+];
+
+/// RTL_USER_PROCESS_PARAMETERS (0x88 bytes) with the image path text at 0x88 and the
+/// command line at 0xC0, usually normalized (pointers), sometimes not (offsets from the
+/// structure), with lengths now and then wrong.
+fn fill_process_parameters(rng: &mut Rng, slot: &mut [u64], address: u64) {
+    const SIZE: u64 = 0x88;
+    const IMAGE: usize = 0x88 / 8;
+    const COMMAND: usize = 0xC0 / 8;
+    slot[0] = match rng.below(8) {
+        0 => rng.next(),
+        _ => SIZE | SIZE << 32,
+    };
+    let normalized = rng.below(4) != 0;
+    slot[1] = u64::from(normalized);
+    // No current directory or DLL path: their strings and handle are empty.
+    slot[7..12].fill(0);
+    let image_length = put_name(rng.pick(&IMAGES), &mut slot[IMAGE..COMMAND]);
+    let command_length = put_name(rng.pick(&COMMAND_LINES), &mut slot[COMMAND..]);
+    let base = if normalized { address } else { 0 };
+    slot[12] = lengths(rng, image_length);
+    slot[13] = base + (IMAGE * 8) as u64;
+    slot[14] = lengths(rng, command_length);
+    slot[15] = base + (COMMAND * 8) as u64;
+    slot[16] = 0;
+}
+
+/// Slots 0 to 5 of the slot page hold a UNICODE_STRING, OBJECT_ATTRIBUTES, a handle array,
+/// a CLIENT_ID, zeroes and RTL_USER_PROCESS_PARAMETERS.
+const SHAPED_SLOTS: u64 = 6;
 
 /// A pointer to slot `shape` of the slot page, three times in four; else any pointer.
 fn shaped_pointer(rng: &mut Rng, shape: u64) -> u64 {
@@ -1013,6 +1061,19 @@ fn arguments(rng: &mut Rng, plan: &Plan, service: u32) -> [u64; 11] {
             b'O' => shaped_pointer(rng, 1),
             b'A' => shaped_pointer(rng, 2),
             b'C' => shaped_pointer(rng, 3),
+            b'R' => shaped_pointer(rng, 5),
+            b'o' => match rng.below(2) {
+                0 => 0,
+                _ => shaped_pointer(rng, 1),
+            },
+            b'z' => match rng.below(4) {
+                0 => pointer(rng),
+                _ => 0,
+            },
+            b'f' => match rng.below(4) {
+                0 => number(rng),
+                _ => rng.below(8),
+            },
             b'D' => victim_or_dead_handle(rng, plan, service),
             b'T' => match rng.below(8) {
                 0..=4 => TIMEOUTS.as_ptr() as u64,

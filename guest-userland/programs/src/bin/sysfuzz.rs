@@ -28,11 +28,11 @@
 //! What it keeps out, so that it does not kill or wedge itself rather than the kernel:
 //! NtTerminateProcess, NtTerminateThread and NtSuspendThread only get handles that name
 //! nothing or, checked right before the call, the victim (a real one could name this
-//! process or one of its threads); every wait and delay
-//! gets a zero or 100 ns timeout, or a bad timeout pointer; NtCreateThreadEx always starts
-//! [`benign_thread`], never suspended; NtDisplayString only gets bad strings; and no
-//! pointer or size it makes up lies where its own image, stacks, PEB or TEBs are. Services
-//! sysfuzz does not know yet (added to the ABI after it) are not called.
+//! process or one of its threads); every wait and delay gets a zero or 100 ns timeout, or a
+//! bad timeout pointer; NtCreateThreadEx always starts [`benign_thread`], never suspended;
+//! NtDisplayString only gets bad strings; and no pointer or size it makes up lies where its
+//! own image, stacks, PEB or TEBs are. Services sysfuzz does not know yet (added to the ABI
+//! after it) are not called.
 //!
 //! The arena is refilled with NtWriteVirtualMemory, not plain stores: a call may have
 //! decommitted, released or protected it, and the kernel answers that with a status where
@@ -178,24 +178,24 @@ impl Rng {
     }
 }
 
+/// The shape letters every call keeps (see [`shape`]).
+const KEPT: &[u8] = b"DTSFB";
+
 /// The kinds of a service's arguments, one letter each: `H` handle, `P` pointer, `N` number
 /// (sizes, flags, classes, access masks), and pointers to shaped slots: `U` a
 /// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID, `R` process
 /// parameters; `o` OBJECT_ATTRIBUTES or NULL, `z` usually NULL, `f` small flags (these
-/// three let NtCreateUserProcess get far enough to create processes). Three calls in four follow them, the fourth gets
-/// any kind in any place: the kernel must not trust the types either. The [`KEPT`] letters
-/// hold in every call, because the fuzzer depends on them:
-/// - `D`: a handle that names nothing (NtTerminateProcess(0) ends every other thread, and
-///   a real handle may name this process or one of its threads);
+/// three let NtCreateUserProcess get as far as creating processes). Three calls in four
+/// follow them, the fourth gets any kind in any place: the kernel must not trust the types
+/// either. The [`KEPT`] letters hold in every call, because the fuzzer depends on them:
+/// - `D`: a handle that names nothing, or the victim (NtTerminateProcess(0) ends every
+///   other thread, and a real handle may name this process or one of its threads);
 /// - `T`: a timeout pointer to 0 or -100 ns, or a bad one: no wait is unbounded;
 /// - `S`: NtCreateThreadEx's start routine, always [`benign_thread`];
 /// - `F`: NtCreateThreadEx's flags, never CREATE_SUSPENDED (nothing would resume it);
 /// - `B`: a string the kernel cannot read (no console spam).
 ///
 /// `None`: not called: a service added after sysfuzz, whose dangers it does not know.
-/// The shape letters every call keeps.
-const KEPT: &[u8] = b"DTSFB";
-
 fn shape(service: SystemService) -> Option<&'static [u8]> {
     use SystemService as S;
     Some(match service {
@@ -279,13 +279,11 @@ struct Plan {
     seed: u64,
     /// Handles made before fuzzing: valid ones of each type.
     own_handles: [u64; OWN_HANDLES],
-    /// Whether this thread flaps the flapping page itself (single-threaded runs).
-    flaps_itself: bool,
-    /// Whether to let every other ready thread run after each call (the victim's, the
-    /// ones calls created), and to let the calls that could end or suspend a thread name
-    /// the victim's after checking the handle still names it: single-threaded runs, where
-    /// nothing can change the handle between the check and the call, and where this
-    /// keeps the run deterministic.
+    /// Whether the fuzzing thread flaps the flapping page itself, lets every other ready
+    /// thread run after each call (the victim's, the ones calls created), and lets the
+    /// calls that could end or suspend a thread name the victim's after checking the
+    /// handle still names it: single-threaded runs, where nothing can change the handle
+    /// between the check and the call, and where this keeps the run deterministic.
     single: bool,
     /// The victim's process ID.
     victim_id: u64,
@@ -351,7 +349,6 @@ fn main(args: &Args) -> NtStatus {
     let plan = || Plan {
         seed: u64::from(seed),
         own_handles,
-        flaps_itself: single,
         single,
         victim_id,
     };
@@ -594,13 +591,7 @@ fn open_own_handles() -> Result<([u64; OWN_HANDLES], u64), NtStatus> {
     for (event_type, handle) in [SYNCHRONIZATION_EVENT, 0].into_iter().zip(&mut handles) {
         // SAFETY: the handle is a local; no attributes.
         check(unsafe {
-            nt_create_event(
-                handle,
-                abi::access::EVENT_ALL_ACCESS,
-                core::ptr::null(),
-                event_type,
-                0,
-            )
+            nt_create_event(handle, EVENT_ALL_ACCESS, core::ptr::null(), event_type, 0)
         })?;
     }
     let attributes = ObjectAttributes {
@@ -1095,7 +1086,7 @@ fn fuzz(job: &mut Job) {
     let mut rng = Rng::new(job.plan.seed, job.stream);
     let mut page = Page([0; (PAGE_SIZE / 8) as usize]);
     for call in 0..job.calls {
-        if job.plan.flaps_itself && call % FLAP_PERIOD == 0 {
+        if job.plan.single && call % FLAP_PERIOD == 0 {
             flap(call / FLAP_PERIOD);
         }
         refill(&mut rng, &job.plan, &mut page);

@@ -17,7 +17,8 @@ fn boot_with(program: &[&str], pvm_mode: PvmMode) -> RunOutcome {
     let config = RunConfig {
         program: Some(program.iter().map(|s| s.to_string()).collect()),
         console: ConsoleSink::Capture,
-        timeout: Duration::from_secs(120),
+        // A million calls (SYSFUZZ_CALLS) take three to five minutes here.
+        timeout: Duration::from_secs(600),
         pvm_mode,
         ..RunConfig::new(guest_image())
     };
@@ -72,15 +73,30 @@ fn sysfuzz(calls: u64, seed: u64, threads: Option<u32>) -> BTreeMap<u32, u64> {
     );
     assert!(!console.contains("other statuses"), "{console}");
     assert!(
+        console.contains("sysfuzz: the victim ended with")
+            || console.contains("the victim has ended and is gone"),
+        "{console}"
+    );
+    assert!(
         console.contains("sysfuzz: kernel alive: ") && console.contains("a new process ran"),
         "{console}"
     );
     counts
 }
 
+/// Calls of the four-thread run: `SYSFUZZ_CALLS` in the environment, else 20,000 (about
+/// 4 s here). Larger runs: `SYSFUZZ_CALLS=1000000 cargo test --release --test hostile_kernel`.
+fn four_thread_calls() -> u64 {
+    std::env::var("SYSFUZZ_CALLS").map_or(20_000, |calls| {
+        calls
+            .parse()
+            .unwrap_or_else(|_| panic!("SYSFUZZ_CALLS={calls}: not a number"))
+    })
+}
+
 #[test]
 fn sysfuzz_from_four_threads_leaves_the_kernel_working() {
-    let counts = sysfuzz(20_000, 7, Some(4));
+    let counts = sysfuzz(four_thread_calls(), 7, Some(4));
     assert!(counts.len() >= 8, "{counts:?}");
     // Unknown numbers, bad pointers and bad handles are all among the answers, and some
     // calls got through.
@@ -116,6 +132,8 @@ fn sysfuzz_rejects_bad_arguments() {
         &["sysfuzz", "10", "1", "0"],
         &["sysfuzz", "10", "1", "9"],
         &["sysfuzz", "10", "1", "2", "extra"],
+        &["sysfuzz", "victim"],
+        &["sysfuzz", "victim", "4", "8"],
     ] {
         let outcome = boot_with(program, PvmMode::Native);
         assert_exit(&outcome, NtStatus::INVALID_PARAMETER);

@@ -17,16 +17,22 @@
 //!   tagged, freed, out-of-range and kernel handles.
 //! - **Threads**: with THREADS > 1 each thread fuzzes with its own generator and one more
 //!   thread decommits and re-protects the flapping page all along. With one thread the
-//!   program makes the same changes itself every few calls, so the same SEED gives the
-//!   same calls and the same status counts.
+//!   program makes the same changes itself every few calls and lets every other ready
+//!   thread run after each call, so the same SEED gives the same calls and the same status
+//!   counts.
+//! - **A victim**: `sysfuzz victim READY`, a child whose three threads wait for ever. Its
+//!   process and thread handles are among the valid ones, so calls read, write, allocate
+//!   in, duplicate from, create threads in, and (single-threaded) suspend and end it. At
+//!   the end sysfuzz ends it if no call did, and termination must complete.
 //!
 //! What it keeps out, so that it does not kill or wedge itself rather than the kernel:
 //! NtTerminateProcess, NtTerminateThread and NtSuspendThread only get handles that name
-//! nothing (a real one could name this process or one of its threads); every wait and delay
-//! gets a zero or 100 ns timeout, or a bad timeout pointer; NtCreateThreadEx always starts
-//! [`benign_thread`], never suspended; NtDisplayString only gets bad strings; and no
-//! pointer or size it makes up lies where its own image, stacks, PEB or TEBs are. Services
-//! sysfuzz does not know yet (added to the ABI after it) are not called.
+//! nothing or, checked right before the call, the victim (a real one could name this
+//! process or one of its threads); every wait and delay gets a zero or 100 ns timeout, or a
+//! bad timeout pointer; NtCreateThreadEx always starts [`benign_thread`], never suspended;
+//! NtDisplayString only gets bad strings; and no pointer or size it makes up lies where its
+//! own image, stacks, PEB or TEBs are. Services sysfuzz does not know yet (added to the ABI
+//! after it) are not called.
 //!
 //! The arena is refilled with NtWriteVirtualMemory, not plain stores: a call may have
 //! decommitted, released or protected it, and the kernel answers that with a status where
@@ -35,10 +41,14 @@
 #![no_main]
 
 use core::cell::UnsafeCell;
+use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use abi::access::DUPLICATE_SAME_ACCESS;
-use abi::dispatcher::{SYNCHRONIZATION_EVENT, THREAD_CREATE_FLAGS_CREATE_SUSPENDED};
+use abi::access::{DUPLICATE_SAME_ACCESS, EVENT_ALL_ACCESS, OBJ_INHERIT, PROCESS_ALL_ACCESS};
+use abi::dispatcher::{
+    NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT, THREAD_BASIC_INFORMATION_CLASS,
+    THREAD_CREATE_FLAGS_CREATE_SUSPENDED, TIMEOUT_UNITS_PER_SECOND, ThreadBasicInformation,
+};
 use abi::layout::{DIRECT_MAP_BASE, KERNEL_BASE, PAGE_SIZE, USER_END};
 use abi::memory::{
     MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, MM_USER_PROBE_ADDRESS, PAGE_GUARD,
@@ -48,13 +58,16 @@ use abi::nt::{
     ClientId, KUSER_SHARED_DATA_ADDRESS, KUSER_SHARED_DATA_SYSTEM_CALL, ObjectAttributes,
     SYSTEM_CALL_INT_2E,
 };
+use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE, SystemService};
-use rt::process::{create_user_process, for_each_process, query_basic_information};
+use rt::process::{Child, create_user_process, for_each_process, query_basic_information};
 use rt::syscall::{
     exit_thread, nt_allocate_virtual_memory, nt_close, nt_create_directory_object, nt_create_event,
     nt_delay_execution, nt_duplicate_object, nt_open_process, nt_protect_virtual_memory,
+    nt_query_information_thread, nt_set_event, nt_terminate_process, nt_wait_for_single_object,
     nt_write_virtual_memory, nt_yield_execution,
 };
+use rt::text::TextBuffer;
 use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
 
@@ -87,7 +100,12 @@ const MAX_THREADS: u32 = 8;
 /// Most distinct statuses counted one by one; the rest are counted together.
 const MAX_STATUSES: usize = 96;
 /// Valid handles the program opens before fuzzing, of every type it can make.
-const OWN_HANDLES: usize = 6;
+const OWN_HANDLES: usize = 8;
+/// Where the victim's process and thread handles are among them.
+const VICTIM_PROCESS: usize = 6;
+const VICTIM_THREAD: usize = 7;
+/// How long the program waits for the victim to get ready or to end.
+const PATIENCE: i64 = -10 * TIMEOUT_UNITS_PER_SECOND;
 
 /// Bounds on a wait: a zero and a 100 ns relative timeout.
 static TIMEOUTS: [i64; 2] = [0, -1];
@@ -160,22 +178,24 @@ impl Rng {
     }
 }
 
+/// The shape letters every call keeps (see [`shape`]).
+const KEPT: &[u8] = b"DTSFB";
+
 /// The kinds of a service's arguments, one letter each: `H` handle, `P` pointer, `N` number
 /// (sizes, flags, classes, access masks), and pointers to shaped slots: `U` a
-/// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID. Three calls in four follow them, the fourth gets
-/// any kind in any place: the kernel must not trust the types either. The [`KEPT`] letters
-/// hold in every call, because the fuzzer depends on them:
-/// - `D`: a handle that names nothing (NtTerminateProcess(0) ends every other thread, and
-///   a real handle may name this process or one of its threads);
+/// UNICODE_STRING, `O` OBJECT_ATTRIBUTES, `A` a handle array, `C` a CLIENT_ID, `R` process
+/// parameters; `o` OBJECT_ATTRIBUTES or NULL, `z` usually NULL, `f` small flags (these
+/// three let NtCreateUserProcess get as far as creating processes). Three calls in four
+/// follow them, the fourth gets any kind in any place: the kernel must not trust the types
+/// either. The [`KEPT`] letters hold in every call, because the fuzzer depends on them:
+/// - `D`: a handle that names nothing, or the victim (NtTerminateProcess(0) ends every
+///   other thread, and a real handle may name this process or one of its threads);
 /// - `T`: a timeout pointer to 0 or -100 ns, or a bad one: no wait is unbounded;
 /// - `S`: NtCreateThreadEx's start routine, always [`benign_thread`];
 /// - `F`: NtCreateThreadEx's flags, never CREATE_SUSPENDED (nothing would resume it);
 /// - `B`: a string the kernel cannot read (no console spam).
 ///
 /// `None`: not called: a service added after sysfuzz, whose dangers it does not know.
-/// The shape letters every call keeps.
-const KEPT: &[u8] = b"DTSFB";
-
 fn shape(service: SystemService) -> Option<&'static [u8]> {
     use SystemService as S;
     Some(match service {
@@ -199,7 +219,7 @@ fn shape(service: SystemService) -> Option<&'static [u8]> {
         S::NtDelayExecution => b"NT",
         S::NtYieldExecution => b"",
         S::NtCreateEvent => b"PNONN",
-        S::NtCreateUserProcess => b"PPNNOONNPPP",
+        S::NtCreateUserProcess => b"PPNNooffRzz",
         S::NtQueryArchitectureTimings => b"P",
         #[allow(unreachable_patterns)]
         _ => return None,
@@ -259,11 +279,14 @@ struct Plan {
     seed: u64,
     /// Handles made before fuzzing: valid ones of each type.
     own_handles: [u64; OWN_HANDLES],
-    /// Whether this thread flaps the flapping page itself (single-threaded runs).
-    flaps_itself: bool,
-    /// Whether to wait after each NtCreateThreadEx until the new thread has ended, so that
-    /// a single-threaded run stays deterministic.
-    drains_threads: bool,
+    /// Whether the fuzzing thread flaps the flapping page itself, lets every other ready
+    /// thread run after each call (the victim's, the ones calls created), and lets the
+    /// calls that could end or suspend a thread name the victim's after checking the
+    /// handle still names it: single-threaded runs, where nothing can change the handle
+    /// between the check and the call, and where this keeps the run deterministic.
+    single: bool,
+    /// The victim's process ID.
+    victim_id: u64,
 }
 
 /// One fuzzing thread's work and result.
@@ -291,6 +314,12 @@ static FLAPPER_DONE: AtomicBool = AtomicBool::new(false);
 
 fn main(args: &Args) -> NtStatus {
     let number = |index| args.get(index).and_then(rt::parse_u32);
+    if args.get(1) == Some("victim") {
+        return match (number(2), args.len()) {
+            (Some(ready), 3) => victim(u64::from(ready)),
+            _ => usage(),
+        };
+    }
     let (Some(calls), Some(seed)) = (number(1), number(2)) else {
         return usage();
     };
@@ -309,8 +338,8 @@ fn main(args: &Args) -> NtStatus {
         println!("sysfuzz: cannot set up the arena: {status}");
         return status;
     }
-    let own_handles = match open_own_handles() {
-        Ok(handles) => handles,
+    let (own_handles, victim_id) = match open_own_handles() {
+        Ok(opened) => opened,
         Err(status) => {
             println!("sysfuzz: cannot open the handles to fuzz with: {status}");
             return status;
@@ -320,8 +349,8 @@ fn main(args: &Args) -> NtStatus {
     let plan = || Plan {
         seed: u64::from(seed),
         own_handles,
-        flaps_itself: single,
-        drains_threads: single,
+        single,
+        victim_id,
     };
     // SAFETY: no fuzzing thread runs yet: the main thread is the only one at the jobs.
     let jobs = unsafe { &mut *JOBS.0.get() };
@@ -345,7 +374,51 @@ fn main(args: &Args) -> NtStatus {
     }
     // SAFETY: every fuzzing thread has finished with its job (FINISHED, Acquire).
     let jobs = unsafe { &*JOBS.0.get() };
-    report(jobs.iter().flatten())
+    report(jobs.iter().flatten(), &plan())
+}
+
+/// `sysfuzz victim READY`: the process the fuzzed calls may end, suspend and poke at. Three
+/// threads wait on a private event for ever; READY (inherited) is set once they exist.
+fn victim(ready: u64) -> NtStatus {
+    let mut event = 0;
+    // SAFETY: the handle is a local; no attributes.
+    let created = check(unsafe {
+        nt_create_event(
+            &mut event,
+            EVENT_ALL_ACCESS,
+            core::ptr::null(),
+            SYNCHRONIZATION_EVENT,
+            0,
+        )
+    });
+    if let Err(status) = created {
+        return status;
+    }
+    for _ in 0..2 {
+        match create_thread(victim_thread, event, 0) {
+            Ok(thread) => close(thread),
+            Err(status) => return status,
+        }
+    }
+    // SAFETY: no previous-state pointer.
+    unsafe { nt_set_event(ready, core::ptr::null_mut()) };
+    wait_for_ever(event)
+}
+
+extern "system" fn victim_thread(event: u64) -> ! {
+    wait_for_ever(event)
+}
+
+/// Waits on `event` again whenever it is set, and sleeps an hour at a time once the event
+/// is gone (a fuzzed NtDuplicateObject may close it from outside).
+fn wait_for_ever(event: u64) -> ! {
+    loop {
+        if rt::process::wait(event) != NtStatus::SUCCESS {
+            let hour: i64 = -3600 * TIMEOUT_UNITS_PER_SECOND;
+            // SAFETY: the interval is a local.
+            unsafe { nt_delay_execution(0, &hour) };
+        }
+    }
 }
 
 fn usage() -> NtStatus {
@@ -511,19 +584,14 @@ fn restore_slots() {
 }
 
 /// Valid handles of every type the program can make: two events, a directory, this
-/// process (opened by client ID) and this thread (duplicated), and a thread that has ended.
-fn open_own_handles() -> Result<[u64; OWN_HANDLES], NtStatus> {
+/// process (opened by client ID) and this thread (duplicated), a thread that has ended, and
+/// the victim's process and first thread; and the victim's process ID.
+fn open_own_handles() -> Result<([u64; OWN_HANDLES], u64), NtStatus> {
     let mut handles = [0; OWN_HANDLES];
     for (event_type, handle) in [SYNCHRONIZATION_EVENT, 0].into_iter().zip(&mut handles) {
         // SAFETY: the handle is a local; no attributes.
         check(unsafe {
-            nt_create_event(
-                handle,
-                abi::access::EVENT_ALL_ACCESS,
-                core::ptr::null(),
-                event_type,
-                0,
-            )
+            nt_create_event(handle, EVENT_ALL_ACCESS, core::ptr::null(), event_type, 0)
         })?;
     }
     let attributes = ObjectAttributes {
@@ -566,7 +634,82 @@ fn open_own_handles() -> Result<[u64; OWN_HANDLES], NtStatus> {
     })?;
     handles[5] = create_thread(benign_thread, 0, 0)?;
     rt::process::wait(handles[5]);
-    Ok(handles)
+    let victim = spawn_victim()?;
+    handles[VICTIM_PROCESS] = victim.process;
+    handles[VICTIM_THREAD] = victim.thread;
+    let victim_id = query_basic_information(victim.process)?.unique_process_id;
+    Ok((handles, victim_id))
+}
+
+/// Starts `sysfuzz victim` and waits until its threads are all waiting.
+fn spawn_victim() -> Result<Child, NtStatus> {
+    let attributes = ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        attributes: OBJ_INHERIT,
+        ..ObjectAttributes::default()
+    };
+    let mut ready = 0;
+    // SAFETY: the handle and the attributes are locals.
+    check(unsafe {
+        nt_create_event(
+            &mut ready,
+            EVENT_ALL_ACCESS,
+            &attributes,
+            NOTIFICATION_EVENT,
+            0,
+        )
+    })?;
+    let mut command = TextBuffer::<48>::new();
+    let victim = write!(command, "sysfuzz victim {ready}")
+        .map_err(|_| NtStatus::INVALID_PARAMETER)
+        .and_then(|()| {
+            create_user_process(
+                "sysfuzz",
+                command.as_str(),
+                PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
+                0,
+            )
+        });
+    // SAFETY: the timeout is a local.
+    let waited = victim.map(|_| unsafe { nt_wait_for_single_object(ready, 0, &PATIENCE) });
+    close(ready);
+    match waited? {
+        NtStatus::SUCCESS => {}
+        status => return Err(status),
+    }
+    drain_ready_threads();
+    victim
+}
+
+/// For a call that could end or suspend a thread or process: the victim's process or
+/// thread handle, one time in four in single-threaded runs and when it still names the
+/// victim; else a handle that names nothing.
+fn victim_or_dead_handle(rng: &mut Rng, plan: &Plan, service: u32) -> u64 {
+    if !plan.single || rng.below(4) != 0 {
+        return dead_handle(rng);
+    }
+    let names_victim = if service == SystemService::NtTerminateProcess as u32 {
+        let handle = plan.own_handles[VICTIM_PROCESS];
+        query_basic_information(handle)
+            .is_ok_and(|b| b.unique_process_id == plan.victim_id)
+            .then_some(handle)
+    } else {
+        let handle = plan.own_handles[VICTIM_THREAD];
+        let mut information = ThreadBasicInformation::default();
+        // SAFETY: a local of the size passed; no return length.
+        let status = unsafe {
+            nt_query_information_thread(
+                handle,
+                THREAD_BASIC_INFORMATION_CLASS,
+                (&raw mut information).cast(),
+                size_of::<ThreadBasicInformation>() as u32,
+                core::ptr::null_mut(),
+            )
+        };
+        (status.is_success() && information.client_id.unique_process == plan.victim_id)
+            .then_some(handle)
+    };
+    names_victim.unwrap_or_else(|| dead_handle(rng))
 }
 
 /// A pointer argument: mostly into the arena, else somewhere the kernel must refuse.
@@ -774,13 +917,59 @@ fn fill_slot(rng: &mut Rng, plan: &Plan, slot: &mut [u64], address: u64) {
         }
         // All zero: empty structures, NULL base addresses, zero sizes.
         4 => slot.fill(0),
+        5 => fill_process_parameters(rng, slot, address),
         _ => {}
     }
 }
 
-/// Slots 0 to 4 of the slot page hold a UNICODE_STRING, OBJECT_ATTRIBUTES, a handle array,
-/// a CLIENT_ID and zeroes.
-const SHAPED_SLOTS: u64 = 5;
+/// Programs and command lines for the process parameters: real ones (so processes get
+/// created, run and end while calls go on), spellings of them, and missing ones.
+const IMAGES: [&str; 7] = [
+    "nop",
+    "NOP.EXE",
+    "exit",
+    "fault",
+    "\\SystemRoot\\nop.exe",
+    "nosuch",
+    "",
+];
+const COMMAND_LINES: [&str; 6] = [
+    "nop",
+    "exit 7",
+    "fault divide",
+    "fault null-read",
+    "exit",
+    "nop \"unterminated",
+];
+
+/// RTL_USER_PROCESS_PARAMETERS (0x88 bytes) with the image path text at 0x88 and the
+/// command line at 0xC0, usually normalized (pointers), sometimes not (offsets from the
+/// structure), with lengths now and then wrong.
+fn fill_process_parameters(rng: &mut Rng, slot: &mut [u64], address: u64) {
+    const SIZE: u64 = 0x88;
+    const IMAGE: usize = 0x88 / 8;
+    const COMMAND: usize = 0xC0 / 8;
+    slot[0] = match rng.below(8) {
+        0 => rng.next(),
+        _ => SIZE | SIZE << 32,
+    };
+    let normalized = rng.below(4) != 0;
+    slot[1] = u64::from(normalized);
+    // No current directory or DLL path: their strings and handle are empty.
+    slot[7..12].fill(0);
+    let image_length = put_name(rng.pick(&IMAGES), &mut slot[IMAGE..COMMAND]);
+    let command_length = put_name(rng.pick(&COMMAND_LINES), &mut slot[COMMAND..]);
+    let base = if normalized { address } else { 0 };
+    slot[12] = lengths(rng, image_length);
+    slot[13] = base + (IMAGE * 8) as u64;
+    slot[14] = lengths(rng, command_length);
+    slot[15] = base + (COMMAND * 8) as u64;
+    slot[16] = 0;
+}
+
+/// Slots 0 to 5 of the slot page hold a UNICODE_STRING, OBJECT_ATTRIBUTES, a handle array,
+/// a CLIENT_ID, zeroes and RTL_USER_PROCESS_PARAMETERS.
+const SHAPED_SLOTS: u64 = 6;
 
 /// A pointer to slot `shape` of the slot page, three times in four; else any pointer.
 fn shaped_pointer(rng: &mut Rng, shape: u64) -> u64 {
@@ -863,7 +1052,20 @@ fn arguments(rng: &mut Rng, plan: &Plan, service: u32) -> [u64; 11] {
             b'O' => shaped_pointer(rng, 1),
             b'A' => shaped_pointer(rng, 2),
             b'C' => shaped_pointer(rng, 3),
-            b'D' => dead_handle(rng),
+            b'R' => shaped_pointer(rng, 5),
+            b'o' => match rng.below(2) {
+                0 => 0,
+                _ => shaped_pointer(rng, 1),
+            },
+            b'z' => match rng.below(4) {
+                0 => pointer(rng),
+                _ => 0,
+            },
+            b'f' => match rng.below(4) {
+                0 => number(rng),
+                _ => rng.below(8),
+            },
+            b'D' => victim_or_dead_handle(rng, plan, service),
             b'T' => match rng.below(8) {
                 0..=4 => TIMEOUTS.as_ptr() as u64,
                 5 => TIMEOUTS.as_ptr() as u64 + 8,
@@ -884,7 +1086,7 @@ fn fuzz(job: &mut Job) {
     let mut rng = Rng::new(job.plan.seed, job.stream);
     let mut page = Page([0; (PAGE_SIZE / 8) as usize]);
     for call in 0..job.calls {
-        if job.plan.flaps_itself && call % FLAP_PERIOD == 0 {
+        if job.plan.single && call % FLAP_PERIOD == 0 {
             flap(call / FLAP_PERIOD);
         }
         refill(&mut rng, &job.plan, &mut page);
@@ -913,14 +1115,15 @@ fn fuzz(job: &mut Job) {
         if SystemService::from_number(number).is_none() {
             job.unknown_numbers += 1;
         }
-        if job.plan.drains_threads && number == SystemService::NtCreateThreadEx as u32 {
+        if job.plan.single {
             drain_ready_threads();
         }
     }
 }
 
-/// Yields until no other thread is ready: a thread a fuzzed call created has run to its
-/// end, so the next calls find the same state every run.
+/// Yields until no other thread is ready: a thread a fuzzed call created, woke, suspended,
+/// resumed or ended has run as far as it will, so the next calls find the same state
+/// every run.
 fn drain_ready_threads() {
     for _ in 0..64 {
         // SAFETY: no arguments.
@@ -931,7 +1134,7 @@ fn drain_ready_threads() {
 }
 
 /// Prints the counts and checks that the kernel still lists and creates processes.
-fn report<'a>(jobs: impl Iterator<Item = &'a Job>) -> NtStatus {
+fn report<'a>(jobs: impl Iterator<Item = &'a Job>, plan: &Plan) -> NtStatus {
     let mut histogram = Histogram::new();
     let mut unknown_numbers = 0;
     for job in jobs {
@@ -950,7 +1153,9 @@ fn report<'a>(jobs: impl Iterator<Item = &'a Job>) -> NtStatus {
         "sysfuzz: total {} calls, {} distinct statuses, {unknown_numbers} to numbers that are no service",
         histogram.total, histogram.len
     );
-    match kernel_still_works() {
+    match end_victim(plan.own_handles[VICTIM_PROCESS], plan.victim_id)
+        .and_then(|()| kernel_still_works())
+    {
         Ok(processes) => {
             println!("sysfuzz: kernel alive: {processes} processes listed, a new process ran");
             NtStatus::SUCCESS
@@ -960,6 +1165,53 @@ fn report<'a>(jobs: impl Iterator<Item = &'a Job>) -> NtStatus {
             status
         }
     }
+}
+
+/// Ends the victim, if a fuzzed call has not, and waits until it has ended: whatever state
+/// the calls left its threads in, termination must finish. Uses the victim handle made at
+/// the start when it still names the victim (fuzzed calls may have closed it), else opens
+/// the victim by its ID.
+fn end_victim(kept_handle: u64, victim_id: u64) -> Result<(), NtStatus> {
+    let kept = query_basic_information(kept_handle).is_ok_and(|b| b.unique_process_id == victim_id);
+    let victim = if kept {
+        kept_handle
+    } else {
+        let client_id = ClientId {
+            unique_process: victim_id,
+            unique_thread: 0,
+        };
+        let attributes = ObjectAttributes {
+            length: size_of::<ObjectAttributes>() as u32,
+            ..ObjectAttributes::default()
+        };
+        let mut opened = 0;
+        // SAFETY: locals.
+        let status =
+            unsafe { nt_open_process(&mut opened, PROCESS_ALL_ACCESS, &attributes, &client_id) };
+        if status == NtStatus::INVALID_CID {
+            println!("sysfuzz: the victim has ended and is gone");
+            return Ok(());
+        }
+        check(status)?;
+        opened
+    };
+    // SAFETY: the handle names the victim (checked, or opened by its ID just now).
+    let terminated = unsafe { nt_terminate_process(victim, NtStatus(0xDEAD)) };
+    // SAFETY: the timeout is a local.
+    let waited = unsafe { nt_wait_for_single_object(victim, 0, &PATIENCE) };
+    let exit_status = query_basic_information(victim).map(|b| b.exit_status);
+    close(victim);
+    check(waited)?;
+    println!(
+        "sysfuzz: the victim ended with {} ({})",
+        NtStatus(exit_status?),
+        if terminated.is_success() {
+            "terminated now"
+        } else {
+            "a fuzzed call had ended it"
+        }
+    );
+    Ok(())
 }
 
 /// Lists the processes (as `tlist` does) and runs `nop` to its end; the process count.

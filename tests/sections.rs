@@ -60,6 +60,7 @@ fn sectiontest_answers_every_case_right() {
         "ok: a child opens the section by name and finds the value",
         "ok: the child's write shows here",
         "ok: a name relative to a file",
+        "ok: a process of an image with an open section shares its pages",
         "ok: a bad NtCreateThread",
         "ok: every frame comes back once the sections and views are gone",
         " cases, 0 wrong",

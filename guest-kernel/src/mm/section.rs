@@ -110,13 +110,30 @@ impl SharedPage {
     }
 }
 
+/// The live control area of the file at guest-physical `key`, if there is one.
+fn find_control_area(
+    control_areas: &[(u64, Weak<ImageControlArea>)],
+    key: u64,
+) -> Option<Arc<ImageControlArea>> {
+    control_areas
+        .iter()
+        .find(|(file, _)| *file == key)
+        .and_then(|(_, area)| area.upgrade())
+}
+
 impl Drop for ImageControlArea {
+    /// The last section and process of the image are gone: its frames go back (views
+    /// still mapping them hold their own references), and so does its registry entry,
+    /// so that nothing of it stays allocated.
     fn drop(&mut self) {
         for page in self.shared_pages.iter().flatten() {
             if let SharedPage::Filled(frame) = page {
                 free_frame(*frame);
             }
         }
+        IMAGE_CONTROL_AREAS
+            .lock()
+            .retain(|(file, area)| *file != self.file_physical || area.strong_count() > 0);
     }
 }
 
@@ -172,25 +189,30 @@ impl Section {
     }
 
     /// An image section (SEC_IMAGE) of `file`: its control area, created (and the image
-    /// validated) by the first section of the file.
+    /// validated) by the first section of the file while none is alive.
     pub fn create_image(file: &File) -> Result<Self, NtStatus> {
         let key = file.physical_address();
-        let mut control_areas = IMAGE_CONTROL_AREAS.lock();
-        if let Some(existing) = control_areas
-            .iter()
-            .find(|(file, _)| *file == key)
-            .and_then(|(_, area)| area.upgrade())
-        {
+        if let Some(existing) = find_control_area(&IMAGE_CONTROL_AREAS.lock(), key) {
             return Ok(Self {
                 backing: Backing::Image(existing),
             });
         }
+        // Made without the registry's lock: dropping a control area takes it.
         let area = Arc::new(ImageControlArea::create(file)?);
-        control_areas.retain(|(_, area)| area.strong_count() > 0);
-        control_areas
-            .try_reserve(1)
-            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-        control_areas.push((key, Arc::downgrade(&area)));
+        let mut control_areas = IMAGE_CONTROL_AREAS.lock();
+        // Another section of the file may have made one meanwhile; `area` then goes after
+        // the lock (locals drop in reverse order).
+        let area = match find_control_area(&control_areas, key) {
+            Some(existing) => existing,
+            None => {
+                control_areas
+                    .try_reserve(1)
+                    .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+                control_areas.push((key, Arc::downgrade(&area)));
+                area.clone()
+            }
+        };
+        drop(control_areas);
         Ok(Self {
             backing: Backing::Image(area),
         })

@@ -77,7 +77,8 @@ pub struct ImageView {
 /// NtCreateUserProcess does; without, PEB.ProcessParameters stays NULL for the creator to
 /// fill in, as after NtCreateProcessEx. Returns the process and its image view, for the
 /// first thread. The steps, in NT's order: the object; what it inherits from the parent
-/// (priority class, handles when `inherit_handles`); the section referenced; the address
+/// (priority class, handles when `inherit_handles`); the section referenced (held until
+/// rundown as `SectionObject`); the address
 /// space; the KPROCESS; the image mapped; the process ID from the CID table; the PEB;
 /// `PsActiveProcessHead`; CreateTime. The caller inserts the handle.
 pub fn create_process(
@@ -119,6 +120,7 @@ pub fn create_process(
         threads: Mutex::new(Vec::new()),
         exit_status: AtomicU32::new(NtStatus::PENDING.0),
         address_space: Mutex::new(Some(address_space)),
+        section_object: Mutex::new(Some(section.clone())),
         image_file_name,
         object_table,
     });

@@ -96,6 +96,10 @@ pub struct Process {
     exit_status: AtomicU32,
     /// The address space; `None` once rundown tore it down.
     address_space: Mutex<Option<AddressSpace>>,
+    /// `SectionObject`: the image section the process runs, referenced until rundown, so
+    /// that the image's control area, and the pages every process of the image shares,
+    /// stay while a process of it runs.
+    section_object: Mutex<Option<Arc<Object<Section>>>>,
     /// The image file name, as `EPROCESS.ImageFileName` ("hello.exe").
     pub image_file_name: String,
     /// The handle table (`ObjectTable`).

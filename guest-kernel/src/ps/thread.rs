@@ -343,8 +343,9 @@ pub fn exit_current_thread(thread: Arc<Object<Thread>>) -> ! {
 /// process's exit status is recorded (unless a termination set it first), the
 /// process-notify routines are told, the handle table is closed (`ObKillProcess`), the
 /// address space torn down (`MmDeleteProcessAddressSpace`: every frame freed; the
-/// processor leaves it first), the process taken off `PsActiveProcessHead` and its ID out
-/// of the CID table, and the process object signaled, waking its waiters. The object
+/// processor leaves it first) and the image section let go, the process taken off
+/// `PsActiveProcessHead` and its ID out of the CID table, and the process object
+/// signaled, waking its waiters. The object
 /// itself goes on its last dereference. The first process is the session: when it ends,
 /// the system shuts down with its exit status.
 fn exit_process(process: &Arc<Object<Process>>, status: NtStatus) {
@@ -362,6 +363,8 @@ fn exit_process(process: &Arc<Object<Process>>, status: NtStatus) {
     process.object_table.close_all();
     let address_space = process.address_space.lock().take();
     drop(address_space);
+    let section_object = process.section_object.lock().take();
+    drop(section_object);
     process.deactivate();
     ke::wait::signal_object(&**process);
     if process.session {

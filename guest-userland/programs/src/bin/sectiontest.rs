@@ -107,6 +107,7 @@ fn run_all() -> NtStatus {
     creation_paths(&mut tally);
     classic_bad_input(&mut tally);
     named_sections(&mut tally);
+    processes_share_images(&mut tally);
     // The first cycle grows the stack as deep as the cycle goes; the second must give
     // back every frame it takes.
     section_cycle();
@@ -1224,6 +1225,44 @@ fn named_sections(tally: &mut Tally) {
         NtStatus::NOT_A_DIRECTORY,
     );
     close(file);
+}
+
+/// Frames a suspended child of `image` takes (it is ended and closed afterwards).
+fn child_frames(image: &str) -> u64 {
+    let before = available_pages();
+    let child = create_user_process(image, image, 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED);
+    let taken = before.saturating_sub(available_pages());
+    if let Ok(child) = child {
+        // SAFETY: the child is this program's and never ran.
+        unsafe { nt_terminate_process(child.process, NtStatus(0)) };
+        wait(child.process);
+        child.close();
+    }
+    taken
+}
+
+/// A process of an image another process (or section) holds shares the image's pages:
+/// it takes exactly the frames the image's control area filled fewer.
+fn processes_share_images(tally: &mut Tally) {
+    let alone = child_frames("hello");
+    let before = available_pages();
+    let (_, section) = image_section("hello.exe");
+    let control_area = before.saturating_sub(available_pages());
+    let sharing = child_frames("hello");
+    println!(
+        "sectiontest: a hello process takes {alone} frames alone, {sharing} beside an open section of it ({control_area} frames)"
+    );
+    tally.check(
+        "an open image section makes its pages",
+        control_area > 0,
+        &control_area,
+    );
+    tally.value(
+        "a process of an image with an open section shares its pages",
+        sharing + control_area,
+        alone,
+    );
+    close(section);
 }
 
 /// The command line both creation paths give their child.

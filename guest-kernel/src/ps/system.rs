@@ -47,6 +47,7 @@ pub fn create_system_process() -> Result<(), NtStatus> {
         threads: Mutex::new(Vec::new()),
         exit_status: AtomicU32::new(NtStatus::PENDING.0),
         address_space: Mutex::new(None),
+        section_object: Mutex::new(None),
         image_file_name: String::from("System"),
         object_table: ObjectTable::new(),
     });

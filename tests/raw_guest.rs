@@ -323,19 +323,28 @@ fn bad_states_end_with_a_triple_fault() {
             config.cpus = 2;
             config.pvm_mode = mode;
             let outcome = vmm::run(&config).unwrap();
-            let GuestExit::TripleFault { vcpu: 1, regs } = &outcome.exit else {
+            let GuestExit::TripleFault { vcpu, regs } = &outcome.exit else {
                 panic!(
                     "{name} {mode:?}: expected a triple fault, got {}",
                     outcome.exit
                 );
             };
+            // The kernel window is shared: taking it away takes vCPU 0's code too, and
+            // either vCPU may fault first.
+            let crashing: &[u32] = if name == "unmap-own-code" {
+                &[0, 1]
+            } else {
+                &[1]
+            };
+            assert!(crashing.contains(vcpu), "{name} {mode:?}: vCPU {vcpu}");
             assert!(regs.is_some(), "{name} {mode:?}: registers unavailable");
             assert_eq!(outcome.exit_code(), vmm::EXIT_GUEST_CRASH);
         }
         let (code, stderr) = vmm_run(&image(name, &asm, &[]), &["--cpus", "2"]);
         assert_eq!(code, Some(126), "{name}: {stderr}");
         assert!(
-            stderr.contains("vmm: guest crash: triple fault on vCPU 1\n  rip "),
+            stderr.contains("vmm: guest crash: triple fault on vCPU ")
+                && stderr.contains("\n  rip "),
             "{name}: {stderr}"
         );
     }

@@ -10,31 +10,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use abi::NtStatus;
-use common::guest_image;
-use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
+use common::{assert_exited, boot_program};
+use vmm::{PvmMode, RunOutcome};
 
 fn boot_with(program: &[&str], pvm_mode: PvmMode) -> RunOutcome {
-    let config = RunConfig {
-        program: Some(program.iter().map(|s| s.to_string()).collect()),
-        console: ConsoleSink::Capture,
-        // A million calls (SYSFUZZ_CALLS) take three to five minutes here.
-        timeout: Duration::from_secs(600),
-        pvm_mode,
-        ..RunConfig::new(guest_image())
-    };
-    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
-    eprintln!("console of {program:?}:\n{}", outcome.console_text());
-    outcome
+    boot_program(program, pvm_mode, Duration::from_secs(120))
 }
 
 #[track_caller]
 fn assert_exit(outcome: &RunOutcome, status: NtStatus) {
-    assert_eq!(
-        outcome.exit,
-        GuestExit::Exited(status),
-        "console:\n{}",
-        outcome.console_text()
-    );
+    assert_exited(outcome, status);
 }
 
 /// The `sysfuzz: status 0x...: COUNT` lines: count per status.
@@ -158,12 +143,9 @@ const FAULTS: [(&str, NtStatus); 7] = [
     ("general-protection", NtStatus::ACCESS_VIOLATION),
 ];
 
-// Bootstrap mode (the run default): natively, a fault can still meet the trap entry's
-// intermittent CR3-read failure (see README), which would make the statuses flaky.
-
 #[test]
 fn faults_end_only_the_faulting_process() {
-    let outcome = boot_with(&["fault", "isolation"], PvmMode::Bootstrap);
+    let outcome = boot_with(&["fault", "isolation"], PvmMode::Native);
     assert_exit(&outcome, NtStatus::SUCCESS);
     let console = outcome.console_text();
     for (mode, _) in FAULTS {
@@ -190,7 +172,7 @@ fn faults_end_only_the_faulting_process() {
 #[test]
 fn each_fault_ends_its_process_with_its_status() {
     for (mode, status) in FAULTS {
-        let outcome = boot_with(&["fault", mode], PvmMode::Bootstrap);
+        let outcome = boot_with(&["fault", mode], PvmMode::Native);
         assert_exit(&outcome, status);
         assert!(
             outcome

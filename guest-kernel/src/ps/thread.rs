@@ -164,9 +164,8 @@ fn psp_create_thread<R>(
         UserStack::Given(start) => (start.stack_base, start.stack_limit),
     };
     // The top of the stack gets its frames now, so the thread's first instructions take
-    // no fault on it (natively, such a fault has been seen to trip the host's trap-entry
-    // failure). A creator's stack is its own concern: as far as it is not committed, it
-    // faults in on first use, or not at all.
+    // no fault on it. A creator's stack is its own concern: as far as it is not committed,
+    // it faults in on first use, or not at all.
     let made_resident = match stack {
         UserStack::Allocate { commit, .. } => space.make_resident(stack_base - commit, commit),
         UserStack::Given(_) => {

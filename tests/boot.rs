@@ -439,6 +439,11 @@ fn processes_are_created_suspended_resumed_terminated_and_waited_for() {
         "ok: WaitAll on three children",
         "ok: with it the child sets the inherited event",
         "ok: every child ran down: as many processes as before",
+        "ok: the child's memory holds the write",
+        "ok: this process's own PEB is untouched",
+        "ok: NtReadVirtualMemory without PROCESS_VM_READ",
+        "ok: NtWriteVirtualMemory with PROCESS_VM_READ alone",
+        "ok: NtReadVirtualMemory of the kernel through a child's handle",
         "ok: tlist still works afterwards",
     ] {
         assert!(console.contains(case), "{case}:\n{console}");

@@ -15,7 +15,10 @@
 #![no_std]
 #![no_main]
 
-use abi::access::{EVENT_ALL_ACCESS, OBJ_INHERIT, SYNCHRONIZE, THREAD_ALL_ACCESS};
+use abi::access::{
+    EVENT_ALL_ACCESS, OBJ_INHERIT, PROCESS_QUERY_INFORMATION, PROCESS_VM_READ, SYNCHRONIZE,
+    THREAD_ALL_ACCESS,
+};
 use abi::dispatcher::{NOTIFICATION_EVENT, THREAD_CREATE_FLAGS_CREATE_SUSPENDED, WAIT_ALL};
 use abi::nt::{ObjectAttributes, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
@@ -25,10 +28,10 @@ use abi::process::{
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use rt::process::{Child, create_user_process, for_each_process, query_basic_information};
 use rt::syscall::{
-    nt_close, nt_create_event, nt_create_user_process, nt_delay_execution,
-    nt_query_information_process, nt_query_system_information, nt_resume_thread, nt_set_event,
-    nt_suspend_thread, nt_terminate_process, nt_wait_for_multiple_objects,
-    nt_wait_for_single_object,
+    nt_close, nt_create_event, nt_create_user_process, nt_delay_execution, nt_duplicate_object,
+    nt_query_information_process, nt_query_system_information, nt_read_virtual_memory,
+    nt_resume_thread, nt_set_event, nt_suspend_thread, nt_terminate_process,
+    nt_wait_for_multiple_objects, nt_wait_for_single_object, nt_write_virtual_memory,
 };
 use rt::{Args, NtStatus, println};
 
@@ -84,6 +87,7 @@ fn run_all() -> NtStatus {
     bad_create_user_process(&mut tally);
     bad_query_information_process(&mut tally);
     bad_process_list_and_termination(&mut tally);
+    memory_isolation(&mut tally);
     let processes_after = process_count();
     tally.check(
         "every child ran down: as many processes as before",
@@ -101,6 +105,110 @@ fn run_all() -> NtStatus {
     } else {
         NtStatus::UNSUCCESSFUL
     }
+}
+
+/// Eight bytes of a process at `address` through the handle `process`: the status and the
+/// value read.
+fn read_other(process: u64, address: u64) -> (NtStatus, u64) {
+    let mut value = 0u64;
+    let mut read = 0;
+    // SAFETY: the buffer and the count are locals of the size passed.
+    let status =
+        unsafe { nt_read_virtual_memory(process, address, (&raw mut value).cast(), 8, &mut read) };
+    (status, value)
+}
+
+fn write_other(process: u64, address: u64, value: u64) -> NtStatus {
+    let mut written = 0;
+    // SAFETY: the buffer and the count are locals of the size passed.
+    unsafe { nt_write_virtual_memory(process, address, (&raw const value).cast(), 8, &mut written) }
+}
+
+/// A handle to `process` with only `access`.
+fn reduced(process: u64, access: u32) -> u64 {
+    let mut handle = 0;
+    // SAFETY: the handle is a local.
+    unsafe {
+        nt_duplicate_object(
+            CURRENT_PROCESS_HANDLE,
+            process,
+            CURRENT_PROCESS_HANDLE,
+            &mut handle,
+            access,
+            0,
+            0,
+        )
+    };
+    handle
+}
+
+/// One process reaches another's memory only through a handle that grants it, and never
+/// the kernel's: the same address holds each process's own contents.
+fn memory_isolation(tally: &mut Tally) {
+    let child = spawn("exit", "exit 0", 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED);
+    let child_peb =
+        query_basic_information(child.process).map_or(0, |basic| basic.peb_base_address);
+    let own_peb =
+        query_basic_information(CURRENT_PROCESS_HANDLE).map_or(0, |basic| basic.peb_base_address);
+    // PEB.ImageBaseAddress: both programs are linked at the same base.
+    let field = child_peb + 0x10;
+    let (status, child_base) = read_other(child.process, field);
+    tally.status(
+        "NtReadVirtualMemory(child PEB, full access)",
+        status,
+        NtStatus::SUCCESS,
+    );
+    let marker = 0x5EC0_02E7_0000_0001;
+    tally.status(
+        "NtWriteVirtualMemory(child PEB, full access)",
+        write_other(child.process, field, marker),
+        NtStatus::SUCCESS,
+    );
+    tally.value(
+        "the child's memory holds the write",
+        read_other(child.process, field).1,
+        marker,
+    );
+    let (_, own_base) = read_other(CURRENT_PROCESS_HANDLE, own_peb + 0x10);
+    tally.check(
+        "this process's own PEB is untouched",
+        own_base == child_base && own_base != marker,
+        &ExpectedValue(own_base, child_base),
+    );
+    let query_only = reduced(child.process, PROCESS_QUERY_INFORMATION);
+    tally.status(
+        "NtReadVirtualMemory without PROCESS_VM_READ",
+        read_other(query_only, field).0,
+        NtStatus::ACCESS_DENIED,
+    );
+    tally.status(
+        "NtWriteVirtualMemory without PROCESS_VM_WRITE",
+        write_other(query_only, field, 0),
+        NtStatus::ACCESS_DENIED,
+    );
+    let read_only = reduced(child.process, PROCESS_VM_READ);
+    tally.status(
+        "NtReadVirtualMemory with PROCESS_VM_READ alone",
+        read_other(read_only, field).0,
+        NtStatus::SUCCESS,
+    );
+    tally.status(
+        "NtWriteVirtualMemory with PROCESS_VM_READ alone",
+        write_other(read_only, field, 0),
+        NtStatus::ACCESS_DENIED,
+    );
+    tally.status(
+        "NtReadVirtualMemory of the kernel through a child's handle",
+        read_other(child.process, KERNEL_ADDRESS).0,
+        NtStatus::ACCESS_VIOLATION,
+    );
+    terminate(child.process, 0);
+    wait(child.process, None);
+    for handle in [query_only, read_only] {
+        // SAFETY: handles this program opened, closed once.
+        unsafe { nt_close(handle) };
+    }
+    child.close();
 }
 
 /// Creates a child; panics (ending the test) when it cannot.

@@ -138,8 +138,7 @@ const FAULTS: [(&str, NtStatus); 7] = [
     ("privileged", NtStatus::PRIVILEGED_INSTRUCTION),
     ("illegal", NtStatus::ILLEGAL_INSTRUCTION),
     ("divide", NtStatus::INTEGER_DIVIDE_BY_ZERO),
-    // No guard page below stacks yet: running off one is an access violation.
-    ("stack-overflow", NtStatus::ACCESS_VIOLATION),
+    ("stack-overflow", NtStatus::STACK_OVERFLOW),
     ("general-protection", NtStatus::ACCESS_VIOLATION),
 ];
 

@@ -10,12 +10,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
-use abi::memory::{PAGE_EXECUTE_WRITECOPY, PAGE_READWRITE};
+use abi::memory::{MEM_RESERVE, PAGE_EXECUTE_WRITECOPY, PAGE_READWRITE};
 use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, USER_STACK_TOP, environment, notify, system,
+    Thread, USER_STACK_TOP, environment, notify, stack, system,
 };
 use crate::arch::user::UserContext;
 use crate::ke;
@@ -193,24 +193,18 @@ pub fn create_first_thread(
         .stack_commit
         .clamp(PAGE_SIZE, stack_reserve)
         .next_multiple_of(PAGE_SIZE);
-    let stack_limit = USER_STACK_TOP - stack_reserve;
+    let deallocation = USER_STACK_TOP - stack_reserve;
     let peb = process.peb();
     let mut space = process.address_space()?;
-    // The whole reserve is committed, each page zero-filled on first touch: the stack
-    // grows without a guard page until guard-page growth (MiCheckForUserStackOverflow)
-    // arrives. The image's initial commit gets its frames now.
-    space.allocate(stack_limit, stack_reserve, PAGE_READWRITE)?;
-    space.make_resident(USER_STACK_TOP - stack_commit, stack_commit)?;
-    let teb = environment::create_teb(
-        &mut space,
-        peb,
-        thread.client_id(),
-        USER_STACK_TOP,
-        stack_limit,
-    )?;
+    // The reserve the image asks for, its commit at the top and a guard page below.
+    space.allocate_virtual_memory(deallocation, stack_reserve, 0, MEM_RESERVE, PAGE_READWRITE)?;
+    thread.user_stack.store(deallocation, Ordering::Relaxed);
+    let (stack_base, stack_limit) =
+        stack::commit_user_stack(&mut space, deallocation, stack_reserve, stack_commit)?;
+    let teb =
+        environment::create_teb(&mut space, peb, thread.client_id(), stack_base, stack_limit)?;
     drop(space);
     thread.teb.store(teb, Ordering::Relaxed);
-    thread.user_stack.store(stack_limit, Ordering::Relaxed);
     *thread.initial_context.lock() = Some(UserContext {
         entry: image.entry_point,
         stack: USER_STACK_TOP - INITIAL_STACK_FRAME,

@@ -7,6 +7,7 @@ mod cid;
 mod create;
 mod environment;
 mod notify;
+mod stack;
 mod system;
 mod thread;
 
@@ -348,7 +349,12 @@ pub fn start_initial_thread(thread: Arc<Object<Thread>>) -> ! {
 pub fn resolve_user_fault(address: u64, write: bool, execute: bool) -> Result<(), NtStatus> {
     let thread = ke::dispatcher::current_thread().ok_or(NtStatus::ACCESS_VIOLATION)?;
     let mut address_space = thread.process.address_space()?;
-    mm::access_fault(&mut address_space, address, write, execute)
+    match mm::access_fault(&mut address_space, address, write, execute) {
+        Err(NtStatus::GUARD_PAGE_VIOLATION) => {
+            stack::grow_user_stack(&thread, &mut address_space, address)
+        }
+        resolved => resolved,
+    }
 }
 
 /// The current process's image file name, for messages.

@@ -10,12 +10,12 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use abi::NtStatus;
 use abi::hypercall::ShutdownKind;
 use abi::layout::PAGE_SIZE;
-use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_TOP_DOWN, PAGE_READWRITE};
+use abi::memory::{MEM_RELEASE, MEM_RESERVE, MEM_TOP_DOWN, PAGE_READWRITE};
 use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, current_thread, environment, notify,
+    Thread, current_thread, environment, notify, stack,
 };
 use crate::arch::user::UserContext;
 use crate::ke::thread::KThread;
@@ -150,16 +150,16 @@ fn psp_create_thread<R>(
 
     let mut space = process.address_space()?;
     let (stack_base, stack_limit) = match stack {
-        UserStack::Allocate { reserve, .. } => {
-            let (stack_limit, _) = space.allocate_virtual_memory(
+        UserStack::Allocate { reserve, commit } => {
+            let (deallocation, _) = space.allocate_virtual_memory(
                 0,
                 reserve,
                 0,
-                MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
+                MEM_RESERVE | MEM_TOP_DOWN,
                 PAGE_READWRITE,
             )?;
-            thread.user_stack.store(stack_limit, Ordering::Relaxed);
-            (stack_limit + reserve, stack_limit)
+            thread.user_stack.store(deallocation, Ordering::Relaxed);
+            stack::commit_user_stack(&mut space, deallocation, reserve, commit)?
         }
         UserStack::Given(start) => (start.stack_base, start.stack_limit),
     };
@@ -167,7 +167,7 @@ fn psp_create_thread<R>(
     // no fault on it. A creator's stack is its own concern: as far as it is not committed,
     // it faults in on first use, or not at all.
     let made_resident = match stack {
-        UserStack::Allocate { commit, .. } => space.make_resident(stack_base - commit, commit),
+        UserStack::Allocate { .. } => Ok(()),
         UserStack::Given(_) => {
             let top = stack_base & !(PAGE_SIZE - 1);
             let size = (stack_base - stack_limit).min(DEFAULT_STACK_COMMIT);

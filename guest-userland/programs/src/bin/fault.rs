@@ -62,12 +62,12 @@ const MODES: [Mode; 7] = [
         fault: divide_by_zero,
         status: NtStatus::INTEGER_DIVIDE_BY_ZERO,
     },
-    // The kernel commits a whole stack reservation without a guard page (no guard-page
-    // growth yet), so running off the end is an access violation, not STATUS_STACK_OVERFLOW.
+    // The stack grows a page at a time through its guard page until the guard would take
+    // the reservation's last page.
     Mode {
         name: "stack-overflow",
         fault: overflow_stack,
-        status: NtStatus::ACCESS_VIOLATION,
+        status: NtStatus::STACK_OVERFLOW,
     },
     // A non-canonical address raises #GP, which NT reports as an access violation.
     Mode {

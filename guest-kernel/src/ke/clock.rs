@@ -1,6 +1,7 @@
 //! The clock: a periodic tick from the local APIC timer, armed against the TSC, which
-//! drives timeouts (`KeUpdateSystemTime`) and quantum accounting (`KeUpdateRunTime`).
-//! Time here is the TSC; NT's 100 ns timeouts convert to it.
+//! drives timeouts (`KeUpdateSystemTime`) and quantum accounting (`KeUpdateRunTime`), and
+//! stops while the processor idles. Time here is the TSC; NT's 100 ns timeouts convert to
+//! it.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +44,14 @@ pub fn start() {
 
 fn arm_next_tick() {
     arch::arm_timer(arch::read_tsc() + INTERVAL_TSC.load(Ordering::Relaxed));
+}
+
+/// Stops the periodic tick while the processor idles: the next clock interrupt comes at
+/// `deadline`, or, with none, not until something else wakes the processor. The interrupt
+/// that ends the idle re-arms the tick.
+pub fn idle_until(deadline: Option<u64>) {
+    // A TSC deadline of 0 disarms the timer.
+    arch::arm_timer(deadline.map_or(0, |deadline| deadline.max(1)));
 }
 
 /// The TSC when the last clock interrupt reached its handler.

@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI32, Ordering};
 
-use spin::{Mutex, MutexGuard};
+use spin::{Mutex, MutexGuard, Once};
 
 use super::ready_queue::ReadyQueues;
 use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState, WaitReason};
@@ -362,6 +362,9 @@ pub fn start(first: Arc<Object<Thread>>) -> ! {
 fn idle_loop() -> ! {
     loop {
         arch::disable_interrupts();
+        if let Some(work) = IDLE_WORK.get() {
+            work();
+        }
         let mut db = lock();
         match select_next_thread(&mut db) {
             Some(next) => {
@@ -369,11 +372,26 @@ fn idle_loop() -> ! {
                 switch_to(db, idle, Some(next));
             }
             None => {
+                // Tickless idle: no clock interrupt until the first timed wait or timer is
+                // due, and none at all when nothing is; the tick resumes with the
+                // interrupt that ends the idle.
+                let next_expiry = super::wait::next_expiry(&db);
                 drop(db);
+                super::clock::idle_until(next_expiry);
                 arch::wait_for_interrupt();
             }
         }
     }
+}
+
+/// What the idle loop runs each time round before it looks for a thread: a component's
+/// way to wake its own thread when the processor has nothing else to do, without the
+/// dispatcher knowing the component.
+static IDLE_WORK: Once<fn()> = Once::new();
+
+/// Registers the idle loop's work (once, at boot).
+pub fn set_idle_work(work: fn()) {
+    IDLE_WORK.call_once(|| work);
 }
 
 /// The clock's charge against the running thread (`KeUpdateRunTime`): `units` of quantum.

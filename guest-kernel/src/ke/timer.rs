@@ -120,6 +120,16 @@ impl ObjectBody for Timer {
     }
 }
 
+/// The deadline of the armed timer due first, if any.
+pub fn next_due() -> Option<u64> {
+    ARMED
+        .lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter_map(|timer| timer.due.lock().map(|due| due.deadline))
+        .min()
+}
+
 /// `KiTimerExpiration` for timer objects: signals every armed timer whose deadline is
 /// `now` or past and satisfies its waiters (no boost), re-arming periodic ones one
 /// period on (or a period from `now`, when the clock fell behind). Deleted and

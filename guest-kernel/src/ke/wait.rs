@@ -204,6 +204,15 @@ pub fn expire_timers(now: u64) {
     timer::expire(&mut db, now);
 }
 
+/// The earliest deadline of a timed wait or an armed timer, if any.
+pub fn next_expiry(db: &DispatcherDatabase) -> Option<u64> {
+    let waits = db.timers.iter().map(|timer| timer.deadline).min();
+    match (waits, timer::next_due()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `NtYieldExecution`: gives the processor to a ready thread of the same or a higher
 /// priority, the current thread going to the tail of its list. STATUS_NO_YIELD_PERFORMED
 /// when there is none.

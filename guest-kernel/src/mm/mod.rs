@@ -110,6 +110,7 @@ pub fn free_frame(frame: u64) {
     if let Err(error) = with_pfn_database(|database| database.free(frame)) {
         bugcheck(BugCheck::PFN_LIST_CORRUPT, [0x99, error.0, 0, 0]);
     }
+    zero_page::frame_freed();
 }
 
 /// Adds a reference to `frame` for one more mapping of it. Frames the PFN database does

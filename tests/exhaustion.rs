@@ -16,15 +16,14 @@ fn every_resource_runs_out_with_a_refusal_and_comes_back() {
     let outcome = boot_program(&["exhaust"], PvmMode::Native, Duration::from_secs(240));
     let console = outcome.console_text();
     // Handles and threads are refused at the pool reserve; processes there or when one of
-    // their pool allocations finds no room; committed memory runs out at the first page
-    // that finds no frame, which ends the child.
+    // their pool allocations finds no room; committed memory at the commit limit.
     let pool = [NtStatus::INSUFFICIENT_RESOURCES].as_slice();
     let pool_or_allocation = [NtStatus::INSUFFICIENT_RESOURCES, NtStatus::NO_MEMORY].as_slice();
     for (resource, refusals) in [
         ("handles", pool),
         ("threads", pool),
         ("processes", pool_or_allocation),
-        ("memory", [NtStatus::NO_MEMORY].as_slice()),
+        ("memory", [NtStatus::COMMITMENT_LIMIT].as_slice()),
     ] {
         let found = refusals.iter().any(|refusal| {
             console.contains(&format!(
@@ -37,7 +36,12 @@ fn every_resource_runs_out_with_a_refusal_and_comes_back() {
             "{resource} did not end with {refusals:?}:\n{console}"
         );
     }
-    for (resource, at_least) in [("handles", 10_000), ("threads", 100), ("processes", 50)] {
+    for (resource, at_least) in [
+        ("handles", 10_000),
+        ("threads", 100),
+        ("processes", 50),
+        ("memory", 100),
+    ] {
         let took = console
             .lines()
             .find_map(|line| {

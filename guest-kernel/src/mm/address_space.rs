@@ -47,6 +47,11 @@ pub trait PageTables {
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]);
     /// Copies `buffer.len()` bytes out of `frame` from `offset`.
     fn read_frame(&self, frame: u64, offset: usize, buffer: &mut [u8]);
+    /// Charges `pages` newly committed private pages against the system's commit limit
+    /// (MiChargeCommitment): STATUS_COMMITMENT_LIMIT when they do not fit.
+    fn charge_commit(&mut self, pages: u64) -> Result<(), NtStatus>;
+    /// Gives back the charge of `pages` private pages decommitted or released.
+    fn return_commit(&mut self, pages: u64);
 }
 
 /// What backs a page of a view: a frame shared with the section, a private copy of these
@@ -108,9 +113,25 @@ impl<T: PageTables> AddressSpace<T> {
     /// whose pages are zero-filled on first touch (for the PEB, TEBs and stacks).
     pub fn allocate(&mut self, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
         let (start, end) = page_range(base, size)?;
-        let state = PageState::Committed(protect);
+        self.insert_private(start, end, protect, PageState::Committed(protect))
+    }
+
+    /// A new private VAD `[start, end)` whose pages are in `state`, its commitment charged.
+    fn insert_private(
+        &mut self,
+        start: u64,
+        end: u64,
+        protect: u32,
+        state: PageState,
+    ) -> Result<(), NtStatus> {
+        let pages = match state {
+            PageState::Committed(_) => (end - start) / PAGE_SIZE,
+            PageState::Reserved => 0,
+        };
+        self.tables.charge_commit(pages)?;
         self.vads
             .insert(start, end, protect, VadKind::Private, state)
+            .inspect_err(|_| self.tables.return_commit(pages))
     }
 
     /// Gives the committed pages of `[start, start + size)` that have no frame yet their
@@ -474,8 +495,7 @@ impl<T: PageTables> AddressSpace<T> {
                 0 => PageState::Reserved,
                 _ => PageState::Committed(protect),
             };
-            self.vads
-                .insert(start, start + size, protect, VadKind::Private, state)?;
+            self.insert_private(start, start + size, protect, state)?;
             return Ok((start, size));
         }
         let (start, end) = rounded_range(base, size);
@@ -488,6 +508,9 @@ impl<T: PageTables> AddressSpace<T> {
             return Err(NtStatus::INVALID_PAGE_PROTECTION);
         }
         let access = PageAccess::from_protect(protect);
+        let newly_committed =
+            (end - start) / PAGE_SIZE - self.vads.committed_pages(vad.start, start, end);
+        self.tables.charge_commit(newly_committed)?;
         let Self { tables, vads } = self;
         vads.set_state(
             vad.start,
@@ -533,15 +556,18 @@ impl<T: PageTables> AddressSpace<T> {
             (start, end) = (vad.start, vad.end);
         }
         let Self { tables, vads } = self;
+        let mut uncommitted = 0;
         let unmap = |change: Change| {
             if let PageState::Committed(_) = change.old {
                 tables.unmap(change.start, change.end, true);
+                uncommitted += (change.end - change.start) / PAGE_SIZE;
             }
         };
         match free_type {
             MEM_RELEASE => vads.release(vad.start, start, end, unmap),
             _ => vads.set_state(vad.start, start, end, PageState::Reserved, unmap),
         }
+        tables.return_commit(uncommitted);
         Ok((start, end - start))
     }
 
@@ -627,6 +653,9 @@ impl<T: PageTables> Drop for AddressSpace<T> {
         let Self { tables, vads } = self;
         for (start, end, kind) in vads.committed_runs() {
             tables.unmap(start, end, kind != VadKind::SharedUserData);
+            if kind == VadKind::Private {
+                tables.return_commit((end - start) / PAGE_SIZE);
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ mod shared_data;
 pub mod vad;
 mod zero_page;
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::boot::{BootInfo, MemoryKind, PhysRange};
@@ -39,9 +39,22 @@ static PFN_DATABASE: Mutex<Option<PfnDatabase<'static>>> = Mutex::new(None);
 static PAGE_FAULT_COUNT: AtomicU32 = AtomicU32::new(0);
 static DEMAND_ZERO_COUNT: AtomicU32 = AtomicU32::new(0);
 
+/// Private pages committed in every address space (`MmTotalCommittedPages`), and how many
+/// may be (`MmTotalCommitLimit`): there is no page file, so RAM less what the kernel keeps
+/// for page tables, image pages and its own needs.
+static COMMITTED_PAGES: AtomicU64 = AtomicU64::new(0);
+static COMMIT_LIMIT: AtomicU64 = AtomicU64::new(0);
+/// The part of RAM the commit limit leaves out: an eighth, at least 16 MiB.
+const UNCOMMITTABLE_MIN_PAGES: u64 = 4096;
+
 /// Takes over the usable RAM the BootInfo lists and creates the shared user data page.
 pub fn init(boot_info: &BootInfo) {
     init_pfn_database(boot_info);
+    let total = pfn_counters().total;
+    COMMIT_LIMIT.store(
+        total.saturating_sub((total / 8).max(UNCOMMITTABLE_MIN_PAGES)),
+        Ordering::Relaxed,
+    );
     page_tables::init();
     shared_data::init(crate::arch::system_calls_use_int_2e());
 }
@@ -145,6 +158,31 @@ pub fn free_zeroed_frame(frame: u64) {
     if let Err(error) = with_pfn_database(|database| database.free_zeroed(frame)) {
         bugcheck(BugCheck::PFN_LIST_CORRUPT, [0x9A, error.0, 0, 0]);
     }
+}
+
+/// Charges `pages` committed private pages (MiChargeCommitment): STATUS_COMMITMENT_LIMIT
+/// when the total would pass the limit, so a program that commits too much is refused at
+/// NtAllocateVirtualMemory rather than at a page fault no frame is left for.
+fn charge_commitment(pages: u64) -> Result<(), NtStatus> {
+    let limit = COMMIT_LIMIT.load(Ordering::Relaxed);
+    COMMITTED_PAGES
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |committed| {
+            committed.checked_add(pages).filter(|&total| total <= limit)
+        })
+        .map(|_| ())
+        .map_err(|_| NtStatus::COMMITMENT_LIMIT)
+}
+
+fn return_commitment(pages: u64) {
+    COMMITTED_PAGES.fetch_sub(pages, Ordering::Relaxed);
+}
+
+/// The committed private pages and the commit limit (for NtQuerySystemInformation).
+pub fn commit_counters() -> (u64, u64) {
+    (
+        COMMITTED_PAGES.load(Ordering::Relaxed),
+        COMMIT_LIMIT.load(Ordering::Relaxed),
+    )
 }
 
 /// The frame counters (for NtQuerySystemInformation).

@@ -95,6 +95,14 @@ pub struct HardwarePageTables {
 }
 
 impl PageTables for HardwarePageTables {
+    fn charge_commit(&mut self, pages: u64) -> Result<(), NtStatus> {
+        super::charge_commitment(pages)
+    }
+
+    fn return_commit(&mut self, pages: u64) {
+        super::return_commitment(pages);
+    }
+
     fn map_zeroed(&mut self, page: u64, access: PageAccess) -> Result<u64, NtStatus> {
         let frame = allocate_zeroed_frame().ok_or(NtStatus::NO_MEMORY)?;
         let mapped = paging::map_user_frame(

@@ -210,6 +210,20 @@ impl VadTree {
         Some((info, vad.runs[vad.run_index(address)].state))
     }
 
+    /// How many pages of `[start, end)`, inside VAD `vad_start`, are committed.
+    pub fn committed_pages(&self, vad_start: u64, start: u64, end: u64) -> u64 {
+        let vad = &self.vads[&vad_start];
+        vad.runs[vad.run_index(start)..]
+            .iter()
+            .take_while(|run| run.start < end)
+            .filter(|run| matches!(run.state, PageState::Committed(_)))
+            .map(|run| {
+                let (clipped_start, clipped_end) = (run.start.max(start), run.end.min(end));
+                (clipped_end - clipped_start) / PAGE_SIZE
+            })
+            .sum()
+    }
+
     /// Whether every page of `[start, end)`, inside VAD `vad_start`, is committed.
     pub fn is_committed(&self, vad_start: u64, start: u64, end: u64) -> bool {
         let vad = &self.vads[&vad_start];

@@ -123,13 +123,16 @@ fn basic_information() -> SystemBasicInformation {
     }
 }
 
-/// `SystemPerformanceInformation`: available frames, page faults, pool use.
+/// `SystemPerformanceInformation`: available frames, commitment, page faults, pool use.
 fn performance_information() -> SystemPerformanceInformation {
     let frames = mm::pfn_counters();
     let pool = mm::pool_counters();
     let (page_faults, demand_zero) = mm::fault_counters();
+    let (committed, commit_limit) = mm::commit_counters();
     SystemPerformanceInformation {
         available_pages: ulong(frames.zeroed + frames.free),
+        committed_pages: ulong(committed),
+        commit_limit: ulong(commit_limit),
         page_fault_count: page_faults,
         demand_zero_count: demand_zero,
         non_paged_pool_pages: ulong(pool.bytes_in_use.div_ceil(PAGE_SIZE)),

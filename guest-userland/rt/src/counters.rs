@@ -12,6 +12,8 @@ use crate::syscall::nt_query_system_information;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     pub available_pages: u32,
+    /// Private pages committed in every process.
+    pub committed_pages: u32,
     /// Live pool allocations (made minus freed).
     pub pool_allocations: u32,
     pub pool_pages: u32,
@@ -23,8 +25,10 @@ impl core::fmt::Display for Counters {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "{} available pages, {} pool allocations in {} pages, {} processes, {} handles",
+            "{} available pages, {} committed, {} pool allocations in {} pages, {} processes, {} \
+             handles",
             self.available_pages,
+            self.committed_pages,
             self.pool_allocations,
             self.pool_pages,
             self.processes,
@@ -57,6 +61,7 @@ pub fn counters() -> Result<Counters, NtStatus> {
     })?;
     Ok(Counters {
         available_pages: performance.available_pages,
+        committed_pages: performance.committed_pages,
         pool_allocations: performance
             .non_paged_pool_allocs
             .wrapping_sub(performance.non_paged_pool_frees),

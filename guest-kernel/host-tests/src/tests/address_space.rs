@@ -31,6 +31,9 @@ struct Machine {
     pfn: PfnDatabase<'static>,
     memory: HashMap<u64, Vec<u8>>,
     zeroings: u32,
+    /// Committed private pages charged, and how many may be.
+    committed: u64,
+    commit_limit: u64,
 }
 
 impl Machine {
@@ -44,6 +47,8 @@ impl Machine {
             pfn: PfnDatabase::new(entries, &[ram]),
             memory: HashMap::new(),
             zeroings: 0,
+            committed: 0,
+            commit_limit: u64::MAX,
         }))
     }
 
@@ -52,6 +57,7 @@ impl Machine {
             pfn,
             memory,
             zeroings,
+            ..
         } = self;
         pfn.allocate_zeroed(|frame| {
             *zeroings += 1;
@@ -222,6 +228,24 @@ impl PageTables for SimulatedTables {
             Some(memory) => buffer.copy_from_slice(&memory[offset..offset + buffer.len()]),
             None => buffer.fill(0),
         }
+    }
+
+    fn charge_commit(&mut self, pages: u64) -> Result<(), NtStatus> {
+        let mut machine = self.machine.borrow_mut();
+        let total = machine.committed + pages;
+        if total > machine.commit_limit {
+            return Err(NtStatus::COMMITMENT_LIMIT);
+        }
+        machine.committed = total;
+        Ok(())
+    }
+
+    fn return_commit(&mut self, pages: u64) {
+        let mut machine = self.machine.borrow_mut();
+        machine.committed = machine
+            .committed
+            .checked_sub(pages)
+            .expect("no more returned than charged");
     }
 }
 
@@ -920,4 +944,50 @@ fn views_share_frames_until_written() {
         "the copies and page tables are back, the section's frame still held"
     );
     machine.borrow_mut().pfn.free(frame).unwrap();
+}
+
+#[test]
+fn commitment_is_charged_refused_past_the_limit_and_given_back() {
+    let (machine, mut space) = setup();
+    machine.borrow_mut().commit_limit = 20;
+    let committed = || machine.borrow().committed;
+    // Reserving charges nothing; committing charges each page once.
+    let (base, _) = space
+        .allocate_virtual_memory(0, 64 * PAGE, 0, MEM_RESERVE, PAGE_READWRITE)
+        .unwrap();
+    assert_eq!(committed(), 0);
+    space
+        .allocate_virtual_memory(base, 8 * PAGE, 0, MEM_COMMIT, PAGE_READWRITE)
+        .unwrap();
+    space
+        .allocate_virtual_memory(base + 4 * PAGE, 8 * PAGE, 0, MEM_COMMIT, PAGE_READWRITE)
+        .unwrap();
+    assert_eq!(committed(), 12, "the overlap is charged once");
+    // Past the limit: refused, nothing changed.
+    assert_eq!(
+        space.allocate_virtual_memory(base + 12 * PAGE, 9 * PAGE, 0, MEM_COMMIT, PAGE_READWRITE),
+        Err(NtStatus::COMMITMENT_LIMIT)
+    );
+    assert_eq!(
+        space.allocate_virtual_memory(0, 9 * PAGE, 0, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE),
+        Err(NtStatus::COMMITMENT_LIMIT)
+    );
+    assert_eq!(committed(), 12);
+    assert_eq!(
+        space.query_virtual_memory(base + 12 * PAGE).state,
+        MEM_RESERVE
+    );
+    // Decommitting and releasing give the charge back; teardown gives back the rest.
+    space
+        .free_virtual_memory(base + 2 * PAGE, 2 * PAGE, MEM_DECOMMIT)
+        .unwrap();
+    assert_eq!(committed(), 10);
+    let (other, _) = space
+        .allocate_virtual_memory(0, 3 * PAGE, 0, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE)
+        .unwrap();
+    assert_eq!(committed(), 13);
+    space.free_virtual_memory(other, 0, MEM_RELEASE).unwrap();
+    assert_eq!(committed(), 10);
+    drop(space);
+    assert_eq!(committed(), 0);
 }

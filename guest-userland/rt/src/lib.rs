@@ -33,6 +33,8 @@ pub mod counters;
 pub mod event;
 #[cfg(not(test))]
 mod mem;
+#[cfg(not(test))]
+pub mod name;
 pub mod num;
 #[cfg(not(test))]
 mod panic;
@@ -43,6 +45,8 @@ mod startup;
 pub mod syscall;
 pub mod tally;
 pub mod thread;
+#[cfg(not(test))]
+pub mod wait;
 
 pub use abi::NtStatus;
 pub use args::Args;

@@ -154,19 +154,8 @@ struct HandleList {
 
 impl HandleList {
     fn new() -> Option<Self> {
-        let (mut base, mut size) = (0u64, (MAX_OBJECTS * 8) as u64);
-        // SAFETY: the pointers are locals.
-        let status = unsafe {
-            nt_allocate_virtual_memory(
-                CURRENT_PROCESS_HANDLE,
-                &mut base,
-                0,
-                &mut size,
-                MEM_RESERVE | MEM_COMMIT,
-                PAGE_READWRITE,
-            )
-        };
-        status.is_success().then_some(Self {
+        let base = allocate((MAX_OBJECTS * 8) as u64).ok()?;
+        Some(Self {
             base: base as *mut u64,
         })
     }
@@ -192,6 +181,27 @@ impl HandleList {
             // SAFETY: a handle this process opened, closed once.
             unsafe { nt_close(value) };
         }
+    }
+}
+
+/// Reserves and commits `size` bytes of this process's memory; returns the base.
+fn allocate(size: u64) -> Result<u64, NtStatus> {
+    let (mut base, mut size) = (0u64, size);
+    // SAFETY: the pointers are locals.
+    let status = unsafe {
+        nt_allocate_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            &mut base,
+            0,
+            &mut size,
+            MEM_RESERVE | MEM_COMMIT,
+            PAGE_READWRITE,
+        )
+    };
+    if status.is_success() {
+        Ok(base)
+    } else {
+        Err(status)
     }
 }
 
@@ -273,21 +283,10 @@ fn take_processes(handles: &HandleList) -> NtStatus {
 /// list is emptied before `close_all`).
 fn take_memory(handles: &HandleList) -> NtStatus {
     let refusal = loop {
-        let (mut base, mut size) = (0u64, MEMORY_CHUNK);
-        // SAFETY: the pointers are locals.
-        let status = unsafe {
-            nt_allocate_virtual_memory(
-                CURRENT_PROCESS_HANDLE,
-                &mut base,
-                0,
-                &mut size,
-                MEM_RESERVE | MEM_COMMIT,
-                PAGE_READWRITE,
-            )
+        let base = match allocate(MEMORY_CHUNK) {
+            Ok(base) => base,
+            Err(status) => break status,
         };
-        if !status.is_success() {
-            break status;
-        }
         if !handles.push(base) {
             break NtStatus::UNSUCCESSFUL;
         }

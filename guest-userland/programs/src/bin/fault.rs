@@ -13,12 +13,10 @@
 
 use core::fmt::Write;
 
-use abi::access::{EVENT_ALL_ACCESS, OBJ_INHERIT};
 use abi::dispatcher::{SYNCHRONIZATION_EVENT, TIMEOUT_UNITS_PER_SECOND};
-use abi::nt::ObjectAttributes;
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use rt::process::{Child, create_user_process, query_basic_information, wait};
-use rt::syscall::{nt_close, nt_create_event, nt_set_event, nt_wait_for_single_object};
+use rt::syscall::{nt_close, nt_set_event, nt_wait_for_single_object};
 use rt::tally::Tally;
 use rt::text::TextBuffer;
 use rt::{Args, NtStatus, println};
@@ -235,27 +233,7 @@ fn wait_patiently(handle: u64) -> NtStatus {
 }
 
 fn create_inheritable_event() -> Result<u64, NtStatus> {
-    let attributes = ObjectAttributes {
-        length: size_of::<ObjectAttributes>() as u32,
-        attributes: OBJ_INHERIT,
-        ..ObjectAttributes::default()
-    };
-    let mut event = 0;
-    // SAFETY: the handle and the attributes are locals.
-    let status = unsafe {
-        nt_create_event(
-            &mut event,
-            EVENT_ALL_ACCESS,
-            &attributes,
-            SYNCHRONIZATION_EVENT,
-            0,
-        )
-    };
-    if status.is_success() {
-        Ok(event)
-    } else {
-        Err(status)
-    }
+    rt::event::create_event(SYNCHRONIZATION_EVENT, false, true)
 }
 
 /// The exit status of an ended child, or the status of the failed query.

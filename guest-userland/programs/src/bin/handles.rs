@@ -28,6 +28,7 @@ use rt::syscall::{
 };
 use rt::{Args, NtStatus, println};
 
+use rt::name::ObjectName as Name;
 use rt::tally::{ExpectedValue, Tally};
 
 rt::entry!(main);
@@ -40,34 +41,6 @@ const BOGUS_HANDLE: u64 = 0x1234_5678;
 const UNDEFINED_ATTRIBUTE: u32 = 0x8000_0000;
 /// Read-only data: output pointers into it must be refused.
 static READ_ONLY: u64 = 0;
-
-/// A UTF-16 object name.
-struct Name {
-    units: [u16; 64],
-    len: usize,
-}
-
-impl Name {
-    fn new(text: &str) -> Self {
-        let mut units = [0; 64];
-        let mut len = 0;
-        for unit in text.encode_utf16() {
-            units[len] = unit;
-            len += 1;
-        }
-        Self { units, len }
-    }
-
-    fn string(&self) -> UnicodeString {
-        let bytes = (self.len * 2) as u16;
-        UnicodeString {
-            length: bytes,
-            maximum_length: bytes,
-            reserved: 0,
-            buffer: self.units.as_ptr() as u64,
-        }
-    }
-}
 
 /// `InitializeObjectAttributes`.
 fn object_attributes(name: Option<&UnicodeString>, root: u64, attributes: u32) -> ObjectAttributes {

@@ -36,6 +36,7 @@ use rt::syscall::{
 use rt::{Args, NtStatus, println};
 
 use rt::tally::{ExpectedValue, Tally};
+use rt::wait::wait_for as wait;
 
 rt::entry!(main);
 
@@ -231,15 +232,6 @@ fn run_child(image: &str, command_line: &str) -> u64 {
     let status = exit_status(child.process);
     child.close();
     status
-}
-
-/// Waits for one object, with an optional timeout in 100 ns units (negative: relative).
-fn wait(handle: u64, timeout: Option<i64>) -> NtStatus {
-    let timeout = timeout
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const i64);
-    // SAFETY: `timeout` is null or points to a local.
-    unsafe { nt_wait_for_single_object(handle, 0, timeout) }
 }
 
 fn delay(milliseconds: i64) {

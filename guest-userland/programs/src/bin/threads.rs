@@ -28,6 +28,8 @@ use rt::thread::create_thread;
 use rt::{Args, NtStatus, println};
 
 use rt::tally::{ExpectedValue, Tally};
+use rt::wait::wait_for as wait;
+use rt::wait::wait_for_multiple as wait_multiple;
 
 rt::entry!(main);
 
@@ -45,31 +47,6 @@ const YIELDS: u32 = 200;
 fn create_event(event_type: u32, signaled: bool) -> u64 {
     rt::event::create_event(event_type, signaled, false)
         .unwrap_or_else(|status| panic!("NtCreateEvent: {status}"))
-}
-
-/// Waits for one object, with an optional timeout in 100 ns units (negative: relative).
-fn wait(handle: u64, timeout: Option<i64>) -> NtStatus {
-    let timeout = timeout
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const i64);
-    // SAFETY: `timeout` is null or points to a local.
-    unsafe { nt_wait_for_single_object(handle, 0, timeout) }
-}
-
-fn wait_multiple(handles: &[u64], wait_type: u32, timeout: Option<i64>) -> NtStatus {
-    let timeout = timeout
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const i64);
-    // SAFETY: `handles` and `timeout` are locals (or null).
-    unsafe {
-        nt_wait_for_multiple_objects(
-            handles.len() as u32,
-            handles.as_ptr(),
-            wait_type,
-            0,
-            timeout,
-        )
-    }
 }
 
 fn delay(interval: i64) -> NtStatus {

@@ -34,11 +34,11 @@ mod timer;
 use abi::access::EVENT_ALL_ACCESS;
 use abi::dispatcher::{THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation};
 use abi::nt::{ObjectAttributes, UnicodeString};
-use rt::syscall::{
-    nt_close, nt_create_event, nt_query_information_thread, nt_wait_for_multiple_objects,
-    nt_wait_for_single_object,
-};
+use rt::name::ObjectName as Name;
+use rt::syscall::{nt_close, nt_create_event, nt_query_information_thread};
 use rt::tally::Tally;
+use rt::wait::wait_for as wait;
+use rt::wait::wait_for_multiple as wait_multiple;
 use rt::{Args, NtStatus, println};
 
 rt::entry!(main);
@@ -91,31 +91,6 @@ fn main(args: &Args) -> NtStatus {
     }
 }
 
-/// Waits for one object, with an optional timeout in 100 ns units (negative: relative).
-fn wait(handle: u64, timeout: Option<i64>) -> NtStatus {
-    let timeout = timeout
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const i64);
-    // SAFETY: `timeout` is null or points to a local.
-    unsafe { nt_wait_for_single_object(handle, 0, timeout) }
-}
-
-fn wait_multiple(handles: &[u64], wait_type: u32, timeout: Option<i64>) -> NtStatus {
-    let timeout = timeout
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const i64);
-    // SAFETY: `handles` and `timeout` are locals (or null).
-    unsafe {
-        nt_wait_for_multiple_objects(
-            handles.len() as u32,
-            handles.as_ptr(),
-            wait_type,
-            0,
-            timeout,
-        )
-    }
-}
-
 fn close(handle: u64) {
     // SAFETY: the handles closed here are this program's own, no longer used.
     unsafe { nt_close(handle) };
@@ -135,34 +110,6 @@ fn create_event(event_type: u32, signaled: bool) -> u64 {
     };
     assert!(status == NtStatus::SUCCESS, "NtCreateEvent: {status}");
     handle
-}
-
-/// A UTF-16 object name.
-struct Name {
-    units: [u16; 64],
-    len: usize,
-}
-
-impl Name {
-    fn new(text: &str) -> Self {
-        let mut units = [0; 64];
-        let mut len = 0;
-        for unit in text.encode_utf16() {
-            units[len] = unit;
-            len += 1;
-        }
-        Self { units, len }
-    }
-
-    fn string(&self) -> UnicodeString {
-        let bytes = (self.len * 2) as u16;
-        UnicodeString {
-            length: bytes,
-            maximum_length: bytes,
-            reserved: 0,
-            buffer: self.units.as_ptr() as u64,
-        }
-    }
 }
 
 /// `InitializeObjectAttributes` for an absolute name.

@@ -353,22 +353,8 @@ pub fn nt_create_event(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         _ => return Err(NtStatus::INVALID_PARAMETER),
     };
     user_args::probe_for_write_handle(handle_address)?;
-    let attributes = capture_optional_attributes(attributes)?;
-    let (attribute_flags, name) = match &attributes {
-        Some(attributes) => (
-            attributes.attributes,
-            attributes.name.is_some().then(|| attributes.object_name()),
-        ),
-        None => (0, None),
-    };
-    if attribute_flags & OBJ_PERMANENT != 0 {
-        return Err(NtStatus::PRIVILEGE_NOT_HELD);
-    }
     let event = Object::create(Event::new(synchronization, initial_state as u8 != 0));
-    let (handle, status) =
-        ob::insert_object(event, name.as_ref(), attribute_flags, desired_access as u32)?;
-    return_handle(handle_address, handle)?;
-    Ok(status)
+    super::sync::insert_new_object(event, handle_address, desired_access, attributes)
 }
 
 /// The body of NtSetEvent, NtResetEvent and NtPulseEvent (`EventHandle, PLONG

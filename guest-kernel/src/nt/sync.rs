@@ -58,7 +58,7 @@ unsafe impl Plain for Context {}
 /// (OBJ_PERMANENT needs a privilege no caller has: STATUS_PRIVILEGE_NOT_HELD), inserts
 /// `object` under its name, if any, and returns the handle to the caller. Returns
 /// STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing object instead.
-fn insert_new_object<T: ObjectBody>(
+pub(super) fn insert_new_object<T: ObjectBody>(
     object: alloc::sync::Arc<Object<T>>,
     handle_address: u64,
     desired_access: u64,

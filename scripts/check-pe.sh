@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# at most; and ntdll.dll: a movable PE32+ DLL without imports exporting the Nt* and Zw* stub of every
+# at most (args.exe must have them; nodll.exe deliberately names a missing DLL); and
+# ntdll.dll: a movable PE32+ DLL without imports exporting the Nt* and Zw* stub of every
 # service in abi/src/service.rs, the loader and the Rtl helpers. Run after scripts/build.sh.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -34,10 +35,15 @@ for exe in "${programs[@]}"; do
     fi
     grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
     while read -r dll; do
-        if [[ -n "$dll" && "${dll,,}" != ntdll.dll ]]; then
+        # nodll.exe imports from a DLL that does not exist, to test the loader's refusal.
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "$name" != nodll.exe ]]; then
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
+    # args.exe exists to call the system through ntdll.dll's exports.
+    if [[ "$name" == args.exe ]] && ! grep -Eq 'DLL Name: ntdll\.dll' <<<"$headers"; then
+        problems+=("does not import from ntdll.dll")
+    fi
     if ((${#problems[@]} > 0)); then
         status=1
         for problem in "${problems[@]}"; do

@@ -12,7 +12,8 @@ if ! command -v objdump >/dev/null; then
     apt_install binutils
 fi
 
-PROGRAM_DIR=guest-userland/target/x86_64-pc-windows-msvc/release
+# PE_DIR checks another directory of images (tests/ntdll.rs checks broken ones).
+PROGRAM_DIR="${PE_DIR:-guest-userland/target/x86_64-pc-windows-msvc/release}"
 shopt -s nullglob
 programs=("$PROGRAM_DIR"/*.exe)
 shopt -u nullglob

@@ -1,7 +1,8 @@
 //! ntdll.dll, natively: the DLL's headers and exports (scripts/check-pe.sh, and its
 //! refusal of a file that is not such a DLL), the kernel mapping it at the same base in
 //! every process, its loader binding `args`'s imports before the entry point runs (the
-//! command line then printed through them, quoting kept), the loader refusing a missing
+//! command line then printed through them, quoting kept, and the module list in
+//! `PEB.Ldr`), the loader refusing a missing
 //! export (STATUS_ENTRYPOINT_NOT_FOUND) and a missing DLL (STATUS_DLL_NOT_FOUND) with the
 //! parent seeing that status, and boot images without a usable ntdll.dll still running
 //! programs.
@@ -19,6 +20,9 @@ use vmm::{ConsoleSink, PvmMode, RunConfig, RunOutcome};
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// ntdll's preferred base (guest-userland/ntdll/build.rs), where every process has it.
 const NTDLL_LINE: &str = "ntdll.dll: MEM_IMAGE view at 0x7ff000000000";
+/// `PEB.Ldr`'s load-order list as `args` prints it: the executable, then ntdll.
+const EXECUTABLE_MODULE: &str = "module: 0x140000000 args.exe \\SystemRoot\\System32\\args.exe";
+const NTDLL_MODULE: &str = "module: 0x7ff000000000 ntdll.dll \\SystemRoot\\System32\\ntdll.dll";
 
 fn boot(program: &[&str]) -> RunOutcome {
     boot_program(program, PvmMode::Native, TIMEOUT)
@@ -36,7 +40,12 @@ fn args_prints_its_command_line_through_ntdll_imports() {
     let lines: Vec<&str> = console.lines().collect();
     assert_eq!(
         lines,
-        [r#"args "two words" "a\"quote" "" back\slash x"#, NTDLL_LINE],
+        [
+            r#"args "two words" "a\"quote" "" back\slash x"#,
+            NTDLL_LINE,
+            EXECUTABLE_MODULE,
+            NTDLL_MODULE,
+        ],
         "{console}"
     );
 }
@@ -53,6 +62,7 @@ fn ntdll_is_mapped_at_the_same_base_in_every_process() {
         .filter(|line| line.starts_with("ntdll.dll:"))
         .collect();
     assert_eq!(views, [NTDLL_LINE; 3], "{console}");
+    assert_eq!(console.matches(NTDLL_MODULE).count(), 3, "{console}");
     assert!(
         console.contains("spawn: 3 children of args: 3 exited with 0x00000000"),
         "{console}"

@@ -2,6 +2,7 @@
 //! have none, so these name the same symbols through typed declarations.
 
 use abi::NtStatus;
+use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE};
 use abi::nt::UnicodeString;
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 
@@ -12,6 +13,15 @@ unsafe extern "system" {
     fn nt_terminate_thread(thread: u64, exit_status: NtStatus) -> NtStatus;
     #[link_name = "NtDisplayString"]
     fn nt_display_string(string: *const UnicodeString) -> NtStatus;
+    #[link_name = "NtAllocateVirtualMemory"]
+    fn nt_allocate_virtual_memory(
+        process: u64,
+        base: *mut u64,
+        zero_bits: u64,
+        size: *mut u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> NtStatus;
     #[link_name = "NtProtectVirtualMemory"]
     fn nt_protect_virtual_memory(
         process: u64,
@@ -78,6 +88,29 @@ pub fn protect_own_memory(address: u64, size: u64, protect: u32) -> Result<u32, 
     };
     if status.is_success() {
         Ok(old_protect)
+    } else {
+        Err(status)
+    }
+}
+
+/// `NtAllocateVirtualMemory(NtCurrentProcess(), ...)`: `size` bytes committed read-write
+/// (zero-filled) wherever there is room; their address.
+pub fn allocate_own_memory(size: u64) -> Result<u64, NtStatus> {
+    let mut base = 0;
+    let mut region_size = size;
+    // SAFETY: both pointers are to locals, writable for the call.
+    let status = unsafe {
+        nt_allocate_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            &mut base,
+            0,
+            &mut region_size,
+            MEM_COMMIT | MEM_RESERVE,
+            PAGE_READWRITE,
+        )
+    };
+    if status.is_success() {
+        Ok(base)
     } else {
         Err(status)
     }

@@ -1,6 +1,7 @@
 //! The user-mode loader: `LdrInitializeThunk`, where the kernel starts a process's first
 //! thread when ntdll is mapped, binds the executable's imports from ntdll's exports and
-//! then jumps to the executable's entry point.
+//! then jumps to the executable's entry point. The module list in `PEB.Ldr` is
+//! [`crate::modules`]'s.
 //!
 //! NT reaches LdrInitializeThunk through a user APC that PspUserThreadStartup queues, and
 //! it ends with NtContinue to the thread's initial context. Here the kernel starts the
@@ -18,7 +19,7 @@ use abi::NtStatus;
 use abi::memory::PAGE_READWRITE;
 use abi::nt::Peb;
 
-use crate::calls;
+use crate::{calls, modules};
 
 /// The name the import directory must give for ntdll (compared ignoring case).
 const SYSTEM_DLL_NAME: &[u8] = b"ntdll.dll";
@@ -61,8 +62,9 @@ pub unsafe extern "system" fn LdrInitializeThunk() -> ! {
     )
 }
 
-/// `LdrpInitializeProcess`: binds the executable's imports and returns its entry point,
-/// or ends the process with the reason it cannot run.
+/// `LdrpInitializeProcess`: lists the executable and ntdll in `PEB.Ldr`, binds the
+/// executable's imports and returns its entry point, or ends the process with the reason
+/// it cannot run.
 extern "system" fn initialize_process(peb: *const Peb) -> u64 {
     // SAFETY: the kernel passes the process's PEB, mapped and written before the thread.
     let image_base = unsafe { (*peb).image_base_address };
@@ -70,8 +72,10 @@ extern "system" fn initialize_process(peb: *const Peb) -> u64 {
     let ntdll_base = &raw const __ImageBase as u64;
     let result = Image::at(image_base).and_then(|executable| {
         let ntdll = Image::at(ntdll_base)?;
+        let entry_point = executable.entry_point()?;
+        modules::initialize(peb.cast_mut(), &executable, entry_point, &ntdll)?;
         snap_imports(&executable, &ntdll)?;
-        executable.entry_point()
+        Ok(entry_point)
     });
     match result {
         Ok(entry) => entry,
@@ -80,9 +84,10 @@ extern "system" fn initialize_process(peb: *const Peb) -> u64 {
 }
 
 /// A mapped PE32+ image: its base, size and where its optional header is.
-struct Image {
-    base: u64,
-    size: u32,
+pub(crate) struct Image {
+    pub(crate) base: u64,
+    /// `SizeOfImage`.
+    pub(crate) size: u32,
     optional_header: u32,
 }
 

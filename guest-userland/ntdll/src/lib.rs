@@ -1,6 +1,6 @@
 //! `ntdll.dll`, the system DLL mapped into every process: the system service stubs
 //! ([`services`]), the user-mode loader that binds a program's imports before its entry
-//! point runs ([`ldr`]) and a few runtime-library helpers ([`rtl`]).
+//! point runs and lists the process's modules in `PEB.Ldr` ([`ldr`]) and a few runtime-library helpers ([`rtl`]).
 //!
 //! It is a `no_std` cdylib with no imports and no entry point; the kernel maps it at its
 //! preferred base (`build.rs`) in every new process. Its exports are the `#[no_mangle]`
@@ -16,6 +16,7 @@ pub mod ldr;
 // The routines the compiler calls, shared with rt (exported, as NT's ntdll exports them).
 #[path = "../../rt/src/mem.rs"]
 mod mem;
+mod modules;
 pub mod rtl;
 pub mod services;
 

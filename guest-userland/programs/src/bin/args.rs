@@ -2,14 +2,15 @@
 //! ntdll's loader before this entry point runs, instead of rt's own stubs. Prints its
 //! command line exactly as it got it (`NtDisplayString`), then where ntdll is mapped
 //! (`NtQueryVirtualMemory` of `NtDisplayString`'s address: the base of its allocation and
-//! that it is `MEM_IMAGE`), and ends with `NtTerminateProcess(NtCurrentProcess(), 0)`.
+//! that it is `MEM_IMAGE`), then the modules the loader listed in `PEB.Ldr`, in load order
+//! (`module: BASE NAME FULL-NAME`), and ends with `NtTerminateProcess(NtCurrentProcess(), 0)`.
 #![no_std]
 #![no_main]
 
 use abi::memory::{MEM_IMAGE, MEMORY_BASIC_INFORMATION_CLASS, MemoryBasicInformation};
-use abi::nt::UnicodeString;
+use abi::nt::{LdrDataTableEntry, Peb, PebLdrData, UnicodeString};
 use abi::service::CURRENT_PROCESS_HANDLE;
-use rt::{Args, NtStatus, println};
+use rt::{Args, NtStatus, print, println};
 
 #[link(name = "ntdll", kind = "raw-dylib")]
 unsafe extern "system" {
@@ -72,7 +73,57 @@ fn main(_args: &Args) -> NtStatus {
         "not MEM_IMAGE"
     };
     println!("ntdll.dll: {kind} view at {:#x}", region.allocation_base);
+    print_modules();
     // SAFETY: the pseudo-handle names this process; the call ends it.
     unsafe { NtTerminateProcess(CURRENT_PROCESS_HANDLE, NtStatus::SUCCESS) };
     unreachable!("NtTerminateProcess of the current process returned")
+}
+
+/// Lists `PEB.Ldr->InLoadOrderModuleList`, at most a few entries (a broken list must not
+/// loop for ever).
+fn print_modules() {
+    const MAX_MODULES: usize = 8;
+    let peb: *const Peb;
+    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
+    };
+    // SAFETY: the kernel keeps the PEB mapped for the life of the process.
+    let ldr = unsafe { (*peb).ldr } as *const PebLdrData;
+    if ldr.is_null() {
+        println!("PEB.Ldr is NULL");
+        return;
+    }
+    // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA, which stays mapped.
+    let head = unsafe { &raw const (*ldr).in_load_order_module_list } as u64;
+    // SAFETY: as above.
+    let mut link = unsafe { (*ldr).in_load_order_module_list.flink };
+    for _ in 0..MAX_MODULES {
+        if link == head {
+            return;
+        }
+        // InLoadOrderLinks is the entry's first field, so the link is the entry.
+        // SAFETY: every link of the loader's list is an entry's, mapped for the process.
+        let entry = unsafe { &*(link as *const LdrDataTableEntry) };
+        print!("module: {:#x} ", entry.dll_base);
+        print_unicode(&entry.base_dll_name);
+        print!(" ");
+        print_unicode(&entry.full_dll_name);
+        println!();
+        link = entry.in_load_order_links.flink;
+    }
+    println!("the module list does not end");
+}
+
+fn print_unicode(string: &UnicodeString) {
+    if string.buffer == 0 {
+        return;
+    }
+    // SAFETY: the loader's names describe UTF-16 in its own allocation.
+    let units = unsafe {
+        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
+    };
+    for c in char::decode_utf16(units.iter().copied()) {
+        print!("{}", c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
 }

@@ -1,11 +1,10 @@
 //! ntdll.dll, natively: the DLL's headers and exports (scripts/check-pe.sh, and its
 //! refusal of a file that is not such a DLL), the kernel mapping it at the same base in
 //! every process, its loader binding `args`'s imports before the entry point runs (the
-//! command line then printed through them, quoting kept, and the module list in
-//! `PEB.Ldr`), the loader refusing a missing
-//! export (STATUS_ENTRYPOINT_NOT_FOUND) and a missing DLL (STATUS_DLL_NOT_FOUND) with the
-//! parent seeing that status, and boot images without a usable ntdll.dll still running
-//! programs.
+//! command line then printed through them, quoting kept, an import by ordinal, and the
+//! module list in `PEB.Ldr`), the loader refusing a missing export or ordinal
+//! (STATUS_ENTRYPOINT_NOT_FOUND) and a missing DLL (STATUS_DLL_NOT_FOUND) with the parent
+//! seeing that status, and boot images without a usable ntdll.dll still running programs.
 
 mod common;
 
@@ -43,6 +42,7 @@ fn args_prints_its_command_line_through_ntdll_imports() {
         [
             r#"args "two words" "a\"quote" "" back\slash x"#,
             NTDLL_LINE,
+            "ordinal 1 is LdrInitializeThunk",
             EXECUTABLE_MODULE,
             NTDLL_MODULE,
         ],
@@ -77,6 +77,19 @@ fn a_missing_export_ends_the_process_with_entrypoint_not_found() {
         outcome
             .console_text()
             .contains("ldr: entry point not found in ntdll.dll: NtDoesNotExist\n"),
+        "{}",
+        outcome.console_text()
+    );
+}
+
+#[test]
+fn a_missing_ordinal_ends_the_process_with_entrypoint_not_found() {
+    let outcome = boot(&["badordinal"]);
+    assert_exited(&outcome, NtStatus::ENTRYPOINT_NOT_FOUND);
+    assert!(
+        outcome
+            .console_text()
+            .contains("ldr: ordinal not found in ntdll.dll: 04000\n"),
         "{}",
         outcome.console_text()
     );

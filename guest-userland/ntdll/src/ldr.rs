@@ -339,7 +339,7 @@ fn snap_thunks(
         let address = if entry & IMAGE_ORDINAL_FLAG64 != 0 {
             let ordinal = entry as u16;
             ntdll.export_by_ordinal(ordinal)?.ok_or_else(|| {
-                report(b"ldr: ordinal not found in ntdll.dll: ", &[]);
+                report(b"ldr: ordinal not found in ntdll.dll: ", &decimal(ordinal));
                 NtStatus::ENTRYPOINT_NOT_FOUND
             })?
         } else {
@@ -370,4 +370,15 @@ fn report(what: &[u8], name: &[u8]) {
         }
     }
     calls::display_ascii(&line[..length]);
+}
+
+/// `value` in decimal ASCII, with leading zeros (`00042`): enough to name an ordinal.
+fn decimal(value: u16) -> [u8; 5] {
+    let mut digits = [b'0'; 5];
+    let mut rest = value;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    digits
 }

@@ -2,7 +2,8 @@
 //! ntdll's loader before this entry point runs, instead of rt's own stubs. Prints its
 //! command line exactly as it got it (`NtDisplayString`), then where ntdll is mapped
 //! (`NtQueryVirtualMemory` of `NtDisplayString`'s address: the base of its allocation and
-//! that it is `MEM_IMAGE`), then the modules the loader listed in `PEB.Ldr`, in load order
+//! that it is `MEM_IMAGE`), whether ntdll's ordinal 1 bound to the same address as
+//! `LdrInitializeThunk` by name, then the modules the loader listed in `PEB.Ldr`, in load order
 //! (`module: BASE NAME FULL-NAME`), and ends with `NtTerminateProcess(NtCurrentProcess(), 0)`.
 #![no_std]
 #![no_main]
@@ -25,6 +26,11 @@ unsafe extern "system" {
     ) -> NtStatus;
     fn NtTerminateProcess(process: u64, exit_status: NtStatus) -> NtStatus;
     fn RtlInitUnicodeString(destination: *mut UnicodeString, source: *const u16);
+    fn LdrInitializeThunk();
+    /// ntdll's first export in name order, LdrInitializeThunk (the linker numbers exports
+    /// by name and no other export sorts before it), imported by ordinal.
+    #[link_ordinal(1)]
+    fn ntdll_ordinal_1();
 }
 
 rt::entry!(main);
@@ -73,6 +79,13 @@ fn main(_args: &Args) -> NtStatus {
         "not MEM_IMAGE"
     };
     println!("ntdll.dll: {kind} view at {:#x}", region.allocation_base);
+    let by_ordinal = ntdll_ordinal_1 as *const () as u64;
+    let by_name = LdrInitializeThunk as *const () as u64;
+    if by_ordinal == by_name {
+        println!("ordinal 1 is LdrInitializeThunk");
+    } else {
+        println!("ordinal 1 is at {by_ordinal:#x}, LdrInitializeThunk at {by_name:#x}");
+    }
     print_modules();
     // SAFETY: the pseudo-handle names this process; the call ends it.
     unsafe { NtTerminateProcess(CURRENT_PROCESS_HANDLE, NtStatus::SUCCESS) };

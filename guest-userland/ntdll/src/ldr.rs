@@ -11,7 +11,7 @@
 //! exactly what it would have seen without a loader.
 //!
 //! Only ntdll.dll can be imported for now: an import from any other DLL ends the process
-//! with STATUS_DLL_NOT_FOUND, an import ntdll does not export with
+//! with STATUS_DLL_NOT_FOUND, a name or ordinal ntdll does not export with
 //! STATUS_ENTRYPOINT_NOT_FOUND, a malformed import directory with
 //! STATUS_INVALID_IMAGE_FORMAT. Each prints a line saying what was missing.
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# at most. Run after scripts/build.sh.
+# at most (args.exe must have them; nodll.exe deliberately names a missing DLL); and
+# ntdll.dll: a movable PE32+ DLL without imports exporting the Nt* and Zw* stub of every
+# service in abi/src/service.rs, the loader and the Rtl helpers. Run after scripts/build.sh.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,7 +12,8 @@ if ! command -v objdump >/dev/null; then
     apt_install binutils
 fi
 
-PROGRAM_DIR=guest-userland/target/x86_64-pc-windows-msvc/release
+# PE_DIR checks another directory of images (tests/ntdll.rs checks broken ones).
+PROGRAM_DIR="${PE_DIR:-guest-userland/target/x86_64-pc-windows-msvc/release}"
 shopt -s nullglob
 programs=("$PROGRAM_DIR"/*.exe)
 shopt -u nullglob
@@ -33,10 +36,15 @@ for exe in "${programs[@]}"; do
     fi
     grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
     while read -r dll; do
-        if [[ -n "$dll" && "${dll,,}" != ntdll.dll ]]; then
+        # nodll.exe imports from a DLL that does not exist, to test the loader's refusal.
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "$name" != nodll.exe ]]; then
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
+    # args.exe exists to call the system through ntdll.dll's exports.
+    if [[ "$name" == args.exe ]] && ! grep -Eq 'DLL Name: ntdll\.dll' <<<"$headers"; then
+        problems+=("does not import from ntdll.dll")
+    fi
     if ((${#problems[@]} > 0)); then
         status=1
         for problem in "${problems[@]}"; do
@@ -46,4 +54,45 @@ for exe in "${programs[@]}"; do
         step "$name: PE32+ x86-64, native subsystem, entry RVA $(printf '%#x' "$((16#$entry))"), .reloc present"
     fi
 done
+# ntdll.dll: a relocatable PE32+ DLL with an export for every system service.
+ntdll="$PROGRAM_DIR/ntdll.dll"
+if [[ ! -f "$ntdll" ]]; then
+    die "no $ntdll: run scripts/build.sh first"
+fi
+headers="$(objdump -p "$ntdll")"
+problems=()
+grep -q 'file format pei-x86-64' <<<"$headers" || problems+=("not an x86-64 PE image")
+grep -Eq '^Magic[[:space:]]+020b' <<<"$headers" || problems+=("not PE32+")
+characteristics="$(awk '$1 == "Characteristics" { print $2 }' <<<"$headers")"
+# IMAGE_FILE_DLL (0x2000) and IMAGE_FILE_EXECUTABLE_IMAGE (0x0002).
+if [[ -z "$characteristics" ]] || (((characteristics & 0x2002) != 0x2002)); then
+    problems+=("characteristics ${characteristics:-missing} lack DLL and EXECUTABLE_IMAGE")
+fi
+# Position-independent code needs no base relocations, so there may be no .reloc section,
+# but the image must not claim it cannot move (IMAGE_FILE_RELOCS_STRIPPED, 0x0001).
+if [[ -n "$characteristics" ]] && (((characteristics & 0x0001) != 0)); then
+    problems+=("relocations stripped")
+fi
+if grep -q 'DLL Name:' <<<"$headers"; then
+    problems+=("has imports")
+fi
+exports="$(awk '/^\[Ordinal\/Name Pointer\] Table/ { listing = 1; next } listing && /^\t\[/ { print $3 }' <<<"$headers")"
+services=()
+while read -r service; do
+    services+=("$service" "Zw${service#Nt}")
+done < <(sed -n 's/^    \(Nt[A-Za-z]*\) = .*/\1/p' abi/src/service.rs)
+if ((${#services[@]} == 0)); then
+    problems+=("no services found in abi/src/service.rs")
+fi
+for name in "${services[@]}" LdrInitializeThunk RtlInitUnicodeString RtlExitUserThread; do
+    grep -qx "$name" <<<"$exports" || problems+=("no export $name")
+done
+if ((${#problems[@]} > 0)); then
+    status=1
+    for problem in "${problems[@]}"; do
+        echo "error: ntdll.dll: $problem" >&2
+    done
+else
+    step "ntdll.dll: PE32+ x86-64 DLL, no imports, $(wc -l <<<"$exports") exports (Nt*/Zw* for $((${#services[@]} / 2)) services), movable"
+fi
 exit "$status"

@@ -210,3 +210,66 @@ const _: () = {
     assert!(offset_of!(ObjectTypeInformation, type_index) == 0x5A);
     assert!(offset_of!(ObjectTypeInformation, pool_type) == 0x5C);
 };
+
+/// `LIST_ENTRY`: a link of a circular doubly linked list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListEntry {
+    pub flink: u64,
+    pub blink: u64,
+}
+
+/// `PEB_LDR_DATA` (`PEB.Ldr`): the heads of the loader's module lists.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PebLdrData {
+    pub length: u32,
+    pub initialized: u8,
+    pub reserved: [u8; 3],
+    pub ss_handle: u64,
+    pub in_load_order_module_list: ListEntry,
+    pub in_memory_order_module_list: ListEntry,
+    pub in_initialization_order_module_list: ListEntry,
+    pub entry_in_progress: u64,
+    pub shutdown_in_progress: u8,
+    pub reserved2: [u8; 7],
+    pub shutdown_thread_id: u64,
+}
+
+/// `LDR_DATA_TABLE_ENTRY`, up to `HashLinks`: one loaded module, linked into the lists of
+/// [`PebLdrData`] by the link of the same name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LdrDataTableEntry {
+    pub in_load_order_links: ListEntry,
+    pub in_memory_order_links: ListEntry,
+    pub in_initialization_order_links: ListEntry,
+    pub dll_base: u64,
+    pub entry_point: u64,
+    pub size_of_image: u32,
+    pub reserved: u32,
+    pub full_dll_name: UnicodeString,
+    pub base_dll_name: UnicodeString,
+    pub flags: u32,
+    pub obsolete_load_count: u16,
+    pub tls_index: u16,
+    pub hash_links: ListEntry,
+}
+
+/// `LDR_DATA_TABLE_ENTRY.Flags`: the module is a DLL (`LDRP_IMAGE_DLL`).
+pub const LDRP_IMAGE_DLL: u32 = 0x4;
+
+const _: () = {
+    assert!(size_of::<PebLdrData>() == 0x58);
+    assert!(offset_of!(PebLdrData, in_load_order_module_list) == 0x10);
+    assert!(offset_of!(PebLdrData, in_memory_order_module_list) == 0x20);
+    assert!(offset_of!(PebLdrData, in_initialization_order_module_list) == 0x30);
+    assert!(offset_of!(PebLdrData, shutdown_thread_id) == 0x50);
+    assert!(offset_of!(LdrDataTableEntry, dll_base) == 0x30);
+    assert!(offset_of!(LdrDataTableEntry, entry_point) == 0x38);
+    assert!(offset_of!(LdrDataTableEntry, size_of_image) == 0x40);
+    assert!(offset_of!(LdrDataTableEntry, full_dll_name) == 0x48);
+    assert!(offset_of!(LdrDataTableEntry, base_dll_name) == 0x58);
+    assert!(offset_of!(LdrDataTableEntry, flags) == 0x68);
+    assert!(offset_of!(LdrDataTableEntry, hash_links) == 0x70);
+};

@@ -38,6 +38,7 @@ fn system_startup(boot_info_phys: u64) -> ! {
     ps::init();
     io::file::init();
     mm::section::init();
+    ps::init_system_dll();
 
     // Phase 1: the System process and its threads, then the first user process.
     hal::boot_progress(BootMarker::KernelReady);

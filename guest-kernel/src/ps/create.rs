@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, USER_STACK_TOP, environment, notify, stack, system,
+    Thread, USER_STACK_TOP, environment, notify, stack, system, system_dll,
 };
 use crate::arch::user::UserContext;
 use crate::ke;
@@ -66,6 +66,8 @@ fn system_time() -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct ImageView {
     pub base: u64,
+    /// Where the first thread starts: ntdll's loader when ntdll is mapped, else the
+    /// image's entry point.
     pub entry_point: u64,
     pub stack_reserve: u64,
     pub stack_commit: u64,
@@ -136,9 +138,11 @@ pub fn create_process(
             protect: PAGE_EXECUTE_WRITECOPY,
         },
     )?;
+    // PspMapSystemDll: ntdll after the executable; the first thread starts in its loader.
+    let loader_entry = system_dll::map_system_dll(&mut space)?;
     let image = ImageView {
         base: view.base,
-        entry_point: view.entry_point,
+        entry_point: loader_entry.unwrap_or(view.entry_point),
         stack_reserve: information.maximum_stack_size,
         stack_commit: information.committed_stack_size,
     };

@@ -9,11 +9,13 @@ mod environment;
 mod notify;
 mod stack;
 mod system;
+mod system_dll;
 mod thread;
 
 pub use create::{active_processes, create_first_thread, create_process, ready_thread};
 pub use notify::notify_counters;
 pub use system::{create_system_process, is_system_process};
+pub use system_dll::init as init_system_dll;
 
 pub use thread::{
     CallerStart, ThreadStart, create_thread, create_thread_on_stack, exit_current_thread,

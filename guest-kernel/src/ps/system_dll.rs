@@ -1,0 +1,98 @@
+//! The system DLL (`PspSystemDll`): ntdll.dll's image section, created once at boot, mapped
+//! at its preferred base into every new user process right after the executable
+//! (`PspMapSystemDll`), and where in it a process's first thread starts: ntdll's user-mode
+//! loader, `LdrInitializeThunk`, which binds the executable's imports and then jumps to its
+//! entry point. A boot image without ntdll.dll runs processes without it, entering the
+//! executable directly.
+//!
+//! ntdll is at the same address in every process (its preferred base; a process whose
+//! executable covers that range cannot be created, STATUS_CONFLICTING_ADDRESSES), so
+//! user mode finds its exports in any process at the addresses it has in its own.
+
+use alloc::sync::Arc;
+
+use abi::NtStatus;
+use abi::memory::PAGE_EXECUTE_WRITECOPY;
+use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
+use spin::Once;
+
+use crate::io;
+use crate::kprintln;
+use crate::mm::AddressSpace;
+use crate::mm::section::{Section, ViewRequest};
+use crate::ob::Object;
+
+/// Where the boot image holds the system DLL.
+const SYSTEM_DLL_PATH: &str = "\\SystemRoot\\System32\\ntdll.dll";
+/// The export a process's first thread starts at.
+const LOADER_ENTRY: &[u8] = b"LdrInitializeThunk";
+
+/// The mapped-everywhere system DLL.
+struct SystemDll {
+    /// The image section every process's view comes from; held for the life of the system.
+    section: Arc<Object<Section>>,
+    /// Its preferred base, where every view goes.
+    base: u64,
+    /// The address of `LdrInitializeThunk` in every view.
+    loader_entry: u64,
+}
+
+/// `PspSystemDll`: set once by [`init`]; None when the boot image has no usable ntdll.dll.
+static PSP_SYSTEM_DLL: Once<Option<SystemDll>> = Once::new();
+
+/// `PspInitializeSystemDll`: the section of ntdll.dll and its loader entry point. A missing
+/// file leaves processes without it; an unusable one is reported the same way.
+pub fn init() {
+    PSP_SYSTEM_DLL.call_once(|| match load() {
+        Ok(dll) => Some(dll),
+        Err(NtStatus::OBJECT_NAME_NOT_FOUND) => None,
+        Err(status) => {
+            kprintln!("{SYSTEM_DLL_PATH}: {status}; processes start without it");
+            None
+        }
+    });
+}
+
+/// Opens ntdll.dll, creates its image section (which validates it) and finds
+/// `LdrInitializeThunk` in its export directory (STATUS_ENTRYPOINT_NOT_FOUND without it).
+fn load() -> Result<SystemDll, NtStatus> {
+    let file = io::file::open(SYSTEM_DLL_PATH)?;
+    let section = Object::create(Section::create_image(&file)?);
+    let image = PeFile64::parse(file.data()).map_err(|_| NtStatus::INVALID_IMAGE_FORMAT)?;
+    let base = image.nt_headers().optional_header().image_base();
+    let exports = image
+        .export_table()
+        .map_err(|_| NtStatus::INVALID_IMAGE_FORMAT)?
+        .ok_or(NtStatus::ENTRYPOINT_NOT_FOUND)?;
+    let loader_rva = exports
+        .name_iter()
+        .find(|(name, _)| exports.name_from_pointer(*name).ok() == Some(LOADER_ENTRY))
+        .and_then(|(_, index)| exports.address_by_index(index).ok())
+        .filter(|rva| *rva != 0 && !exports.is_forward(*rva))
+        .ok_or(NtStatus::ENTRYPOINT_NOT_FOUND)?;
+    Ok(SystemDll {
+        section,
+        base,
+        loader_entry: base + u64::from(loader_rva),
+    })
+}
+
+/// `PspMapSystemDll`: maps ntdll into `space` at its preferred base. Returns where the
+/// process's first thread starts (`LdrInitializeThunk`), or None when there is no system
+/// DLL.
+pub fn map_system_dll(space: &mut AddressSpace) -> Result<Option<u64>, NtStatus> {
+    let Some(dll) = PSP_SYSTEM_DLL.get().and_then(Option::as_ref) else {
+        return Ok(None);
+    };
+    dll.section.map_view(
+        space,
+        ViewRequest {
+            base: Some(dll.base),
+            top_down: false,
+            offset: 0,
+            size: 0,
+            protect: PAGE_EXECUTE_WRITECOPY,
+        },
+    )?;
+    Ok(Some(dll.loader_entry))
+}

@@ -304,9 +304,11 @@ const STRIP: f64 = 16.0;
 const ROW: f64 = 52.0;
 const GUEST_COLOUR: &str = "#3b6fb6";
 const HOST_COLOUR: &str = "#e07b28";
+const FLOOR_COLOUR: &str = "#c0392b";
 
 /// The `--plot` SVG: per metric, guest above host, a whisker from p1 to p99, a box from
-/// p25 to p75 and a tick at the median, on one logarithmic nanosecond axis.
+/// p25 to p75 and a tick at the median, on one logarithmic nanosecond axis; the floor is a
+/// dashed line across the guest's strip.
 pub fn svg(report: &Report) -> String {
     let rows: Vec<&Metric> = report
         .metrics
@@ -318,6 +320,7 @@ pub fn svg(report: &Report) -> String {
         .flat_map(|m| [m.guest, m.host])
         .flatten()
         .flat_map(|s| [s.p1, s.p99])
+        .chain(rows.iter().filter_map(|m| m.floor))
         .filter(|v| *v > 0.0);
     let (low, high) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -350,7 +353,7 @@ pub fn svg(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        r#"<rect x="10" y="32" width="12" height="10" fill="{GUEST_COLOUR}"/><text x="26" y="41">guest</text><rect x="80" y="32" width="12" height="10" fill="{HOST_COLOUR}"/><text x="96" y="41">host</text><text x="150" y="41">whisker p1-p99, box p25-p75, tick median</text>"#
+        r#"<rect x="10" y="32" width="12" height="10" fill="{GUEST_COLOUR}"/><text x="26" y="41">guest</text><rect x="80" y="32" width="12" height="10" fill="{HOST_COLOUR}"/><text x="96" y="41">host</text><line x1="140" y1="32" x2="140" y2="42" stroke="{FLOOR_COLOUR}" stroke-width="2" stroke-dasharray="3,2"/><text x="146" y="41">floor</text><text x="200" y="41">whisker p1-p99, box p25-p75, tick median</text>"#
     );
     // Decade grid lines.
     let bottom = TOP + ROW * rows.len() as f64;
@@ -390,6 +393,15 @@ pub fn svg(report: &Report) -> String {
                 x(s.median),
                 x(s.median),
                 y + STRIP
+            );
+        }
+        if let Some(floor) = metric.floor {
+            let fx = x(floor);
+            let _ = writeln!(
+                out,
+                r#"<line x1="{fx:.1}" y1="{:.1}" x2="{fx:.1}" y2="{:.1}" stroke="{FLOOR_COLOUR}" stroke-width="2" stroke-dasharray="3,2"/>"#,
+                top - 2.0,
+                top + STRIP + 2.0
             );
         }
     }
@@ -566,5 +578,10 @@ mod tests {
         assert!(!svg.contains(">process_switch<"));
         assert!(svg.contains("Test &lt;CPU&gt;"));
         assert!(svg.contains(">100 ns<") && svg.contains(">1 us<"));
+        // The legend's floor line and null_syscall's, nothing for the metrics without one.
+        assert_eq!(
+            svg.matches(&format!("stroke=\"{FLOOR_COLOUR}\"")).count(),
+            2
+        );
     }
 }

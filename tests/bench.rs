@@ -1,5 +1,5 @@
 //! Runs `vmm bench` on the real guest.img (built by scripts/build.sh) with few iterations
-//! and checks the JSON, the table and the plot. Never asserts a speed.
+//! and checks the JSON (metrics, floors), the table and the plot. Never asserts a speed.
 
 mod common;
 
@@ -33,6 +33,8 @@ fn bench_reports_every_metric_without_exits() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stderr.contains("bench: thread_switch: guest"), "{stderr}");
+    assert!(stderr.contains("bench: floors"), "{stderr}");
+    assert!(stdout.contains("floor ns"), "{stdout}");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
@@ -42,6 +44,15 @@ fn bench_reports_every_metric_without_exits() {
     assert!(["kvm", "kvm-pvm"].contains(&machine["kvm"].as_str().unwrap()));
     assert!(machine["cpu_model"].is_string() && machine["backend"].is_string());
     assert!(json["boot"]["exits"].as_u64().unwrap() > 0);
+    let floors = &json["floors"];
+    for cost in [
+        "round_trip_ns",
+        "user_gs_base_load_ns",
+        "fpu_save_restore_ns",
+        "cr3_switch_ns",
+    ] {
+        assert!(floors[cost].as_f64().is_some_and(|v| v > 0.0), "{floors}");
+    }
 
     let metrics = json["metrics"].as_array().unwrap();
     let names: Vec<&str> = metrics
@@ -70,8 +81,10 @@ fn bench_reports_every_metric_without_exits() {
         );
         if name == "boot_to_exit" {
             assert_eq!(metric["iterations"], ITERATIONS.min(20), "{metric}");
+            assert!(metric["floor_ns"].is_null(), "{metric}");
             continue;
         }
+        assert!(positive("floor_ns"), "{metric}");
         assert!(
             positive("host_ns_median") && positive("host_ns_p99"),
             "{metric}"
@@ -126,6 +139,7 @@ fn bench_passes_cpus_to_the_guest_and_runs_only_the_metrics_named() {
             "{metric}"
         );
         assert!(metric["host_ns_median"].as_f64().unwrap() > 0.0, "{metric}");
+        assert!(metric["floor_ns"].as_f64().unwrap() > 0.0, "{metric}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -159,4 +173,22 @@ fn bench_pong_without_its_handles_prints_usage() {
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("0xc000000d"), "{stderr}");
     assert!(stdout.contains("usage: bench"), "{stdout}");
+}
+
+#[test]
+fn bench_floors_takes_no_arguments() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .arg("run")
+        .arg(guest_image())
+        .args(["--", "bench", "floors", "now"])
+        .output()
+        .expect("cannot start vmm");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("0xc000000d"), "{stderr}");
+    assert!(stdout.contains("bench floors"), "{stdout}");
+    assert!(!stdout.contains("bench-floors"), "{stdout}");
 }

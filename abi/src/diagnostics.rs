@@ -14,6 +14,12 @@ pub struct ArchitectureTimings {
     /// From a local-APIC timer deadline to the first instruction of the kernel's clock
     /// interrupt handler, with the processor spinning in kernel mode.
     pub timer_delivery_cycles: u64,
+    /// Loading the user `gs` base register (KERNEL_GS_BASE) as a thread switch does for
+    /// the incoming thread, with the value it holds.
+    pub user_gs_base_load_cycles: u64,
+    /// Saving the x87/SSE state and loading it back (FXSAVE64 + FXRSTOR64), as a switch
+    /// between two user threads does.
+    pub fpu_save_restore_cycles: u64,
 }
 
-const _: () = assert!(size_of::<ArchitectureTimings>() == 32);
+const _: () = assert!(size_of::<ArchitectureTimings>() == 48);

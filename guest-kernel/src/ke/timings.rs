@@ -1,5 +1,6 @@
 //! The cost of the kernel's own primitives on this machine, measured with the TSC:
-//! `vmm bench` and the README report them for each kernel backend.
+//! `vmm bench` builds its platform floors from them, and the README reports them for each
+//! kernel backend.
 
 use abi::diagnostics::ArchitectureTimings;
 
@@ -31,6 +32,19 @@ pub fn measure() -> ArchitectureTimings {
             arch::read_tsc() - start
         }),
         timer_delivery_cycles: median(timer_delivery),
+        user_gs_base_load_cycles: {
+            let teb = arch::user_gs_base_register();
+            median(|| {
+                let start = arch::read_tsc();
+                arch::set_user_gs_base_register(teb);
+                arch::read_tsc() - start
+            })
+        },
+        fpu_save_restore_cycles: median(|| {
+            let start = arch::read_tsc();
+            arch::save_and_restore_fpu_state();
+            arch::read_tsc() - start
+        }),
     }
 }
 

@@ -101,9 +101,11 @@ fn with_pfn_database<R>(f: impl FnOnce(&mut PfnDatabase<'static>) -> R) -> R {
         .expect("the PFN database is built in phase 0"))
 }
 
-/// A zero-filled frame, or `None` when physical memory is exhausted.
+/// A zero-filled frame, or `None` when physical memory is exhausted. The emptied page
+/// tables kept for reuse come last.
 pub fn allocate_zeroed_frame() -> Option<u64> {
     with_pfn_database(|database| database.allocate_zeroed(zero_free_frame))
+        .or_else(page_tables::take_spare_table)
 }
 
 /// Zeroes up to `limit` frames of the free list onto the zeroed list; returns how many.
@@ -186,8 +188,13 @@ pub fn commit_counters() -> (u64, u64) {
 }
 
 /// The frame counters (for NtQuerySystemInformation).
+/// The emptied page tables kept for reuse count as zeroed, not in use.
 pub fn pfn_counters() -> PfnCounters {
-    with_pfn_database(|database| database.counters())
+    let mut counters = with_pfn_database(|database| database.counters());
+    let spare = page_tables::spare_table_count();
+    counters.zeroed += spare;
+    counters.active -= spare;
+    counters
 }
 
 /// The kernel pool's counters (for NtQuerySystemInformation).

@@ -9,6 +9,7 @@ use ::x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, 
 use abi::NtStatus;
 use abi::layout::{PAGE_SIZE, phys_to_virt};
 use abi::nt::KUSER_SHARED_DATA_ADDRESS;
+use spin::Mutex;
 
 use super::address_space::PageTables;
 use super::vad::PageAccess;
@@ -35,16 +36,70 @@ pub fn system_root() -> u64 {
 /// frames back to the zeroed list.
 struct TableFrames;
 
-// SAFETY: `allocate_zeroed_frame` returns distinct, zero-filled, otherwise unused frames.
+// SAFETY: `allocate_zeroed_frame` returns distinct, zero-filled, otherwise unused frames,
+// and so does the spare list, which only holds emptied tables nothing references.
 unsafe impl FrameAllocator<Size4KiB> for TableFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        allocate_zeroed_frame().map(|frame| PhysFrame::containing_address(PhysAddr::new(frame)))
+        SPARE_TABLES
+            .lock()
+            .pop()
+            .or_else(allocate_zeroed_frame)
+            .map(|frame| PhysFrame::containing_address(PhysAddr::new(frame)))
     }
 }
 
 impl FrameDeallocator<Size4KiB> for TableFrames {
     unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
-        free_zeroed_frame(frame.start_address().as_u64());
+        let frame = frame.start_address().as_u64();
+        if !SPARE_TABLES.lock().push(frame) {
+            free_zeroed_frame(frame);
+        }
+    }
+}
+
+/// Emptied page tables kept for the next ones: in use for the PFN database, but counted
+/// as zeroed memory ([`super::pfn_counters`]) and handed out for data when nothing else is
+/// left ([`super::allocate_zeroed_frame`]). A kvm-pvm host running the kernel natively
+/// goes on shadowing a frame it saw as a page table, and traps and emulates every write to
+/// it until it drops the shadow: reused for data, such a frame's first fill (a `rep stos`,
+/// emulated one element at a time) costs hundreds of microseconds; reused as a table,
+/// nothing.
+static SPARE_TABLES: Mutex<SpareTables> = Mutex::new(SpareTables {
+    frames: [0; SPARE_TABLE_LIMIT],
+    count: 0,
+});
+/// Most page-table frames kept: the tables of a few small processes.
+const SPARE_TABLE_LIMIT: usize = 64;
+
+struct SpareTables {
+    frames: [u64; SPARE_TABLE_LIMIT],
+    count: usize,
+}
+
+/// How many emptied page tables are kept for reuse.
+pub(super) fn spare_table_count() -> u64 {
+    SPARE_TABLES.lock().count as u64
+}
+
+/// One of the emptied page tables kept for reuse (zero-filled), for other use.
+pub(super) fn take_spare_table() -> Option<u64> {
+    SPARE_TABLES.lock().pop()
+}
+
+impl SpareTables {
+    fn pop(&mut self) -> Option<u64> {
+        self.count = self.count.checked_sub(1)?;
+        Some(self.frames[self.count])
+    }
+
+    /// Keeps `frame`; false when full.
+    fn push(&mut self, frame: u64) -> bool {
+        let Some(slot) = self.frames.get_mut(self.count) else {
+            return false;
+        };
+        *slot = frame;
+        self.count += 1;
+        true
     }
 }
 

@@ -6,6 +6,9 @@
 //! `bench-end NAME` console line. Each line is one console exit of its own, and a captured
 //! run records the exit count at every console write ([`crate::ConsoleMark`]), so the
 //! exits of the loop are `exits_before(end) - exits_before(begin) - 1`. It must be 0.
+//!
+//! Before the metrics, one more boot runs `bench floors`, which prints the platform's own
+//! costs ([`PlatformCosts`]): each guest metric's floor is built from them.
 
 pub mod host;
 pub mod report;
@@ -13,7 +16,7 @@ pub mod report;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use report::{Boot, Machine, Metric, Report, Summary};
+pub use report::{Boot, Floors, Machine, Metric, Report, Summary};
 
 use crate::{ConsoleMark, ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
 
@@ -133,10 +136,21 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
     let mut metrics = Vec::new();
     let mut backend = None;
     let mut boot = None;
-    let selected = METRICS
+    let selected: Vec<_> = METRICS
         .iter()
-        .filter(|(name, _)| config.only.is_empty() || config.only.iter().any(|o| o == name));
-    for &(name, source) in selected {
+        .filter(|(name, _)| config.only.is_empty() || config.only.iter().any(|o| o == name))
+        .collect();
+    let costs = if selected
+        .iter()
+        .any(|(_, source)| matches!(source, Source::Guest { .. }))
+    {
+        progress("bench: floors: the platform's own costs");
+        let outcome = run_program(config, "floors", &["bench", "floors"])?;
+        Some(parse_costs(&outcome)?)
+    } else {
+        None
+    };
+    for &&(name, source) in &selected {
         match source {
             Source::Guest { ops_per_sample } => {
                 progress(&format!(
@@ -165,6 +179,9 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
                     name: name.into(),
                     guest: report::summarize(&guest),
                     host: report::summarize(&host),
+                    floor: costs
+                        .and_then(|costs| costs.floor_cycles(name))
+                        .map(|cycles| report::cycles_to_ns(cycles as f64, tsc_khz)),
                     iterations: guest.len() as u64,
                     exits: Some(measured.exits),
                 });
@@ -184,6 +201,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
                     name: name.into(),
                     guest: report::summarize(&walls),
                     host: None,
+                    floor: None,
                     iterations: u64::from(runs),
                     exits: None,
                 });
@@ -208,6 +226,85 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
         },
         metrics,
         boot,
+        floors: costs.map(|costs| costs.in_ns(tsc_khz)),
+    })
+}
+
+/// The platform's costs that bound the guest metrics, in TSC cycles, as `bench floors`
+/// prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformCosts {
+    /// One user/supervisor round trip through the smallest kernel path: a `syscall`, the
+    /// entry stub, the refusal of an unknown service, the host's direct return.
+    pub round_trip: u64,
+    /// Loading the user `gs` base register, which every switch to a user thread does (a
+    /// trapped `wrmsr` on kvm-pvm).
+    pub user_gs_base_load: u64,
+    /// Saving and restoring the FPU state, which every switch between user threads does.
+    pub fpu_save_restore: u64,
+    /// Loading CR3, which every switch between processes does.
+    pub cr3_switch: u64,
+}
+
+impl PlatformCosts {
+    /// The least a switch between two user threads can cost: one entry to the kernel, the
+    /// processor state a switch must change, one return to the other thread.
+    pub fn thread_switch(&self) -> u64 {
+        self.round_trip + self.user_gs_base_load + self.fpu_save_restore
+    }
+
+    /// The floor of metric `name` in cycles per operation; `None` where none applies.
+    /// Creating and ending a thread (process) needs at least a switch to it and one back.
+    pub fn floor_cycles(&self, name: &str) -> Option<u64> {
+        let process_switch = self.thread_switch() + self.cr3_switch;
+        match name {
+            "null_syscall" => Some(self.round_trip),
+            "thread_switch" | "yield" => Some(self.thread_switch()),
+            "process_switch" => Some(process_switch),
+            "thread_create_exit" => Some(2 * self.thread_switch()),
+            "process_create_exit" => Some(2 * process_switch),
+            _ => None,
+        }
+    }
+
+    pub fn in_ns(&self, tsc_khz: u32) -> Floors {
+        let ns = |cycles: u64| report::cycles_to_ns(cycles as f64, tsc_khz);
+        Floors {
+            round_trip_ns: ns(self.round_trip),
+            user_gs_base_load_ns: ns(self.user_gs_base_load),
+            fpu_save_restore_ns: ns(self.fpu_save_restore),
+            cr3_switch_ns: ns(self.cr3_switch),
+        }
+    }
+}
+
+/// Parses the `bench-floors` line of a `bench floors` run.
+fn parse_costs(outcome: &RunOutcome) -> Result<PlatformCosts, Error> {
+    let console = outcome.console_text();
+    parse_costs_line(&console).map_err(|why| Error::Output {
+        metric: "floors".into(),
+        why,
+        console: console.clone(),
+    })
+}
+
+fn parse_costs_line(console: &str) -> Result<PlatformCosts, String> {
+    let line = console
+        .lines()
+        .find_map(|l| l.strip_prefix("bench-floors "))
+        .ok_or("no 'bench-floors' line")?;
+    let value = |key: &str| {
+        line.split_ascii_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| format!("no {key} in '{line}'"))?
+            .parse::<u64>()
+            .map_err(|_| format!("bad {key} in '{line}'"))
+    };
+    Ok(PlatformCosts {
+        round_trip: value("round_trip")?,
+        user_gs_base_load: value("user_gs_base_load")?,
+        fpu_save_restore: value("fpu_save_restore")?,
+        cr3_switch: value("cr3_switch")?,
     })
 }
 
@@ -381,6 +478,30 @@ mod tests {
                 .contains("bench-error")
         );
         assert!(parse_output("null_syscall", short, &marks).is_err());
+    }
+
+    #[test]
+    fn floors_are_built_from_the_platform_costs() {
+        let costs = parse_costs_line(
+            "hi\nbench-floors round_trip=1000 user_gs_base_load=5000 fpu_save_restore=100 cr3_switch=8000\n",
+        )
+        .unwrap();
+        assert_eq!(costs.floor_cycles("null_syscall"), Some(1000));
+        assert_eq!(costs.floor_cycles("thread_switch"), Some(6100));
+        assert_eq!(costs.floor_cycles("yield"), Some(6100));
+        assert_eq!(costs.floor_cycles("process_switch"), Some(14_100));
+        assert_eq!(costs.floor_cycles("thread_create_exit"), Some(12_200));
+        assert_eq!(costs.floor_cycles("process_create_exit"), Some(28_200));
+        assert_eq!(costs.floor_cycles("boot_to_exit"), None);
+        assert_eq!(costs.in_ns(2_000_000).round_trip_ns, 500.0);
+        assert!(parse_costs_line("bench-floors round_trip=1000").is_err());
+        assert!(
+            parse_costs_line(
+                "bench-floors round_trip=x user_gs_base_load=1 fpu_save_restore=1 cr3_switch=1"
+            )
+            .is_err()
+        );
+        assert!(parse_costs_line("nothing").is_err());
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct Metric {
     pub name: String,
     pub guest: Option<Summary>,
     pub host: Option<Summary>,
+    /// The platform's floor for the operation (ns): the least the smallest guest path can
+    /// cost here; `None` where none applies.
+    pub floor: Option<f64>,
     /// Samples per side.
     pub iterations: u64,
     /// VM exits seen during the measured loop (warm-up included), markers excluded.
@@ -87,6 +90,23 @@ impl Metric {
     pub fn ratio(&self) -> Option<f64> {
         ratio(self.guest.as_ref(), self.host.as_ref())
     }
+
+    /// Guest median over the floor: how far the kernel's path is from the platform's least.
+    pub fn floor_ratio(&self) -> Option<f64> {
+        match (self.guest, self.floor) {
+            (Some(guest), Some(floor)) if floor > 0.0 => Some(guest.median / floor),
+            _ => None,
+        }
+    }
+}
+
+/// The platform costs the floors are built from, in ns (see `bench::PlatformCosts`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Floors {
+    pub round_trip_ns: f64,
+    pub user_gs_base_load_ns: f64,
+    pub fpu_save_restore_ns: f64,
+    pub cr3_switch_ns: f64,
 }
 
 /// Boot timings and exits of one `hello` run.
@@ -142,6 +162,8 @@ pub struct Report {
     pub machine: Machine,
     pub metrics: Vec<Metric>,
     pub boot: Boot,
+    /// `None` when no guest metric ran.
+    pub floors: Option<Floors>,
 }
 
 #[derive(Serialize)]
@@ -154,6 +176,7 @@ struct JsonMetric<'a> {
     ratio: Option<f64>,
     iterations: u64,
     exits: Option<u64>,
+    floor_ns: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -161,6 +184,7 @@ struct JsonReport<'a> {
     machine: &'a Machine,
     metrics: Vec<JsonMetric<'a>>,
     boot: &'a Boot,
+    floors: Option<Floors>,
 }
 
 impl Report {
@@ -186,12 +210,19 @@ impl Report {
                 ratio: m.ratio().map(|r| (r * 1000.0).round() / 1000.0),
                 iterations: m.iterations,
                 exits: m.exits,
+                floor_ns: m.floor.map(round),
             })
             .collect();
         let json = JsonReport {
             machine: &self.machine,
             metrics,
             boot: &self.boot,
+            floors: self.floors.map(|f| Floors {
+                round_trip_ns: round(f.round_trip_ns),
+                user_gs_base_load_ns: round(f.user_gs_base_load_ns),
+                fpu_save_restore_ns: round(f.fpu_save_restore_ns),
+                cr3_switch_ns: round(f.cr3_switch_ns),
+            }),
         };
         // Plain structs of numbers and strings always serialize.
         serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
@@ -223,27 +254,30 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "{:<20} {:>14} {:>14} {:>14} {:>14} {:>10} {:>6}",
+            "{:<20} {:>14} {:>14} {:>10} {:>14} {:>14} {:>10} {:>11} {:>6}",
             "metric",
             "guest med ns",
             "guest p99 ns",
+            "floor ns",
             "host med ns",
             "host p99 ns",
             "guest/host",
+            "guest/floor",
             "exits"
         )?;
+        let times = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
         for metric in &self.metrics {
             writeln!(
                 f,
-                "{:<20} {:>14} {:>14} {:>14} {:>14} {:>10} {:>6}",
+                "{:<20} {:>14} {:>14} {:>10} {:>14} {:>14} {:>10} {:>11} {:>6}",
                 metric.name,
                 format_ns(metric.guest.map(|s| s.median)),
                 format_ns(metric.guest.map(|s| s.p99)),
+                format_ns(metric.floor),
                 format_ns(metric.host.map(|s| s.median)),
                 format_ns(metric.host.map(|s| s.p99)),
-                metric
-                    .ratio()
-                    .map_or_else(|| "-".to_string(), |r| format!("{r:.2}")),
+                times(metric.ratio()),
+                times(metric.floor_ratio()),
                 metric
                     .exits
                     .map_or_else(|| "-".to_string(), |e| e.to_string()),
@@ -270,9 +304,11 @@ const STRIP: f64 = 16.0;
 const ROW: f64 = 52.0;
 const GUEST_COLOUR: &str = "#3b6fb6";
 const HOST_COLOUR: &str = "#e07b28";
+const FLOOR_COLOUR: &str = "#c0392b";
 
 /// The `--plot` SVG: per metric, guest above host, a whisker from p1 to p99, a box from
-/// p25 to p75 and a tick at the median, on one logarithmic nanosecond axis.
+/// p25 to p75 and a tick at the median, on one logarithmic nanosecond axis; the floor is a
+/// dashed line across the guest's strip.
 pub fn svg(report: &Report) -> String {
     let rows: Vec<&Metric> = report
         .metrics
@@ -284,6 +320,7 @@ pub fn svg(report: &Report) -> String {
         .flat_map(|m| [m.guest, m.host])
         .flatten()
         .flat_map(|s| [s.p1, s.p99])
+        .chain(rows.iter().filter_map(|m| m.floor))
         .filter(|v| *v > 0.0);
     let (low, high) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -316,7 +353,7 @@ pub fn svg(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        r#"<rect x="10" y="32" width="12" height="10" fill="{GUEST_COLOUR}"/><text x="26" y="41">guest</text><rect x="80" y="32" width="12" height="10" fill="{HOST_COLOUR}"/><text x="96" y="41">host</text><text x="150" y="41">whisker p1-p99, box p25-p75, tick median</text>"#
+        r#"<rect x="10" y="32" width="12" height="10" fill="{GUEST_COLOUR}"/><text x="26" y="41">guest</text><rect x="80" y="32" width="12" height="10" fill="{HOST_COLOUR}"/><text x="96" y="41">host</text><line x1="140" y1="32" x2="140" y2="42" stroke="{FLOOR_COLOUR}" stroke-width="2" stroke-dasharray="3,2"/><text x="146" y="41">floor</text><text x="200" y="41">whisker p1-p99, box p25-p75, tick median</text>"#
     );
     // Decade grid lines.
     let bottom = TOP + ROW * rows.len() as f64;
@@ -356,6 +393,15 @@ pub fn svg(report: &Report) -> String {
                 x(s.median),
                 x(s.median),
                 y + STRIP
+            );
+        }
+        if let Some(floor) = metric.floor {
+            let fx = x(floor);
+            let _ = writeln!(
+                out,
+                r#"<line x1="{fx:.1}" y1="{:.1}" x2="{fx:.1}" y2="{:.1}" stroke="{FLOOR_COLOUR}" stroke-width="2" stroke-dasharray="3,2"/>"#,
+                top - 2.0,
+                top + STRIP + 2.0
             );
         }
     }
@@ -403,6 +449,7 @@ mod tests {
                     name: "null_syscall".into(),
                     guest: Some(summary(300.0)),
                     host: Some(summary(120.0)),
+                    floor: Some(250.0),
                     iterations: 100,
                     exits: Some(0),
                 },
@@ -410,6 +457,7 @@ mod tests {
                     name: "boot_to_exit".into(),
                     guest: Some(summary(15e6)),
                     host: None,
+                    floor: None,
                     iterations: 20,
                     exits: None,
                 },
@@ -417,11 +465,18 @@ mod tests {
                     name: "process_switch".into(),
                     guest: None,
                     host: None,
+                    floor: None,
                     iterations: 0,
                     exits: None,
                 },
             ],
             boot: Boot::default(),
+            floors: Some(Floors {
+                round_trip_ns: 250.04,
+                user_gs_base_load_ns: 2000.0,
+                fpu_save_restore_ns: 40.0,
+                cr3_switch_ns: 3000.0,
+            }),
         }
     }
 
@@ -460,7 +515,17 @@ mod tests {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
             cells,
-            ["null_syscall", "300", "600", "120", "240", "2.50", "0"]
+            [
+                "null_syscall",
+                "300",
+                "600",
+                "250",
+                "120",
+                "240",
+                "2.50",
+                "1.20",
+                "0"
+            ]
         );
         let row = text
             .lines()
@@ -469,7 +534,17 @@ mod tests {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
             cells,
-            ["boot_to_exit", "15000000", "30000000", "-", "-", "-", "-"]
+            [
+                "boot_to_exit",
+                "15000000",
+                "30000000",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-"
+            ]
         );
         assert_eq!(format_ns(Some(12.34)), "12.3");
         assert_eq!(format_ns(None), "-");
@@ -485,6 +560,10 @@ mod tests {
         assert_eq!(metric["guest_ns_median"], 300.0);
         assert_eq!(metric["ratio"], 2.5);
         assert_eq!(metric["exits"], 0);
+        assert_eq!(metric["floor_ns"], 250.0);
+        assert!(json["metrics"][1]["floor_ns"].is_null());
+        assert_eq!(json["floors"]["round_trip_ns"], 250.0);
+        assert_eq!(json["floors"]["cr3_switch_ns"], 3000.0);
         assert!(json["metrics"][1]["host_ns_median"].is_null());
         assert!(json["metrics"][1]["ratio"].is_null());
         assert!(json["boot"].is_object());
@@ -499,5 +578,10 @@ mod tests {
         assert!(!svg.contains(">process_switch<"));
         assert!(svg.contains("Test &lt;CPU&gt;"));
         assert!(svg.contains(">100 ns<") && svg.contains(">1 us<"));
+        // The legend's floor line and null_syscall's, nothing for the metrics without one.
+        assert_eq!(
+            svg.matches(&format!("stroke=\"{FLOOR_COLOUR}\"")).count(),
+            2
+        );
     }
 }

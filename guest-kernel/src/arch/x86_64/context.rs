@@ -176,7 +176,7 @@ pub unsafe fn swap_context(
         }
         if (*new).kernel_stack_top != 0 {
             set_kernel_stack((*new).kernel_stack_top);
-            KernelGsBase::write(VirtAddr::new((*new).user_gs_base));
+            set_user_gs_base_register((*new).user_gs_base);
             core::arch::asm!(
                 "fxrstor64 [{}]",
                 in(reg) &raw const (*new).fx_save_area,
@@ -184,6 +184,46 @@ pub unsafe fn swap_context(
             );
         }
         switch_stacks(&raw mut (*old).kernel_rsp, (*new).kernel_rsp);
+    }
+}
+
+/// The number of the KERNEL_GS_BASE MSR, for the WRMSR hypercall.
+const KERNEL_GS_BASE_MSR: u64 = 0xC000_0102;
+
+/// Loads `teb` as the user `gs` base (KERNEL_GS_BASE while the kernel runs), which the
+/// return to user mode puts in `gs`: a switch does it for the incoming thread. Natively on
+/// kvm-pvm through the host's WRMSR hypercall, which costs about half a trapped `wrmsr`.
+pub fn set_user_gs_base_register(teb: u64) {
+    if super::pvm_native() {
+        // SAFETY: the kernel runs natively on kvm-pvm; KERNEL_GS_BASE only matters on the
+        // way back to user mode, as with the `wrmsr` below.
+        let failed =
+            unsafe { super::pvm::hypercall(super::pvm::HC_WRMSR, KERNEL_GS_BASE_MSR, teb) };
+        debug_assert_eq!(failed, 0, "the host refused KERNEL_GS_BASE");
+    } else {
+        KernelGsBase::write(VirtAddr::new(teb));
+    }
+}
+
+/// The user `gs` base register as it stands. A trapped `rdmsr` on kvm-pvm: for
+/// measurements, not for hot paths.
+pub fn user_gs_base_register() -> u64 {
+    KernelGsBase::read().as_u64()
+}
+
+/// Saves the x87/SSE registers and loads them back, the FPU work of a switch between two
+/// user threads; for `ke::timings`, which times it.
+pub fn save_and_restore_fpu_state() {
+    let mut area = FxSaveArea([0; 512]);
+    // SAFETY: the area is 16-byte aligned and 512 bytes; FXRSTOR64 loads exactly the image
+    // FXSAVE64 just stored, so the registers end as they were.
+    unsafe {
+        core::arch::asm!(
+            "fxsave64 [{area}]",
+            "fxrstor64 [{area}]",
+            area = in(reg) &raw mut area,
+            options(nostack, preserves_flags),
+        );
     }
 }
 

@@ -15,7 +15,10 @@ pub mod trap;
 pub mod user;
 
 pub use apic::arm_timer;
-pub use context::{SwitchContextCell, current_processor, swap_context};
+pub use context::{
+    SwitchContextCell, current_processor, save_and_restore_fpu_state, set_user_gs_base_register,
+    swap_context, user_gs_base_register,
+};
 pub use trap::TrapFrame;
 
 use core::sync::atomic::{AtomicBool, Ordering};

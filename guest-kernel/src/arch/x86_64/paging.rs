@@ -120,18 +120,42 @@ const ROOT_PAIR: Layout =
 /// the kernel PML4 (empty user half, kernel half shared with the current one) and, 4 KiB
 /// above it, the PML4 that user mode runs on when the kernel runs natively on kvm-pvm (the
 /// same user half and only the entry area of the kernel). Returns the kernel PML4.
+///
+/// Only the entries that differ from what the pair must hold are written. The pool mostly
+/// hands back the pair of the last address space freed, which is what it must hold already
+/// and which a kvm-pvm host still shadows as page tables: zeroing it (a `rep stos`) would
+/// be trapped and emulated one element at a time, hundreds of microseconds.
 pub fn allocate_root() -> Option<u64> {
     // SAFETY: the layout has a non-zero size.
-    let pair = unsafe { alloc::alloc::alloc_zeroed(ROOT_PAIR) };
+    let pair = unsafe { alloc::alloc::alloc(ROOT_PAIR) };
     if pair.is_null() {
         return None;
     }
     let root = pair as u64 - KERNEL_BASE;
-    init_user_root(root);
-    if super::pvm_native() {
-        // SAFETY: the user PML4 is the fresh second page of the pair.
-        let user = unsafe { &mut *(pair.add(USER_ROOT_OFFSET as usize) as *mut [u64; 512]) };
-        user[super::entry_area::KERNEL_WINDOW_SLOT] = super::entry_area::user_kernel_window_entry();
+    let window = super::pvm_native().then(super::entry_area::user_kernel_window_entry);
+    // SAFETY: the pair is a fresh, exclusively owned pool block; the current PML4 is live
+    // and its kernel half never changes after boot.
+    unsafe {
+        let current = &*(phys_to_virt(current_root()) as *const [u64; ENTRIES]);
+        let kernel = entries(root);
+        let user = entries(root + USER_ROOT_OFFSET);
+        for slot in 0..ENTRIES {
+            let kernel_entry = if slot >= KERNEL_HALF_FIRST_SLOT {
+                current[slot]
+            } else {
+                0
+            };
+            let user_entry = match window {
+                Some(entry) if slot == super::entry_area::KERNEL_WINDOW_SLOT => entry,
+                _ => 0,
+            };
+            if kernel[slot] != kernel_entry {
+                kernel[slot] = kernel_entry;
+            }
+            if user[slot] != user_entry {
+                user[slot] = user_entry;
+            }
+        }
     }
     Some(root)
 }
@@ -144,40 +168,37 @@ pub fn free_root(root: u64) {
 }
 
 /// Copies the user half of the kernel PML4 `root` into its user PML4, when user mode runs
-/// on one.
+/// on one. Only the entries that differ are written: the host shadows the user PML4 and
+/// traps every write to it, and after a few in a row it drops its shadow, to build it again
+/// on the next use.
 fn mirror_user_half(root: u64) {
     if super::pvm_native() {
         // SAFETY: `root` is the kernel PML4 of a pair from `allocate_root`, owned by the
         // caller's address space.
         unsafe {
-            let kernel = &*table_at(root);
-            let user = &mut *table_at(root + USER_ROOT_OFFSET);
+            let kernel = entries(root);
+            let user = entries(root + USER_ROOT_OFFSET);
             for slot in 0..KERNEL_HALF_FIRST_SLOT {
-                user[slot] = kernel[slot].clone();
+                if user[slot] != kernel[slot] {
+                    user[slot] = kernel[slot];
+                }
             }
-        }
-    }
-}
-
-/// Fills the kernel half of the new PML4 `frame` from the current one.
-fn init_user_root(frame: u64) {
-    // SAFETY: `frame` is a fresh, exclusively owned page; the current PML4 is live and
-    // its kernel half never changes after boot.
-    unsafe {
-        let new = &mut *table_at(frame);
-        let current = &*table_at(current_root());
-        for slot in KERNEL_HALF_FIRST_SLOT..512 {
-            new[slot] = current[slot].clone();
         }
     }
 }
 
 /// Makes the address space rooted at `root` the current one.
 pub fn switch_address_space(root: u64) {
-    let frame = PhysFrame::containing_address(PhysAddr::new(root));
-    // SAFETY: `root` is a PML4 built by `init_user_root`, whose kernel half matches the
-    // current one, so the kernel keeps running across the switch.
-    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    if super::pvm_native() {
+        // SAFETY: as for the `mov cr3` below; the host's CR3 hypercall costs about half of
+        // a trapped `mov cr3` and, like it, flushes the TLB.
+        unsafe { super::pvm::hypercall(super::pvm::HC_SET_CR3, root, 0) };
+    } else {
+        let frame = PhysFrame::containing_address(PhysAddr::new(root));
+        // SAFETY: `root` is a PML4 built by `allocate_root`, whose kernel half matches
+        // the current one, so the kernel keeps running across the switch.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
     super::gdt::set_address_space_root(root);
 }
 
@@ -262,7 +283,7 @@ fn leaf_mapping(entry: u64) -> Option<UserMapping> {
 }
 
 /// Maps `frame` at user page `va` in the address space rooted at `root` (a PML4 from
-/// `init_user_root`), with `access` (`None`: not present, frame kept). Missing tables come
+/// `allocate_root`), with `access` (`None`: not present, frame kept). Missing tables come
 /// from `frames`, zero-filled. Fails with `BadAddress` when `va` is not a user page or is
 /// mapped already. No TLB flush is needed: the page was not mapped.
 pub fn map_user_frame(
@@ -470,6 +491,12 @@ fn is_current_root(root: u64) -> bool {
 }
 
 /// Drops this processor's TLB entry for `va`, and its cached paging-structure entries.
+/// Natively on kvm-pvm through the host's INVLPG hypercall, about half a trapped `invlpg`.
 fn flush_tlb_page(va: u64) {
-    ::x86_64::instructions::tlb::flush(VirtAddr::new(va));
+    if super::pvm_native() {
+        // SAFETY: the kernel runs natively on kvm-pvm; dropping a TLB entry is always safe.
+        unsafe { super::pvm::hypercall(super::pvm::HC_INVLPG, va, 0) };
+    } else {
+        ::x86_64::instructions::tlb::flush(VirtAddr::new(va));
+    }
 }

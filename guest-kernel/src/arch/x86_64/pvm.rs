@@ -11,6 +11,14 @@ use abi::layout::{PAGE_SIZE, PVM_VIF_PAGES_ADDR, phys_to_virt};
 /// Hypercall (`int 0x1b`, number in `rax`, arguments in `rbx`, `rcx`, `rdx`): return to user
 /// mode from the frame at `rbx`, `{rax, rbx, rdi, rip, cs, rflags, rsp, ss}`.
 pub const HC_IRET_FRAME: u32 = 0x100D;
+/// Hypercalls that stand in for trapped instructions: each is still an exit, but the host
+/// skips decoding and emulating the instruction, about half the cost (docs/kvm-pvm-host-abi.md,
+/// Q4 and Q7). Load CR3 from `rbx`.
+pub const HC_SET_CR3: u32 = 0x1001;
+/// Write `rcx` to the MSR numbered `ebx`; `rax` is 0 on success.
+pub const HC_WRMSR: u32 = 0x1003;
+/// Drop the TLB entry of the address in `rbx`, and the paging-structure caches, as `invlpg`.
+pub const HC_INVLPG: u32 = 0x1008;
 /// The host's direct return to user mode after a `syscall`, like `sysret`: `int 0x19` from
 /// kernel mode with `rcx` = user `rip`, `r11` = user `rflags` and `rsp` already the user
 /// stack; every other register passes through.
@@ -56,4 +64,28 @@ pub fn enable_interrupts(processor: u32) {
 pub fn page_fault_address(processor: u32) -> u64 {
     // SAFETY: as above; the host wrote the cell before delivering the #PF.
     unsafe { (&raw const (*vif(processor)).cr2).read_volatile() }
+}
+
+/// Makes hypercall `number` with `first` in `rbx` and `second` in `rcx`; returns `rax`.
+///
+/// # Safety
+/// The kernel runs natively on a kvm-pvm host, and the hypercall's effect (on CR3, an MSR
+/// or the TLB) is one the caller may have.
+pub unsafe fn hypercall(number: u32, first: u64, second: u64) -> u64 {
+    let result: u64;
+    // SAFETY: per the contract; LLVM reserves `rbx`, so it is swapped in and out around
+    // the `int`. The host preserves every register but `rax`; `rcx` and `rdx` are declared
+    // clobbered anyway, and memory is not `nomem`: the effects are on address translation.
+    unsafe {
+        core::arch::asm!(
+            "xchg {first}, rbx",
+            "int 0x1b",
+            "xchg {first}, rbx",
+            first = inout(reg) first => _,
+            inout("rax") u64::from(number) => result,
+            inout("rcx") second => _,
+            out("rdx") _,
+        )
+    };
+    result
 }

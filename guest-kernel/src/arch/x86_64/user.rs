@@ -4,8 +4,6 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use ::x86_64::VirtAddr;
-use ::x86_64::registers::model_specific::KernelGsBase;
 use abi::layout::USER_END;
 
 use super::gdt::{USER_CS, USER_DS, set_kernel_stack};
@@ -39,7 +37,7 @@ pub fn enter_user_mode(context: UserContext, kernel_stack_top: u64) -> ! {
         ..TrapFrame::default()
     };
     set_kernel_stack(kernel_stack_top);
-    KernelGsBase::write(VirtAddr::new(context.teb));
+    super::context::set_user_gs_base_register(context.teb);
     let frame_address = kernel_stack_top - size_of::<TrapFrame>() as u64;
     // SAFETY: the frame goes at the top of the thread's own kernel stack, which nothing
     // else uses; `trap_exit` pops it, swaps `gs` to the TEB and `iretq`s into user mode.

@@ -1,7 +1,8 @@
 //! `archtimings`: what the kernel's primitives cost on this machine, in TSC cycles and
-//! nanoseconds: a kernel-mode loop, a CR3 switch and timer-interrupt delivery (measured by
-//! the kernel, `NtQueryArchitectureTimings`), and a null system call round trip (measured
-//! here: `NtYieldExecution` with no other thread ready).
+//! nanoseconds: a kernel-mode loop, a CR3 switch, timer-interrupt delivery, a load of the
+//! user `gs` base register and an FPU save and restore (measured by the kernel,
+//! `NtQueryArchitectureTimings`), and a null system call round trip (measured here:
+//! `NtYieldExecution` with no other thread ready).
 #![no_std]
 #![no_main]
 
@@ -61,6 +62,8 @@ fn main(_args: &Args) -> NtStatus {
     };
     report("cr3 switch", timings.cr3_switch_cycles);
     report("timer interrupt delivery", timings.timer_delivery_cycles);
+    report("user gs base load", timings.user_gs_base_load_cycles);
+    report("fpu save and restore", timings.fpu_save_restore_cycles);
     report("null system call round trip", system_call);
     NtStatus::SUCCESS
 }

@@ -28,6 +28,13 @@
 //!
 //! `bench pong PING PONG ROUNDS` is the child side of `process_switch`: it answers ROUNDS
 //! pings on the inherited event handles and prints nothing (a console line is a VM exit).
+//!
+//! `bench floors` prints the platform's costs that the VMM builds each metric's floor from,
+//! in TSC cycles: `bench-floors round_trip=C user_gs_base_load=C fpu_save_restore=C
+//! cr3_switch=C`. `round_trip` is the median user/supervisor round trip through the
+//! smallest path the kernel has: a system service number it does not know, refused after
+//! the entry stub and one table lookup. The rest the kernel measures of its own primitives
+//! (`NtQueryArchitectureTimings`).
 #![no_std]
 #![no_main]
 
@@ -35,12 +42,14 @@ use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use abi::diagnostics::ArchitectureTimings;
 use abi::dispatcher::SYNCHRONIZATION_EVENT;
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use rt::console::Console;
 use rt::process::{create_user_process, query_basic_information};
 use rt::syscall::{
-    exit_thread, nt_close, nt_set_event, nt_wait_for_single_object, nt_yield_execution,
+    exit_thread, nt_close, nt_query_architecture_timings, nt_set_event, nt_wait_for_single_object,
+    nt_yield_execution, raw_system_service,
 };
 use rt::text::TextBuffer;
 use rt::thread::create_thread;
@@ -73,8 +82,10 @@ unsafe impl Sync for Samples {}
 static SAMPLES: Samples = Samples(UnsafeCell::new([0; MAX_SAMPLES]));
 
 fn main(args: &Args) -> NtStatus {
-    if args.get(1) == Some("pong") {
-        return pong_process(args);
+    match args.get(1) {
+        Some("pong") => return pong_process(args),
+        Some("floors") if args.len() == 2 => return floors(),
+        _ => {}
     }
     let Some(iterations) = args.get(1).and_then(rt::parse_u32) else {
         return usage();
@@ -117,6 +128,7 @@ fn main(args: &Args) -> NtStatus {
 fn usage() -> NtStatus {
     println!("usage: bench ITERATIONS [METRIC...]   (ITERATIONS 1..={MAX_SAMPLES})");
     println!("       bench pong PING PONG ROUNDS   (process_switch's child)");
+    println!("       bench floors   (the platform's costs, for the floors)");
     NtStatus::INVALID_PARAMETER
 }
 
@@ -385,4 +397,43 @@ fn process_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus
         *sample = once()?;
     }
     Ok(())
+}
+
+/// A service number the kernel does not know (it has fewer than 0x7FFF services).
+const UNKNOWN_SERVICE: u32 = 0x7FFF;
+/// Round trips timed for the `round_trip` floor (the median is reported).
+const ROUND_TRIPS: usize = 2000;
+
+/// `bench floors`: see the module documentation.
+fn floors() -> NtStatus {
+    let mut timings = ArchitectureTimings::default();
+    // SAFETY: `timings` is a local of the right type and alignment.
+    let status = unsafe { nt_query_architecture_timings(&mut timings) };
+    if !status.is_success() {
+        println!("bench-error floors {:#010x}", status.0);
+        return NtStatus::UNSUCCESSFUL;
+    }
+    // SAFETY: the only reference to the buffer, on the main thread.
+    let buffer: &mut [u32; MAX_SAMPLES] = unsafe { &mut *SAMPLES.0.get() };
+    let (warm_up, samples) =
+        buffer[..ROUND_TRIPS + ROUND_TRIPS / 10].split_at_mut(ROUND_TRIPS / 10);
+    for slot in warm_up.iter_mut().chain(samples.iter_mut()) {
+        let start = rdtsc();
+        // SAFETY: an unknown service touches no memory; the kernel only refuses it.
+        let status = unsafe { raw_system_service(UNKNOWN_SERVICE, 0, 0, 0) };
+        *slot = since(start);
+        if status != NtStatus::INVALID_SYSTEM_SERVICE {
+            println!("bench-error floors {:#010x}", status.0);
+            return NtStatus::UNSUCCESSFUL;
+        }
+    }
+    samples.sort_unstable();
+    println!(
+        "bench-floors round_trip={} user_gs_base_load={} fpu_save_restore={} cr3_switch={}",
+        samples[samples.len() / 2],
+        timings.user_gs_base_load_cycles,
+        timings.fpu_save_restore_cycles,
+        timings.cr3_switch_cycles
+    );
+    NtStatus::SUCCESS
 }

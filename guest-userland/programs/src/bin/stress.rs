@@ -302,8 +302,13 @@ fn give_up(what: &str) -> ! {
 }
 
 fn main(args: &Args) -> NtStatus {
-    if args.get(1) == Some("child") {
-        return child(args.get(2).and_then(rt::parse_u32));
+    match args.get(1) {
+        Some("child") => return child(args.get(2).and_then(rt::parse_u32)),
+        Some("chaos") => {
+            let number = |index| args.get(index).and_then(rt::parse_u32);
+            return chaos_child(number(2), number(3));
+        }
+        _ => {}
     }
     let seconds = args.get(1).and_then(rt::parse_u32);
     let seed = match args.get(2) {
@@ -336,7 +341,7 @@ fn main(args: &Args) -> NtStatus {
 
     // One operation of each kind first, so first-touch faults are not counted as leaks.
     let mut warm_up = Worker::new(0, seed);
-    for (_, operation) in OPERATIONS_TABLE {
+    for operation in OPERATIONS_TABLE {
         operation(&mut warm_up);
     }
     let warm_up_wrong: u64 = KINDS
@@ -659,19 +664,21 @@ fn terminate(thread: u64, tag: u32) -> u32 {
 type Operation = fn(&mut Worker);
 
 /// Every operation a worker picks from, with equal weight.
-const OPERATIONS_TABLE: [(&str, Operation); 12] = [
-    ("process exit", process_exit),
-    ("process resumed", process_resumed),
-    ("process terminated", process_terminated),
-    ("thread woken", thread_woken),
-    ("ping-pong", ping_pong),
-    ("semaphore stream", semaphore_stream),
-    ("suspend and resume", suspend_and_resume),
-    ("thread terminated", thread_terminated),
-    ("abandoned mutant", abandoned_mutant),
-    ("apcs", apcs),
-    ("alert", alert),
-    ("mutant contention", mutant_contention),
+const OPERATIONS_TABLE: [Operation; 14] = [
+    process_exit,
+    process_resumed,
+    process_terminated,
+    process_chaos,
+    thread_woken,
+    ping_pong,
+    semaphore_stream,
+    suspend_and_resume,
+    thread_terminated,
+    thread_chaos,
+    abandoned_mutant,
+    apcs,
+    alert,
+    mutant_contention,
 ];
 
 extern "system" fn worker_thread(index: u64) -> ! {
@@ -679,7 +686,7 @@ extern "system" fn worker_thread(index: u64) -> ! {
     let deadline = DEADLINE.load(Ordering::Relaxed);
     while rdtsc() < deadline {
         let pick = worker.rng.below(OPERATIONS_TABLE.len() as u32) as usize;
-        (OPERATIONS_TABLE[pick].1)(&mut worker);
+        OPERATIONS_TABLE[pick](&mut worker);
         OPERATIONS.fetch_add(1, Ordering::Relaxed);
     }
     exit_thread(NtStatus(WORKER_EXIT + index as u32))
@@ -1326,4 +1333,242 @@ fn mutant_contention(worker: &mut Worker) {
         MUTANTS.wrong(format_args!("the cell holds {cell}, expected {expected}"));
     }
     close(mutant);
+}
+
+/// Whether this process is a `stress chaos` child, whose chaos threads also create threads
+/// (in the parent, a thread terminated between creating one and closing its handle would
+/// leave the handle behind).
+static CHAOS_CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// A user APC that does nothing: what a chaos thread queues to itself.
+extern "system" fn nothing_apc(_: u64, _: u64, _: u64) {}
+
+/// A user APC queued to a chaos thread: counts itself in the job of the worker whose
+/// index is `worker` (it may never run: the thread is terminated at some point).
+extern "system" fn chaos_apc(worker: u64, _: u64, _: u64) {
+    JOBS[worker as usize].progress.fetch_add(1, Ordering::Relaxed);
+}
+
+extern "system" fn exit_at_once(_: u64) -> ! {
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// Until terminated (or the safety timeout): random waits (alertable or not, with short
+/// timeouts, WaitAll too) on the synchronization event `objects[0]` and the mutant
+/// `objects[1]`, which it holds across a yield when it gets it; sets of the event; user
+/// APCs to itself; yields, spins and short delays; in a `stress chaos` child, threads
+/// created and waited for.
+extern "system" fn chaos_thread(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let mut rng = Rng::new(SEED.load(Ordering::Relaxed), u64::from(tag));
+    let event = job.objects[0].load(Ordering::Relaxed);
+    let mutant = job.objects[1].load(Ordering::Relaxed);
+    let tsc_khz = TSC_KHZ.load(Ordering::Relaxed);
+    let until = rdtsc() + SAFETY_MS as u64 * tsc_khz;
+    while rdtsc() < until {
+        let timeout = -i64::from(rng.below(3)) * MS;
+        match rng.below(8) {
+            0 => {
+                wait_timeout(event, rng.below(2) == 0, timeout);
+            }
+            1 => {
+                let status = wait_timeout(mutant, false, timeout);
+                if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+                    yield_execution();
+                    release_mutant(mutant);
+                }
+            }
+            2 => {
+                let both = [event, mutant];
+                // SAFETY: the handles and the timeout are locals.
+                let status = unsafe {
+                    nt_wait_for_multiple_objects(2, both.as_ptr(), WAIT_ALL, 1, &timeout)
+                };
+                if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+                    release_mutant(mutant);
+                }
+            }
+            3 => {
+                // SAFETY: `nothing_apc` is a routine of this program that stays valid.
+                unsafe {
+                    nt_queue_apc_thread(
+                        CURRENT_THREAD_HANDLE,
+                        nothing_apc as *const () as u64,
+                        0,
+                        0,
+                        0,
+                    )
+                };
+                if rng.below(2) == 0 {
+                    delay(true, 0);
+                } else {
+                    // SAFETY: the APCs run here.
+                    unsafe { nt_test_alert() };
+                }
+            }
+            4 => {
+                set_event(event);
+            }
+            5 => yield_execution(),
+            6 => {
+                let until = rdtsc() + u64::from(rng.below(100)) * tsc_khz / 1000;
+                while rdtsc() < until {
+                    core::hint::spin_loop();
+                }
+            }
+            _ if CHAOS_CHILD.load(Ordering::Relaxed) != 0 => {
+                if let Ok(thread) = create_thread(exit_at_once, 0, 0) {
+                    wait(thread);
+                    close(thread);
+                }
+            }
+            _ => {
+                delay(rng.below(2) == 0, timeout);
+            }
+        }
+    }
+    exit_thread(NtStatus::TIMEOUT)
+}
+
+/// One to three chaos threads, suspended and resumed, sent APCs and alerts at random
+/// moments, then terminated wherever they are (some while suspended). The mutant they
+/// share must then be free or abandoned, and no more APCs may have run than were queued.
+fn thread_chaos(worker: &mut Worker) {
+    let (Ok(event), Ok(mutant)) = (create_event(SYNCHRONIZATION_EVENT, false), create_mutant())
+    else {
+        TERMINATIONS.wrong(format_args!("creating the objects"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(event, Ordering::Relaxed);
+    job.objects[1].store(mutant, Ordering::Relaxed);
+    job.progress.store(0, Ordering::Relaxed);
+    let mut threads = [(0u64, 0u32); 3];
+    let mut spawned = 0;
+    for slot in threads.iter_mut().take(1 + worker.rng.below(3) as usize) {
+        let tag = worker.tag();
+        if let Some(thread) = worker.spawn(chaos_thread, tag, false) {
+            *slot = (thread, tag);
+            spawned += 1;
+        }
+    }
+    let threads = &threads[..spawned];
+    let mut queued = 0;
+    for _ in 0..worker.rng.below(8) {
+        let Some(&(thread, _)) = threads.get(worker.rng.below(3) as usize) else {
+            continue;
+        };
+        match worker.rng.below(4) {
+            0 => {
+                suspend(thread, 0);
+                worker.maybe_pause();
+                resume(thread, 1);
+            }
+            1 => {
+                // SAFETY: `chaos_apc` is a routine of this program that stays valid.
+                let status = unsafe {
+                    nt_queue_apc_thread(
+                        thread,
+                        chaos_apc as *const () as u64,
+                        worker.index as u64,
+                        0,
+                        0,
+                    )
+                };
+                if APCS.expect("NtQueueApcThread", status, NtStatus::SUCCESS) {
+                    queued += 1;
+                }
+            }
+            2 => {
+                // SAFETY: this program's own thread.
+                let status = unsafe { nt_alert_thread(thread) };
+                ALERTS.expect("NtAlertThread", status, NtStatus::SUCCESS);
+            }
+            _ => worker.maybe_pause(),
+        }
+    }
+    for &(thread, tag) in threads {
+        let suspended = worker.rng.below(4) == 0;
+        if suspended {
+            suspend(thread, 0);
+        }
+        let status = terminate(thread, tag);
+        if suspended {
+            // Termination lifts the suspension.
+            SUSPENSIONS.second();
+        }
+        if reap_thread(thread, status) {
+            TERMINATIONS.second();
+        }
+    }
+    let ran = job.progress.load(Ordering::Relaxed);
+    if ran > queued {
+        APCS.wrong(format_args!("{ran} APCs ran on chaos threads, {queued} queued"));
+    }
+    let status = wait(mutant);
+    if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+        MUTANTS.expect("release the mutant", release_mutant(mutant), NtStatus::SUCCESS);
+    } else {
+        MUTANTS.wrong(format_args!("the chaos threads' mutant: {status}"));
+    }
+    close(event);
+    close(mutant);
+}
+
+/// Runs `stress chaos SEED` for a random moment, then terminates it wherever its threads
+/// are.
+fn process_chaos(worker: &mut Worker) {
+    let tag = worker.tag();
+    let mut command = TextBuffer::<32>::new();
+    let _ = write!(
+        command,
+        "stress chaos {} {}",
+        worker.rng.next() as u32,
+        TSC_KHZ.load(Ordering::Relaxed)
+    );
+    match create_user_process("stress", command.as_str(), 0, 0) {
+        Ok(child) => {
+            PROCESSES.first();
+            delay(false, -i64::from(worker.rng.below(4)) * MS);
+            let status = TERMINATED + tag;
+            // SAFETY: this program's own child.
+            let terminated = unsafe { nt_terminate_process(child.process, NtStatus(status)) };
+            if TERMINATIONS.expect("NtTerminateProcess", terminated, NtStatus::SUCCESS) {
+                TERMINATIONS.first();
+            }
+            if reap_process(child, status) {
+                TERMINATIONS.second();
+            }
+        }
+        Err(status) => PROCESSES.wrong(format_args!("NtCreateUserProcess: {status}")),
+    }
+}
+
+/// `stress chaos SEED TSC_KHZ`: four chaos threads (this one among them) on a shared event
+/// and mutant, creating threads too, until terminated. The parent passes the TSC
+/// frequency, which the child need not measure again.
+fn chaos_child(seed: Option<u32>, tsc_khz: Option<u32>) -> NtStatus {
+    let (Some(seed), Some(tsc_khz)) = (seed, tsc_khz) else {
+        println!("usage: stress chaos SEED TSC_KHZ");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    SEED.store(u64::from(seed), Ordering::Relaxed);
+    CHAOS_CHILD.store(1, Ordering::Relaxed);
+    TSC_KHZ.store(u64::from(tsc_khz.max(1)), Ordering::Relaxed);
+    let status = rt::apc::register_dispatcher();
+    if !status.is_success() {
+        return status;
+    }
+    let (Ok(event), Ok(mutant)) = (create_event(SYNCHRONIZATION_EVENT, false), create_mutant())
+    else {
+        return NtStatus::UNSUCCESSFUL;
+    };
+    JOBS[0].objects[0].store(event, Ordering::Relaxed);
+    JOBS[0].objects[1].store(mutant, Ordering::Relaxed);
+    for tag in 1..4u64 {
+        if let Err(status) = create_thread(chaos_thread, tag << 8, 0) {
+            return status;
+        }
+    }
+    chaos_thread(0)
 }

@@ -33,21 +33,22 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use abi::access::{MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS};
+use abi::access::{MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS, TIMER_ALL_ACCESS};
 use abi::diagnostics::ArchitectureTimings;
 use abi::dispatcher::{
-    NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT, THREAD_BASIC_INFORMATION_CLASS,
-    THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation, WAIT_ALL,
+    NOTIFICATION_EVENT, NOTIFICATION_TIMER, SYNCHRONIZATION_EVENT, SYNCHRONIZATION_TIMER,
+    THREAD_BASIC_INFORMATION_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation,
+    WAIT_ALL,
 };
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use rt::counters::{Counters, counters, live_threads};
 use rt::process::{Child, create_user_process, query_basic_information};
 use rt::syscall::{
-    exit_thread, nt_alert_thread, nt_close, nt_create_mutant, nt_create_semaphore,
+    exit_thread, nt_alert_thread, nt_close, nt_create_mutant, nt_create_semaphore, nt_create_timer,
     nt_delay_execution, nt_query_architecture_timings, nt_query_information_thread,
     nt_queue_apc_thread, nt_release_mutant, nt_release_semaphore, nt_resume_thread, nt_set_event,
-    nt_signal_and_wait_for_single_object, nt_suspend_thread, nt_terminate_process,
+    nt_set_timer, nt_signal_and_wait_for_single_object, nt_suspend_thread, nt_terminate_process,
     nt_terminate_thread, nt_test_alert, nt_wait_for_multiple_objects, nt_wait_for_single_object,
     nt_yield_execution,
 };
@@ -157,7 +158,7 @@ static SEED: AtomicU64 = AtomicU64::new(0);
 /// how far they are to go and how far they got. One per worker, reused by each operation
 /// once the previous one's threads have ended; static, so no thread outlives what it uses.
 struct Job {
-    objects: [AtomicU64; 2],
+    objects: [AtomicU64; 3],
     rounds: AtomicU32,
     progress: AtomicU32,
     /// The cell the mutant contenders update with an unprotected read-yield-write.
@@ -166,7 +167,7 @@ struct Job {
 
 static JOBS: [Job; WORKERS] = [const {
     Job {
-        objects: [AtomicU64::new(0), AtomicU64::new(0)],
+        objects: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
         rounds: AtomicU32::new(0),
         progress: AtomicU32::new(0),
         cell: AtomicU64::new(0),
@@ -261,6 +262,24 @@ fn create_mutant() -> Result<u64, NtStatus> {
     let mut handle = 0;
     // SAFETY: the handle is a local; no attributes; not owned at creation.
     let status = unsafe { nt_create_mutant(&mut handle, MUTANT_ALL_ACCESS, core::ptr::null(), 0) };
+    if status.is_success() {
+        Ok(handle)
+    } else {
+        Err(status)
+    }
+}
+
+/// A notification or synchronization timer.
+fn create_timer(synchronization: bool) -> Result<u64, NtStatus> {
+    let timer_type = if synchronization {
+        SYNCHRONIZATION_TIMER
+    } else {
+        NOTIFICATION_TIMER
+    };
+    let mut handle = 0;
+    // SAFETY: the handle is a local; no attributes.
+    let status =
+        unsafe { nt_create_timer(&mut handle, TIMER_ALL_ACCESS, core::ptr::null(), timer_type) };
     if status.is_success() {
         Ok(handle)
     } else {
@@ -1346,7 +1365,9 @@ extern "system" fn nothing_apc(_: u64, _: u64, _: u64) {}
 /// A user APC queued to a chaos thread: counts itself in the job of the worker whose
 /// index is `worker` (it may never run: the thread is terminated at some point).
 extern "system" fn chaos_apc(worker: u64, _: u64, _: u64) {
-    JOBS[worker as usize].progress.fetch_add(1, Ordering::Relaxed);
+    JOBS[worker as usize]
+        .progress
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 extern "system" fn exit_at_once(_: u64) -> ! {
@@ -1354,22 +1375,25 @@ extern "system" fn exit_at_once(_: u64) -> ! {
 }
 
 /// Until terminated (or the safety timeout): random waits (alertable or not, with short
-/// timeouts, WaitAll too) on the synchronization event `objects[0]` and the mutant
-/// `objects[1]`, which it holds across a yield when it gets it; sets of the event; user
-/// APCs to itself; yields, spins and short delays; in a `stress chaos` child, threads
-/// created and waited for.
+/// timeouts, WaitAll too) on the synchronization event `objects[0]`, the mutant
+/// `objects[1]` (held across a yield when it gets it) and the timer `objects[2]`; sets of
+/// the event; the timer set, one-shot or periodic, with an APC to this thread; user APCs
+/// to itself; yields, spins and short delays; in a `stress chaos` child, threads created
+/// and waited for.
 extern "system" fn chaos_thread(argument: u64) -> ! {
     let (job, tag) = unpack(argument);
     let mut rng = Rng::new(SEED.load(Ordering::Relaxed), u64::from(tag));
     let event = job.objects[0].load(Ordering::Relaxed);
     let mutant = job.objects[1].load(Ordering::Relaxed);
+    let timer = job.objects[2].load(Ordering::Relaxed);
     let tsc_khz = TSC_KHZ.load(Ordering::Relaxed);
     let until = rdtsc() + SAFETY_MS as u64 * tsc_khz;
     while rdtsc() < until {
         let timeout = -i64::from(rng.below(3)) * MS;
-        match rng.below(8) {
+        match rng.below(9) {
             0 => {
-                wait_timeout(event, rng.below(2) == 0, timeout);
+                let object = if rng.below(2) == 0 { event } else { timer };
+                wait_timeout(object, rng.below(2) == 0, timeout);
             }
             1 => {
                 let status = wait_timeout(mutant, false, timeout);
@@ -1410,6 +1434,22 @@ extern "system" fn chaos_thread(argument: u64) -> ! {
                 set_event(event);
             }
             5 => yield_execution(),
+            8 => {
+                let due = -i64::from(rng.below(3)) * MS;
+                let period = rng.below(2) as i32;
+                // SAFETY: the due time is a local; `nothing_apc` stays valid.
+                unsafe {
+                    nt_set_timer(
+                        timer,
+                        &due,
+                        nothing_apc as *const () as u64,
+                        0,
+                        0,
+                        period,
+                        core::ptr::null_mut(),
+                    )
+                };
+            }
             6 => {
                 let until = rdtsc() + u64::from(rng.below(100)) * tsc_khz / 1000;
                 while rdtsc() < until {
@@ -1434,14 +1474,18 @@ extern "system" fn chaos_thread(argument: u64) -> ! {
 /// moments, then terminated wherever they are (some while suspended). The mutant they
 /// share must then be free or abandoned, and no more APCs may have run than were queued.
 fn thread_chaos(worker: &mut Worker) {
-    let (Ok(event), Ok(mutant)) = (create_event(SYNCHRONIZATION_EVENT, false), create_mutant())
-    else {
+    let (Ok(event), Ok(mutant), Ok(timer)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_mutant(),
+        create_timer(worker.rng.below(2) == 0),
+    ) else {
         TERMINATIONS.wrong(format_args!("creating the objects"));
         return;
     };
     let job = worker.job();
     job.objects[0].store(event, Ordering::Relaxed);
     job.objects[1].store(mutant, Ordering::Relaxed);
+    job.objects[2].store(timer, Ordering::Relaxed);
     job.progress.store(0, Ordering::Relaxed);
     let mut threads = [(0u64, 0u32); 3];
     let mut spawned = 0;
@@ -1503,16 +1547,25 @@ fn thread_chaos(worker: &mut Worker) {
     }
     let ran = job.progress.load(Ordering::Relaxed);
     if ran > queued {
-        APCS.wrong(format_args!("{ran} APCs ran on chaos threads, {queued} queued"));
+        APCS.wrong(format_args!(
+            "{ran} APCs ran on chaos threads, {queued} queued"
+        ));
     }
     let status = wait(mutant);
     if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
-        MUTANTS.expect("release the mutant", release_mutant(mutant), NtStatus::SUCCESS);
+        MUTANTS.expect(
+            "release the mutant",
+            release_mutant(mutant),
+            NtStatus::SUCCESS,
+        );
     } else {
         MUTANTS.wrong(format_args!("the chaos threads' mutant: {status}"));
     }
     close(event);
     close(mutant);
+    // Perhaps still armed, periodic, with an APC for a thread that has gone: closing its
+    // last handle must delete it all the same.
+    close(timer);
 }
 
 /// Runs `stress chaos SEED` for a random moment, then terminates it wherever its threads
@@ -1544,8 +1597,8 @@ fn process_chaos(worker: &mut Worker) {
     }
 }
 
-/// `stress chaos SEED TSC_KHZ`: four chaos threads (this one among them) on a shared event
-/// and mutant, creating threads too, until terminated. The parent passes the TSC
+/// `stress chaos SEED TSC_KHZ`: four chaos threads (this one among them) on a shared event,
+/// mutant and timer, creating threads too, until terminated. The parent passes the TSC
 /// frequency, which the child need not measure again.
 fn chaos_child(seed: Option<u32>, tsc_khz: Option<u32>) -> NtStatus {
     let (Some(seed), Some(tsc_khz)) = (seed, tsc_khz) else {
@@ -1559,12 +1612,16 @@ fn chaos_child(seed: Option<u32>, tsc_khz: Option<u32>) -> NtStatus {
     if !status.is_success() {
         return status;
     }
-    let (Ok(event), Ok(mutant)) = (create_event(SYNCHRONIZATION_EVENT, false), create_mutant())
-    else {
+    let (Ok(event), Ok(mutant), Ok(timer)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_mutant(),
+        create_timer(seed & 1 == 0),
+    ) else {
         return NtStatus::UNSUCCESSFUL;
     };
     JOBS[0].objects[0].store(event, Ordering::Relaxed);
     JOBS[0].objects[1].store(mutant, Ordering::Relaxed);
+    JOBS[0].objects[2].store(timer, Ordering::Relaxed);
     for tag in 1..4u64 {
         if let Err(status) = create_thread(chaos_thread, tag << 8, 0) {
             return status;

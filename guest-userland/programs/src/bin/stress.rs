@@ -2,15 +2,17 @@
 //! operations drawn from a xorshift64 generator seeded with SEED (default 1) and the
 //! worker's index, so a seed always gives the same sequence per worker (the interleaving is
 //! the scheduler's):
-//! - processes: `exit N` run to its end; created suspended, then resumed; created
-//!   suspended, or running and blocked (`stress child EVENT`), then terminated from
-//!   outside;
+//! - processes: `exit N` run to its end; created suspended, then resumed; terminated while
+//!   suspended, while running and blocked (`stress child`), or wherever its four chaos
+//!   threads are (`stress chaos`);
 //! - threads woken from a wait on a notification event, a synchronization event or a
 //!   semaphore; event ping-pongs (NtSetEvent or NtSignalAndWaitForSingleObject); a
 //!   semaphore stream from the worker to a consumer;
 //! - a thread suspended (once or twice) while it waits, signaled, shown not to run, resumed;
 //! - threads terminated from outside while running, blocked, suspended at creation,
 //!   suspended while blocked, or owning a mutant (whose next owner must see it abandoned);
+//!   chaos threads (random waits, WaitAll, mutants, timers with APCs, APCs to themselves)
+//!   suspended, sent APCs and alerts, then terminated wherever they are;
 //! - user APCs queued to the worker itself (run by NtTestAlert) and to a thread in
 //!   alertable waits or delays; alerts ending an alertable wait;
 //! - threads contending for a mutant around an unprotected read-yield-write.
@@ -25,8 +27,9 @@
 //! and exits 0 only when nothing was wrong (STATUS_UNSUCCESSFUL otherwise,
 //! STATUS_INVALID_PARAMETER for bad arguments).
 //!
-//! `stress child EVENT` is the child a process termination runs: it sets the inherited
-//! event EVENT, then blocks until it is terminated (or 60 s pass).
+//! The children it runs: `stress child EVENT` sets the inherited event EVENT, then blocks
+//! until it is terminated (or 60 s pass); `stress chaos SEED TSC_KHZ` runs chaos threads
+//! until it is terminated.
 #![no_std]
 #![no_main]
 

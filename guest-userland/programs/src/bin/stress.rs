@@ -2,7 +2,8 @@
 //! operations drawn from a xorshift64 generator seeded with SEED (default 1) and the
 //! worker's index, so a seed always gives the same sequence per worker (the interleaving is
 //! the scheduler's):
-//! - processes: `exit N` run to its end; created suspended, then resumed; terminated while
+//! - processes (NtCreateUserProcess, or the classic NtCreateSection, NtCreateProcessEx and
+//!   NtCreateThread): `exit N` run to its end; created suspended, then resumed; terminated while
 //!   suspended, while running and blocked (`stress child`), or wherever its four chaos
 //!   threads are (`stress chaos`);
 //! - threads woken from a wait on a notification event, a synchronization event or a
@@ -717,44 +718,59 @@ extern "system" fn worker_thread(index: u64) -> ! {
     exit_thread(NtStatus(WORKER_EXIT + index as u32))
 }
 
-/// Runs `exit N` to its end.
-fn process_exit(worker: &mut Worker) {
+/// Creates `exit N`, suspended or not, with NtCreateUserProcess or the classic way
+/// (NtCreateSection, NtCreateProcessEx, NtCreateThread); returns the child and N.
+fn create_exit_child(worker: &mut Worker, suspended: bool) -> Option<(Child, u32)> {
     let code = worker.rng.below(256);
     let mut command = TextBuffer::<16>::new();
     let _ = write!(command, "exit {code}");
-    match create_user_process("exit", command.as_str(), 0, 0) {
+    let classic = worker.rng.below(2) == 0;
+    let created = if classic {
+        rt::process::create_process_classic("exit", command.as_str(), 0, suspended)
+    } else {
+        let thread_flags = if suspended {
+            THREAD_CREATE_FLAGS_CREATE_SUSPENDED
+        } else {
+            0
+        };
+        create_user_process("exit", command.as_str(), 0, thread_flags)
+    };
+    match created {
         Ok(child) => {
             PROCESSES.first();
-            reap_process(child, code);
+            Some((child, code))
         }
-        Err(status) => PROCESSES.wrong(format_args!("NtCreateUserProcess: {status}")),
+        Err(status) => {
+            let way = if classic {
+                "classic"
+            } else {
+                "NtCreateUserProcess"
+            };
+            PROCESSES.wrong(format_args!("creating a process ({way}): {status}"));
+            None
+        }
+    }
+}
+
+/// Runs `exit N` to its end.
+fn process_exit(worker: &mut Worker) {
+    if let Some((child, code)) = create_exit_child(worker, false) {
+        reap_process(child, code);
     }
 }
 
 /// Creates `exit N` with its thread suspended, checks it does not end, resumes it.
 fn process_resumed(worker: &mut Worker) {
-    let code = worker.rng.below(256);
-    let mut command = TextBuffer::<16>::new();
-    let _ = write!(command, "exit {code}");
-    match create_user_process(
-        "exit",
-        command.as_str(),
-        0,
-        THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
-    ) {
-        Ok(child) => {
-            PROCESSES.first();
-            SUSPENSIONS.first();
-            worker.maybe_pause();
-            PROCESSES.expect(
-                "a suspended child runs",
-                wait_timeout(child.process, false, 0),
-                NtStatus::TIMEOUT,
-            );
-            resume(child.thread, 1);
-            reap_process(child, code);
-        }
-        Err(status) => PROCESSES.wrong(format_args!("NtCreateUserProcess: {status}")),
+    if let Some((child, code)) = create_exit_child(worker, true) {
+        SUSPENSIONS.first();
+        worker.maybe_pause();
+        PROCESSES.expect(
+            "a suspended child runs",
+            wait_timeout(child.process, false, 0),
+            NtStatus::TIMEOUT,
+        );
+        resume(child.thread, 1);
+        reap_process(child, code);
     }
 }
 

@@ -2,10 +2,10 @@
 //! operations drawn from a xorshift64 generator seeded with SEED (default 1) and the
 //! worker's index, so a seed always gives the same sequence per worker (the interleaving is
 //! the scheduler's):
-//! - processes (NtCreateUserProcess, or the classic NtCreateSection, NtCreateProcessEx and
-//!   NtCreateThread): `exit N` run to its end; created suspended, then resumed; terminated while
-//!   suspended, while running and blocked (`stress child`), or wherever its four chaos
-//!   threads are (`stress chaos`);
+//! - processes: `exit N` run to its end, or created suspended and resumed (half of them
+//!   with NtCreateUserProcess, half the classic way: NtCreateSection, NtCreateProcessEx,
+//!   NtCreateThread); children terminated while suspended, while running and blocked
+//!   (`stress child`), or wherever their four chaos threads are (`stress chaos`);
 //! - threads woken from a wait on a notification event, a synchronization event or a
 //!   semaphore; event ping-pongs (NtSetEvent or NtSignalAndWaitForSingleObject); a
 //!   semaphore stream from the worker to a consumer;

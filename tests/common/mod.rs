@@ -535,3 +535,26 @@ pub fn assert_exited(outcome: &vmm::RunOutcome, status: abi::NtStatus) {
         outcome.console_text()
     );
 }
+
+/// [`boot_program`] with `cpus` vCPUs.
+pub fn boot_program_on_cpus(
+    program: &[&str],
+    pvm_mode: vmm::PvmMode,
+    cpus: u32,
+    timeout: std::time::Duration,
+) -> vmm::RunOutcome {
+    let config = vmm::RunConfig {
+        program: (!program.is_empty()).then(|| program.iter().map(|s| s.to_string()).collect()),
+        console: vmm::ConsoleSink::Capture,
+        timeout,
+        pvm_mode,
+        cpus,
+        ..vmm::RunConfig::new(guest_image())
+    };
+    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
+    eprintln!(
+        "console of {program:?} on {cpus} vCPUs:\n{}",
+        outcome.console_text()
+    );
+    outcome
+}

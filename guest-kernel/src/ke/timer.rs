@@ -142,6 +142,12 @@ pub fn expire(db: &mut DispatcherDatabase, now: u64) {
                 .upgrade()
                 .is_some_and(|timer| timer.due.lock().is_some())
         });
+        if armed.is_empty() {
+            // The table gives its storage back once no timer is armed, as the other
+            // lists that grow with a burst do: else it stays allocated for good after
+            // the first timer, and a program checking the pool counters sees it.
+            *armed = Vec::new();
+        }
         armed.iter().filter_map(Weak::upgrade).collect()
     };
     for timer in armed {

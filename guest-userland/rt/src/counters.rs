@@ -70,3 +70,14 @@ pub fn counters() -> Result<Counters, NtStatus> {
         handles,
     })
 }
+
+/// The threads alive in the whole system: SystemProcessInformation's thread counts summed.
+/// [`Counters`] leaves them out; a program that creates and ends threads checks them too.
+pub fn live_threads() -> Result<u32, NtStatus> {
+    let mut buffer = [0u64; 2048];
+    let mut threads = 0;
+    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
+        threads += process.number_of_threads;
+    })?;
+    Ok(threads)
+}

@@ -1,0 +1,1653 @@
+//! `stress SECONDS [SEED]`: for SECONDS of TSC time, four worker threads each run a mix of
+//! operations drawn from a xorshift64 generator seeded with SEED (default 1) and the
+//! worker's index, so a seed always gives the same sequence per worker (the interleaving is
+//! the scheduler's):
+//! - processes: `exit N` run to its end, or created suspended and resumed (half of them
+//!   with NtCreateUserProcess, half the classic way: NtCreateSection, NtCreateProcessEx,
+//!   NtCreateThread); children terminated while suspended, while running and blocked
+//!   (`stress child`), or wherever their four chaos threads are (`stress chaos`);
+//! - threads woken from a wait on a notification event, a synchronization event or a
+//!   semaphore; event ping-pongs (NtSetEvent or NtSignalAndWaitForSingleObject); a
+//!   semaphore stream from the worker to a consumer;
+//! - a thread suspended (once or twice) while it waits, signaled, shown not to run, resumed;
+//! - threads terminated from outside while running, blocked, suspended at creation,
+//!   suspended while blocked, or owning a mutant (whose next owner must see it abandoned);
+//!   chaos threads (random waits, WaitAll, mutants, timers with APCs, APCs to themselves)
+//!   suspended, sent APCs and alerts, then terminated wherever they are;
+//! - user APCs queued to the worker itself (run by NtTestAlert) and to a thread in
+//!   alertable waits or delays; alerts ending an alertable wait;
+//! - threads contending for a mutant around an unprotected read-yield-write.
+//!
+//! Every wait has a 10 s safety timeout, so a lost wakeup is a wrong answer, not a hang.
+//! Each kind keeps two counts that must come out equal (created and waited for with the
+//! expected exit status, signals sent and received, APCs queued and run, ...). At the end
+//! everything is waited for and closed, and the thread, process, handle, pool and frame
+//! counters must be back where they started (the pool's pages to within one). A first
+//! round of every operation runs before the counters are taken, so first-touch faults of
+//! code and data do not count. Prints a line per kind and `stress: N operations, M wrong`,
+//! and exits 0 only when nothing was wrong (STATUS_UNSUCCESSFUL otherwise,
+//! STATUS_INVALID_PARAMETER for bad arguments).
+//!
+//! The children it runs: `stress child EVENT` sets the inherited event EVENT, then blocks
+//! until it is terminated (or 60 s pass); `stress chaos SEED TSC_KHZ` runs chaos threads
+//! until it is terminated.
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use abi::access::{MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS, TIMER_ALL_ACCESS};
+use abi::diagnostics::ArchitectureTimings;
+use abi::dispatcher::{
+    NOTIFICATION_EVENT, NOTIFICATION_TIMER, SYNCHRONIZATION_EVENT, SYNCHRONIZATION_TIMER,
+    THREAD_BASIC_INFORMATION_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation,
+    WAIT_ALL,
+};
+use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
+use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
+use rt::counters::{Counters, counters, live_threads};
+use rt::process::{Child, create_user_process, query_basic_information};
+use rt::syscall::{
+    exit_thread, nt_alert_thread, nt_close, nt_create_mutant, nt_create_semaphore, nt_create_timer,
+    nt_delay_execution, nt_query_architecture_timings, nt_query_information_thread,
+    nt_queue_apc_thread, nt_release_mutant, nt_release_semaphore, nt_resume_thread, nt_set_event,
+    nt_set_timer, nt_signal_and_wait_for_single_object, nt_suspend_thread, nt_terminate_process,
+    nt_terminate_thread, nt_test_alert, nt_wait_for_multiple_objects, nt_wait_for_single_object,
+    nt_yield_execution,
+};
+use rt::text::TextBuffer;
+use rt::thread::create_thread;
+use rt::{Args, NtStatus, println};
+
+rt::entry!(main);
+
+const WORKERS: usize = 4;
+/// 100 ns units per millisecond, for timeouts.
+const MS: i64 = 10_000;
+/// The longest any one wait may take before it counts as lost: far beyond what any
+/// operation needs, even on a loaded machine.
+const SAFETY_MS: i64 = 10_000;
+/// How long the workers may overrun the run's end before the run counts as hung.
+const OVERRUN_MS: i64 = 60_000;
+const DEFAULT_SEED: u32 = 1;
+/// Exit statuses: a thread's is THREAD_EXIT + its tag, a termination's TERMINATED + a tag.
+const THREAD_EXIT: u32 = 0x0057_0000;
+const TERMINATED: u32 = 0x0058_0000;
+/// A worker's exit status: this plus its index.
+const WORKER_EXIT: u32 = 0x0059_0000;
+/// At most this many WRONG lines are printed; the rest are only counted.
+const MAX_WRONG_LINES: u64 = 32;
+
+/// What one kind of operation counted: two quantities that must come out equal, and the
+/// wrong answers seen.
+struct Kind {
+    name: &'static str,
+    labels: [&'static str; 2],
+    counts: [AtomicU64; 2],
+    wrong: AtomicU64,
+}
+
+impl Kind {
+    const fn new(name: &'static str, first: &'static str, second: &'static str) -> Self {
+        Self {
+            name,
+            labels: [first, second],
+            counts: [AtomicU64::new(0), AtomicU64::new(0)],
+            wrong: AtomicU64::new(0),
+        }
+    }
+
+    fn first(&self) {
+        self.counts[0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn second(&self) {
+        self.counts[1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self, which: usize) -> u64 {
+        self.counts[which].load(Ordering::Relaxed)
+    }
+
+    /// Records a wrong answer, printed while few have been.
+    fn wrong(&self, what: core::fmt::Arguments<'_>) {
+        self.wrong.fetch_add(1, Ordering::Relaxed);
+        if WRONG_LINES.fetch_add(1, Ordering::Relaxed) < MAX_WRONG_LINES {
+            println!("stress: WRONG: {}: {what}", self.name);
+        }
+    }
+
+    /// A status that must be `expected`.
+    fn expect(&self, what: &str, got: NtStatus, expected: NtStatus) -> bool {
+        if got != expected {
+            self.wrong(format_args!("{what}: {got} (expected {expected})"));
+        }
+        got == expected
+    }
+}
+
+static WRONG_LINES: AtomicU64 = AtomicU64::new(0);
+
+static PROCESSES: Kind = Kind::new("processes", "created", "waited");
+static THREADS: Kind = Kind::new("threads", "created", "waited");
+static WAKEUPS: Kind = Kind::new("wakeups", "sent", "received");
+static SUSPENSIONS: Kind = Kind::new("suspensions", "suspended", "lifted");
+static TERMINATIONS: Kind = Kind::new("terminations", "requested", "seen");
+static APCS: Kind = Kind::new("apcs", "queued", "run");
+static ALERTS: Kind = Kind::new("alerts", "sent", "seen");
+static MUTANTS: Kind = Kind::new("mutants", "acquired", "released");
+static ABANDONMENTS: Kind = Kind::new("abandonments", "owners terminated", "abandoned waits");
+static KINDS: [&Kind; 9] = [
+    &PROCESSES,
+    &THREADS,
+    &WAKEUPS,
+    &SUSPENSIONS,
+    &TERMINATIONS,
+    &APCS,
+    &ALERTS,
+    &MUTANTS,
+    &ABANDONMENTS,
+];
+/// The final check of the counters: a kind of its own, so its wrong answers are counted.
+static COUNTERS: Kind = Kind::new("counters", "before", "after");
+
+/// The TSC frequency the kernel reports, and the TSC at which the workers stop.
+static TSC_KHZ: AtomicU64 = AtomicU64::new(1);
+static DEADLINE: AtomicU64 = AtomicU64::new(0);
+static OPERATIONS: AtomicU64 = AtomicU64::new(0);
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+/// What a worker shares with the threads of its current operation: the handles they use,
+/// how far they are to go and how far they got. One per worker, reused by each operation
+/// once the previous one's threads have ended; static, so no thread outlives what it uses.
+struct Job {
+    objects: [AtomicU64; 3],
+    rounds: AtomicU32,
+    progress: AtomicU32,
+    /// The cell the mutant contenders update with an unprotected read-yield-write.
+    cell: AtomicU64,
+}
+
+static JOBS: [Job; WORKERS] = [const {
+    Job {
+        objects: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        rounds: AtomicU32::new(0),
+        progress: AtomicU32::new(0),
+        cell: AtomicU64::new(0),
+    }
+}; WORKERS];
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// xorshift64, seeded through splitmix64 so that nearby seeds and workers diverge at once.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, stream: u64) -> Self {
+        let mut z = seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(stream.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self((z ^ (z >> 31)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..bound`.
+    fn below(&mut self, bound: u32) -> u32 {
+        (self.next() % u64::from(bound)) as u32
+    }
+}
+
+fn wait_timeout(handle: u64, alertable: bool, timeout: i64) -> NtStatus {
+    // SAFETY: the timeout is a local.
+    unsafe { nt_wait_for_single_object(handle, u32::from(alertable), &timeout) }
+}
+
+/// Waits for `handle`, at most the safety timeout.
+fn wait(handle: u64) -> NtStatus {
+    wait_timeout(handle, false, -SAFETY_MS * MS)
+}
+
+fn set_event(handle: u64) -> NtStatus {
+    // SAFETY: no previous-state pointer.
+    unsafe { nt_set_event(handle, core::ptr::null_mut()) }
+}
+
+fn close(handle: u64) {
+    // SAFETY: the handles closed here are this program's own, no longer used.
+    unsafe { nt_close(handle) };
+}
+
+fn delay(alertable: bool, timeout: i64) -> NtStatus {
+    // SAFETY: the interval is a local.
+    unsafe { nt_delay_execution(u32::from(alertable), &timeout) }
+}
+
+fn yield_execution() {
+    // SAFETY: no arguments.
+    unsafe { nt_yield_execution() };
+}
+
+fn create_event(event_type: u32, inherit: bool) -> Result<u64, NtStatus> {
+    rt::event::create_event(event_type, false, inherit)
+}
+
+fn create_semaphore(limit: i32) -> Result<u64, NtStatus> {
+    let mut handle = 0;
+    // SAFETY: the handle is a local; no attributes.
+    let status = unsafe {
+        nt_create_semaphore(
+            &mut handle,
+            SEMAPHORE_ALL_ACCESS,
+            core::ptr::null(),
+            0,
+            limit,
+        )
+    };
+    if status.is_success() {
+        Ok(handle)
+    } else {
+        Err(status)
+    }
+}
+
+fn create_mutant() -> Result<u64, NtStatus> {
+    let mut handle = 0;
+    // SAFETY: the handle is a local; no attributes; not owned at creation.
+    let status = unsafe { nt_create_mutant(&mut handle, MUTANT_ALL_ACCESS, core::ptr::null(), 0) };
+    if status.is_success() {
+        Ok(handle)
+    } else {
+        Err(status)
+    }
+}
+
+/// A notification or synchronization timer.
+fn create_timer(synchronization: bool) -> Result<u64, NtStatus> {
+    let timer_type = if synchronization {
+        SYNCHRONIZATION_TIMER
+    } else {
+        NOTIFICATION_TIMER
+    };
+    let mut handle = 0;
+    // SAFETY: the handle is a local; no attributes.
+    let status =
+        unsafe { nt_create_timer(&mut handle, TIMER_ALL_ACCESS, core::ptr::null(), timer_type) };
+    if status.is_success() {
+        Ok(handle)
+    } else {
+        Err(status)
+    }
+}
+
+fn release_mutant(handle: u64) -> NtStatus {
+    // SAFETY: no previous-count pointer.
+    unsafe { nt_release_mutant(handle, core::ptr::null_mut()) }
+}
+
+fn thread_exit_status(handle: u64) -> Result<u32, NtStatus> {
+    let mut info = ThreadBasicInformation::default();
+    // SAFETY: the buffer is a local of the size given; no return length.
+    let status = unsafe {
+        nt_query_information_thread(
+            handle,
+            THREAD_BASIC_INFORMATION_CLASS,
+            (&raw mut info).cast(),
+            size_of::<ThreadBasicInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status.is_success() {
+        Ok(info.exit_status)
+    } else {
+        Err(status)
+    }
+}
+
+/// Ends the run at once: something the program cannot account for (a thread that stays
+/// alive past termination) would make every later count meaningless.
+fn give_up(what: &str) -> ! {
+    println!("stress: WRONG: {what}; giving up");
+    // SAFETY: ends this process.
+    unsafe { nt_terminate_process(CURRENT_PROCESS_HANDLE, NtStatus::UNSUCCESSFUL) };
+    exit_thread(NtStatus::UNSUCCESSFUL)
+}
+
+fn main(args: &Args) -> NtStatus {
+    match args.get(1) {
+        Some("child") => return child(args.get(2).and_then(rt::parse_u32)),
+        Some("chaos") => {
+            let number = |index| args.get(index).and_then(rt::parse_u32);
+            return chaos_child(number(2), number(3));
+        }
+        _ => {}
+    }
+    let seconds = args.get(1).and_then(rt::parse_u32);
+    let seed = match args.get(2) {
+        None => Some(DEFAULT_SEED),
+        Some(text) => rt::parse_u32(text),
+    };
+    let (Some(seconds), Some(seed)) = (seconds, seed) else {
+        println!("usage: stress SECONDS [SEED]");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    if args.len() > 3 {
+        println!("usage: stress SECONDS [SEED]");
+        return NtStatus::INVALID_PARAMETER;
+    }
+    SEED.store(u64::from(seed), Ordering::Relaxed);
+    let status = rt::apc::register_dispatcher();
+    if !status.is_success() {
+        println!("stress: registering the APC dispatcher: {status}");
+        return NtStatus::UNSUCCESSFUL;
+    }
+    let mut timings = ArchitectureTimings::default();
+    // SAFETY: a local of the right type and alignment.
+    let status = unsafe { nt_query_architecture_timings(&mut timings) };
+    if !status.is_success() {
+        println!("stress: NtQueryArchitectureTimings: {status}");
+        return NtStatus::UNSUCCESSFUL;
+    }
+    TSC_KHZ.store(timings.tsc_khz.max(1), Ordering::Relaxed);
+    println!("stress: {WORKERS} workers, seed {seed}, {seconds} s");
+
+    // One operation of each kind first, so first-touch faults are not counted as leaks.
+    let mut warm_up = Worker::new(0, seed);
+    for operation in OPERATIONS_TABLE {
+        operation(&mut warm_up);
+    }
+    let warm_up_wrong: u64 = KINDS
+        .iter()
+        .map(|kind| kind.wrong.load(Ordering::Relaxed))
+        .sum();
+    for kind in KINDS {
+        kind.counts
+            .iter()
+            .for_each(|count| count.store(0, Ordering::Relaxed));
+    }
+
+    let before = snapshot();
+    let run = u64::from(seconds) * 1000 * TSC_KHZ.load(Ordering::Relaxed);
+    DEADLINE.store(rdtsc() + run, Ordering::Relaxed);
+    let mut workers = [0u64; WORKERS];
+    for (index, worker) in workers.iter_mut().enumerate() {
+        match create_thread(worker_thread, index as u64, 0) {
+            Ok(handle) => *worker = handle,
+            Err(status) => {
+                give_up(format_line(format_args!("creating worker {index}: {status}")).as_str())
+            }
+        }
+    }
+    let limit = -(i64::from(seconds) * 1000 + OVERRUN_MS) * MS;
+    // SAFETY: the handles and the timeout are locals.
+    let ended = unsafe {
+        nt_wait_for_multiple_objects(WORKERS as u32, workers.as_ptr(), WAIT_ALL, 0, &limit)
+    };
+    if ended != NtStatus::SUCCESS {
+        give_up(format_line(format_args!("the workers did not end: {ended}")).as_str());
+    }
+    for (index, worker) in workers.into_iter().enumerate() {
+        let expected = WORKER_EXIT + index as u32;
+        THREADS.expect(
+            "worker exit status",
+            NtStatus(thread_exit_status(worker).unwrap_or(0)),
+            NtStatus(expected),
+        );
+        close(worker);
+    }
+    // The timer table lets go of a deleted timer at the clock's next tick (10 ms): wait
+    // for two, so the last chaos timers closed are gone too.
+    delay(false, -20 * MS);
+    let after = snapshot();
+    check_counters(&before, &after);
+
+    let operations = OPERATIONS.load(Ordering::Relaxed);
+    let mut wrong = warm_up_wrong + COUNTERS.wrong.load(Ordering::Relaxed);
+    for kind in KINDS {
+        let (first, second) = (kind.count(0), kind.count(1));
+        if first != second {
+            kind.wrong(format_args!(
+                "{first} {} but {second} {}",
+                kind.labels[0], kind.labels[1]
+            ));
+        }
+        let kind_wrong = kind.wrong.load(Ordering::Relaxed);
+        wrong += kind_wrong;
+        println!(
+            "stress: {}: {first} {}, {second} {}, {kind_wrong} wrong",
+            kind.name, kind.labels[0], kind.labels[1]
+        );
+    }
+    println!("stress: {operations} operations, {wrong} wrong");
+    if wrong == 0 {
+        NtStatus::SUCCESS
+    } else {
+        NtStatus::UNSUCCESSFUL
+    }
+}
+
+/// A short line of text, for [`give_up`].
+fn format_line(args: core::fmt::Arguments<'_>) -> TextBuffer<128> {
+    let mut line = TextBuffer::new();
+    let _ = line.write_fmt(args);
+    line
+}
+
+/// The counters a run must leave as it found them.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    counters: Counters,
+    threads: u32,
+}
+
+fn snapshot() -> Option<Snapshot> {
+    Some(Snapshot {
+        counters: counters().ok()?,
+        threads: live_threads().ok()?,
+    })
+}
+
+/// Threads, processes, handles, pool allocations and available frames exactly as before;
+/// pool pages to within one, as lists that grew with the run may keep their capacity.
+fn check_counters(before: &Option<Snapshot>, after: &Option<Snapshot>) {
+    let (Some(before), Some(after)) = (before, after) else {
+        COUNTERS.wrong(format_args!("NtQuerySystemInformation failed"));
+        return;
+    };
+    let (b, a) = (&before.counters, &after.counters);
+    let pairs = [
+        ("threads", before.threads, after.threads),
+        ("processes", b.processes, a.processes),
+        ("handles", b.handles, a.handles),
+        ("pool allocations", b.pool_allocations, a.pool_allocations),
+        ("available pages", b.available_pages, a.available_pages),
+    ];
+    for (name, was, is) in pairs {
+        if was != is {
+            COUNTERS.wrong(format_args!("{name}: {was} before, {is} after"));
+        }
+    }
+    if b.pool_pages.abs_diff(a.pool_pages) > 1 {
+        COUNTERS.wrong(format_args!(
+            "pool pages: {} before, {} after",
+            b.pool_pages, a.pool_pages
+        ));
+    }
+    for (when, snapshot) in [("before", before), ("after", after)] {
+        println!(
+            "stress: counters {when}: {} threads, {}",
+            snapshot.threads, snapshot.counters
+        );
+    }
+    let restored = COUNTERS.wrong.load(Ordering::Relaxed) == 0;
+    println!(
+        "stress: counters {}",
+        if restored { "restored" } else { "CHANGED" }
+    );
+}
+
+/// A worker's state: its generator, its job slot and the tags it gives its threads.
+struct Worker {
+    index: usize,
+    rng: Rng,
+    next_tag: u32,
+}
+
+impl Worker {
+    fn new(index: usize, seed: u32) -> Self {
+        Self {
+            index,
+            rng: Rng::new(u64::from(seed), index as u64),
+            next_tag: 0,
+        }
+    }
+
+    fn job(&self) -> &'static Job {
+        &JOBS[self.index]
+    }
+
+    /// A fresh tag: the worker's index above 12 bits of sequence, so exit statuses differ.
+    fn tag(&mut self) -> u32 {
+        self.next_tag = (self.next_tag + 1) & 0xFFF;
+        ((self.index as u32) << 12) | self.next_tag
+    }
+
+    /// Starts `routine` on a thread of this process with this worker's index and `tag` as
+    /// its argument, suspended if asked; None (and a wrong answer) if that fails.
+    fn spawn(
+        &mut self,
+        routine: rt::thread::StartRoutine,
+        tag: u32,
+        suspended: bool,
+    ) -> Option<u64> {
+        let flags = if suspended {
+            THREAD_CREATE_FLAGS_CREATE_SUSPENDED
+        } else {
+            0
+        };
+        let argument = self.index as u64 | (u64::from(tag) << 8);
+        match create_thread(routine, argument, flags) {
+            Ok(handle) => {
+                THREADS.first();
+                Some(handle)
+            }
+            Err(status) => {
+                THREADS.wrong(format_args!("NtCreateThreadEx: {status}"));
+                None
+            }
+        }
+    }
+
+    /// A short pause that lets the operation's threads get ahead, or not: nothing, a
+    /// yield, or a 1 ms delay.
+    fn maybe_pause(&mut self) {
+        match self.rng.below(3) {
+            0 => {}
+            1 => yield_execution(),
+            _ => {
+                delay(false, -MS);
+            }
+        }
+    }
+}
+
+/// The job and tag a thread was started with.
+fn unpack(argument: u64) -> (&'static Job, u32) {
+    (&JOBS[(argument & 0xFF) as usize], (argument >> 8) as u32)
+}
+
+/// Waits for a thread to end, checks its exit status and closes its handle. A thread that
+/// does not end within the safety timeout is terminated; one that survives that too
+/// ends the run.
+fn reap_thread(handle: u64, expected: u32) -> bool {
+    let ended = wait(handle);
+    if ended != NtStatus::SUCCESS {
+        THREADS.wrong(format_args!("a thread did not end: {ended}"));
+        // SAFETY: this program's own thread.
+        unsafe { nt_terminate_thread(handle, NtStatus::UNSUCCESSFUL) };
+        if wait(handle) != NtStatus::SUCCESS {
+            give_up("a terminated thread did not end");
+        }
+    }
+    let status = thread_exit_status(handle);
+    close(handle);
+    match status {
+        Ok(status) if status == expected => {
+            THREADS.second();
+            true
+        }
+        Ok(status) => {
+            THREADS.wrong(format_args!(
+                "exit status {status:#x} (expected {expected:#x})"
+            ));
+            false
+        }
+        Err(status) => {
+            THREADS.wrong(format_args!("NtQueryInformationThread: {status}"));
+            false
+        }
+    }
+}
+
+/// Waits for a child process, checks its exit status and closes both handles; like
+/// [`reap_thread`] for a child that does not end.
+fn reap_process(child: Child, expected: u32) -> bool {
+    let ended = wait(child.process);
+    if ended != NtStatus::SUCCESS {
+        PROCESSES.wrong(format_args!("a child did not end: {ended}"));
+        // SAFETY: this program's own child.
+        unsafe { nt_terminate_process(child.process, NtStatus::UNSUCCESSFUL) };
+        if wait(child.process) != NtStatus::SUCCESS {
+            give_up("a terminated child did not end");
+        }
+    }
+    let status = query_basic_information(child.process).map(|info| info.exit_status);
+    child.close();
+    match status {
+        Ok(status) if status == expected => {
+            PROCESSES.second();
+            true
+        }
+        Ok(status) => {
+            PROCESSES.wrong(format_args!(
+                "exit status {status:#x} (expected {expected:#x})"
+            ));
+            false
+        }
+        Err(status) => {
+            PROCESSES.wrong(format_args!("NtQueryInformationProcess: {status}"));
+            false
+        }
+    }
+}
+
+/// Counts a signal that must wake a waiter, and sends it.
+fn signal(handle: u64) {
+    WAKEUPS.first();
+    WAKEUPS.expect("NtSetEvent", set_event(handle), NtStatus::SUCCESS);
+}
+
+/// A wait that a counted signal must end.
+fn wait_for_signal(handle: u64, alertable: bool) -> NtStatus {
+    let status = wait_timeout(handle, alertable, -SAFETY_MS * MS);
+    if status == NtStatus::SUCCESS {
+        WAKEUPS.second();
+    }
+    status
+}
+
+fn suspend(thread: u64, expected_previous: u32) {
+    let mut previous = u32::MAX;
+    // SAFETY: the count is a local.
+    let status = unsafe { nt_suspend_thread(thread, &mut previous) };
+    if SUSPENSIONS.expect("NtSuspendThread", status, NtStatus::SUCCESS) {
+        SUSPENSIONS.first();
+        if previous != expected_previous {
+            SUSPENSIONS.wrong(format_args!(
+                "suspend count {previous} (expected {expected_previous})"
+            ));
+        }
+    }
+}
+
+fn resume(thread: u64, expected_previous: u32) {
+    let mut previous = u32::MAX;
+    // SAFETY: the count is a local.
+    let status = unsafe { nt_resume_thread(thread, &mut previous) };
+    if SUSPENSIONS.expect("NtResumeThread", status, NtStatus::SUCCESS) {
+        SUSPENSIONS.second();
+        if previous != expected_previous {
+            SUSPENSIONS.wrong(format_args!(
+                "suspend count {previous} (expected {expected_previous})"
+            ));
+        }
+    }
+}
+
+/// Asks `thread` to end with TERMINATED + `tag`, and returns that status.
+fn terminate(thread: u64, tag: u32) -> u32 {
+    let status = TERMINATED + tag;
+    // SAFETY: this program's own thread.
+    let terminated = unsafe { nt_terminate_thread(thread, NtStatus(status)) };
+    if TERMINATIONS.expect("NtTerminateThread", terminated, NtStatus::SUCCESS) {
+        TERMINATIONS.first();
+    }
+    status
+}
+
+/// An operation, run by a worker.
+type Operation = fn(&mut Worker);
+
+/// Every operation a worker picks from, with equal weight.
+const OPERATIONS_TABLE: [Operation; 14] = [
+    process_exit,
+    process_resumed,
+    process_terminated,
+    process_chaos,
+    thread_woken,
+    ping_pong,
+    semaphore_stream,
+    suspend_and_resume,
+    thread_terminated,
+    thread_chaos,
+    abandoned_mutant,
+    apcs,
+    alert,
+    mutant_contention,
+];
+
+extern "system" fn worker_thread(index: u64) -> ! {
+    let mut worker = Worker::new(index as usize, SEED.load(Ordering::Relaxed) as u32);
+    let deadline = DEADLINE.load(Ordering::Relaxed);
+    while rdtsc() < deadline {
+        let pick = worker.rng.below(OPERATIONS_TABLE.len() as u32) as usize;
+        OPERATIONS_TABLE[pick](&mut worker);
+        OPERATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+    exit_thread(NtStatus(WORKER_EXIT + index as u32))
+}
+
+/// Creates `exit N`, suspended or not, with NtCreateUserProcess or the classic way
+/// (NtCreateSection, NtCreateProcessEx, NtCreateThread); returns the child and N.
+fn create_exit_child(worker: &mut Worker, suspended: bool) -> Option<(Child, u32)> {
+    let code = worker.rng.below(256);
+    let mut command = TextBuffer::<16>::new();
+    let _ = write!(command, "exit {code}");
+    let classic = worker.rng.below(2) == 0;
+    let created = if classic {
+        rt::process::create_process_classic("exit", command.as_str(), 0, suspended)
+    } else {
+        let thread_flags = if suspended {
+            THREAD_CREATE_FLAGS_CREATE_SUSPENDED
+        } else {
+            0
+        };
+        create_user_process("exit", command.as_str(), 0, thread_flags)
+    };
+    match created {
+        Ok(child) => {
+            PROCESSES.first();
+            Some((child, code))
+        }
+        Err(status) => {
+            let way = if classic {
+                "classic"
+            } else {
+                "NtCreateUserProcess"
+            };
+            PROCESSES.wrong(format_args!("creating a process ({way}): {status}"));
+            None
+        }
+    }
+}
+
+/// Runs `exit N` to its end.
+fn process_exit(worker: &mut Worker) {
+    if let Some((child, code)) = create_exit_child(worker, false) {
+        reap_process(child, code);
+    }
+}
+
+/// Creates `exit N` with its thread suspended, checks it does not end, resumes it.
+fn process_resumed(worker: &mut Worker) {
+    if let Some((child, code)) = create_exit_child(worker, true) {
+        SUSPENSIONS.first();
+        worker.maybe_pause();
+        PROCESSES.expect(
+            "a suspended child runs",
+            wait_timeout(child.process, false, 0),
+            NtStatus::TIMEOUT,
+        );
+        resume(child.thread, 1);
+        reap_process(child, code);
+    }
+}
+
+/// Terminates a child created suspended, or one that runs and waits (`stress child`).
+fn process_terminated(worker: &mut Worker) {
+    let tag = worker.tag();
+    let running = worker.rng.below(2) == 0;
+    let ready = if running {
+        match create_event(SYNCHRONIZATION_EVENT, true) {
+            Ok(event) => Some(event),
+            Err(status) => {
+                PROCESSES.wrong(format_args!("NtCreateEvent: {status}"));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let mut command = TextBuffer::<32>::new();
+    let created = match ready {
+        Some(event) => {
+            let _ = write!(command, "stress child {event}");
+            create_user_process(
+                "stress",
+                command.as_str(),
+                PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
+                0,
+            )
+        }
+        None => create_user_process("nop", "nop", 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED),
+    };
+    match created {
+        Ok(child) => {
+            PROCESSES.first();
+            if let Some(event) = ready {
+                // The child's set is a signal this wait must see.
+                WAKEUPS.first();
+                WAKEUPS.expect(
+                    "the child is ready",
+                    wait_for_signal(event, false),
+                    NtStatus::SUCCESS,
+                );
+                worker.maybe_pause();
+            } else {
+                SUSPENSIONS.first();
+                // Termination lifts the suspension.
+                SUSPENSIONS.second();
+            }
+            let status = TERMINATED + tag;
+            // SAFETY: this program's own child.
+            let terminated = unsafe { nt_terminate_process(child.process, NtStatus(status)) };
+            if TERMINATIONS.expect("NtTerminateProcess", terminated, NtStatus::SUCCESS) {
+                TERMINATIONS.first();
+            }
+            if reap_process(child, status) {
+                TERMINATIONS.second();
+            }
+        }
+        Err(status) => PROCESSES.wrong(format_args!("NtCreateUserProcess: {status}")),
+    }
+    if let Some(event) = ready {
+        close(event);
+    }
+}
+
+/// `stress child EVENT`: sets the inherited EVENT, then waits until terminated.
+fn child(event: Option<u32>) -> NtStatus {
+    let Some(event) = event else {
+        println!("usage: stress child EVENT");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    let status = set_event(u64::from(event));
+    if !status.is_success() {
+        return status;
+    }
+    match create_event(NOTIFICATION_EVENT, false) {
+        // Never set: only termination ends this wait.
+        Ok(never) => wait_timeout(never, false, -60_000 * MS),
+        Err(status) => status,
+    }
+}
+
+/// A thread waits on one object, which the worker signals sooner or later.
+extern "system" fn woken_thread(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let status = wait_for_signal(job.objects[0].load(Ordering::Relaxed), false);
+    if status != NtStatus::SUCCESS {
+        exit_thread(status);
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// Wakes a thread from a wait on a notification event, a synchronization event or a
+/// semaphore, signaled before or after it waits.
+fn thread_woken(worker: &mut Worker) {
+    let tag = worker.tag();
+    let kind = worker.rng.below(3);
+    let object = match kind {
+        0 => create_event(NOTIFICATION_EVENT, false),
+        1 => create_event(SYNCHRONIZATION_EVENT, false),
+        _ => create_semaphore(1),
+    };
+    let object = match object {
+        Ok(object) => object,
+        Err(status) => {
+            WAKEUPS.wrong(format_args!("creating the object: {status}"));
+            return;
+        }
+    };
+    worker.job().objects[0].store(object, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(woken_thread, tag, false) {
+        worker.maybe_pause();
+        if kind == 2 {
+            WAKEUPS.first();
+            // SAFETY: no previous-count pointer.
+            let status = unsafe { nt_release_semaphore(object, 1, core::ptr::null_mut()) };
+            WAKEUPS.expect("NtReleaseSemaphore", status, NtStatus::SUCCESS);
+        } else {
+            signal(object);
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+    }
+    close(object);
+}
+
+/// Answers each ping on `objects[0]` with a pong on `objects[1]`, `rounds` times.
+extern "system" fn ponger(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let ping = job.objects[0].load(Ordering::Relaxed);
+    let pong = job.objects[1].load(Ordering::Relaxed);
+    for _ in 0..job.rounds.load(Ordering::Relaxed) {
+        let status = wait_for_signal(ping, false);
+        if status != NtStatus::SUCCESS {
+            exit_thread(status);
+        }
+        signal(pong);
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// An event ping-pong between the worker and a thread, the worker's side with NtSetEvent
+/// and a wait or with NtSignalAndWaitForSingleObject.
+fn ping_pong(worker: &mut Worker) {
+    let tag = worker.tag();
+    let rounds = 8 + worker.rng.below(57);
+    let signal_and_wait = worker.rng.below(2) == 0;
+    let (Ok(ping), Ok(pong)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_event(SYNCHRONIZATION_EVENT, false),
+    ) else {
+        WAKEUPS.wrong(format_args!("creating the events"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(ping, Ordering::Relaxed);
+    job.objects[1].store(pong, Ordering::Relaxed);
+    job.rounds.store(rounds, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(ponger, tag, false) {
+        for round in 0..rounds {
+            let status = if signal_and_wait {
+                WAKEUPS.first();
+                let timeout = -SAFETY_MS * MS;
+                // SAFETY: the timeout is a local.
+                let status =
+                    unsafe { nt_signal_and_wait_for_single_object(ping, pong, 0, &timeout) };
+                if status == NtStatus::SUCCESS {
+                    WAKEUPS.second();
+                }
+                status
+            } else {
+                signal(ping);
+                wait_for_signal(pong, false)
+            };
+            if status != NtStatus::SUCCESS {
+                WAKEUPS.wrong(format_args!("round {round} of {rounds}: {status}"));
+                break;
+            }
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+    }
+    close(ping);
+    close(pong);
+}
+
+/// Takes `rounds` units from the semaphore `objects[0]`.
+extern "system" fn consumer(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let semaphore = job.objects[0].load(Ordering::Relaxed);
+    for _ in 0..job.rounds.load(Ordering::Relaxed) {
+        let status = wait_for_signal(semaphore, false);
+        if status != NtStatus::SUCCESS {
+            exit_thread(status);
+        }
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// The worker releases a semaphore in batches of one to three; a thread takes every unit.
+fn semaphore_stream(worker: &mut Worker) {
+    let tag = worker.tag();
+    let rounds = 8 + worker.rng.below(57);
+    // A limit the whole stream fits under, so no release is refused.
+    let semaphore = match create_semaphore(rounds as i32) {
+        Ok(semaphore) => semaphore,
+        Err(status) => {
+            WAKEUPS.wrong(format_args!("NtCreateSemaphore: {status}"));
+            return;
+        }
+    };
+    let job = worker.job();
+    job.objects[0].store(semaphore, Ordering::Relaxed);
+    job.rounds.store(rounds, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(consumer, tag, false) {
+        let mut left = rounds;
+        while left > 0 {
+            let batch = (1 + worker.rng.below(3)).min(left);
+            // SAFETY: no previous-count pointer.
+            let status =
+                unsafe { nt_release_semaphore(semaphore, batch as i32, core::ptr::null_mut()) };
+            if !WAKEUPS.expect("NtReleaseSemaphore", status, NtStatus::SUCCESS) {
+                break;
+            }
+            WAKEUPS.counts[0].fetch_add(u64::from(batch), Ordering::Relaxed);
+            left -= batch;
+            worker.maybe_pause();
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+    }
+    close(semaphore);
+}
+
+/// Each round: waits for `objects[0]`, counts the round, acknowledges on `objects[1]`.
+extern "system" fn servant(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let go = job.objects[0].load(Ordering::Relaxed);
+    let acknowledge = job.objects[1].load(Ordering::Relaxed);
+    for _ in 0..job.rounds.load(Ordering::Relaxed) {
+        let status = wait_for_signal(go, false);
+        if status != NtStatus::SUCCESS {
+            exit_thread(status);
+        }
+        job.progress.fetch_add(1, Ordering::Relaxed);
+        signal(acknowledge);
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// Rounds of: suspend the servant zero, one or two times, signal it, check that a
+/// suspended servant does not run, resume it and wait for its acknowledgement.
+fn suspend_and_resume(worker: &mut Worker) {
+    let tag = worker.tag();
+    let rounds = 2 + worker.rng.below(7);
+    let (Ok(go), Ok(acknowledge)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_event(SYNCHRONIZATION_EVENT, false),
+    ) else {
+        SUSPENSIONS.wrong(format_args!("creating the events"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(go, Ordering::Relaxed);
+    job.objects[1].store(acknowledge, Ordering::Relaxed);
+    job.rounds.store(rounds, Ordering::Relaxed);
+    job.progress.store(0, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(servant, tag, false) {
+        for round in 0..rounds {
+            worker.maybe_pause();
+            let depth = worker.rng.below(3);
+            for previous in 0..depth {
+                suspend(thread, previous);
+            }
+            signal(go);
+            if depth > 0 {
+                worker.maybe_pause();
+                yield_execution();
+                let progress = job.progress.load(Ordering::Relaxed);
+                if progress != round {
+                    SUSPENSIONS.wrong(format_args!(
+                        "a suspended thread ran: round {round}, progress {progress}"
+                    ));
+                }
+                for remaining in (1..=depth).rev() {
+                    resume(thread, remaining);
+                }
+            }
+            let status = wait_for_signal(acknowledge, false);
+            if status != NtStatus::SUCCESS {
+                SUSPENSIONS.wrong(format_args!("round {round} not acknowledged: {status}"));
+                break;
+            }
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+    }
+    close(go);
+    close(acknowledge);
+}
+
+/// Signals `objects[0]` (it has started), then spins until the safety timeout.
+extern "system" fn spinner(argument: u64) -> ! {
+    let (job, _) = unpack(argument);
+    signal(job.objects[0].load(Ordering::Relaxed));
+    let until = rdtsc() + SAFETY_MS as u64 * TSC_KHZ.load(Ordering::Relaxed);
+    while rdtsc() < until {
+        core::hint::spin_loop();
+    }
+    exit_thread(NtStatus::TIMEOUT)
+}
+
+/// Signals `objects[0]` (it has started), then waits on `objects[1]`, which nobody sets,
+/// alertably or not.
+extern "system" fn blocker(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    signal(job.objects[0].load(Ordering::Relaxed));
+    let alertable = tag & 1 == 1;
+    exit_thread(wait_timeout(
+        job.objects[1].load(Ordering::Relaxed),
+        alertable,
+        -SAFETY_MS * MS,
+    ))
+}
+
+/// Terminates a thread while it runs (spins), while it is blocked, while it is suspended
+/// since its creation, or while it is blocked and suspended.
+fn thread_terminated(worker: &mut Worker) {
+    let tag = worker.tag();
+    let variant = worker.rng.below(4);
+    let (Ok(started), Ok(never)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_event(NOTIFICATION_EVENT, false),
+    ) else {
+        TERMINATIONS.wrong(format_args!("creating the events"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(started, Ordering::Relaxed);
+    job.objects[1].store(never, Ordering::Relaxed);
+    let (routine, suspended_at_creation): (rt::thread::StartRoutine, bool) = match variant {
+        0 => (spinner, false),
+        1 | 3 => (blocker, false),
+        _ => (spinner, true),
+    };
+    if let Some(thread) = worker.spawn(routine, tag, suspended_at_creation) {
+        if suspended_at_creation {
+            SUSPENSIONS.first();
+        } else {
+            WAKEUPS.expect(
+                "the thread started",
+                wait_for_signal(started, false),
+                NtStatus::SUCCESS,
+            );
+            worker.maybe_pause();
+        }
+        if variant == 3 {
+            suspend(thread, 0);
+        }
+        let status = terminate(thread, tag);
+        if suspended_at_creation || variant == 3 {
+            // Termination lifts the suspension.
+            SUSPENSIONS.second();
+        }
+        if reap_thread(thread, status) {
+            TERMINATIONS.second();
+        }
+    }
+    close(started);
+    close(never);
+}
+
+/// Acquires the mutant `objects[0]`, signals `objects[1]`, then blocks until terminated.
+extern "system" fn owner(argument: u64) -> ! {
+    let (job, _) = unpack(argument);
+    let mutant = job.objects[0].load(Ordering::Relaxed);
+    let acquired = wait(mutant);
+    if acquired != NtStatus::SUCCESS {
+        exit_thread(acquired);
+    }
+    MUTANTS.first();
+    signal(job.objects[1].load(Ordering::Relaxed));
+    delay(false, -SAFETY_MS * MS);
+    exit_thread(NtStatus::TIMEOUT)
+}
+
+/// Terminates a thread that owns a mutant: the worker's wait for the mutant must then
+/// end with STATUS_ABANDONED_WAIT_0, and the worker owns it.
+fn abandoned_mutant(worker: &mut Worker) {
+    let tag = worker.tag();
+    let (Ok(mutant), Ok(acquired)) = (create_mutant(), create_event(SYNCHRONIZATION_EVENT, false))
+    else {
+        ABANDONMENTS.wrong(format_args!("creating the objects"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(mutant, Ordering::Relaxed);
+    job.objects[1].store(acquired, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(owner, tag, false) {
+        WAKEUPS.expect(
+            "the owner acquired it",
+            wait_for_signal(acquired, false),
+            NtStatus::SUCCESS,
+        );
+        worker.maybe_pause();
+        let status = terminate(thread, tag);
+        ABANDONMENTS.first();
+        // The owner never released it: its acquisition counts as released by abandonment.
+        MUTANTS.second();
+        if reap_thread(thread, status) {
+            TERMINATIONS.second();
+        }
+        if ABANDONMENTS.expect(
+            "wait for an abandoned mutant",
+            wait(mutant),
+            NtStatus::ABANDONED_WAIT_0,
+        ) {
+            ABANDONMENTS.second();
+            MUTANTS.first();
+            if MUTANTS.expect(
+                "release the abandoned mutant",
+                release_mutant(mutant),
+                NtStatus::SUCCESS,
+            ) {
+                MUTANTS.second();
+            }
+        }
+    }
+    close(mutant);
+    close(acquired);
+}
+
+/// A user APC: counts itself in the job of the worker whose index is `worker`.
+extern "system" fn count_apc(worker: u64, _: u64, _: u64) {
+    JOBS[worker as usize]
+        .progress
+        .fetch_add(1, Ordering::Relaxed);
+    APCS.second();
+}
+
+fn queue_apc(thread: u64, worker: usize) {
+    // SAFETY: `count_apc` is a routine of this program that stays valid.
+    let status =
+        unsafe { nt_queue_apc_thread(thread, count_apc as *const () as u64, worker as u64, 0, 0) };
+    if APCS.expect("NtQueueApcThread", status, NtStatus::SUCCESS) {
+        APCS.first();
+    }
+}
+
+/// Waits (or delays) alertably until `rounds` APCs have run on it; every wait must end
+/// with STATUS_USER_APC.
+extern "system" fn apc_waiter(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let rounds = job.rounds.load(Ordering::Relaxed);
+    while job.progress.load(Ordering::Relaxed) < rounds {
+        let status = if tag & 1 == 0 {
+            wait_timeout(
+                job.objects[0].load(Ordering::Relaxed),
+                true,
+                -SAFETY_MS * MS,
+            )
+        } else {
+            delay(true, -SAFETY_MS * MS)
+        };
+        if status != NtStatus::USER_APC {
+            exit_thread(status);
+        }
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// User APCs to the worker itself, run by NtTestAlert, or to a thread in alertable waits.
+fn apcs(worker: &mut Worker) {
+    let count = 1 + worker.rng.below(16);
+    let job = worker.job();
+    job.progress.store(0, Ordering::Relaxed);
+    job.rounds.store(count, Ordering::Relaxed);
+    if worker.rng.below(3) == 0 {
+        for _ in 0..count {
+            queue_apc(CURRENT_THREAD_HANDLE, worker.index);
+        }
+        // SAFETY: the APCs run here.
+        let status = unsafe { nt_test_alert() };
+        APCS.expect("NtTestAlert", status, NtStatus::SUCCESS);
+        let ran = job.progress.load(Ordering::Relaxed);
+        if ran != count {
+            APCS.wrong(format_args!("{ran} of {count} APCs ran at NtTestAlert"));
+        }
+        return;
+    }
+    let tag = worker.tag();
+    let never = match create_event(NOTIFICATION_EVENT, false) {
+        Ok(event) => event,
+        Err(status) => {
+            APCS.wrong(format_args!("NtCreateEvent: {status}"));
+            return;
+        }
+    };
+    job.objects[0].store(never, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(apc_waiter, tag, false) {
+        for _ in 0..count {
+            worker.maybe_pause();
+            queue_apc(thread, worker.index);
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+        let ran = job.progress.load(Ordering::Relaxed);
+        if ran != count {
+            APCS.wrong(format_args!("{ran} of {count} APCs ran on the thread"));
+        }
+    }
+    close(never);
+}
+
+/// Waits alertably on `objects[0]`, which nobody sets; must end with STATUS_ALERTED.
+extern "system" fn alert_waiter(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let status = wait_timeout(
+        job.objects[0].load(Ordering::Relaxed),
+        true,
+        -SAFETY_MS * MS,
+    );
+    if status != NtStatus::ALERTED {
+        exit_thread(status);
+    }
+    ALERTS.second();
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// Alerts a thread before or while it waits alertably.
+fn alert(worker: &mut Worker) {
+    let tag = worker.tag();
+    let never = match create_event(NOTIFICATION_EVENT, false) {
+        Ok(event) => event,
+        Err(status) => {
+            ALERTS.wrong(format_args!("NtCreateEvent: {status}"));
+            return;
+        }
+    };
+    worker.job().objects[0].store(never, Ordering::Relaxed);
+    if let Some(thread) = worker.spawn(alert_waiter, tag, false) {
+        worker.maybe_pause();
+        // SAFETY: this program's own thread.
+        let status = unsafe { nt_alert_thread(thread) };
+        if ALERTS.expect("NtAlertThread", status, NtStatus::SUCCESS) {
+            ALERTS.first();
+        }
+        reap_thread(thread, THREAD_EXIT + tag);
+    }
+    close(never);
+}
+
+/// `rounds` times: acquires the mutant `objects[0]`, reads the cell, yields, writes it
+/// back plus one, releases the mutant.
+extern "system" fn contender(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let mutant = job.objects[0].load(Ordering::Relaxed);
+    for _ in 0..job.rounds.load(Ordering::Relaxed) {
+        let status = wait(mutant);
+        if status != NtStatus::SUCCESS {
+            exit_thread(status);
+        }
+        MUTANTS.first();
+        let value = job.cell.load(Ordering::Relaxed);
+        yield_execution();
+        job.cell.store(value + 1, Ordering::Relaxed);
+        let released = release_mutant(mutant);
+        if released != NtStatus::SUCCESS {
+            exit_thread(released);
+        }
+        MUTANTS.second();
+    }
+    exit_thread(NtStatus(THREAD_EXIT + tag))
+}
+
+/// Two to four threads update one cell under a mutant; no update may be lost.
+fn mutant_contention(worker: &mut Worker) {
+    let threads = 2 + worker.rng.below(3) as usize;
+    let rounds = 4 + worker.rng.below(13);
+    let mutant = match create_mutant() {
+        Ok(mutant) => mutant,
+        Err(status) => {
+            MUTANTS.wrong(format_args!("NtCreateMutant: {status}"));
+            return;
+        }
+    };
+    let job = worker.job();
+    job.objects[0].store(mutant, Ordering::Relaxed);
+    job.rounds.store(rounds, Ordering::Relaxed);
+    job.cell.store(0, Ordering::Relaxed);
+    let mut handles = [(0u64, 0u32); 4];
+    let mut spawned = 0;
+    for slot in handles.iter_mut().take(threads) {
+        let tag = worker.tag();
+        if let Some(thread) = worker.spawn(contender, tag, false) {
+            *slot = (thread, tag);
+            spawned += 1;
+        }
+    }
+    let all_ended = handles[..spawned].iter().fold(true, |all, &(thread, tag)| {
+        reap_thread(thread, THREAD_EXIT + tag) && all
+    });
+    let cell = job.cell.load(Ordering::Relaxed);
+    let expected = spawned as u64 * u64::from(rounds);
+    if all_ended && cell != expected {
+        MUTANTS.wrong(format_args!("the cell holds {cell}, expected {expected}"));
+    }
+    close(mutant);
+}
+
+/// Whether this process is a `stress chaos` child, whose chaos threads also create threads
+/// (in the parent, a thread terminated between creating one and closing its handle would
+/// leave the handle behind).
+static CHAOS_CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// A user APC that does nothing: what a chaos thread queues to itself.
+extern "system" fn nothing_apc(_: u64, _: u64, _: u64) {}
+
+/// A user APC queued to a chaos thread: counts itself in the job of the worker whose
+/// index is `worker` (it may never run: the thread is terminated at some point).
+extern "system" fn chaos_apc(worker: u64, _: u64, _: u64) {
+    JOBS[worker as usize]
+        .progress
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+extern "system" fn exit_at_once(_: u64) -> ! {
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// Until terminated (or the safety timeout): random waits (alertable or not, with short
+/// timeouts, WaitAll too) on the synchronization event `objects[0]`, the mutant
+/// `objects[1]` (held across a yield when it gets it) and the timer `objects[2]`; sets of
+/// the event; the timer set, one-shot or periodic, with an APC to this thread; user APCs
+/// to itself; yields, spins and short delays; in a `stress chaos` child, threads created
+/// and waited for.
+extern "system" fn chaos_thread(argument: u64) -> ! {
+    let (job, tag) = unpack(argument);
+    let mut rng = Rng::new(SEED.load(Ordering::Relaxed), u64::from(tag));
+    let event = job.objects[0].load(Ordering::Relaxed);
+    let mutant = job.objects[1].load(Ordering::Relaxed);
+    let timer = job.objects[2].load(Ordering::Relaxed);
+    let tsc_khz = TSC_KHZ.load(Ordering::Relaxed);
+    let until = rdtsc() + SAFETY_MS as u64 * tsc_khz;
+    while rdtsc() < until {
+        let timeout = -i64::from(rng.below(3)) * MS;
+        match rng.below(9) {
+            0 => {
+                let object = if rng.below(2) == 0 { event } else { timer };
+                wait_timeout(object, rng.below(2) == 0, timeout);
+            }
+            1 => {
+                let status = wait_timeout(mutant, false, timeout);
+                if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+                    yield_execution();
+                    release_mutant(mutant);
+                }
+            }
+            2 => {
+                let both = [event, mutant];
+                // SAFETY: the handles and the timeout are locals.
+                let status = unsafe {
+                    nt_wait_for_multiple_objects(2, both.as_ptr(), WAIT_ALL, 1, &timeout)
+                };
+                if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+                    release_mutant(mutant);
+                }
+            }
+            3 => {
+                // SAFETY: `nothing_apc` is a routine of this program that stays valid.
+                unsafe {
+                    nt_queue_apc_thread(
+                        CURRENT_THREAD_HANDLE,
+                        nothing_apc as *const () as u64,
+                        0,
+                        0,
+                        0,
+                    )
+                };
+                if rng.below(2) == 0 {
+                    delay(true, 0);
+                } else {
+                    // SAFETY: the APCs run here.
+                    unsafe { nt_test_alert() };
+                }
+            }
+            4 => {
+                set_event(event);
+            }
+            5 => yield_execution(),
+            8 => {
+                let due = -i64::from(rng.below(3)) * MS;
+                let period = rng.below(2) as i32;
+                // SAFETY: the due time is a local; `nothing_apc` stays valid.
+                unsafe {
+                    nt_set_timer(
+                        timer,
+                        &due,
+                        nothing_apc as *const () as u64,
+                        0,
+                        0,
+                        period,
+                        core::ptr::null_mut(),
+                    )
+                };
+            }
+            6 => {
+                let until = rdtsc() + u64::from(rng.below(100)) * tsc_khz / 1000;
+                while rdtsc() < until {
+                    core::hint::spin_loop();
+                }
+            }
+            _ if CHAOS_CHILD.load(Ordering::Relaxed) != 0 => {
+                if let Ok(thread) = create_thread(exit_at_once, 0, 0) {
+                    wait(thread);
+                    close(thread);
+                }
+            }
+            _ => {
+                delay(rng.below(2) == 0, timeout);
+            }
+        }
+    }
+    exit_thread(NtStatus::TIMEOUT)
+}
+
+/// One to three chaos threads, suspended and resumed, sent APCs and alerts at random
+/// moments, then terminated wherever they are (some while suspended). The mutant they
+/// share must then be free or abandoned, and no more APCs may have run than were queued.
+fn thread_chaos(worker: &mut Worker) {
+    let (Ok(event), Ok(mutant), Ok(timer)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_mutant(),
+        create_timer(worker.rng.below(2) == 0),
+    ) else {
+        TERMINATIONS.wrong(format_args!("creating the objects"));
+        return;
+    };
+    let job = worker.job();
+    job.objects[0].store(event, Ordering::Relaxed);
+    job.objects[1].store(mutant, Ordering::Relaxed);
+    job.objects[2].store(timer, Ordering::Relaxed);
+    job.progress.store(0, Ordering::Relaxed);
+    let mut threads = [(0u64, 0u32); 3];
+    let mut spawned = 0;
+    for slot in threads.iter_mut().take(1 + worker.rng.below(3) as usize) {
+        let tag = worker.tag();
+        if let Some(thread) = worker.spawn(chaos_thread, tag, false) {
+            *slot = (thread, tag);
+            spawned += 1;
+        }
+    }
+    let threads = &threads[..spawned];
+    let mut queued = 0;
+    for _ in 0..worker.rng.below(8) {
+        let Some(&(thread, _)) = threads.get(worker.rng.below(3) as usize) else {
+            continue;
+        };
+        match worker.rng.below(4) {
+            0 => {
+                suspend(thread, 0);
+                worker.maybe_pause();
+                resume(thread, 1);
+            }
+            1 => {
+                // SAFETY: `chaos_apc` is a routine of this program that stays valid.
+                let status = unsafe {
+                    nt_queue_apc_thread(
+                        thread,
+                        chaos_apc as *const () as u64,
+                        worker.index as u64,
+                        0,
+                        0,
+                    )
+                };
+                if APCS.expect("NtQueueApcThread", status, NtStatus::SUCCESS) {
+                    queued += 1;
+                }
+            }
+            2 => {
+                // SAFETY: this program's own thread.
+                let status = unsafe { nt_alert_thread(thread) };
+                ALERTS.expect("NtAlertThread", status, NtStatus::SUCCESS);
+            }
+            _ => worker.maybe_pause(),
+        }
+    }
+    for &(thread, tag) in threads {
+        let suspended = worker.rng.below(4) == 0;
+        if suspended {
+            suspend(thread, 0);
+        }
+        let status = terminate(thread, tag);
+        if suspended {
+            // Termination lifts the suspension.
+            SUSPENSIONS.second();
+        }
+        if reap_thread(thread, status) {
+            TERMINATIONS.second();
+        }
+    }
+    let ran = job.progress.load(Ordering::Relaxed);
+    if ran > queued {
+        APCS.wrong(format_args!(
+            "{ran} APCs ran on chaos threads, {queued} queued"
+        ));
+    }
+    let status = wait(mutant);
+    if status == NtStatus::SUCCESS || status == NtStatus::ABANDONED_WAIT_0 {
+        MUTANTS.expect(
+            "release the mutant",
+            release_mutant(mutant),
+            NtStatus::SUCCESS,
+        );
+    } else {
+        MUTANTS.wrong(format_args!("the chaos threads' mutant: {status}"));
+    }
+    close(event);
+    close(mutant);
+    // Perhaps still armed, periodic, with an APC for a thread that has gone: closing its
+    // last handle must delete it all the same.
+    close(timer);
+}
+
+/// Runs `stress chaos SEED` for a random moment, then terminates it wherever its threads
+/// are.
+fn process_chaos(worker: &mut Worker) {
+    let tag = worker.tag();
+    let mut command = TextBuffer::<32>::new();
+    let _ = write!(
+        command,
+        "stress chaos {} {}",
+        worker.rng.next() as u32,
+        TSC_KHZ.load(Ordering::Relaxed)
+    );
+    match create_user_process("stress", command.as_str(), 0, 0) {
+        Ok(child) => {
+            PROCESSES.first();
+            delay(false, -i64::from(worker.rng.below(4)) * MS);
+            let status = TERMINATED + tag;
+            // SAFETY: this program's own child.
+            let terminated = unsafe { nt_terminate_process(child.process, NtStatus(status)) };
+            if TERMINATIONS.expect("NtTerminateProcess", terminated, NtStatus::SUCCESS) {
+                TERMINATIONS.first();
+            }
+            if reap_process(child, status) {
+                TERMINATIONS.second();
+            }
+        }
+        Err(status) => PROCESSES.wrong(format_args!("NtCreateUserProcess: {status}")),
+    }
+}
+
+/// `stress chaos SEED TSC_KHZ`: four chaos threads (this one among them) on a shared event,
+/// mutant and timer, creating threads too, until terminated. The parent passes the TSC
+/// frequency, which the child need not measure again.
+fn chaos_child(seed: Option<u32>, tsc_khz: Option<u32>) -> NtStatus {
+    let (Some(seed), Some(tsc_khz)) = (seed, tsc_khz) else {
+        println!("usage: stress chaos SEED TSC_KHZ");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    SEED.store(u64::from(seed), Ordering::Relaxed);
+    CHAOS_CHILD.store(1, Ordering::Relaxed);
+    TSC_KHZ.store(u64::from(tsc_khz.max(1)), Ordering::Relaxed);
+    let status = rt::apc::register_dispatcher();
+    if !status.is_success() {
+        return status;
+    }
+    let (Ok(event), Ok(mutant), Ok(timer)) = (
+        create_event(SYNCHRONIZATION_EVENT, false),
+        create_mutant(),
+        create_timer(seed & 1 == 0),
+    ) else {
+        return NtStatus::UNSUCCESSFUL;
+    };
+    JOBS[0].objects[0].store(event, Ordering::Relaxed);
+    JOBS[0].objects[1].store(mutant, Ordering::Relaxed);
+    JOBS[0].objects[2].store(timer, Ordering::Relaxed);
+    for tag in 1..4u64 {
+        if let Err(status) = create_thread(chaos_thread, tag << 8, 0) {
+            return status;
+        }
+    }
+    chaos_thread(0)
+}

@@ -451,6 +451,9 @@ impl Drop for TinyBinary {
     }
 }
 
+/// How often a spawn refused with ETXTBSY is tried again, a millisecond apart.
+const MAX_BUSY_RETRIES: u32 = 2000;
+
 /// posix_spawn of the tiny static binary and waitpid, on the caller's CPU (the child
 /// inherits its affinity).
 fn spawn_wait(warm_up: u32, count: usize) -> Result<Vec<u64>, Error> {
@@ -463,17 +466,28 @@ fn spawn_wait(warm_up: u32, count: usize) -> Result<Vec<u64>, Error> {
     let envp = [std::ptr::null_mut()];
     let once = || -> Result<(), Error> {
         let mut pid = 0;
-        // SAFETY: the path and both NULL-terminated vectors outlive the call; no file
-        // actions or attributes.
-        let rc = unsafe {
-            libc::posix_spawn(
-                &mut pid,
-                path.as_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-            )
+        let mut busy_retries = 0;
+        let rc = loop {
+            // SAFETY: the path and both NULL-terminated vectors outlive the call; no file
+            // actions or attributes.
+            let rc = unsafe {
+                libc::posix_spawn(
+                    &mut pid,
+                    path.as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                )
+            };
+            // A child another thread forked while the file was open for writing holds
+            // that descriptor until it exits, and the kernel refuses to run a file open
+            // for writing (ETXTBSY): wait for it.
+            if rc != libc::ETXTBSY || busy_retries == MAX_BUSY_RETRIES {
+                break rc;
+            }
+            busy_retries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1));
         };
         if rc != 0 {
             return Err(Error::Os {

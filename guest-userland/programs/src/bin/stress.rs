@@ -406,9 +406,6 @@ fn main(args: &Args) -> NtStatus {
         );
         close(worker);
     }
-    // The timer table lets go of a deleted timer at the clock's next tick (10 ms): wait
-    // for two, so the last chaos timers closed are gone too.
-    delay(false, -20 * MS);
     let after = snapshot();
     check_counters(&before, &after);
 
@@ -451,7 +448,11 @@ struct Snapshot {
     threads: u32,
 }
 
+/// The counters once the last timers closed are gone: the timer table lets go of a
+/// deleted timer (and its own storage, once empty) at the clock's next tick, 10 ms on, so
+/// two ticks pass first.
 fn snapshot() -> Option<Snapshot> {
+    delay(false, -20 * MS);
     Some(Snapshot {
         counters: counters().ok()?,
         threads: live_threads().ok()?,

@@ -177,6 +177,21 @@ fn mkimage_checks_and_writes() {
     let contents = vmm::image::Contents::parse(&bytes).unwrap();
     let names: Vec<&str> = contents.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["kernel", "boot.cfg", "System32/hello.exe"]);
+    // Writing it again replaces the file rather than rewriting it, so a VM running the
+    // old image (which maps it) keeps its bytes.
+    let old = std::fs::File::open(&out_img).unwrap();
+    let again = run(args("hello", &kernel));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    use std::os::unix::fs::MetadataExt;
+    let old_inode = old.metadata().unwrap().ino();
+    assert_ne!(std::fs::metadata(&out_img).unwrap().ino(), old_inode);
+    assert_eq!(old.metadata().unwrap().len(), bytes.len() as u64);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

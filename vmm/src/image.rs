@@ -556,14 +556,23 @@ pub fn write_image(
     output: &Path,
 ) -> Result<(), Error> {
     let bytes = build_image(kernel, default, programs)?;
+    // A new file renamed over the old one: a VM running the old image keeps it mapped,
+    // and rewriting that file in place would change (or truncate) its memory under it.
+    let mut partial = output.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
     let write = |bytes: &[u8]| -> std::io::Result<()> {
-        let mut file = File::create(output)?;
+        let mut file = File::create(&partial)?;
         file.write_all(bytes)?;
-        file.sync_all()
+        file.sync_all()?;
+        std::fs::rename(&partial, output)
     };
-    write(&bytes).map_err(|source| Error::WriteOutput {
-        path: output.to_path_buf(),
-        source,
+    write(&bytes).map_err(|source| {
+        let _ = std::fs::remove_file(&partial);
+        Error::WriteOutput {
+            path: output.to_path_buf(),
+            source,
+        }
     })
 }
 

@@ -304,6 +304,19 @@ impl SystemService {
     }
 }
 
+/// The body of a user-mode system service stub, as NT's are: the service number in `eax`
+/// and the first argument moved to `r10`, then `syscall`, or `int 2Eh` where
+/// KUSER_SHARED_DATA.SystemCall says so. For `naked_asm!` with the operands `number` (the
+/// service), `system_call` (the address of KUSER_SHARED_DATA.SystemCall) and `int_2e` (its
+/// `int 2Eh` bit); rt's stubs and ntdll.dll's exports share it.
+#[macro_export]
+macro_rules! system_service_stub_body {
+    () => {
+        "mov r10, rcx\nmov eax, {number}\ntest byte ptr ds:[{system_call}], {int_2e}\njnz 2f\n\
+         syscall\nret\n2:\nint 0x2e\nret"
+    };
+}
+
 /// `NtCurrentProcess()`: the pseudo-handle for the calling process.
 pub const CURRENT_PROCESS_HANDLE: u64 = u64::MAX;
 /// `NtCurrentThread()`: the pseudo-handle for the calling thread.

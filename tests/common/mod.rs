@@ -506,23 +506,14 @@ impl Asm {
 }
 
 /// Boots `guest_image()` with `program` (name and arguments; empty: the image's default) in
-/// `pvm_mode`, console
-/// captured, stopping it after `timeout`; prints the console for failing tests to show.
+/// `pvm_mode` on one vCPU, console captured, stopping it after `timeout`; prints the console
+/// for failing tests to show.
 pub fn boot_program(
     program: &[&str],
     pvm_mode: vmm::PvmMode,
     timeout: std::time::Duration,
 ) -> vmm::RunOutcome {
-    let config = vmm::RunConfig {
-        program: (!program.is_empty()).then(|| program.iter().map(|s| s.to_string()).collect()),
-        console: vmm::ConsoleSink::Capture,
-        timeout,
-        pvm_mode,
-        ..vmm::RunConfig::new(guest_image())
-    };
-    let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
-    eprintln!("console of {program:?}:\n{}", outcome.console_text());
-    outcome
+    boot_program_on_cpus(program, pvm_mode, 1, timeout)
 }
 
 /// Asserts that the guest exited with `status`, showing the console otherwise.

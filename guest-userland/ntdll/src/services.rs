@@ -20,15 +20,7 @@ macro_rules! stub {
         #[unsafe(no_mangle)]
         pub unsafe extern "system" fn $name() -> u32 {
             core::arch::naked_asm!(
-                "mov r10, rcx",
-                "mov eax, {number}",
-                "test byte ptr ds:[{system_call}], {int_2e}",
-                "jnz 2f",
-                "syscall",
-                "ret",
-                "2:",
-                "int 0x2e",
-                "ret",
+                abi::system_service_stub_body!(),
                 number = const SystemService::$service as u32,
                 system_call = const KUSER_SHARED_DATA_ADDRESS + KUSER_SHARED_DATA_SYSTEM_CALL,
                 int_2e = const SYSTEM_CALL_INT_2E,

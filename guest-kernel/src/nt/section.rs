@@ -3,7 +3,7 @@
 //! work to the memory manager's section objects (`mm::section`).
 
 use abi::NtStatus;
-use abi::access::{OBJ_PERMANENT, PROCESS_VM_OPERATION};
+use abi::access::PROCESS_VM_OPERATION;
 use abi::file::FILE_EXECUTE;
 use abi::memory::{
     MEM_RESERVE, MEM_TOP_DOWN, MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS,
@@ -19,6 +19,7 @@ use abi::section::{
 use super::dispatcher::{probe_optional_ulong, return_ulong};
 use super::memory::{probe_in_out, write_u64};
 use super::object::return_handle;
+use super::sync::{capture_new_object_attributes, insert_captured_object};
 use super::user_args::{self, arguments, bytes_of, probe_for_write, write_bytes};
 use crate::arch::TrapFrame;
 use crate::io::file::File;
@@ -71,14 +72,7 @@ pub fn nt_create_section(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         return Err(NtStatus::INVALID_PAGE_PROTECTION);
     }
     user_args::probe_for_write_handle(handle_address)?;
-    let attributes = match attributes {
-        0 => None,
-        address => Some(user_args::capture_object_attributes(address)?),
-    };
-    let attribute_flags = attributes.as_ref().map_or(0, |a| a.attributes);
-    if attribute_flags & OBJ_PERMANENT != 0 {
-        return Err(NtStatus::PRIVILEGE_NOT_HELD);
-    }
+    let attributes = capture_new_object_attributes(attributes)?;
     let size = match maximum_size {
         0 => None,
         address => Some(crate::mm::probe::capture::<u64>(address)?),
@@ -98,18 +92,12 @@ pub fn nt_create_section(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
         }
         Section::create_page_file_backed(size, protect)?
     };
-    let name = attributes
-        .as_ref()
-        .filter(|a| a.name.is_some())
-        .map(|a| a.object_name());
-    let (handle, status) = ob::insert_object(
+    insert_captured_object(
         Object::create(section),
-        name.as_ref(),
-        attribute_flags,
-        desired_access as u32,
-    )?;
-    return_handle(handle_address, handle)?;
-    Ok(status)
+        handle_address,
+        desired_access,
+        attributes,
+    )
 }
 
 /// `NtOpenSection(PHANDLE SectionHandle, DesiredAccess, POBJECT_ATTRIBUTES)`: opens a

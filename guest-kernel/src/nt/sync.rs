@@ -41,7 +41,7 @@ use crate::ke::thread::{WaitReason, WaitType};
 use crate::ke::timer::{TIMER_TYPE, Timer, TimerApc};
 use crate::ke::wait;
 use crate::mm::probe::{self, Plain};
-use crate::ob::{self, Object, ObjectBody, ObjectRef, ObjectType};
+use crate::ob::{self, Object, ObjectBody, ObjectName, ObjectRef, ObjectType};
 use crate::ps::{self, Process, Thread};
 
 // SAFETY: two i32s, no padding.
@@ -54,35 +54,60 @@ unsafe impl Plain for TimerBasicInformation {}
 // assertions, size 0x4D0).
 unsafe impl Plain for Context {}
 
-/// The common tail of the create services: captures the optional `OBJECT_ATTRIBUTES`
-/// (OBJ_PERMANENT needs a privilege no caller has: STATUS_PRIVILEGE_NOT_HELD), inserts
-/// `object` under its name, if any, and returns the handle to the caller. Returns
-/// STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing object instead.
-pub(super) fn insert_new_object<T: ObjectBody>(
-    object: alloc::sync::Arc<Object<T>>,
-    handle_address: u64,
-    desired_access: u64,
+/// The optional `OBJECT_ATTRIBUTES` of a create service, captured: the flags and the
+/// name, if any.
+pub(super) struct NewObjectAttributes {
+    flags: u32,
+    name: Option<ObjectName>,
+}
+
+/// Captures a create service's optional `OBJECT_ATTRIBUTES`. OBJ_PERMANENT needs a
+/// privilege no caller has: STATUS_PRIVILEGE_NOT_HELD.
+pub(super) fn capture_new_object_attributes(
     attributes: u64,
-) -> Result<NtStatus, NtStatus> {
+) -> Result<NewObjectAttributes, NtStatus> {
     let attributes = capture_optional_attributes(attributes)?;
-    let (attribute_flags, name) = match &attributes {
+    let (flags, name) = match &attributes {
         Some(attributes) => (
             attributes.attributes,
             attributes.name.is_some().then(|| attributes.object_name()),
         ),
         None => (0, None),
     };
-    if attribute_flags & OBJ_PERMANENT != 0 {
+    if flags & OBJ_PERMANENT != 0 {
         return Err(NtStatus::PRIVILEGE_NOT_HELD);
     }
+    Ok(NewObjectAttributes { flags, name })
+}
+
+/// The common tail of the create services: inserts `object` under its name, if any, and
+/// returns the handle to the caller. Returns STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF
+/// opened an existing object instead.
+pub(super) fn insert_captured_object<T: ObjectBody>(
+    object: alloc::sync::Arc<Object<T>>,
+    handle_address: u64,
+    desired_access: u64,
+    attributes: NewObjectAttributes,
+) -> Result<NtStatus, NtStatus> {
     let (handle, status) = ob::insert_object(
         object,
-        name.as_ref(),
-        attribute_flags,
+        attributes.name.as_ref(),
+        attributes.flags,
         desired_access as u32,
     )?;
     return_handle(handle_address, handle)?;
     Ok(status)
+}
+
+/// [`capture_new_object_attributes`], then [`insert_captured_object`].
+pub(super) fn insert_new_object<T: ObjectBody>(
+    object: alloc::sync::Arc<Object<T>>,
+    handle_address: u64,
+    desired_access: u64,
+    attributes: u64,
+) -> Result<NtStatus, NtStatus> {
+    let attributes = capture_new_object_attributes(attributes)?;
+    insert_captured_object(object, handle_address, desired_access, attributes)
 }
 
 /// The body of the open services (`PHANDLE Handle, DesiredAccess, POBJECT_ATTRIBUTES`):

@@ -17,14 +17,16 @@ use abi::nt::{
     UnicodeString,
 };
 use abi::process::{
-    CONTEXT_FLAGS_OFFSET, CONTEXT_FULL, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET,
-    CONTEXT_SIZE, InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation,
+    InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation,
     SYSTEM_PROCESS_INFORMATION_CLASS, SystemProcessInformation,
 };
 use abi::section::{
     SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
+use abi::user_process::{
+    ClassicStack, INITIAL_STACK_FRAME, InitialContext, ParametersLayout, write_parameters,
+};
 
 use crate::syscall::{
     nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
@@ -124,11 +126,7 @@ pub fn create_user_process(
     }
 }
 
-/// What the kernel leaves above a new thread's initial `rsp` (the entry point's home
-/// space and return address, as a call leaves them), as for NtCreateUserProcess's thread.
-const INITIAL_STACK_FRAME: u64 = 0x30 + 8;
 const PAGE_SIZE: u64 = 0x1000;
-const STACK_RESERVE_GRANULARITY: u64 = 0x1_0000;
 /// Where the image path goes when a program is named without a path.
 const SYSTEM32: &str = "\\SystemRoot\\System32\\";
 /// Offset of `ProcessParameters` in the PEB.
@@ -144,7 +142,7 @@ fn to_result(status: NtStatus) -> Result<(), NtStatus> {
 
 /// The NT path of an image: `image_path` itself when it starts with `\`, else
 /// `\SystemRoot\System32\NAME`, with `.exe` added when missing.
-fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> {
+pub fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> {
     let mut length = 0;
     let mut push = |text: &str| -> Result<(), NtStatus> {
         for unit in text.encode_utf16() {
@@ -166,16 +164,6 @@ fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16
         }
     }
     Ok(&buffer[..length])
-}
-
-/// `CONTEXT`, 16-byte aligned as NtCreateThread requires.
-#[repr(C, align(16))]
-struct Context([u8; CONTEXT_SIZE]);
-
-impl Context {
-    fn set(&mut self, offset: usize, value: u64) {
-        self.0[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-    }
 }
 
 /// Creates a process running `image_path` (`hello`, or an NT path) with `command_line`
@@ -293,16 +281,12 @@ fn start_classic_process(
 ) -> Result<u64, NtStatus> {
     let peb = query_basic_information(process)?.peb_base_address;
 
-    // RTL_USER_PROCESS_PARAMETERS, normalized, laid out as the kernel lays them out for
-    // NtCreateUserProcess: the structure, then each string with a terminating NUL.
-    let header = size_of::<RtlUserProcessParameters>();
-    let path_bytes = path.len() * 2;
-    let command_bytes = command.len() * 2;
-    let total = header + path_bytes + command_bytes + 4;
+    // RTL_USER_PROCESS_PARAMETERS, normalized, laid out as every creator lays them out.
+    let layout = ParametersLayout::new(path.len(), command.len(), 0)?;
     let mut block =
         [0u8; size_of::<RtlUserProcessParameters>() + 2 * (MAX_IMAGE_PATH + MAX_COMMAND_LINE) + 4];
     let mut base = 0u64;
-    let mut size = total as u64;
+    let mut size = layout.total as u64;
     // SAFETY: the base and size are locals.
     to_result(unsafe {
         nt_allocate_virtual_memory(
@@ -314,45 +298,15 @@ fn start_classic_process(
             PAGE_READWRITE,
         )
     })?;
-    let string = |units: &[u16], offset: usize| UnicodeString {
-        length: (units.len() * 2) as u16,
-        maximum_length: (units.len() * 2 + 2) as u16,
-        reserved: 0,
-        buffer: base + offset as u64,
-    };
-    let parameters = RtlUserProcessParameters {
-        maximum_length: total as u32,
-        length: total as u32,
-        flags: PROCESS_PARAMETERS_NORMALIZED,
-        image_path_name: string(path, header),
-        command_line: string(command, header + path_bytes + 2),
-        ..RtlUserProcessParameters::default()
-    };
-    // SAFETY: `RtlUserProcessParameters` is plain `#[repr(C)]` data without padding
-    // (pinned by `abi::nt`); the slice covers exactly the local.
-    let parameter_bytes =
-        unsafe { core::slice::from_raw_parts((&raw const parameters).cast::<u8>(), header) };
-    block[..header].copy_from_slice(parameter_bytes);
-    for (units, offset) in [(path, header), (command, header + path_bytes + 2)] {
-        for (index, unit) in units.iter().enumerate() {
-            block[offset + 2 * index..offset + 2 * index + 2].copy_from_slice(&unit.to_le_bytes());
-        }
-    }
-    write_child(process, base, &block[..total])?;
+    let written = write_parameters(&mut block, base, path, command, &[])?;
+    write_child(process, base, &block[..written])?;
     write_child(process, peb + PEB_PROCESS_PARAMETERS, &base.to_le_bytes())?;
 
     // The stack, as BaseCreateStack makes it: reserved, its top committed, a guard page
     // below the committed part.
-    let commit = image
-        .committed_stack_size
-        .max(PAGE_SIZE)
-        .next_multiple_of(PAGE_SIZE);
-    let reserve = image
-        .maximum_stack_size
-        .max(commit + PAGE_SIZE)
-        .next_multiple_of(STACK_RESERVE_GRANULARITY);
+    let stack = ClassicStack::of(image);
     let mut allocation_base = 0u64;
-    let mut size = reserve;
+    let mut size = stack.reserve;
     // SAFETY: the base and size are locals.
     to_result(unsafe {
         nt_allocate_virtual_memory(
@@ -364,29 +318,28 @@ fn start_classic_process(
             PAGE_READWRITE,
         )
     })?;
-    let stack_base = allocation_base + reserve;
-    let stack_limit = stack_base - commit;
-    let mut guard = stack_limit - PAGE_SIZE;
-    let mut size = commit + PAGE_SIZE;
+    let (stack_base, stack_limit, guard) = stack.bounds(allocation_base);
+    let mut commit_base = guard;
+    let mut size = stack.commit + PAGE_SIZE;
     // SAFETY: the base and size are locals.
     to_result(unsafe {
         nt_allocate_virtual_memory(
             process,
-            &mut guard,
+            &mut commit_base,
             0,
             &mut size,
             MEM_COMMIT,
             PAGE_READWRITE,
         )
     })?;
-    let mut guard = stack_limit - PAGE_SIZE;
+    let mut guard_base = guard;
     let mut size = PAGE_SIZE;
     let mut old = 0;
     // SAFETY: the base, size and old protection are locals.
     to_result(unsafe {
         nt_protect_virtual_memory(
             process,
-            &mut guard,
+            &mut guard_base,
             &mut size,
             PAGE_READWRITE | PAGE_GUARD,
             &mut old,
@@ -401,12 +354,11 @@ fn start_classic_process(
 
     // The initial context: the image's entry point, entered as a call would with the PEB
     // as its argument.
-    let mut context = Context([0; CONTEXT_SIZE]);
-    context.0[CONTEXT_FLAGS_OFFSET..CONTEXT_FLAGS_OFFSET + 4]
-        .copy_from_slice(&CONTEXT_FULL.to_le_bytes());
-    context.set(CONTEXT_RIP_OFFSET, image.transfer_address);
-    context.set(CONTEXT_RSP_OFFSET, stack_base - INITIAL_STACK_FRAME);
-    context.set(CONTEXT_RCX_OFFSET, peb);
+    let context = InitialContext::new(
+        image.transfer_address,
+        stack_base - INITIAL_STACK_FRAME,
+        peb,
+    );
     let mut thread = 0;
     let mut client_id = ClientId::default();
     // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.

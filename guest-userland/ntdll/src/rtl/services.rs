@@ -1,0 +1,138 @@
+//! The system services the runtime library calls, with their signatures: ntdll's own
+//! exports ([`crate::services`]) declared once more with types, as [`crate::calls`] does
+//! for the loader's.
+
+use abi::NtStatus;
+use abi::file::IoStatusBlock;
+use abi::nt::{ClientId, ObjectAttributes};
+use abi::process::InitialTeb;
+
+unsafe extern "system" {
+    #[link_name = "NtClose"]
+    pub fn nt_close(handle: u64) -> NtStatus;
+    #[link_name = "NtOpenFile"]
+    pub fn nt_open_file(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        io_status: *mut IoStatusBlock,
+        share_access: u32,
+        open_options: u32,
+    ) -> NtStatus;
+    #[link_name = "NtCreateSection"]
+    pub fn nt_create_section(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        maximum_size: *const u64,
+        page_protection: u32,
+        allocation_attributes: u32,
+        file: u64,
+    ) -> NtStatus;
+    #[link_name = "NtQuerySection"]
+    pub fn nt_query_section(
+        section: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32,
+    ) -> NtStatus;
+    #[link_name = "NtCreateProcessEx"]
+    pub fn nt_create_process_ex(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        parent_process: u64,
+        flags: u32,
+        section: u64,
+        debug_port: u64,
+        token: u64,
+        reserved: u32,
+    ) -> NtStatus;
+    #[link_name = "NtCreateThread"]
+    pub fn nt_create_thread(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        process: u64,
+        client_id: *mut ClientId,
+        context: *const u8,
+        initial_teb: *const InitialTeb,
+        create_suspended: u32,
+    ) -> NtStatus;
+    #[link_name = "NtCreateThreadEx"]
+    pub fn nt_create_thread_ex(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        process: u64,
+        start_routine: u64,
+        argument: u64,
+        create_flags: u32,
+        zero_bits: u64,
+        stack_size: u64,
+        maximum_stack_size: u64,
+        attribute_list: u64,
+    ) -> NtStatus;
+    #[link_name = "NtQueryInformationThread"]
+    pub fn nt_query_information_thread(
+        thread: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32,
+    ) -> NtStatus;
+    #[link_name = "NtQueryInformationProcess"]
+    pub fn nt_query_information_process(
+        process: u64,
+        information_class: u32,
+        information: *mut u8,
+        length: u32,
+        return_length: *mut u32,
+    ) -> NtStatus;
+    #[link_name = "NtAllocateVirtualMemory"]
+    pub fn nt_allocate_virtual_memory(
+        process: u64,
+        base: *mut u64,
+        zero_bits: u64,
+        size: *mut u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> NtStatus;
+    #[link_name = "NtFreeVirtualMemory"]
+    pub fn nt_free_virtual_memory(
+        process: u64,
+        base: *mut u64,
+        size: *mut u64,
+        free_type: u32,
+    ) -> NtStatus;
+    #[link_name = "NtProtectVirtualMemory"]
+    pub fn nt_protect_virtual_memory(
+        process: u64,
+        base: *mut u64,
+        size: *mut u64,
+        new_protect: u32,
+        old_protect: *mut u32,
+    ) -> NtStatus;
+    #[link_name = "NtWriteVirtualMemory"]
+    pub fn nt_write_virtual_memory(
+        process: u64,
+        base: u64,
+        buffer: *const u8,
+        size: u64,
+        written: *mut u64,
+    ) -> NtStatus;
+    #[link_name = "NtTerminateProcess"]
+    pub fn nt_terminate_process(process: u64, exit_status: NtStatus) -> NtStatus;
+    #[link_name = "NtYieldExecution"]
+    pub fn nt_yield_execution() -> NtStatus;
+}
+
+/// A status as a `Result`.
+pub fn to_result(status: NtStatus) -> Result<(), NtStatus> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}

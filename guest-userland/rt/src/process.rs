@@ -421,16 +421,29 @@ pub fn wait(handle: u64) -> NtStatus {
     unsafe { nt_wait_for_single_object(handle, 0, core::ptr::null()) }
 }
 
+/// `NtQuerySystemInformation`'s signature: rt's own stub, or ntdll's export.
+pub type QuerySystemInformation =
+    unsafe extern "system" fn(u32, *mut u8, u32, *mut u32) -> NtStatus;
+
 /// Calls `visit` with each process record of `SystemProcessInformation` and its image
 /// name, read into `buffer`.
 pub fn for_each_process(
+    buffer: &mut [u64],
+    visit: impl FnMut(&SystemProcessInformation, &[u16]),
+) -> Result<(), NtStatus> {
+    for_each_process_with(nt_query_system_information, buffer, visit)
+}
+
+/// [`for_each_process`] through `query`.
+pub fn for_each_process_with(
+    query: QuerySystemInformation,
     buffer: &mut [u64],
     mut visit: impl FnMut(&SystemProcessInformation, &[u16]),
 ) -> Result<(), NtStatus> {
     let length = u32::try_from(size_of_val(buffer)).unwrap_or(u32::MAX);
     // SAFETY: the buffer is the caller's, of the length passed.
     let status = unsafe {
-        nt_query_system_information(
+        query(
             SYSTEM_PROCESS_INFORMATION_CLASS,
             buffer.as_mut_ptr().cast(),
             length,

@@ -102,6 +102,11 @@ impl InitialContext {
     }
 }
 
+/// The longest environment block a creator copies into a new process, in UTF-16 units
+/// (its ending NULs included); a longer one, or one without an end, is
+/// STATUS_INVALID_PARAMETER.
+pub const MAX_ENVIRONMENT_UNITS: usize = 0x1_0000;
+
 /// Where each part of a parameters block lies, as offsets from its start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParametersLayout {

@@ -30,8 +30,8 @@ use abi::section::{
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
-    ClassicStack, INITIAL_STACK_FRAME, InitialContext, ParametersLayout, RtlUserProcessInformation,
-    write_parameters,
+    ClassicStack, INITIAL_STACK_FRAME, InitialContext, MAX_ENVIRONMENT_UNITS, ParametersLayout,
+    RtlUserProcessInformation, write_parameters,
 };
 
 use super::heap::{RtlAllocateHeap, RtlFreeHeap, process_heap_handle};
@@ -46,8 +46,6 @@ use super::string::units;
 const PAGE_SIZE: u64 = 0x1000;
 /// Offset of `ProcessParameters` in the PEB.
 const PEB_PROCESS_PARAMETERS: u64 = 0x20;
-/// The longest environment block copied into a child, in UTF-16 units.
-const MAX_ENVIRONMENT_UNITS: usize = 0x1_0000;
 
 /// `RtlCreateProcessParameters(ProcessParameters, ImagePathName, DllPath,
 /// CurrentDirectory, CommandLine, Environment, WindowTitle, DesktopInfo, ShellInfo,
@@ -160,7 +158,8 @@ fn current_environment() -> u64 {
 /// DebugPort, TokenHandle, ProcessInformation)`: a process of the image file
 /// `NtImagePathName` (an NT path) whose parent is `parent_process` (this process when
 /// NULL), inheriting its inheritable handles when asked, with a copy of
-/// `process_parameters` (normalized or not), and its first thread created suspended. The
+/// `process_parameters` (normalized or not; the environment they point at copied after
+/// them), and its first thread created suspended. The
 /// handles (all access), the client ID and the image's information go to
 /// `process_information`.
 ///
@@ -404,12 +403,11 @@ unsafe fn copy_parameters(
     };
     let image_path = string(parameters.image_path_name)?;
     let command_line = string(parameters.command_line)?;
+    // Environment is an address even in denormalized parameters, as on NT.
     let environment = match parameters.environment {
         0 => &[][..],
-        address => {
-            // SAFETY: the caller vouches for the environment block.
-            unsafe { environment_block(address.wrapping_add(base)) }?
-        }
+        // SAFETY: the caller vouches for the environment block.
+        address => unsafe { environment_block(address) }?,
     };
     let layout = ParametersLayout::new(image_path.len(), command_line.len(), environment.len())?;
     let mut address = 0;

@@ -48,6 +48,14 @@ unsafe extern "system" {
         attribute_list: u64,
     ) -> NtStatus;
     pub fn RtlInitUnicodeString(destination: *mut UnicodeString, source: *const u16);
+    pub fn RtlCopyUnicodeString(destination: *mut UnicodeString, source: *const UnicodeString);
+    pub fn RtlEqualUnicodeString(
+        first: *const UnicodeString,
+        second: *const UnicodeString,
+        case_insensitive: u8,
+    ) -> u8;
+    pub fn RtlAppendUnicodeToString(destination: *mut UnicodeString, source: *const u16)
+    -> NtStatus;
     pub fn RtlGetCurrentPeb() -> *mut Peb;
     pub fn RtlCreateProcessParameters(
         parameters: *mut *mut RtlUserProcessParameters,

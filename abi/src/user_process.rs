@@ -6,15 +6,17 @@
 //!   structure, ImagePathName and CommandLine each with a terminating NUL (`Length` and
 //!   `MaximumLength` end there), then the environment block when there is one
 //!   (NUL-terminated strings ending with an empty one);
-//! - the first thread's stack for the classic path ([`ClassicStack`]), as BaseCreateStack
-//!   sizes it from the image's header;
+//! - for the classic path, the parameters written into the child and its first thread's
+//!   stack ([`write_child_parameters`], [`create_classic_stack`], through the creator's
+//!   own services: [`ChildMemory`]), sized as BaseCreateStack sizes it ([`ClassicStack`]);
 //! - its initial `CONTEXT` ([`InitialContext`]).
 
 use crate::NtStatus;
+use crate::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_GUARD, PAGE_READWRITE};
 use crate::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use crate::process::{
     CONTEXT_FLAGS_OFFSET, CONTEXT_FULL, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET,
-    CONTEXT_SIZE,
+    CONTEXT_SIZE, InitialTeb,
 };
 use crate::section::SectionImageInformation;
 
@@ -77,6 +79,84 @@ impl ClassicStack {
         let limit = base - self.commit;
         (base, limit, limit - PAGE_SIZE)
     }
+}
+
+/// Offset of `ProcessParameters` in the PEB.
+const PEB_PROCESS_PARAMETERS: u64 = 0x20;
+
+/// The memory services a classic-path creator calls on its new process, through its own
+/// stubs (rt's, or ntdll's exports), so both share the steps below.
+pub trait ChildMemory {
+    /// `NtAllocateVirtualMemory(process, base, 0, size, allocation_type, protect)`: the
+    /// base of what was allocated.
+    fn allocate(
+        &self,
+        process: u64,
+        base: u64,
+        size: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<u64, NtStatus>;
+    /// `NtProtectVirtualMemory(process, base, size, protect)`.
+    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus>;
+    /// `NtWriteVirtualMemory(process, address, bytes)`.
+    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus>;
+}
+
+/// Writes the parameters block for `image_path`, `command_line` and `environment` into
+/// `process` (built in `scratch`, at least [`ParametersLayout::total`] bytes) and points
+/// the PEB at `peb` at it: the block's address in the process.
+pub fn write_child_parameters(
+    memory: &impl ChildMemory,
+    process: u64,
+    peb: u64,
+    scratch: &mut [u8],
+    image_path: &[u16],
+    command_line: &[u16],
+    environment: &[u16],
+) -> Result<u64, NtStatus> {
+    let layout = ParametersLayout::new(image_path.len(), command_line.len(), environment.len())?;
+    if scratch.len() < layout.total {
+        return Err(NtStatus::BUFFER_TOO_SMALL);
+    }
+    let base = memory.allocate(
+        process,
+        0,
+        layout.total as u64,
+        MEM_RESERVE | MEM_COMMIT,
+        PAGE_READWRITE,
+    )?;
+    let written = write_parameters(scratch, base, image_path, command_line, environment)?;
+    memory.write(process, base, &scratch[..written])?;
+    memory.write(process, peb + PEB_PROCESS_PARAMETERS, &base.to_le_bytes())?;
+    Ok(base)
+}
+
+/// The first thread's stack in `process` for `image`, as BaseCreateStack makes it:
+/// reserved, its top committed, a guard page below the committed part.
+pub fn create_classic_stack(
+    memory: &impl ChildMemory,
+    process: u64,
+    image: &SectionImageInformation,
+) -> Result<InitialTeb, NtStatus> {
+    let stack = ClassicStack::of(image);
+    let allocation_base =
+        memory.allocate(process, 0, stack.reserve, MEM_RESERVE, PAGE_READWRITE)?;
+    let (stack_base, stack_limit, guard) = stack.bounds(allocation_base);
+    memory.allocate(
+        process,
+        guard,
+        stack.commit + PAGE_SIZE,
+        MEM_COMMIT,
+        PAGE_READWRITE,
+    )?;
+    memory.protect(process, guard, PAGE_SIZE, PAGE_READWRITE | PAGE_GUARD)?;
+    Ok(InitialTeb {
+        stack_base,
+        stack_limit,
+        stack_allocation_base: allocation_base,
+        ..InitialTeb::default()
+    })
 }
 
 /// A `CONTEXT`, 16-byte aligned as NtCreateThread requires, holding what a new thread
@@ -304,6 +384,89 @@ mod tests {
         assert_eq!(context.0[CONTEXT_RSP_OFFSET], 2);
         assert_eq!(context.0[CONTEXT_RCX_OFFSET], 3);
         assert_eq!(&context as *const _ as usize % 16, 0);
+    }
+
+    /// Records each call and answers allocations from a counter.
+    #[derive(Default)]
+    struct Recorder {
+        calls: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl ChildMemory for Recorder {
+        fn allocate(
+            &self,
+            process: u64,
+            base: u64,
+            size: u64,
+            allocation_type: u32,
+            protect: u32,
+        ) -> Result<u64, NtStatus> {
+            let mut calls = self.calls.borrow_mut();
+            calls.push(format!(
+                "allocate {process} {base:#x} {size:#x} {allocation_type:#x} {protect:#x}"
+            ));
+            Ok(if base == 0 {
+                0x10_0000 * calls.len() as u64
+            } else {
+                base
+            })
+        }
+
+        fn protect(
+            &self,
+            process: u64,
+            base: u64,
+            size: u64,
+            protect: u32,
+        ) -> Result<(), NtStatus> {
+            self.calls.borrow_mut().push(format!(
+                "protect {process} {base:#x} {size:#x} {protect:#x}"
+            ));
+            Ok(())
+        }
+
+        fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+            self.calls
+                .borrow_mut()
+                .push(format!("write {process} {address:#x} {:#x}", bytes.len()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_classic_steps_call_the_creators_services() {
+        let memory = Recorder::default();
+        let image = SectionImageInformation {
+            maximum_stack_size: 0x2_0000,
+            committed_stack_size: 0x2000,
+            ..SectionImageInformation::default()
+        };
+        let teb = create_classic_stack(&memory, 7, &image).unwrap();
+        assert_eq!(
+            (teb.stack_base, teb.stack_limit, teb.stack_allocation_base),
+            (0x12_0000, 0x11_E000, 0x10_0000)
+        );
+        let mut scratch = [0u8; 0x100];
+        let path = utf16("p");
+        let base =
+            write_child_parameters(&memory, 7, 0x7000, &mut scratch, &path, &path, &[]).unwrap();
+        assert_eq!(base, 0x40_0000);
+        assert_eq!(
+            *memory.calls.borrow(),
+            [
+                "allocate 7 0x0 0x20000 0x2000 0x4",
+                "allocate 7 0x11d000 0x3000 0x1000 0x4",
+                "protect 7 0x11d000 0x1000 0x104",
+                "allocate 7 0x0 0x90 0x3000 0x4",
+                "write 7 0x400000 0x90",
+                "write 7 0x7020 0x8",
+            ]
+        );
+        let mut short = [0u8; 0x10];
+        assert_eq!(
+            write_child_parameters(&memory, 7, 0x7000, &mut short, &path, &path, &[]),
+            Err(NtStatus::BUFFER_TOO_SMALL)
+        );
     }
 
     #[test]

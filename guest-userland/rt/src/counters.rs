@@ -60,10 +60,14 @@ pub fn counters_with(query: QuerySystemInformation) -> Result<Counters, NtStatus
     }
     let mut buffer = [0u64; 2048];
     let (mut processes, mut handles) = (0, 0);
-    for_each_process_with(query, &mut buffer, |process: &SystemProcessInformation, _| {
-        processes += 1;
-        handles += process.handle_count;
-    })?;
+    for_each_process_with(
+        query,
+        &mut buffer,
+        |process: &SystemProcessInformation, _| {
+            processes += 1;
+            handles += process.handle_count;
+        },
+    )?;
     Ok(Counters {
         available_pages: performance.available_pages,
         committed_pages: performance.committed_pages,
@@ -81,8 +85,12 @@ pub fn counters_with(query: QuerySystemInformation) -> Result<Counters, NtStatus
 pub fn live_threads() -> Result<u32, NtStatus> {
     let mut buffer = [0u64; 2048];
     let mut threads = 0;
-    for_each_process_with(nt_query_system_information, &mut buffer, |process: &SystemProcessInformation, _| {
-        threads += process.number_of_threads;
-    })?;
+    for_each_process_with(
+        nt_query_system_information,
+        &mut buffer,
+        |process: &SystemProcessInformation, _| {
+            threads += process.number_of_threads;
+        },
+    )?;
     Ok(threads)
 }

@@ -95,6 +95,6 @@ macro_rules! entry {
 }
 
 // Appended after the macro so parallel branches adding modules merge cleanly.
-pub mod text;
 #[cfg(not(test))]
 pub mod ntdll;
+pub mod text;

@@ -54,8 +54,10 @@ unsafe extern "system" {
         second: *const UnicodeString,
         case_insensitive: u8,
     ) -> u8;
-    pub fn RtlAppendUnicodeToString(destination: *mut UnicodeString, source: *const u16)
-    -> NtStatus;
+    pub fn RtlAppendUnicodeToString(
+        destination: *mut UnicodeString,
+        source: *const u16,
+    ) -> NtStatus;
     pub fn RtlGetCurrentPeb() -> *mut Peb;
     pub fn RtlCreateProcessParameters(
         parameters: *mut *mut RtlUserProcessParameters,

@@ -11,21 +11,21 @@ use abi::file::{
     FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
     FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
 };
-use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_EXECUTE, PAGE_GUARD, PAGE_READWRITE};
+use abi::memory::PAGE_EXECUTE;
 use abi::nt::{
     ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
     UnicodeString,
 };
 use abi::process::{
-    InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation,
-    SYSTEM_PROCESS_INFORMATION_CLASS, SystemProcessInformation,
+    PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
+    SystemProcessInformation,
 };
 use abi::section::{
     SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
-    ClassicStack, INITIAL_STACK_FRAME, InitialContext, ParametersLayout, write_parameters,
+    ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
 };
 
 use crate::syscall::{
@@ -126,11 +126,8 @@ pub fn create_user_process(
     }
 }
 
-const PAGE_SIZE: u64 = 0x1000;
 /// Where the image path goes when a program is named without a path.
 const SYSTEM32: &str = "\\SystemRoot\\System32\\";
-/// Offset of `ProcessParameters` in the PEB.
-const PEB_PROCESS_PARAMETERS: u64 = 0x20;
 
 fn to_result(status: NtStatus) -> Result<(), NtStatus> {
     if status.is_success() {
@@ -280,83 +277,15 @@ fn start_classic_process(
     suspended: bool,
 ) -> Result<u64, NtStatus> {
     let peb = query_basic_information(process)?.peb_base_address;
-
-    // RTL_USER_PROCESS_PARAMETERS, normalized, laid out as every creator lays them out.
-    let layout = ParametersLayout::new(path.len(), command.len(), 0)?;
-    let mut block =
+    let mut scratch =
         [0u8; size_of::<RtlUserProcessParameters>() + 2 * (MAX_IMAGE_PATH + MAX_COMMAND_LINE) + 4];
-    let mut base = 0u64;
-    let mut size = layout.total as u64;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut base,
-            0,
-            &mut size,
-            MEM_RESERVE | MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    let written = write_parameters(&mut block, base, path, command, &[])?;
-    write_child(process, base, &block[..written])?;
-    write_child(process, peb + PEB_PROCESS_PARAMETERS, &base.to_le_bytes())?;
-
-    // The stack, as BaseCreateStack makes it: reserved, its top committed, a guard page
-    // below the committed part.
-    let stack = ClassicStack::of(image);
-    let mut allocation_base = 0u64;
-    let mut size = stack.reserve;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut allocation_base,
-            0,
-            &mut size,
-            MEM_RESERVE,
-            PAGE_READWRITE,
-        )
-    })?;
-    let (stack_base, stack_limit, guard) = stack.bounds(allocation_base);
-    let mut commit_base = guard;
-    let mut size = stack.commit + PAGE_SIZE;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut commit_base,
-            0,
-            &mut size,
-            MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    let mut guard_base = guard;
-    let mut size = PAGE_SIZE;
-    let mut old = 0;
-    // SAFETY: the base, size and old protection are locals.
-    to_result(unsafe {
-        nt_protect_virtual_memory(
-            process,
-            &mut guard_base,
-            &mut size,
-            PAGE_READWRITE | PAGE_GUARD,
-            &mut old,
-        )
-    })?;
-    let initial_teb = InitialTeb {
-        stack_base,
-        stack_limit,
-        stack_allocation_base: allocation_base,
-        ..InitialTeb::default()
-    };
-
+    write_child_parameters(&OwnStubs, process, peb, &mut scratch, path, command, &[])?;
+    let initial_teb = create_classic_stack(&OwnStubs, process, image)?;
     // The initial context: the image's entry point, entered as a call would with the PEB
     // as its argument.
     let context = InitialContext::new(
         image.transfer_address,
-        stack_base - INITIAL_STACK_FRAME,
+        initial_teb.stack_base - INITIAL_STACK_FRAME,
         peb,
     );
     let mut thread = 0;
@@ -381,18 +310,47 @@ fn start_classic_process(
     Ok(thread)
 }
 
-/// NtWriteVirtualMemory of `bytes` to `address` in `process`.
-fn write_child(process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
-    // SAFETY: the bytes are the caller's; the target is memory this function allocated.
-    to_result(unsafe {
-        nt_write_virtual_memory(
-            process,
-            address,
-            bytes.as_ptr(),
-            bytes.len() as u64,
-            core::ptr::null_mut(),
-        )
-    })
+/// The classic path's memory services through rt's own stubs.
+struct OwnStubs;
+
+impl ChildMemory for OwnStubs {
+    fn allocate(
+        &self,
+        process: u64,
+        base: u64,
+        size: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let (mut base, mut size) = (base, size);
+        // SAFETY: the base and size are locals.
+        to_result(unsafe {
+            nt_allocate_virtual_memory(process, &mut base, 0, &mut size, allocation_type, protect)
+        })?;
+        Ok(base)
+    }
+
+    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
+        let (mut base, mut size, mut old) = (base, size, 0);
+        // SAFETY: the base, size and old protection are locals.
+        to_result(unsafe {
+            nt_protect_virtual_memory(process, &mut base, &mut size, protect, &mut old)
+        })
+    }
+
+    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: the bytes are the caller's; the target is memory the classic path
+        // allocated in the child, or its PEB.
+        to_result(unsafe {
+            nt_write_virtual_memory(
+                process,
+                address,
+                bytes.as_ptr(),
+                bytes.len() as u64,
+                core::ptr::null_mut(),
+            )
+        })
+    }
 }
 
 /// The process's `PROCESS_BASIC_INFORMATION`.

@@ -16,36 +16,30 @@ use abi::file::{
     FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
     FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
 };
-use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_EXECUTE, PAGE_GUARD, PAGE_READWRITE};
+use abi::memory::PAGE_EXECUTE;
 use abi::nt::{
     ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
     UnicodeString,
 };
 use abi::process::{
-    InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES,
-    ProcessBasicInformation,
+    PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES, ProcessBasicInformation,
 };
 use abi::section::{
     SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
-    ClassicStack, INITIAL_STACK_FRAME, InitialContext, MAX_ENVIRONMENT_UNITS, ParametersLayout,
-    RtlUserProcessInformation, write_parameters,
+    INITIAL_STACK_FRAME, InitialContext, MAX_ENVIRONMENT_UNITS, ParametersLayout,
+    RtlUserProcessInformation, create_classic_stack, write_child_parameters, write_parameters,
 };
 
 use super::heap::{RtlAllocateHeap, RtlFreeHeap, process_heap_handle};
 use super::peb::RtlGetCurrentPeb;
 use super::services::{
-    nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
-    nt_create_thread, nt_open_file, nt_protect_virtual_memory, nt_query_information_process,
-    nt_query_section, nt_terminate_process, nt_write_virtual_memory, to_result,
+    Exports, nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_open_file,
+    nt_query_information_process, nt_query_section, nt_terminate_process, to_result,
 };
 use super::string::units;
-
-const PAGE_SIZE: u64 = 0x1000;
-/// Offset of `ProcessParameters` in the PEB.
-const PEB_PROCESS_PARAMETERS: u64 = 0x20;
 
 /// `RtlCreateProcessParameters(ProcessParameters, ImagePathName, DllPath,
 /// CurrentDirectory, CommandLine, Environment, WindowTitle, DesktopInfo, ShellInfo,
@@ -333,9 +327,8 @@ unsafe fn start_process(
 ) -> Result<(u64, ClientId), NtStatus> {
     let peb = query_peb(process)?;
     // SAFETY: the caller vouches for the parameters' strings and environment.
-    let block = unsafe { copy_parameters(process, parameters) }?;
-    write_child(process, peb + PEB_PROCESS_PARAMETERS, &block.to_le_bytes())?;
-    let initial_teb = create_stack(process, image)?;
+    unsafe { copy_parameters(process, peb, parameters) }?;
+    let initial_teb = create_classic_stack(&Exports, process, image)?;
     // The loader's entry, at the same address in every process; it binds the imports and
     // then enters the image.
     let loader = crate::ldr::LdrInitializeThunk as *const () as u64;
@@ -375,14 +368,15 @@ fn query_peb(process: u64) -> Result<u64, NtStatus> {
 }
 
 /// Writes a normalized copy of `parameters` (and of the environment they point at) into
-/// `process`: its address there.
+/// `process` and points the PEB at `peb` at it.
 ///
 /// # Safety
 /// `parameters`' strings and environment are readable.
 unsafe fn copy_parameters(
     process: u64,
+    peb: u64,
     parameters: &RtlUserProcessParameters,
-) -> Result<u64, NtStatus> {
+) -> Result<(), NtStatus> {
     let base = if parameters.flags & PROCESS_PARAMETERS_NORMALIZED != 0 {
         0
     } else {
@@ -410,30 +404,24 @@ unsafe fn copy_parameters(
         address => unsafe { environment_block(address) }?,
     };
     let layout = ParametersLayout::new(image_path.len(), command_line.len(), environment.len())?;
-    let mut address = 0;
-    let mut size = layout.total as u64;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut address,
-            0,
-            &mut size,
-            MEM_RESERVE | MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
     let heap = process_heap_handle();
-    let buffer = RtlAllocateHeap(heap, 0, layout.total);
-    if buffer == 0 {
+    let scratch = RtlAllocateHeap(heap, 0, layout.total);
+    if scratch == 0 {
         return Err(NtStatus::NO_MEMORY);
     }
     // SAFETY: the heap gave `layout.total` writable bytes, this function's until freed.
-    let block = unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, layout.total) };
-    let written = write_parameters(block, address, image_path, command_line, environment)
-        .and_then(|length| write_child(process, address, &block[..length]));
-    RtlFreeHeap(heap, 0, buffer);
-    written.map(|()| address)
+    let block = unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, layout.total) };
+    let written = write_child_parameters(
+        &Exports,
+        process,
+        peb,
+        block,
+        image_path,
+        command_line,
+        environment,
+    );
+    RtlFreeHeap(heap, 0, scratch);
+    written.map(|_| ())
 }
 
 /// The environment block at `address`, through the empty string that ends it.
@@ -457,70 +445,4 @@ unsafe fn environment_block<'a>(address: u64) -> Result<&'a [u16], NtStatus> {
         previous = unit;
     }
     Err(NtStatus::INVALID_PARAMETER)
-}
-
-/// The first thread's stack in `process`, as BaseCreateStack makes it: reserved, its top
-/// committed, a guard page below the committed part.
-fn create_stack(process: u64, image: &SectionImageInformation) -> Result<InitialTeb, NtStatus> {
-    let stack = ClassicStack::of(image);
-    let mut allocation_base = 0u64;
-    let mut size = stack.reserve;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut allocation_base,
-            0,
-            &mut size,
-            MEM_RESERVE,
-            PAGE_READWRITE,
-        )
-    })?;
-    let (stack_base, stack_limit, guard) = stack.bounds(allocation_base);
-    let mut commit_base = guard;
-    let mut size = stack.commit + PAGE_SIZE;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut commit_base,
-            0,
-            &mut size,
-            MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    let mut guard_base = guard;
-    let mut size = PAGE_SIZE;
-    let mut old = 0;
-    // SAFETY: the base, size and old protection are locals.
-    to_result(unsafe {
-        nt_protect_virtual_memory(
-            process,
-            &mut guard_base,
-            &mut size,
-            PAGE_READWRITE | PAGE_GUARD,
-            &mut old,
-        )
-    })?;
-    Ok(InitialTeb {
-        stack_base,
-        stack_limit,
-        stack_allocation_base: allocation_base,
-        ..InitialTeb::default()
-    })
-}
-
-/// NtWriteVirtualMemory of `bytes` to `address` in `process`.
-fn write_child(process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
-    // SAFETY: the bytes are the caller's; the target is memory this module allocated.
-    to_result(unsafe {
-        nt_write_virtual_memory(
-            process,
-            address,
-            bytes.as_ptr(),
-            bytes.len() as u64,
-            core::ptr::null_mut(),
-        )
-    })
 }

@@ -6,6 +6,7 @@ use abi::NtStatus;
 use abi::file::IoStatusBlock;
 use abi::nt::{ClientId, ObjectAttributes};
 use abi::process::InitialTeb;
+use abi::user_process::ChildMemory;
 
 unsafe extern "system" {
     #[link_name = "NtClose"]
@@ -126,6 +127,50 @@ unsafe extern "system" {
     pub fn nt_terminate_process(process: u64, exit_status: NtStatus) -> NtStatus;
     #[link_name = "NtYieldExecution"]
     pub fn nt_yield_execution() -> NtStatus;
+}
+
+/// The memory services on another process (or this one), through ntdll's own exports:
+/// what the classic path's shared steps (`abi::user_process`) and thread creation call.
+pub struct Exports;
+
+impl ChildMemory for Exports {
+    fn allocate(
+        &self,
+        process: u64,
+        base: u64,
+        size: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let (mut base, mut size) = (base, size);
+        // SAFETY: the base and size are locals.
+        to_result(unsafe {
+            nt_allocate_virtual_memory(process, &mut base, 0, &mut size, allocation_type, protect)
+        })?;
+        Ok(base)
+    }
+
+    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
+        let (mut base, mut size, mut old) = (base, size, 0);
+        // SAFETY: the base, size and old protection are locals.
+        to_result(unsafe {
+            nt_protect_virtual_memory(process, &mut base, &mut size, protect, &mut old)
+        })
+    }
+
+    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: the bytes are the caller's; the target is the caller's allocation in
+        // the process, or its PEB.
+        to_result(unsafe {
+            nt_write_virtual_memory(
+                process,
+                address,
+                bytes.as_ptr(),
+                bytes.len() as u64,
+                core::ptr::null_mut(),
+            )
+        })
+    }
 }
 
 /// A status as a `Result`.

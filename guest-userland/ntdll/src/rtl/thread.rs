@@ -11,10 +11,10 @@ use abi::dispatcher::{
 use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE};
 use abi::nt::ClientId;
 use abi::service::CURRENT_PROCESS_HANDLE;
+use abi::user_process::ChildMemory;
 
 use super::services::{
-    nt_allocate_virtual_memory, nt_close, nt_create_thread_ex, nt_free_virtual_memory,
-    nt_query_information_thread, nt_write_virtual_memory, to_result,
+    Exports, nt_close, nt_create_thread_ex, nt_free_virtual_memory, nt_query_information_thread,
 };
 use crate::calls;
 
@@ -119,30 +119,17 @@ pub unsafe extern "system" fn RtlCreateUserThread(
 
 /// Allocates a page in `process` and writes `record` there: its address.
 fn write_start_record(process: u64, record: &StartRecord) -> Result<u64, NtStatus> {
-    let mut base = 0;
-    let mut size = size_of::<StartRecord>() as u64;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut base,
-            0,
-            &mut size,
-            MEM_RESERVE | MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    // SAFETY: the record is a local of the size written; the target was just allocated.
-    let written = to_result(unsafe {
-        nt_write_virtual_memory(
-            process,
-            base,
-            (record as *const StartRecord).cast(),
-            size_of::<StartRecord>() as u64,
-            core::ptr::null_mut(),
-        )
-    });
-    if let Err(status) = written {
+    let size = size_of::<StartRecord>();
+    let base = Exports.allocate(
+        process,
+        0,
+        size as u64,
+        MEM_RESERVE | MEM_COMMIT,
+        PAGE_READWRITE,
+    )?;
+    // SAFETY: the record is a local of `size` plain bytes (two integers, no padding).
+    let bytes = unsafe { core::slice::from_raw_parts((record as *const StartRecord).cast(), size) };
+    if let Err(status) = Exports.write(process, base, bytes) {
         free_memory(process, base);
         return Err(status);
     }

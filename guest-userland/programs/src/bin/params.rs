@@ -40,8 +40,14 @@ fn main(_args: &Args) -> NtStatus {
         "params: length {:#x} maximum {:#x} flags {:#x}, environment at {:#x}",
         parameters.length, parameters.maximum_length, parameters.flags, environment_offset,
     );
-    println!("params: image path {}", Utf16(units(&parameters.image_path_name)));
-    println!("params: command line {}", Utf16(units(&parameters.command_line)));
+    println!(
+        "params: image path {}",
+        Utf16(units(&parameters.image_path_name))
+    );
+    println!(
+        "params: command line {}",
+        Utf16(units(&parameters.command_line))
+    );
     let mut strings = 0;
     let mut next = parameters.environment as *const u16;
     while !next.is_null() && strings < MAX_STRINGS {

@@ -18,11 +18,11 @@ use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::RtlUserProcessInformation;
 use rt::counters::counters_with;
 use rt::ntdll::{
-    NtClose, NtCreateUserProcess, NtQueryInformationProcess, NtQueryInformationThread, NtQuerySystemInformation,
-    NtResumeThread, NtWaitForSingleObject, RtlAllocateHeap, RtlAppendUnicodeToString,
-    RtlCopyUnicodeString, RtlCreateProcessParameters, RtlCreateUserProcess, RtlCreateUserThread,
-    RtlDestroyProcessParameters, RtlEqualUnicodeString, RtlFreeHeap, RtlGetCurrentPeb,
-    RtlInitUnicodeString, RtlReAllocateHeap, RtlSizeHeap,
+    NtClose, NtCreateUserProcess, NtQueryInformationProcess, NtQueryInformationThread,
+    NtQuerySystemInformation, NtResumeThread, NtWaitForSingleObject, RtlAllocateHeap,
+    RtlAppendUnicodeToString, RtlCopyUnicodeString, RtlCreateProcessParameters,
+    RtlCreateUserProcess, RtlCreateUserThread, RtlDestroyProcessParameters, RtlEqualUnicodeString,
+    RtlFreeHeap, RtlGetCurrentPeb, RtlInitUnicodeString, RtlReAllocateHeap, RtlSizeHeap,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -179,7 +179,11 @@ fn bad_frees(tally: &mut Tally) {
     );
     // SAFETY: a handle that is not a heap: refused before anything is touched.
     let other_heap = unsafe { RtlFreeHeap(process_heap() + 16, 0, block) };
-    tally.value("RtlFreeHeap on a heap that is not one", u64::from(other_heap), 0);
+    tally.value(
+        "RtlFreeHeap on a heap that is not one",
+        u64::from(other_heap),
+        0,
+    );
     tally.check("the block is freed once", free(block), &"FALSE");
     tally.check("and refused the second time", !free(block), &"TRUE");
     tally.value(
@@ -312,7 +316,10 @@ fn threads(tally: &mut Tally) {
         }
         Err(status) => tally.status("RtlCreateUserThread suspended", status, NtStatus::SUCCESS),
     }
-    let churners = [create_thread(churn_heap, 1, false), create_thread(churn_heap, 2, false)];
+    let churners = [
+        create_thread(churn_heap, 1, false),
+        create_thread(churn_heap, 2, false),
+    ];
     let own = churn_heap(3);
     let statuses = churners.map(|thread| thread.map(|(handle, _)| join(handle).exit_status));
     tally.check(
@@ -421,9 +428,8 @@ fn run_process(path: &str, parameters: *const RtlUserProcessParameters) -> (NtSt
     };
     let mut information = RtlUserProcessInformation::default();
     // SAFETY: every pointer is to a live local or the caller's parameters.
-    let status = unsafe {
-        RtlCreateUserProcess(&name, 0, parameters, 0, 0, 0, 0, 0, 0, &mut information)
-    };
+    let status =
+        unsafe { RtlCreateUserProcess(&name, 0, parameters, 0, 0, 0, 0, 0, 0, &mut information) };
     if !status.is_success() {
         return (status, 0);
     }

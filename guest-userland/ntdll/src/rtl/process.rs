@@ -6,9 +6,10 @@
 //! NtCreateProcessEx; the parameters (and the environment they point at) copied into the
 //! child with NtAllocateVirtualMemory and NtWriteVirtualMemory, laid out as the kernel
 //! lays them out for NtCreateUserProcess, and `PEB.ProcessParameters` pointed at them; a
-//! stack with a guard page below its committed part; an initial CONTEXT that enters
-//! ntdll's loader (as the kernel starts NtCreateUserProcess's first thread) with the PEB
-//! in `rcx`; NtCreateThread, suspended. The caller resumes the thread.
+//! stack with a guard page below its committed part; an initial CONTEXT at the image's
+//! entry point with the PEB in `rcx` (the kernel starts a process's first thread in
+//! ntdll's loader, which binds the imports and then enters it); NtCreateThread,
+//! suspended. The caller resumes the thread.
 
 use abi::NtStatus;
 use abi::access::{PROCESS_ALL_ACCESS, SYNCHRONIZE, THREAD_ALL_ACCESS};
@@ -329,10 +330,13 @@ unsafe fn start_process(
     // SAFETY: the caller vouches for the parameters' strings and environment.
     unsafe { copy_parameters(process, peb, parameters) }?;
     let initial_teb = create_classic_stack(&Exports, process, image)?;
-    // The loader's entry, at the same address in every process; it binds the imports and
-    // then enters the image.
-    let loader = crate::ldr::LdrInitializeThunk as *const () as u64;
-    let context = InitialContext::new(loader, initial_teb.stack_base - INITIAL_STACK_FRAME, peb);
+    // The image's entry point, entered as a call would with the PEB as its argument; the
+    // kernel runs the first thread through the loader first, which binds the imports.
+    let context = InitialContext::new(
+        image.transfer_address,
+        initial_teb.stack_base - INITIAL_STACK_FRAME,
+        peb,
+    );
     let mut thread = 0;
     let mut client_id = ClientId::default();
     // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.

@@ -154,7 +154,8 @@ fn current_environment() -> u64 {
 /// `NtImagePathName` (an NT path) whose parent is `parent_process` (this process when
 /// NULL), inheriting its inheritable handles when asked, with a copy of
 /// `process_parameters` (normalized or not; the environment they point at copied after
-/// them), and its first thread created suspended. The
+/// them; an empty CommandLine becomes the image path), and its first thread created
+/// suspended. The
 /// handles (all access), the client ID and the image's information go to
 /// `process_information`.
 ///
@@ -400,7 +401,11 @@ unsafe fn copy_parameters(
         Ok(unsafe { units(&string) })
     };
     let image_path = string(parameters.image_path_name)?;
-    let command_line = string(parameters.command_line)?;
+    // An empty command line becomes the image path, as NtCreateUserProcess makes it.
+    let command_line = match string(parameters.command_line)? {
+        [] => image_path,
+        command_line => command_line,
+    };
     // Environment is an address even in denormalized parameters, as on NT.
     let environment = match parameters.environment {
         0 => &[][..],

@@ -45,7 +45,8 @@ unsafe impl Plain for InitialTeb {}
 /// PPS_ATTRIBUTE_LIST AttributeList OPTIONAL)`: what `RtlCreateUserProcess` does in one
 /// call. The image is the file ImagePathName names: an NT path
 /// (`\SystemRoot\System32\hello.exe`), or a program name (`hello`) in System32; the
-/// image section is made from it. The child is the caller's
+/// image section is made from it. The child gets a copy of the parameters (ImagePathName,
+/// CommandLine and the environment block they point at). The child is the caller's
 /// (`PspCreateProcess`), inheriting its inheritable handles with
 /// PROCESS_CREATE_FLAGS_INHERIT_HANDLES; its first thread (`PspCreateThread`) starts at the
 /// image's entry point, suspended with THREAD_CREATE_FLAGS_CREATE_SUSPENDED. Both handles

@@ -37,6 +37,8 @@ const NOT_A_BLOCK: usize = usize::MAX;
 const THREAD_STATUS: u32 = 0x0BAD_CAFE;
 /// Allocations in a row that need more than the first 64 KiB segment.
 const MANY_BLOCKS: usize = 1000;
+/// More 1 MiB blocks than the heap takes segments for.
+const MAX_LARGE_BLOCKS: usize = 128;
 /// Rounds of allocate, fill, check and free each of two threads makes at once.
 const CONCURRENT_ROUNDS: u64 = 2000;
 
@@ -155,6 +157,30 @@ fn heap(tally: &mut Tally) {
     );
     tally.check("freeing it", free(big), &"FALSE");
     tally.value("an impossible size gets NULL", allocate(0, 1 << 50), 0);
+
+    // Until the heap can take no more segments (or memory runs out): NULL, then all of it
+    // given back and usable again.
+    let mut large = [0u64; MAX_LARGE_BLOCKS];
+    let mut taken = 0;
+    while taken < MAX_LARGE_BLOCKS {
+        large[taken] = allocate(0, 1 << 20);
+        if large[taken] == 0 {
+            break;
+        }
+        taken += 1;
+    }
+    tally.check(
+        "1 MiB blocks until the heap has no more room: then NULL",
+        (1..MAX_LARGE_BLOCKS).contains(&taken),
+        &taken,
+    );
+    let freed = large[..taken].iter().all(|block| free(*block));
+    let again = allocate(0, 1 << 20);
+    tally.check(
+        "all of them freed, a 1 MiB block comes again",
+        freed && again != 0 && free(again),
+        &again,
+    );
 }
 
 fn bad_frees(tally: &mut Tally) {

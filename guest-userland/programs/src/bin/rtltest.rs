@@ -22,7 +22,8 @@ use rt::ntdll::{
     NtQuerySystemInformation, NtResumeThread, NtWaitForSingleObject, RtlAllocateHeap,
     RtlAppendUnicodeToString, RtlCopyUnicodeString, RtlCreateProcessParameters,
     RtlCreateUserProcess, RtlCreateUserThread, RtlDestroyProcessParameters, RtlEqualUnicodeString,
-    RtlFreeHeap, RtlGetCurrentPeb, RtlInitUnicodeString, RtlReAllocateHeap, RtlSizeHeap,
+    RtlExitUserThread, RtlFreeHeap, RtlGetCurrentPeb, RtlInitUnicodeString, RtlReAllocateHeap,
+    RtlSizeHeap,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -235,6 +236,11 @@ extern "system" fn return_parameter(parameter: u64) -> NtStatus {
     NtStatus(parameter as u32)
 }
 
+extern "system" fn exit_explicitly(parameter: u64) -> NtStatus {
+    // SAFETY: ends this thread, which holds nothing.
+    unsafe { RtlExitUserThread(NtStatus(parameter as u32 + 1)) }
+}
+
 extern "system" fn mark_ran(_parameter: u64) -> NtStatus {
     RAN.fetch_add(1, Ordering::SeqCst);
     NtStatus::SUCCESS
@@ -322,6 +328,14 @@ fn threads(tally: &mut Tally) {
                 &client_id.unique_thread,
             );
         }
+        Err(status) => tally.status("RtlCreateUserThread", status, NtStatus::SUCCESS),
+    }
+    match create_thread(exit_explicitly, u64::from(THREAD_STATUS), false) {
+        Ok((handle, _)) => tally.value(
+            "RtlExitUserThread's status is the thread's",
+            u64::from(join(handle).exit_status),
+            u64::from(THREAD_STATUS + 1),
+        ),
         Err(status) => tally.status("RtlCreateUserThread", status, NtStatus::SUCCESS),
     }
     match create_thread(mark_ran, 0, true) {
@@ -444,6 +458,15 @@ fn strings(tally: &mut Tally) {
 /// RtlCreateUserProcess of the NT path `path` with `parameters`: the status, and the
 /// child's exit status once it ended (it is resumed and waited for).
 fn run_process(path: &str, parameters: *const RtlUserProcessParameters) -> (NtStatus, u32) {
+    run_process_of(path, parameters, 0)
+}
+
+/// [`run_process`] with `parent` as the new process's parent (0: this process).
+fn run_process_of(
+    path: &str,
+    parameters: *const RtlUserProcessParameters,
+    parent: u64,
+) -> (NtStatus, u32) {
     let mut buffer = [0u16; 128];
     let units = wide(path, &mut buffer);
     let name = UnicodeString {
@@ -454,8 +477,20 @@ fn run_process(path: &str, parameters: *const RtlUserProcessParameters) -> (NtSt
     };
     let mut information = RtlUserProcessInformation::default();
     // SAFETY: every pointer is to a live local or the caller's parameters.
-    let status =
-        unsafe { RtlCreateUserProcess(&name, 0, parameters, 0, 0, 0, 0, 0, 0, &mut information) };
+    let status = unsafe {
+        RtlCreateUserProcess(
+            &name,
+            0,
+            parameters,
+            0,
+            0,
+            parent,
+            0,
+            0,
+            0,
+            &mut information,
+        )
+    };
     if !status.is_success() {
         return (status, 0);
     }
@@ -537,6 +572,12 @@ fn processes(tally: &mut Tally) {
         "a classic-path child's loader refuses a missing export",
         status == NtStatus::SUCCESS && exit_status == NtStatus::ENTRYPOINT_NOT_FOUND.0,
         &NtStatus(exit_status),
+    );
+    let (status, _) = run_process_of("\\SystemRoot\\System32\\exit.exe", parameters, 0x1234);
+    tally.status(
+        "RtlCreateUserProcess with a parent that is not a process",
+        status,
+        NtStatus::INVALID_HANDLE,
     );
     let (status, _) = run_process("\\SystemRoot\\System32\\missing.exe", parameters);
     tally.status(

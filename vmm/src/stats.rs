@@ -327,6 +327,61 @@ mod tests {
     }
 
     #[test]
+    fn phases_interleave_host_steps_and_guest_milestones() {
+        let us = Duration::from_micros;
+        let step = |name, end| Step { name, end: us(end) };
+        let stats = Stats {
+            first_run: Some(us(300)),
+            kernel_entered: Some(us(450)),
+            user_mode_entered: Some(us(900)),
+            shutdown: Some(us(1000)),
+            host_steps: vec![
+                step("open image", 100),
+                step("create VM", 250),
+                step("stop vCPUs", 1100),
+                step("destroy VM", 1600),
+            ],
+            ..Default::default()
+        };
+        let phases: Vec<(&str, u128)> = stats
+            .phases()
+            .iter()
+            .map(|phase| (phase.name, phase.duration.as_micros()))
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("open image", 100),
+                ("create VM", 150),
+                ("start vCPU thread, enter guest", 50),
+                ("guest: to kernel entry", 150),
+                // No KernelReady marker: its time goes to the next phase.
+                ("guest: first process to user mode", 450),
+                ("guest: program to shutdown", 100),
+                ("stop vCPUs", 100),
+                ("destroy VM", 500),
+            ]
+        );
+        let text = stats.to_string();
+        assert!(text.contains("stats: phases:\n"), "{text}");
+        assert!(text.contains("stats:   destroy VM"), "{text}");
+        assert!(text.contains("500 us\n"), "{text}");
+        assert!(Stats::default().phases().is_empty());
+        assert!(!Stats::default().to_string().contains("phases"));
+    }
+
+    #[test]
+    fn step_clock_marks_steps_in_order() {
+        let mut clock = StepClock::new(Instant::now());
+        clock.mark("first");
+        clock.mark("second");
+        let steps = clock.into_steps();
+        assert_eq!(steps.len(), 2);
+        assert_eq!((steps[0].name, steps[1].name), ("first", "second"));
+        assert!(steps[0].end <= steps[1].end);
+    }
+
+    #[test]
     fn hypercalls_are_counted_by_status() {
         use crate::hypercall::Error;
         let mut counts = HypercallStatusCounts::default();

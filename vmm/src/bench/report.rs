@@ -523,7 +523,10 @@ fn decade_label(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::stats::Step;
 
     fn summary(median: f64) -> Summary {
         Summary {
@@ -572,7 +575,29 @@ mod tests {
                     exits: None,
                 },
             ],
-            boot: Boot::default(),
+            boot: Boot {
+                runs: 20,
+                phases: vec![
+                    BootPhase {
+                        name: "create VM".into(),
+                        median_us: 230.0,
+                    },
+                    BootPhase {
+                        name: "guest: kernel init".into(),
+                        median_us: 200.0,
+                    },
+                ],
+                floor: Some(BootFloor {
+                    runs: 20,
+                    wall_us_median: 1500.0,
+                    exits: 1,
+                    phases: vec![BootPhase {
+                        name: "create VM".into(),
+                        median_us: 220.0,
+                    }],
+                }),
+                ..Boot::default()
+            },
             floors: Some(Floors {
                 round_trip_ns: 250.04,
                 user_gs_base_load_ns: 2000.0,
@@ -580,6 +605,38 @@ mod tests {
                 cr3_switch_ns: 3000.0,
             }),
         }
+    }
+
+    #[test]
+    fn boot_phases_are_medians_in_first_seen_order() {
+        let run = |open: u64, guest: u64| Stats {
+            first_run: Some(Duration::from_micros(open + 10)),
+            shutdown: Some(Duration::from_micros(open + 10 + guest)),
+            host_steps: vec![Step {
+                name: "open image",
+                end: Duration::from_micros(open),
+            }],
+            ..Stats::default()
+        };
+        let runs = [run(100, 1000), run(300, 3000), run(200, 2000)];
+        let phases = median_phases(&runs);
+        let medians: Vec<(&str, f64)> = phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.median_us))
+            .collect();
+        assert_eq!(
+            medians,
+            [
+                ("open image", 200.0),
+                ("start vCPU thread, enter guest", 10.0),
+                ("guest: program to shutdown", 2000.0),
+            ]
+        );
+        let boot = Boot::from_runs(&runs);
+        assert_eq!((boot.runs, boot.shutdown_us), (3, Some(2210)));
+        let floor = BootFloor::from_runs(&[2e6, 1e6, 3e6], &runs);
+        assert_eq!((floor.runs, floor.wall_us_median), (3, 2000.0));
+        assert!(Boot::from_runs(&[]).phases.is_empty());
     }
 
     #[test]
@@ -648,6 +705,21 @@ mod tests {
                 "-"
             ]
         );
+        let phase = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .split_whitespace()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            text.contains("boot phases, median us of 20 run(s) each"),
+            "{text}"
+        );
+        assert_eq!(phase("create VM"), ["220", "230"]);
+        assert_eq!(phase("guest: kernel init"), ["-", "200"]);
         assert_eq!(format_ns(Some(12.34)), "12.3");
         assert_eq!(format_ns(None), "-");
     }
@@ -669,6 +741,10 @@ mod tests {
         assert!(json["metrics"][1]["host_ns_median"].is_null());
         assert!(json["metrics"][1]["ratio"].is_null());
         assert!(json["boot"].is_object());
+        assert_eq!(json["boot"]["phases"][1]["name"], "guest: kernel init");
+        assert_eq!(json["boot"]["phases"][1]["median_us"], 200.0);
+        assert_eq!(json["boot"]["floor"]["wall_us_median"], 1500.0);
+        assert_eq!(json["boot"]["floor"]["exits"], 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Runs `vmm bench` on the real guest.img (built by scripts/build.sh) with few iterations
-//! and checks the JSON (metrics, floors), the table and the plot. Never asserts a speed.
+//! and checks the JSON (metrics, floors, the boot breakdown and its floor), the table and
+//! the plot. Never asserts a speed.
 
 mod common;
 
@@ -43,7 +44,7 @@ fn bench_reports_every_metric_without_exits() {
     assert_eq!(machine["cpus"], 1);
     assert!(["kvm", "kvm-pvm"].contains(&machine["kvm"].as_str().unwrap()));
     assert!(machine["cpu_model"].is_string() && machine["backend"].is_string());
-    assert!(json["boot"]["exits"].as_u64().unwrap() > 0);
+    check_boot(&json["boot"], &stdout);
     let floors = &json["floors"];
     for cost in [
         "round_trip_ns",
@@ -81,7 +82,8 @@ fn bench_reports_every_metric_without_exits() {
         );
         if name == "boot_to_exit" {
             assert_eq!(metric["iterations"], ITERATIONS.min(20), "{metric}");
-            assert!(metric["floor_ns"].is_null(), "{metric}");
+            assert!(positive("floor_ns"), "{metric}");
+            assert!(metric["host_ns_median"].is_null(), "{metric}");
             continue;
         }
         assert!(positive("floor_ns"), "{metric}");
@@ -97,6 +99,56 @@ fn bench_reports_every_metric_without_exits() {
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg"), "{svg}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The boot object: the last run's milestones and exits, the phase breakdown (the VMM's
+/// steps and the guest's milestones, in order) and the floor guest's runs, all in the table.
+fn check_boot(boot: &serde_json::Value, table: &str) {
+    assert!(boot["exits"].as_u64().unwrap() > 0, "{boot}");
+    assert_eq!(boot["runs"], ITERATIONS.min(20), "{boot}");
+    let names = |phases: &serde_json::Value| -> Vec<String> {
+        phases
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|phase| {
+                assert!(phase["median_us"].as_f64().unwrap() >= 0.0, "{phase}");
+                phase["name"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let hello = names(&boot["phases"]);
+    for (earlier, later) in [
+        ("create VM", "guest: kernel init"),
+        ("guest: to kernel entry", "guest: kernel init"),
+        ("guest: kernel init", "guest: first process to user mode"),
+        ("guest: program to shutdown", "destroy VM"),
+    ] {
+        let at = |name| hello.iter().position(|n| n == name);
+        assert!(
+            at(earlier) < at(later) && at(earlier).is_some(),
+            "{hello:?}"
+        );
+    }
+    let floor = &boot["floor"];
+    assert_eq!(floor["runs"], ITERATIONS.min(20), "{floor}");
+    assert!(floor["wall_us_median"].as_f64().unwrap() > 0.0, "{floor}");
+    assert_eq!(
+        floor["exits"], 1,
+        "the floor guest only shuts down: {floor}"
+    );
+    let floor = names(&floor["phases"]);
+    assert!(floor.iter().any(|n| n == "destroy VM"), "{floor:?}");
+    assert!(
+        !floor.iter().any(|n| n == "guest: kernel init"),
+        "{floor:?}"
+    );
+    for name in &hello {
+        assert!(
+            table.contains(name.as_str()),
+            "{name} not in the table:\n{table}"
+        );
+    }
 }
 
 #[test]
@@ -124,6 +176,11 @@ fn bench_passes_cpus_to_the_guest_and_runs_only_the_metrics_named() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(json["machine"]["cpus"], 2);
+    // Without boot_to_exit, the boot object comes from one run of hello and has no floor.
+    let boot = &json["boot"];
+    assert_eq!(boot["runs"], 1, "{boot}");
+    assert!(!boot["phases"].as_array().unwrap().is_empty(), "{boot}");
+    assert!(boot["floor"].is_null(), "{boot}");
     let metrics = json["metrics"].as_array().unwrap();
     let names: Vec<&str> = metrics
         .iter()

@@ -23,11 +23,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use stats::{ConsoleMark, ExitCounts, Stats};
+pub use stats::{ConsoleMark, ExitCounts, Phase, Stats};
 pub use vstate::vcpu::{ConsoleSink, GuestExit, Registers};
 
 use image::Image;
 use memory::GuestRam;
+use stats::StepClock;
 use vstate::vcpu::{self as vcpu_mod, RunControl};
 use vstate::vm::KvmSystem;
 
@@ -205,19 +206,27 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
         });
     }
     let command_line = cmdline::join(words);
+    let mut steps = StepClock::new(start);
+    steps.mark("open image");
 
     let kvm = KvmSystem::open()?;
     let signal = vcpu_mod::kick_signal()?;
     let supported_cpuid = kvm.supported_cpuid()?;
+    steps.mark("open /dev/kvm");
     let ram = GuestRam::new(config.memory)?;
+    steps.mark("allocate RAM");
     let entry = boot::load_kernel(&ram, &contents.kernel, image.data(contents.kernel_entry()))?;
     let image_len = image.len() as u64;
     boot::write_gdt(&ram)?;
     let command_line = boot::write_command_line(&ram, &command_line)?;
+    steps.mark("load kernel");
 
     let mut vm = kvm.create_vm(config.cpus)?;
+    steps.mark("create VM");
     vm.register_memory(&ram, &image)?;
+    steps.mark("register memory");
     vm.create_irqchip()?;
+    steps.mark("create irqchip");
     let mut vcpus = Vec::new();
     let mut backend = if kvm.is_pvm() {
         match config.pvm_mode {
@@ -244,6 +253,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
         }
         vcpus.push(vcpu);
     }
+    steps.mark("create vCPUs");
     boot::write_page_tables(&ram, image_len, backend == KernelBackend::PvmNative)?;
     let tsc_khz = vcpu_mod::tsc_khz(&vcpus[0])?;
     let kernel = boot::kernel_range(&contents.kernel);
@@ -263,6 +273,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
         &map,
     );
     boot::write_boot_info(&ram, &info)?;
+    steps.mark("page tables, BootInfo");
 
     let pvm_vif = backend == KernelBackend::PvmNative;
     let ctl = RunControl::new(start, signal, config.cpus, config.console);
@@ -289,10 +300,16 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, Error> {
         ctl.stop_all();
         result
     });
+    steps.mark("stop vCPUs");
     drop(vm);
+    steps.mark("destroy VM");
+    drop(ram);
+    drop(image);
+    steps.mark("free memory");
     spawned?;
     let (exit, console, mut stats) = ctl.into_parts();
     stats.backend = Some(backend);
+    stats.host_steps = steps.into_steps();
     Ok(RunOutcome {
         exit: exit.ok_or(Error::NoVcpuRan)?,
         console,

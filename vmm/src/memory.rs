@@ -1,4 +1,5 @@
-//! Guest RAM: its layout around the MMIO hole (abi::layout) and its anonymous host mappings.
+//! Guest RAM: its layout around the MMIO hole (abi::layout) and its anonymous host mappings,
+//! backed by transparent huge pages where the host has them.
 
 use abi::layout::{IMAGE_BASE, LARGE_PAGE_SIZE, MMIO_HOLE_END, MMIO_HOLE_START};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -41,7 +42,15 @@ pub fn ram_ranges(size: u64) -> Result<Vec<(u64, u64)>, Error> {
     Ok(ranges)
 }
 
-/// Guest RAM: anonymous, zero-filled, lazily backed host memory.
+/// Guest RAM: anonymous, zero-filled, lazily backed host memory, advised for transparent
+/// huge pages.
+///
+/// Why huge pages: on kvm-pvm every first touch of a host page by the guest costs a host
+/// page fault and a shadow-page fault. The kernel reaches its memory through 2 MiB
+/// mappings, so with 2 MiB host pages one fault covers what took up to 512: a boot of
+/// `hello` spent 1 ms less in the guest, for some 0.1 ms the host spends clearing each
+/// 2 MiB page on its first touch. Linux places mappings this large on 2 MiB boundaries,
+/// so guest and host huge pages line up.
 #[derive(Debug)]
 pub struct GuestRam {
     mem: GuestMemoryMmap,
@@ -58,7 +67,20 @@ impl GuestRam {
             .collect();
         let mem =
             GuestMemoryMmap::from_ranges(&regions).map_err(|e| Error::Allocate(e.to_string()))?;
-        Ok(Self { mem, ranges })
+        let ram = Self { mem, ranges };
+        for (_, size, host) in ram.host_regions() {
+            // SAFETY: advice on a live anonymous mapping `ram` owns, exactly its extent; it
+            // changes how the host backs the memory, never its contents. A refusal (a host
+            // without transparent huge pages) leaves ordinary pages, so it is ignored.
+            unsafe {
+                libc::madvise(
+                    host as *mut libc::c_void,
+                    size as usize,
+                    libc::MADV_HUGEPAGE,
+                )
+            };
+        }
+        Ok(ram)
     }
 
     /// The vm-memory view of guest RAM.

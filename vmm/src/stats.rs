@@ -1,8 +1,9 @@
-//! Run statistics: boot milestones timed from VMM start, VM exits counted by reason and
-//! hypercalls counted by the status they got.
+//! Run statistics: boot milestones timed from VMM start, the VMM's own steps around them
+//! (the boot's phase breakdown), VM exits counted by reason and hypercalls counted by the
+//! status they got.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abi::hypercall::HypercallStatus;
 
@@ -144,6 +145,85 @@ pub struct Stats {
     /// With [`crate::ConsoleSink::Capture`], one mark per console write, in order: lets a
     /// caller count the exits between two lines the guest printed (`vmm bench` does).
     pub console_marks: Vec<ConsoleMark>,
+    /// The VMM's own steps before the guest runs and after it stops, in order.
+    pub host_steps: Vec<Step>,
+}
+
+/// A step of a run and when it ended, measured from the start of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    pub end: Duration,
+}
+
+/// Times the VMM's steps of one run: each [`Self::mark`] ends the step that began at the
+/// previous mark (or at the start).
+#[derive(Debug)]
+pub struct StepClock {
+    start: Instant,
+    steps: Vec<Step>,
+}
+
+impl StepClock {
+    pub fn new(start: Instant) -> Self {
+        Self {
+            start,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Ends step `name` now.
+    pub fn mark(&mut self, name: &'static str) {
+        self.steps.push(Step {
+            name,
+            end: self.start.elapsed(),
+        });
+    }
+
+    pub fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
+}
+
+/// One phase of the boot breakdown: what ran and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub name: &'static str,
+    pub duration: Duration,
+}
+
+impl Stats {
+    /// The run cut into consecutive phases, from the start of the run to the VMM's last
+    /// step: the VMM's steps and the guest's milestones in the order they happened, each
+    /// phase lasting from the previous milestone to its own. Phases whose milestone was
+    /// never reached are left out (their time goes to the next phase).
+    pub fn phases(&self) -> Vec<Phase> {
+        let guest = [
+            ("start vCPU thread, enter guest", self.first_run),
+            ("guest: to kernel entry", self.kernel_entered),
+            ("guest: kernel init", self.kernel_ready),
+            ("guest: first process to user mode", self.user_mode_entered),
+            ("guest: program to shutdown", self.shutdown),
+        ];
+        let mut ends: Vec<Step> = guest
+            .into_iter()
+            .filter_map(|(name, end)| Some(Step { name, end: end? }))
+            .chain(self.host_steps.iter().copied())
+            .collect();
+        // Stable: a host step and a milestone at the same instant keep this order.
+        ends.sort_by_key(|step| step.end);
+        let mut previous = Duration::ZERO;
+        ends.into_iter()
+            .map(|step| {
+                let duration = step.end.saturating_sub(previous);
+                previous = previous.max(step.end);
+                Phase {
+                    name: step.name,
+                    duration,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A console write seen by the VMM.
@@ -189,6 +269,18 @@ impl fmt::Display for Stats {
             "stats: vmm start -> shutdown:         {}",
             time(self.shutdown)
         )?;
+        let phases = self.phases();
+        if !phases.is_empty() {
+            writeln!(f, "stats: phases:")?;
+            for phase in &phases {
+                writeln!(
+                    f,
+                    "stats:   {:<36} {:>6} us",
+                    phase.name,
+                    phase.duration.as_micros()
+                )?;
+            }
+        }
         writeln!(f, "stats: vm exits: {}", self.exits.total())?;
         for (name, count) in self.exits.named() {
             if count > 0 {
@@ -232,6 +324,61 @@ mod tests {
         assert!(text.contains("hypercall console_write: 2"));
         assert!(!text.contains("io in"));
         assert!(text.ends_with("rejected hypercalls: 0"), "{text}");
+    }
+
+    #[test]
+    fn phases_interleave_host_steps_and_guest_milestones() {
+        let us = Duration::from_micros;
+        let step = |name, end| Step { name, end: us(end) };
+        let stats = Stats {
+            first_run: Some(us(300)),
+            kernel_entered: Some(us(450)),
+            user_mode_entered: Some(us(900)),
+            shutdown: Some(us(1000)),
+            host_steps: vec![
+                step("open image", 100),
+                step("create VM", 250),
+                step("stop vCPUs", 1100),
+                step("destroy VM", 1600),
+            ],
+            ..Default::default()
+        };
+        let phases: Vec<(&str, u128)> = stats
+            .phases()
+            .iter()
+            .map(|phase| (phase.name, phase.duration.as_micros()))
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("open image", 100),
+                ("create VM", 150),
+                ("start vCPU thread, enter guest", 50),
+                ("guest: to kernel entry", 150),
+                // No KernelReady marker: its time goes to the next phase.
+                ("guest: first process to user mode", 450),
+                ("guest: program to shutdown", 100),
+                ("stop vCPUs", 100),
+                ("destroy VM", 500),
+            ]
+        );
+        let text = stats.to_string();
+        assert!(text.contains("stats: phases:\n"), "{text}");
+        assert!(text.contains("stats:   destroy VM"), "{text}");
+        assert!(text.contains("500 us\n"), "{text}");
+        assert!(Stats::default().phases().is_empty());
+        assert!(!Stats::default().to_string().contains("phases"));
+    }
+
+    #[test]
+    fn step_clock_marks_steps_in_order() {
+        let mut clock = StepClock::new(Instant::now());
+        clock.mark("first");
+        clock.mark("second");
+        let steps = clock.into_steps();
+        assert_eq!(steps.len(), 2);
+        assert_eq!((steps[0].name, steps[1].name), ("first", "second"));
+        assert!(steps[0].end <= steps[1].end);
     }
 
     #[test]

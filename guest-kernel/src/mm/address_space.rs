@@ -43,6 +43,10 @@ pub trait PageTables {
     /// Removes every mapping of `[start, end)`, releasing the frames when `owned`, and the
     /// page tables left empty.
     fn unmap(&mut self, start: u64, end: u64, owned: bool);
+    /// Removes every mapping of the user half and every user page table in one pass,
+    /// releasing every frame but `system_frame` (one the system lends, as the shared user
+    /// data page).
+    fn unmap_all(&mut self, system_frame: Option<u64>);
     /// Copies `bytes` into `frame` at `offset`.
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]);
     /// Copies `buffer.len()` bytes out of `frame` from `offset`.
@@ -648,15 +652,25 @@ impl<T: PageTables> AddressSpace<T> {
 
 /// MmDeleteProcessAddressSpace: every committed page goes back, with the page tables
 /// that mapped it; the shared user data page stays the system's.
+///
+/// The user half goes in one walk, not run by run: each run's walk rewrote the entries of
+/// the upper tables above it (their use counts), and on kvm-pvm the host traps and
+/// emulates every write to a live upper table (6-13 us each). One walk writes each entry
+/// once.
 impl<T: PageTables> Drop for AddressSpace<T> {
     fn drop(&mut self) {
         let Self { tables, vads } = self;
+        let mut private_pages = 0;
+        let mut system_frame = None;
         for (start, end, kind) in vads.committed_runs() {
-            tables.unmap(start, end, kind != VadKind::SharedUserData);
-            if kind == VadKind::Private {
-                tables.return_commit((end - start) / PAGE_SIZE);
+            match kind {
+                VadKind::SharedUserData => system_frame = tables.translate(start).map(|m| m.0),
+                VadKind::Private => private_pages += (end - start) / PAGE_SIZE,
+                VadKind::Image | VadKind::Mapped => {}
             }
         }
+        tables.unmap_all(system_frame);
+        tables.return_commit(private_pages);
     }
 }
 

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use ::x86_64::PhysAddr;
 use ::x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
 use abi::NtStatus;
-use abi::layout::{PAGE_SIZE, phys_to_virt};
+use abi::layout::{PAGE_SIZE, USER_END, phys_to_virt};
 use abi::nt::KUSER_SHARED_DATA_ADDRESS;
 use spin::Mutex;
 
@@ -211,6 +211,15 @@ impl PageTables for HardwarePageTables {
             }
         };
         paging::unmap_user_range(self.root, start, end, &mut release, &mut TableFrames);
+    }
+
+    fn unmap_all(&mut self, system_frame: Option<u64>) {
+        let mut release = |frame: u64| {
+            if Some(frame) != system_frame {
+                release_frame(frame);
+            }
+        };
+        paging::unmap_user_range(self.root, 0, USER_END, &mut release, &mut TableFrames);
     }
 
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {

@@ -8,15 +8,18 @@
 //! exits of the loop are `exits_before(end) - exits_before(begin) - 1`. It must be 0.
 //!
 //! Before the metrics, one more boot runs `bench floors`, which prints the platform's own
-//! costs ([`PlatformCosts`]): each guest metric's floor is built from them.
+//! costs ([`PlatformCosts`]): each guest metric's floor is built from them. The floor of
+//! `boot_to_exit` is the wall time of the smallest guest booted the same way ([`floor`]),
+//! timed in runs taken in turn with those of `hello`.
 
+pub mod floor;
 pub mod host;
 pub mod report;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use report::{Boot, Floors, Machine, Metric, Report, Summary};
+pub use report::{Boot, BootFloor, Floors, Machine, Metric, Report, Summary};
 
 use crate::{ConsoleMark, ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
 
@@ -106,6 +109,8 @@ pub enum Error {
     },
     #[error("cannot read the TSC frequency from KVM")]
     Kvm(#[source] crate::Error),
+    #[error("cannot write the boot floor's image")]
+    FloorImage(#[source] crate::image::Error),
 }
 
 /// Every metric name.
@@ -188,23 +193,25 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
             }
             Source::BootToExit => {
                 let runs = config.iterations.min(MAX_BOOT_RUNS);
-                progress(&format!("bench: {name}: {runs} runs of hello"));
-                let mut walls = Vec::new();
-                for _ in 0..runs {
-                    let start = Instant::now();
-                    let outcome = run_program(config, name, &["hello"])?;
-                    walls.push(start.elapsed().as_nanos() as f64);
-                    backend = outcome.stats.backend;
-                    boot = Some(Boot::from(&outcome.stats));
-                }
+                progress(&format!(
+                    "bench: {name}: {runs} runs of hello, {runs} of the floor guest"
+                ));
+                let measured = run_boots(config, runs)?;
+                backend = measured.backend;
                 metrics.push(Metric {
                     name: name.into(),
-                    guest: report::summarize(&walls),
+                    guest: report::summarize(&measured.hello.walls_ns),
                     host: None,
-                    floor: None,
+                    floor: report::summarize(&measured.floor.walls_ns).map(|s| s.median),
                     iterations: u64::from(runs),
                     exits: None,
                 });
+                let mut measured_boot = Boot::from_runs(&measured.hello.stats);
+                measured_boot.floor = Some(BootFloor::from_runs(
+                    &measured.floor.walls_ns,
+                    &measured.floor.stats,
+                ));
+                boot = Some(measured_boot);
             }
         }
     }
@@ -213,7 +220,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
         None => {
             let outcome = run_program(config, "boot", &["hello"])?;
             backend = backend.or(outcome.stats.backend);
-            Boot::from(&outcome.stats)
+            Boot::from_runs(std::slice::from_ref(&outcome.stats))
         }
     };
     Ok(Report {
@@ -228,6 +235,61 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Repor
         boot,
         floors: costs.map(|costs| costs.in_ns(tsc_khz)),
     })
+}
+
+/// The runs of one guest for `boot_to_exit`: wall times and statistics.
+#[derive(Debug, Default)]
+struct BootRuns {
+    walls_ns: Vec<f64>,
+    stats: Vec<crate::Stats>,
+}
+
+/// What `boot_to_exit` measured: `hello` and the floor guest.
+struct Boots {
+    hello: BootRuns,
+    floor: BootRuns,
+    backend: Option<crate::KernelBackend>,
+}
+
+/// Boots `hello` and the floor guest `runs` times each, in turn, so that the machine's
+/// load weighs on both alike. Each is timed around the whole `vmm::run`.
+fn run_boots(config: &BenchConfig, runs: u32) -> Result<Boots, Error> {
+    let dir = std::env::temp_dir().join(format!("vmm-bench-floor-{}", std::process::id()));
+    let floor_image = dir.join("floor.img");
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| crate::image::Error::WriteOutput {
+            path: dir.clone(),
+            source,
+        })
+        .and_then(|()| floor::write_image(&floor_image))
+        .map_err(Error::FloorImage)?;
+    let floor_config = BenchConfig {
+        image: floor_image,
+        ..config.clone()
+    };
+    let measure = || {
+        let mut boots = Boots {
+            hello: BootRuns::default(),
+            floor: BootRuns::default(),
+            backend: None,
+        };
+        for _ in 0..runs {
+            for (config, metric, side) in [
+                (config, "boot_to_exit", &mut boots.hello),
+                (&floor_config, "boot_to_exit floor", &mut boots.floor),
+            ] {
+                let start = Instant::now();
+                let outcome = run_program(config, metric, &[floor::PROGRAM])?;
+                side.walls_ns.push(start.elapsed().as_nanos() as f64);
+                boots.backend = outcome.stats.backend;
+                side.stats.push(outcome.stats);
+            }
+        }
+        Ok(boots)
+    };
+    let measured = measure();
+    let _ = std::fs::remove_dir_all(&dir);
+    measured
 }
 
 /// The platform's costs that bound the guest metrics, in TSC cycles, as `bench floors`

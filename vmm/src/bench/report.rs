@@ -109,7 +109,8 @@ pub struct Floors {
     pub cr3_switch_ns: f64,
 }
 
-/// Boot timings and exits of one `hello` run.
+/// Boot timings and exits of the `hello` runs: the milestones and exits of the last run,
+/// the phase breakdown as medians over all of them, and the floor guest's runs.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Boot {
     pub first_run_us: Option<u64>,
@@ -120,10 +121,69 @@ pub struct Boot {
     pub exits: u64,
     pub exits_by_reason: BTreeMap<String, u64>,
     pub rejected_hypercalls: u64,
+    /// Runs the phases are medians of.
+    pub runs: usize,
+    /// The run cut into consecutive phases (see `Stats::phases`), in order.
+    pub phases: Vec<BootPhase>,
+    /// The smallest guest booted the same way (`boot_to_exit` runs only).
+    pub floor: Option<BootFloor>,
 }
 
-impl From<&Stats> for Boot {
-    fn from(stats: &Stats) -> Self {
+/// One phase of the boot breakdown: its median over the runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BootPhase {
+    pub name: String,
+    pub median_us: f64,
+}
+
+/// The floor guest's runs (`bench::floor`): wall time, exits and phases.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BootFloor {
+    pub runs: usize,
+    pub wall_us_median: f64,
+    /// VM exits of the last run: the shutdown hypercall alone.
+    pub exits: u64,
+    pub phases: Vec<BootPhase>,
+}
+
+impl BootFloor {
+    /// Summarizes the floor's runs: wall times in ns and each run's statistics.
+    pub fn from_runs(walls_ns: &[f64], runs: &[Stats]) -> Self {
+        Self {
+            runs: runs.len(),
+            wall_us_median: summarize(walls_ns).map_or(0.0, |s| round(s.median / 1e3)),
+            exits: runs.last().map_or(0, |stats| stats.exits.total()),
+            phases: median_phases(runs),
+        }
+    }
+}
+
+/// Each phase's median over `runs`, in the order the phases first appear.
+pub fn median_phases(runs: &[Stats]) -> Vec<BootPhase> {
+    let mut order: Vec<&'static str> = Vec::new();
+    let mut samples: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for phase in runs.iter().flat_map(Stats::phases) {
+        let durations = samples.entry(phase.name).or_insert_with(|| {
+            order.push(phase.name);
+            Vec::new()
+        });
+        durations.push(phase.duration.as_nanos() as f64 / 1e3);
+    }
+    order
+        .into_iter()
+        .map(|name| BootPhase {
+            name: name.into(),
+            median_us: summarize(&samples[name]).map_or(0.0, |s| round(s.median)),
+        })
+        .collect()
+}
+
+impl Boot {
+    /// Summarizes `hello` runs (at least one): see the type's docs.
+    pub fn from_runs(runs: &[Stats]) -> Self {
+        let Some(stats) = runs.last() else {
+            return Self::default();
+        };
         let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
         let e = &stats.exits;
         let exits_by_reason = [
@@ -152,6 +212,9 @@ impl From<&Stats> for Boot {
             exits: e.total(),
             exits_by_reason,
             rejected_hypercalls: stats.rejected_hypercalls,
+            runs: runs.len(),
+            phases: median_phases(runs),
+            floor: None,
         }
     }
 }
@@ -229,7 +292,7 @@ impl Report {
     }
 }
 
-/// Nanoseconds to one decimal.
+/// A time (ns or us) to one decimal.
 fn round(ns: f64) -> f64 {
     (ns * 10.0).round() / 10.0
 }
@@ -281,6 +344,45 @@ impl fmt::Display for Report {
                 metric
                     .exits
                     .map_or_else(|| "-".to_string(), |e| e.to_string()),
+            )?;
+        }
+        self.write_boot_phases(f)
+    }
+}
+
+impl Report {
+    /// The boot breakdown under the table: each phase's median for `hello` and, after a
+    /// `boot_to_exit` run, for the floor guest.
+    fn write_boot_phases(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let boot = &self.boot;
+        if boot.phases.is_empty() {
+            return Ok(());
+        }
+        let floor = boot.floor.as_ref();
+        writeln!(
+            f,
+            "\nboot phases, median us of {} run(s){}",
+            boot.runs,
+            if floor.is_some() {
+                " each; floor: the smallest guest booted the same way"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(f, "{:<36} {:>10} {:>10}", "phase", "hello", "floor")?;
+        let floor_phase = |name: &str| {
+            floor
+                .and_then(|floor| floor.phases.iter().find(|p| p.name == name))
+                .map(|p| p.median_us)
+        };
+        let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
+        for phase in &boot.phases {
+            writeln!(
+                f,
+                "{:<36} {:>10} {:>10}",
+                phase.name,
+                us(Some(phase.median_us)),
+                us(floor_phase(&phase.name))
             )?;
         }
         Ok(())
@@ -421,7 +523,10 @@ fn decade_label(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::stats::Step;
 
     fn summary(median: f64) -> Summary {
         Summary {
@@ -470,7 +575,29 @@ mod tests {
                     exits: None,
                 },
             ],
-            boot: Boot::default(),
+            boot: Boot {
+                runs: 20,
+                phases: vec![
+                    BootPhase {
+                        name: "create VM".into(),
+                        median_us: 230.0,
+                    },
+                    BootPhase {
+                        name: "guest: kernel init".into(),
+                        median_us: 200.0,
+                    },
+                ],
+                floor: Some(BootFloor {
+                    runs: 20,
+                    wall_us_median: 1500.0,
+                    exits: 1,
+                    phases: vec![BootPhase {
+                        name: "create VM".into(),
+                        median_us: 220.0,
+                    }],
+                }),
+                ..Boot::default()
+            },
             floors: Some(Floors {
                 round_trip_ns: 250.04,
                 user_gs_base_load_ns: 2000.0,
@@ -478,6 +605,38 @@ mod tests {
                 cr3_switch_ns: 3000.0,
             }),
         }
+    }
+
+    #[test]
+    fn boot_phases_are_medians_in_first_seen_order() {
+        let run = |open: u64, guest: u64| Stats {
+            first_run: Some(Duration::from_micros(open + 10)),
+            shutdown: Some(Duration::from_micros(open + 10 + guest)),
+            host_steps: vec![Step {
+                name: "open image",
+                end: Duration::from_micros(open),
+            }],
+            ..Stats::default()
+        };
+        let runs = [run(100, 1000), run(300, 3000), run(200, 2000)];
+        let phases = median_phases(&runs);
+        let medians: Vec<(&str, f64)> = phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.median_us))
+            .collect();
+        assert_eq!(
+            medians,
+            [
+                ("open image", 200.0),
+                ("start vCPU thread, enter guest", 10.0),
+                ("guest: program to shutdown", 2000.0),
+            ]
+        );
+        let boot = Boot::from_runs(&runs);
+        assert_eq!((boot.runs, boot.shutdown_us), (3, Some(2210)));
+        let floor = BootFloor::from_runs(&[2e6, 1e6, 3e6], &runs);
+        assert_eq!((floor.runs, floor.wall_us_median), (3, 2000.0));
+        assert!(Boot::from_runs(&[]).phases.is_empty());
     }
 
     #[test]
@@ -546,6 +705,21 @@ mod tests {
                 "-"
             ]
         );
+        let phase = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .split_whitespace()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            text.contains("boot phases, median us of 20 run(s) each"),
+            "{text}"
+        );
+        assert_eq!(phase("create VM"), ["220", "230"]);
+        assert_eq!(phase("guest: kernel init"), ["-", "200"]);
         assert_eq!(format_ns(Some(12.34)), "12.3");
         assert_eq!(format_ns(None), "-");
     }
@@ -567,6 +741,10 @@ mod tests {
         assert!(json["metrics"][1]["host_ns_median"].is_null());
         assert!(json["metrics"][1]["ratio"].is_null());
         assert!(json["boot"].is_object());
+        assert_eq!(json["boot"]["phases"][1]["name"], "guest: kernel init");
+        assert_eq!(json["boot"]["phases"][1]["median_us"], 200.0);
+        assert_eq!(json["boot"]["floor"]["wall_us_median"], 1500.0);
+        assert_eq!(json["boot"]["floor"]["exits"], 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use abi::NtStatus;
+use abi::layout::USER_END;
 use abi::memory::{
     MEM_COMMIT, MEM_DECOMMIT, MEM_FREE, MEM_IMAGE, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE,
     MEM_RESET, MEM_TOP_DOWN, MM_HIGHEST_USER_ADDRESS, MM_HIGHEST_VAD_ADDRESS, PAGE_EXECUTE,
@@ -101,6 +102,30 @@ impl SimulatedTables {
         }
     }
 
+    /// Unmaps every page of `range`, releasing the frames `owned` says are the address
+    /// space's (and checking that they were mapped as such), and the tables left empty.
+    fn unmap_where(&mut self, range: core::ops::Range<u64>, owned: impl Fn(u64) -> bool) {
+        let pages: Vec<u64> = self.pages.range(range).map(|(&page, _)| page).collect();
+        let mut machine = self.machine.borrow_mut();
+        for page in pages {
+            let (frame, _, page_owned) = self.pages.remove(&page).unwrap();
+            assert_eq!(page_owned, owned(frame), "unmapping {page:#x}");
+            if page_owned {
+                machine.pfn.free(frame).unwrap();
+            }
+            for level in 0..=2 {
+                let key = Self::table_key(level, page);
+                let table = self.tables.get_mut(&key).unwrap();
+                table.used -= 1;
+                if table.used > 0 {
+                    break;
+                }
+                let frame = self.tables.remove(&key).unwrap().frame;
+                machine.pfn.free_zeroed(frame).unwrap();
+            }
+        }
+    }
+
     fn table_key(level: u32, page: u64) -> (u32, u64) {
         (level, page >> (12 + 9 * (level + 1)))
     }
@@ -188,29 +213,11 @@ impl PageTables for SimulatedTables {
     }
 
     fn unmap(&mut self, start: u64, end: u64, owned: bool) {
-        let pages: Vec<u64> = self
-            .pages
-            .range(start..end)
-            .map(|(&page, _)| page)
-            .collect();
-        let mut machine = self.machine.borrow_mut();
-        for page in pages {
-            let (frame, _, page_owned) = self.pages.remove(&page).unwrap();
-            assert_eq!(page_owned, owned, "unmapping {page:#x}");
-            if owned {
-                machine.pfn.free(frame).unwrap();
-            }
-            for level in 0..=2 {
-                let key = Self::table_key(level, page);
-                let table = self.tables.get_mut(&key).unwrap();
-                table.used -= 1;
-                if table.used > 0 {
-                    break;
-                }
-                let frame = self.tables.remove(&key).unwrap().frame;
-                machine.pfn.free_zeroed(frame).unwrap();
-            }
-        }
+        self.unmap_where(start..end, |_| owned);
+    }
+
+    fn unmap_all(&mut self, system_frame: Option<u64>) {
+        self.unmap_where(0..USER_END, |frame| Some(frame) != system_frame);
     }
 
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {

@@ -16,7 +16,6 @@ use spin::{Mutex, MutexGuard};
 
 use super::apc::UserApc;
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
-use super::priority::ACTIVE_PROCESSORS;
 use crate::arch::SwitchContextCell;
 
 const KERNEL_STACK_SIZE: usize = 16 * 1024;
@@ -85,6 +84,8 @@ pub struct Scheduling {
     pub base_increment: i8,
     /// `Affinity`: the processors the thread may run on.
     pub affinity: u64,
+    /// The processor the thread runs on, is queued on, or last ran on (`NextProcessor`).
+    pub processor: u32,
     /// `PriorityDecrement`: what a starvation boost added on top of the priority, all
     /// taken back at the thread's next quantum end.
     pub priority_decrement: u8,
@@ -168,7 +169,8 @@ impl KThread {
                 priority: base_priority,
                 base_priority,
                 base_increment: 0,
-                affinity: ACTIVE_PROCESSORS,
+                affinity: super::dispatcher::active_processors(),
+                processor: 0,
                 priority_decrement: 0,
                 ready_since: 0,
                 quantum: THREAD_QUANTUM,

@@ -33,9 +33,10 @@ use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
 use crate::ke::apc::{self, UserApc};
 use crate::ke::clock;
+use crate::ke::dispatcher::active_processors;
 use crate::ke::event::{EVENT_TYPE, Event};
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
-use crate::ke::priority::{self, ACTIVE_PROCESSORS};
+use crate::ke::priority;
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
 use crate::ke::thread::{WaitReason, WaitType};
 use crate::ke::timer::{TIMER_TYPE, Timer, TimerApc};
@@ -308,7 +309,7 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         }
         THREAD_AFFINITY_MASK_CLASS => {
             let affinity = u64::from_le_bytes(capture_information(information, length, 8)?);
-            if affinity == 0 || affinity & !ACTIVE_PROCESSORS != 0 {
+            if affinity == 0 || affinity & !active_processors() != 0 {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
             Change::Affinity(affinity)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# at most (args.exe must have them; nodll.exe deliberately names a missing DLL); and
+# at most (args, hello, exit, tlist, spawn, params and rtltest must have them; nodll.exe
+# deliberately names a missing DLL); and
 # ntdll.dll: a movable PE32+ DLL without imports exporting the Nt* and Zw* stub of every
 # service in abi/src/service.rs, the loader and the Rtl helpers. Run after scripts/build.sh.
 set -euo pipefail
@@ -41,10 +42,14 @@ for exe in "${programs[@]}"; do
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
-    # args.exe exists to call the system through ntdll.dll's exports.
-    if [[ "$name" == args.exe ]] && ! grep -Eq 'DLL Name: ntdll\.dll' <<<"$headers"; then
-        problems+=("does not import from ntdll.dll")
-    fi
+    # These programs exist to call the system through ntdll.dll's exports.
+    case "$name" in
+        args.exe | hello.exe | exit.exe | tlist.exe | spawn.exe | params.exe | rtltest.exe)
+            if ! grep -Eq 'DLL Name: ntdll\.dll' <<<"$headers"; then
+                problems+=("does not import from ntdll.dll")
+            fi
+            ;;
+    esac
     if ((${#problems[@]} > 0)); then
         status=1
         for problem in "${problems[@]}"; do
@@ -84,7 +89,11 @@ done < <(sed -n 's/^    \(Nt[A-Za-z]*\) = .*/\1/p' abi/src/service.rs)
 if ((${#services[@]} == 0)); then
     problems+=("no services found in abi/src/service.rs")
 fi
-for name in "${services[@]}" LdrInitializeThunk RtlInitUnicodeString RtlExitUserThread; do
+rtl=(RtlInitUnicodeString RtlCopyUnicodeString RtlEqualUnicodeString RtlAppendUnicodeToString
+    RtlCreateProcessParameters RtlDestroyProcessParameters RtlCreateUserProcess
+    RtlCreateUserThread RtlExitUserThread RtlExitUserProcess RtlGetCurrentPeb
+    RtlAllocateHeap RtlFreeHeap RtlReAllocateHeap RtlSizeHeap)
+for name in "${services[@]}" LdrInitializeThunk "${rtl[@]}"; do
     grep -qx "$name" <<<"$exports" || problems+=("no export $name")
 done
 if ((${#problems[@]} > 0)); then

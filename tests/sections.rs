@@ -3,7 +3,8 @@
 //! processes, private writable pages, bad input, frames given back), malformed PE files in
 //! a boot image of their own, each rejected with its status by NtCreateSection and by
 //! NtCreateUserProcess, and the two creation paths (NtCreateUserProcess, and
-//! NtCreateProcessEx with NtCreateThread) giving the same process.
+//! NtCreateProcessEx with NtCreateThread, from rt and from ntdll's RtlCreateUserProcess)
+//! giving the same process.
 
 mod common;
 
@@ -262,6 +263,29 @@ fn same_process_both_ways(mode: PvmMode) {
     ] {
         assert!(console.contains(line), "missing {line:?} in:\n{console}");
     }
+
+    // The same through ntdll: spawn's children by RtlCreateUserProcess and by
+    // NtCreateUserProcess, from one RtlCreateProcessParameters block with an environment.
+    let children: Vec<Vec<String>> = [&[][..], &["--nt"][..]]
+        .iter()
+        .map(|options| {
+            let mut program = vec!["spawn"];
+            program.extend_from_slice(options);
+            program.extend_from_slice(&["--env", "A=1", "1", "params", "two words"]);
+            let outcome = boot_image_with(&guest_image(), &program, mode);
+            assert_exit(&outcome, NtStatus::SUCCESS);
+            let console = outcome.console_text();
+            assert!(console.contains("exit status 0x00000001"), "{console}");
+            console
+                .lines()
+                .filter(|line| line.starts_with("params: "))
+                .map(String::from)
+                .collect()
+        })
+        .collect();
+    assert_eq!(children[0], children[1], "the ntdll paths' children differ");
+    assert_eq!(children[0].len(), 5, "{:?}", children[0]);
+    assert_eq!(children[0][4], "params: environment A=1");
 }
 
 /// `image` laid out again so that every page of it is a whole page of the file at a

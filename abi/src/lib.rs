@@ -22,3 +22,5 @@ pub mod status;
 pub mod system_information;
 
 pub use status::NtStatus;
+// Appended: what every creator of a user process lays out in it.
+pub mod user_process;

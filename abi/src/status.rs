@@ -113,6 +113,8 @@ statuses! {
     IMAGE_NOT_AT_BASE = 0x4000_0003,
     DLL_NOT_FOUND = 0xC000_0135,
     ENTRYPOINT_NOT_FOUND = 0xC000_0139,
+    // ntdll's runtime library (rtl).
+    BUFFER_TOO_SMALL = 0xC000_0023,
 }
 
 impl NtStatus {

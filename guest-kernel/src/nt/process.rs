@@ -3,13 +3,14 @@
 //! NtTerminateProcess.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use abi::NtStatus;
 use abi::access::{
     PROCESS_CREATE_PROCESS, PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION, PROCESS_TERMINATE,
 };
 use abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED;
-use abi::layout::USER_END;
+use abi::layout::{PAGE_SIZE, USER_END};
 use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
     CONTEXT_ALIGNMENT, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET, CONTEXT_SIZE,
@@ -17,6 +18,7 @@ use abi::process::{
     PROCESS_CREATE_FLAGS_VALID, ProcessBasicInformation,
 };
 use abi::section::SECTION_MAP_EXECUTE;
+use abi::user_process::{MAX_ENVIRONMENT_UNITS, environment_units};
 
 use super::dispatcher::{probe_optional_ulong, return_ulong};
 use super::object::return_handle;
@@ -43,7 +45,8 @@ unsafe impl Plain for InitialTeb {}
 /// PPS_ATTRIBUTE_LIST AttributeList OPTIONAL)`: what `RtlCreateUserProcess` does in one
 /// call. The image is the file ImagePathName names: an NT path
 /// (`\SystemRoot\System32\hello.exe`), or a program name (`hello`) in System32; the
-/// image section is made from it. The child is the caller's
+/// image section is made from it. The child gets a copy of the parameters (ImagePathName,
+/// CommandLine and the environment block they point at). The child is the caller's
 /// (`PspCreateProcess`), inheriting its inheritable handles with
 /// PROCESS_CREATE_FLAGS_INHERIT_HANDLES; its first thread (`PspCreateThread`) starts at the
 /// image's entry point, suspended with THREAD_CREATE_FLAGS_CREATE_SUSPENDED. Both handles
@@ -75,7 +78,7 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     user_args::probe_for_write_handle(thread_handle)?;
     let process_attributes = capture_unnamed_attributes(process_attributes)?;
     let thread_attributes = capture_unnamed_attributes(thread_attributes)?;
-    let (image_path, command_line) = capture_process_parameters(parameters)?;
+    let (image_path, command_line, environment) = capture_process_parameters(parameters)?;
     if create_info != 0 {
         // PS_CREATE_INFO: only its Size is read.
         probe::capture::<u64>(create_info)?;
@@ -95,7 +98,11 @@ pub fn nt_create_user_process(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let file = io::file::open_image(&image_path)?;
     let section = Object::create(Section::create_image(&file)?);
     let image_path = file.nt_path();
-    let parameters = Some((image_path.as_str(), command_line.as_str()));
+    let parameters = Some(ps::Parameters {
+        image_path: &image_path,
+        command_line: &command_line,
+        environment: &environment,
+    });
     let (process, image) = ps::create_process(Some(&parent), &section, parameters, inherit)?;
     let suspended = thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED != 0;
     let thread = ps::create_first_thread(&process, &image, suspended)?;
@@ -262,11 +269,12 @@ fn capture_unnamed_attributes(address: u64) -> Result<u32, NtStatus> {
     Ok(captured.attributes)
 }
 
-/// Captures ImagePathName and CommandLine from the `RTL_USER_PROCESS_PARAMETERS` at
-/// `address` (normalized: buffers are addresses; otherwise offsets from the structure).
-/// NULL, a bad string or an empty ImagePathName is STATUS_INVALID_PARAMETER. An empty
-/// CommandLine becomes the image path.
-fn capture_process_parameters(address: u64) -> Result<(String, String), NtStatus> {
+/// Captures ImagePathName, CommandLine and the environment block from the
+/// `RTL_USER_PROCESS_PARAMETERS` at `address` (normalized: buffers are addresses;
+/// otherwise offsets from the structure; Environment is an address either way). NULL, a
+/// bad string or an empty ImagePathName is STATUS_INVALID_PARAMETER. An empty CommandLine
+/// becomes the image path.
+fn capture_process_parameters(address: u64) -> Result<(String, String, Vec<u16>), NtStatus> {
     if address == 0 {
         return Err(NtStatus::INVALID_PARAMETER);
     }
@@ -286,7 +294,43 @@ fn capture_process_parameters(address: u64) -> Result<(String, String), NtStatus
     } else {
         command_line
     };
-    Ok((image_path, command_line))
+    let environment = capture_environment(parameters.environment)?;
+    Ok((image_path, command_line, environment))
+}
+
+/// Captures the environment block at `address` through the empty string that ends it,
+/// a page at a time (so a block that ends just before an unmapped page is read whole);
+/// empty for NULL. An odd address, or no end within `MAX_ENVIRONMENT_UNITS`, is
+/// STATUS_INVALID_PARAMETER; an unreadable block STATUS_ACCESS_VIOLATION.
+fn capture_environment(address: u64) -> Result<Vec<u16>, NtStatus> {
+    let mut units = Vec::new();
+    if address == 0 {
+        return Ok(units);
+    }
+    if !address.is_multiple_of(2) {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let mut next = address;
+    while units.len() < MAX_ENVIRONMENT_UNITS {
+        let page_end = (next | (PAGE_SIZE - 1))
+            .checked_add(1)
+            .ok_or(NtStatus::ACCESS_VIOLATION)?;
+        let bytes = probe::capture_bytes(next, (page_end - next) as usize)?;
+        units
+            .try_reserve(bytes.len() / 2)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        units.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|pair| u16::from_le_bytes([pair[0], pair[1]])),
+        );
+        if let Some(length) = environment_units(&units) {
+            units.truncate(length);
+            return Ok(units);
+        }
+        next = page_end;
+    }
+    Err(NtStatus::INVALID_PARAMETER)
 }
 
 /// A captured `UNICODE_STRING` whose buffer lies at `base` + its Buffer field: an odd

@@ -13,6 +13,7 @@ use abi::layout::PAGE_SIZE;
 use abi::memory::{MEM_RESERVE, PAGE_EXECUTE_WRITECOPY, PAGE_READWRITE};
 use spin::Mutex;
 
+use super::environment::Parameters;
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
     Thread, USER_STACK_TOP, environment, notify, stack, system, system_dll,
@@ -74,8 +75,8 @@ pub struct ImageView {
 }
 
 /// `PspCreateProcess`: a process whose image is `section` (an image section), child of
-/// `parent` (None, or the System process: the first user process, the session). With `parameters` (ImagePathName and
-/// CommandLine), the process parameters are built and the PEB points at them, as
+/// `parent` (None, or the System process: the first user process, the session). With `parameters` (ImagePathName,
+/// CommandLine and the environment), the process parameters are built and the PEB points at them, as
 /// NtCreateUserProcess does; without, PEB.ProcessParameters stays NULL for the creator to
 /// fill in, as after NtCreateProcessEx. Returns the process and its image view, for the
 /// first thread. The steps, in NT's order: the object; what it inherits from the parent
@@ -86,7 +87,7 @@ pub struct ImageView {
 pub fn create_process(
     parent: Option<&Arc<Object<Process>>>,
     section: &Arc<Object<Section>>,
-    parameters: Option<(&str, &str)>,
+    parameters: Option<Parameters<'_>>,
     inherit_handles: bool,
 ) -> Result<(Arc<Object<Process>>, ImageView), NtStatus> {
     // The section referenced: it must be an image's.

@@ -5,9 +5,8 @@ use alloc::vec::Vec;
 use abi::NtStatus;
 use abi::layout::PAGE_SIZE;
 use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_TOP_DOWN, PAGE_READWRITE};
-use abi::nt::{
-    ClientId, PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters, Teb, UnicodeString,
-};
+use abi::nt::{ClientId, Peb, Teb};
+use abi::user_process::{ParametersLayout, write_parameters};
 
 use crate::mm::AddressSpace;
 
@@ -38,18 +37,28 @@ fn bytes_of<T: Copy>(value: &T) -> &[u8] {
     unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
 }
 
-fn utf16(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+fn utf16(text: &str) -> Vec<u16> {
+    text.encode_utf16().collect()
 }
 
-/// Creates the PEB in `space`, and with `parameters` (ImagePathName, CommandLine) the
-/// `RTL_USER_PROCESS_PARAMETERS` (normalized) it points at; returns the PEB's address.
+/// What a new process's parameters hold (NtCreateUserProcess's, or the session's).
+#[derive(Clone, Copy, Debug)]
+pub struct Parameters<'a> {
+    pub image_path: &'a str,
+    pub command_line: &'a str,
+    /// The environment block with its ending NULs; empty for none.
+    pub environment: &'a [u16],
+}
+
+/// Creates the PEB in `space`, and with `parameters` the `RTL_USER_PROCESS_PARAMETERS`
+/// (normalized, laid out as every creator lays them out: `abi::user_process`) it points
+/// at; returns the PEB's address.
 pub fn create_peb(
     space: &mut AddressSpace,
     image_base: u64,
-    parameters: Option<(&str, &str)>,
+    parameters: Option<Parameters<'_>>,
 ) -> Result<u64, NtStatus> {
-    let Some((image_path, command_line)) = parameters else {
+    let Some(parameters) = parameters else {
         let peb = Peb {
             image_base_address: image_base,
             ..Peb::default()
@@ -58,41 +67,34 @@ pub fn create_peb(
         space.write(PEB_ADDRESS, bytes_of(&peb))?;
         return Ok(PEB_ADDRESS);
     };
-    let image_path = utf16(image_path);
-    let command_line = utf16(command_line);
-    let header_size = size_of::<RtlUserProcessParameters>() as u64;
-    let image_path_address = PROCESS_PARAMETERS_ADDRESS + header_size;
-    // Each string keeps a terminating NUL after its counted characters, as NT's do.
-    let command_line_address = image_path_address + image_path.len() as u64 + 2;
-    let total = header_size + image_path.len() as u64 + command_line.len() as u64 + 4;
-    let counted = |bytes: &[u8], buffer: u64| -> Result<UnicodeString, NtStatus> {
-        let length = u16::try_from(bytes.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
-        Ok(UnicodeString {
-            length,
-            maximum_length: length + 2,
-            reserved: 0,
-            buffer,
-        })
-    };
-    let parameters = RtlUserProcessParameters {
-        maximum_length: total as u32,
-        length: total as u32,
-        flags: PROCESS_PARAMETERS_NORMALIZED,
-        image_path_name: counted(&image_path, image_path_address)?,
-        command_line: counted(&command_line, command_line_address)?,
-        ..RtlUserProcessParameters::default()
-    };
+    let image_path = utf16(parameters.image_path);
+    let command_line = utf16(parameters.command_line);
+    let layout = ParametersLayout::new(
+        image_path.len(),
+        command_line.len(),
+        parameters.environment.len(),
+    )?;
+    let mut block = Vec::new();
+    block
+        .try_reserve_exact(layout.total)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    block.resize(layout.total, 0);
+    write_parameters(
+        &mut block,
+        PROCESS_PARAMETERS_ADDRESS,
+        &image_path,
+        &command_line,
+        parameters.environment,
+    )?;
     let peb = Peb {
         image_base_address: image_base,
         process_parameters: PROCESS_PARAMETERS_ADDRESS,
         ..Peb::default()
     };
 
-    space.allocate(PEB_ADDRESS, PAGE_SIZE + total, PAGE_READWRITE)?;
+    space.allocate(PEB_ADDRESS, PAGE_SIZE + layout.total as u64, PAGE_READWRITE)?;
     space.write(PEB_ADDRESS, bytes_of(&peb))?;
-    space.write(PROCESS_PARAMETERS_ADDRESS, bytes_of(&parameters))?;
-    space.write(image_path_address, &image_path)?;
-    space.write(command_line_address, &command_line)?;
+    space.write(PROCESS_PARAMETERS_ADDRESS, &block)?;
     Ok(PEB_ADDRESS)
 }
 

@@ -13,6 +13,7 @@ mod system_dll;
 mod thread;
 
 pub use create::{active_processes, create_first_thread, create_process, ready_thread};
+pub use environment::Parameters;
 pub use notify::notify_counters;
 pub use system::{create_system_process, is_system_process};
 pub use system_dll::init as init_system_dll;
@@ -367,7 +368,11 @@ pub fn create_initial_process(command_line: &str) -> Result<Arc<Object<Thread>>,
     let file = io::file::open_image(program)?;
     let section = Object::create(Section::create_image(&file)?);
     let image_path = file.nt_path();
-    let parameters = Some((image_path.as_str(), command_line));
+    let parameters = Some(Parameters {
+        image_path: &image_path,
+        command_line,
+        environment: &[],
+    });
     let (process, image) =
         create::create_process(system::system_process(), &section, parameters, false)?;
     create::create_first_thread(&process, &image, false)

@@ -77,6 +77,15 @@ fn load() -> Result<SystemDll, NtStatus> {
     })
 }
 
+/// Where a process's first thread starts when the system DLL is mapped in every process:
+/// `LdrInitializeThunk`; None without a system DLL.
+pub fn loader_entry() -> Option<u64> {
+    PSP_SYSTEM_DLL
+        .get()
+        .and_then(Option::as_ref)
+        .map(|dll| dll.loader_entry)
+}
+
 /// `PspMapSystemDll`: maps ntdll into `space` at its preferred base. Returns where the
 /// process's first thread starts (`LdrInitializeThunk`), or None when there is no system
 /// DLL.

@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
-    Thread, current_thread, environment, notify, stack,
+    Thread, current_thread, environment, notify, stack, system_dll,
 };
 use crate::arch::user::UserContext;
 use crate::ke::thread::KThread;
@@ -122,18 +122,25 @@ pub fn create_thread<R>(
 }
 
 /// `PspCreateThread` for NtCreateThread: as [`create_thread`], on the stack and with the
-/// registers the creator gave.
+/// registers the creator gave. A process's first thread (the classic path's, whose
+/// context enters the image with the PEB in `rcx`) starts in ntdll's loader instead, as
+/// NtCreateUserProcess's does, which binds the image's imports and then enters it: on NT
+/// every new thread runs `LdrInitializeThunk` before its context's start address.
 pub fn create_thread_on_stack<R>(
     process: &Arc<Object<Process>>,
     start: CallerStart,
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
 ) -> Result<R, NtStatus> {
+    let entry = match system_dll::loader_entry() {
+        Some(loader) if process.threads.lock().is_empty() => loader,
+        _ => start.rip,
+    };
     psp_create_thread(
         process,
         start.suspended,
         UserStack::Given(start),
         insert,
-        |_| (start.rip, start.rsp, start.rcx),
+        |_| (entry, start.rsp, start.rcx),
     )
 }
 

@@ -70,6 +70,9 @@ extern "system" fn initialize_process(peb: *const Peb) -> u64 {
     let image_base = unsafe { (*peb).image_base_address };
     // Only the address of `__ImageBase` is taken, never its value.
     let ntdll_base = &raw const __ImageBase as u64;
+    // The runtime library's share of process initialization (the process heap).
+    // SAFETY: as above: the process's PEB, writable by the process.
+    unsafe { crate::rtl::initialize_process(peb.cast_mut()) };
     let result = Image::at(image_base).and_then(|executable| {
         let ntdll = Image::at(ntdll_base)?;
         let entry_point = executable.entry_point()?;

@@ -1,41 +1,21 @@
-//! Runtime-library helpers that cost nothing to have: `RtlInitUnicodeString` and
-//! `RtlExitUserThread`.
+//! The runtime library (`Rtl*`): counted strings ([`string`]), the PEB ([`peb`]), the
+//! process heap ([`heap`]), process parameters and process creation the classic way
+//! ([`process`]), and threads ([`thread`]). Every export is a `#[no_mangle]` function of
+//! these modules, with NT's name and signature.
 
-use abi::NtStatus;
-use abi::nt::UnicodeString;
+pub mod heap;
+pub mod peb;
+pub mod process;
+mod services;
+pub mod string;
+pub mod thread;
 
-/// `RtlInitUnicodeString(DestinationString, SourceString)`: describes the NUL-terminated
-/// UTF-16 string `source` (an empty string for NULL). Lengths are capped at what a
-/// `UNICODE_STRING` can hold.
+/// What the loader's process initialization asks of the runtime library before the entry
+/// point runs: `PEB.ProcessHeap`.
 ///
 /// # Safety
-/// `destination` points to a writable `UNICODE_STRING`; `source` is NULL or points to a
-/// NUL-terminated UTF-16 string.
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn RtlInitUnicodeString(
-    destination: *mut UnicodeString,
-    source: *const u16,
-) {
-    let mut units = 0usize;
-    if !source.is_null() {
-        // SAFETY: the caller gives a NUL-terminated string; reading stops at the NUL.
-        while unsafe { source.add(units).read() } != 0 && units < (u16::MAX as usize - 1) / 2 {
-            units += 1;
-        }
-    }
-    let length = (units * 2) as u16;
-    let string = UnicodeString {
-        length,
-        maximum_length: if source.is_null() { 0 } else { length + 2 },
-        reserved: 0,
-        buffer: source as u64,
-    };
-    // SAFETY: the caller gives a writable UNICODE_STRING.
-    unsafe { destination.write(string) };
-}
-
-/// `RtlExitUserThread(ExitStatus)`: ends the calling thread.
-#[unsafe(no_mangle)]
-pub extern "system" fn RtlExitUserThread(exit_status: NtStatus) -> ! {
-    crate::calls::terminate_current_thread(exit_status)
+/// `peb` is the calling process's PEB.
+pub unsafe fn initialize_process(peb: *mut abi::nt::Peb) {
+    // SAFETY: the caller gives the process's PEB.
+    unsafe { heap::initialize_process_heap(peb) };
 }

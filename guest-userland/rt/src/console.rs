@@ -2,11 +2,18 @@
 
 use core::fmt;
 
+// The program's console; rt's own stub in the host's unit tests.
+#[cfg(test)]
+use crate::display_string as display;
+#[cfg(not(test))]
+use crate::startup::display;
+
 /// UTF-16 code units formatted before a flush to the console.
 const BUFFER_UNITS: usize = 256;
 
-/// A formatting sink that buffers UTF-16 on the stack and flushes it with
-/// [`display_string`](crate::display_string) when full and when dropped.
+/// A formatting sink that buffers UTF-16 on the stack and flushes it to the program's
+/// console (rt's `NtDisplayString` stub or ntdll's, as `rt::entry!` chose) when full and
+/// when dropped.
 pub struct Console {
     buffer: [u16; BUFFER_UNITS],
     len: usize,
@@ -30,7 +37,7 @@ impl Console {
     pub fn flush(&mut self) {
         if self.len > 0 {
             // Console output has nowhere to report failure to.
-            let _ = crate::display_string(&self.buffer[..self.len]);
+            let _ = display(&self.buffer[..self.len]);
             self.len = 0;
         }
     }

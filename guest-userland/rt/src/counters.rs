@@ -5,7 +5,7 @@ use abi::process::SystemProcessInformation;
 use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerformanceInformation};
 
 use crate::NtStatus;
-use crate::process::for_each_process;
+use crate::process::{QuerySystemInformation, for_each_process_with};
 use crate::syscall::nt_query_system_information;
 
 /// What must come back to where it started once a program's work is undone.
@@ -39,11 +39,16 @@ impl core::fmt::Display for Counters {
 
 /// The counters now: SystemPerformanceInformation, and SystemProcessInformation summed.
 pub fn counters() -> Result<Counters, NtStatus> {
+    counters_with(nt_query_system_information)
+}
+
+/// [`counters`] through `query`.
+pub fn counters_with(query: QuerySystemInformation) -> Result<Counters, NtStatus> {
     // SAFETY: integers only: all zeroes is a value.
     let mut performance: SystemPerformanceInformation = unsafe { core::mem::zeroed() };
     // SAFETY: a local of the size passed.
     let status = unsafe {
-        nt_query_system_information(
+        query(
             SYSTEM_PERFORMANCE_INFORMATION_CLASS,
             (&raw mut performance).cast(),
             size_of::<SystemPerformanceInformation>() as u32,
@@ -55,10 +60,14 @@ pub fn counters() -> Result<Counters, NtStatus> {
     }
     let mut buffer = [0u64; 2048];
     let (mut processes, mut handles) = (0, 0);
-    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
-        processes += 1;
-        handles += process.handle_count;
-    })?;
+    for_each_process_with(
+        query,
+        &mut buffer,
+        |process: &SystemProcessInformation, _| {
+            processes += 1;
+            handles += process.handle_count;
+        },
+    )?;
     Ok(Counters {
         available_pages: performance.available_pages,
         committed_pages: performance.committed_pages,
@@ -76,8 +85,12 @@ pub fn counters() -> Result<Counters, NtStatus> {
 pub fn live_threads() -> Result<u32, NtStatus> {
     let mut buffer = [0u64; 2048];
     let mut threads = 0;
-    for_each_process(&mut buffer, |process: &SystemProcessInformation, _| {
-        threads += process.number_of_threads;
-    })?;
+    for_each_process_with(
+        nt_query_system_information,
+        &mut buffer,
+        |process: &SystemProcessInformation, _| {
+            threads += process.number_of_threads;
+        },
+    )?;
     Ok(threads)
 }

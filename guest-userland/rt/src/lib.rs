@@ -57,9 +57,19 @@ pub use syscall::{display_string, terminate_process};
 
 /// Names the program's main function, `fn(&rt::Args) -> rt::NtStatus`. Its return value
 /// becomes the process exit status. Use it exactly once, in the binary crate.
+///
+/// `rt::entry!(main)` gives the runtime's console and exit rt's own system service stubs;
+/// `rt::entry!(main, ntdll)` makes the program one on ntdll.dll: they go through ntdll's
+/// `NtDisplayString` and `RtlExitUserProcess` (see [`ntdll`]).
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!(@define $main, $crate::syscall::display_string, $crate::terminate_process);
+    };
+    ($main:path, ntdll) => {
+        $crate::entry!(@define $main, $crate::ntdll::display_string, $crate::ntdll::exit_process);
+    };
+    (@define $main:path, $display:path, $exit:path) => {
         /// Called by `rt`'s entry point with the parsed command line.
         #[doc(hidden)]
         #[unsafe(no_mangle)]
@@ -67,8 +77,24 @@ macro_rules! entry {
             let main: fn(&$crate::Args) -> $crate::NtStatus = $main;
             main(args)
         }
+
+        /// The console the runtime writes to.
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        fn __rt_display_string(text: &[u16]) -> $crate::NtStatus {
+            $display(text)
+        }
+
+        /// How the runtime ends the process.
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        fn __rt_exit_process(status: $crate::NtStatus) -> ! {
+            $exit(status)
+        }
     };
 }
 
 // Appended after the macro so parallel branches adding modules merge cleanly.
+#[cfg(not(test))]
+pub mod ntdll;
 pub mod text;

@@ -3,5 +3,5 @@
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     crate::println!("{info}");
-    crate::terminate_process(crate::NtStatus::ASSERTION_FAILURE)
+    crate::startup::exit_process(crate::NtStatus::ASSERTION_FAILURE)
 }

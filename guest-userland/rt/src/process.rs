@@ -11,20 +11,22 @@ use abi::file::{
     FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
     FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
 };
-use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_EXECUTE, PAGE_GUARD, PAGE_READWRITE};
+use abi::memory::PAGE_EXECUTE;
 use abi::nt::{
     ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
     UnicodeString,
 };
 use abi::process::{
-    CONTEXT_FLAGS_OFFSET, CONTEXT_FULL, CONTEXT_RCX_OFFSET, CONTEXT_RIP_OFFSET, CONTEXT_RSP_OFFSET,
-    CONTEXT_SIZE, InitialTeb, PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation,
-    SYSTEM_PROCESS_INFORMATION_CLASS, SystemProcessInformation,
+    PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
+    SystemProcessInformation,
 };
 use abi::section::{
     SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
+use abi::user_process::{
+    ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
+};
 
 use crate::syscall::{
     nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
@@ -124,15 +126,8 @@ pub fn create_user_process(
     }
 }
 
-/// What the kernel leaves above a new thread's initial `rsp` (the entry point's home
-/// space and return address, as a call leaves them), as for NtCreateUserProcess's thread.
-const INITIAL_STACK_FRAME: u64 = 0x30 + 8;
-const PAGE_SIZE: u64 = 0x1000;
-const STACK_RESERVE_GRANULARITY: u64 = 0x1_0000;
 /// Where the image path goes when a program is named without a path.
 const SYSTEM32: &str = "\\SystemRoot\\System32\\";
-/// Offset of `ProcessParameters` in the PEB.
-const PEB_PROCESS_PARAMETERS: u64 = 0x20;
 
 fn to_result(status: NtStatus) -> Result<(), NtStatus> {
     if status.is_success() {
@@ -144,7 +139,7 @@ fn to_result(status: NtStatus) -> Result<(), NtStatus> {
 
 /// The NT path of an image: `image_path` itself when it starts with `\`, else
 /// `\SystemRoot\System32\NAME`, with `.exe` added when missing.
-fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> {
+pub fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> {
     let mut length = 0;
     let mut push = |text: &str| -> Result<(), NtStatus> {
         for unit in text.encode_utf16() {
@@ -166,16 +161,6 @@ fn nt_image_path<'a>(image_path: &str, buffer: &'a mut [u16]) -> Result<&'a [u16
         }
     }
     Ok(&buffer[..length])
-}
-
-/// `CONTEXT`, 16-byte aligned as NtCreateThread requires.
-#[repr(C, align(16))]
-struct Context([u8; CONTEXT_SIZE]);
-
-impl Context {
-    fn set(&mut self, offset: usize, value: u64) {
-        self.0[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-    }
 }
 
 /// Creates a process running `image_path` (`hello`, or an NT path) with `command_line`
@@ -292,121 +277,17 @@ fn start_classic_process(
     suspended: bool,
 ) -> Result<u64, NtStatus> {
     let peb = query_basic_information(process)?.peb_base_address;
-
-    // RTL_USER_PROCESS_PARAMETERS, normalized, laid out as the kernel lays them out for
-    // NtCreateUserProcess: the structure, then each string with a terminating NUL.
-    let header = size_of::<RtlUserProcessParameters>();
-    let path_bytes = path.len() * 2;
-    let command_bytes = command.len() * 2;
-    let total = header + path_bytes + command_bytes + 4;
-    let mut block =
+    let mut scratch =
         [0u8; size_of::<RtlUserProcessParameters>() + 2 * (MAX_IMAGE_PATH + MAX_COMMAND_LINE) + 4];
-    let mut base = 0u64;
-    let mut size = total as u64;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut base,
-            0,
-            &mut size,
-            MEM_RESERVE | MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    let string = |units: &[u16], offset: usize| UnicodeString {
-        length: (units.len() * 2) as u16,
-        maximum_length: (units.len() * 2 + 2) as u16,
-        reserved: 0,
-        buffer: base + offset as u64,
-    };
-    let parameters = RtlUserProcessParameters {
-        maximum_length: total as u32,
-        length: total as u32,
-        flags: PROCESS_PARAMETERS_NORMALIZED,
-        image_path_name: string(path, header),
-        command_line: string(command, header + path_bytes + 2),
-        ..RtlUserProcessParameters::default()
-    };
-    // SAFETY: `RtlUserProcessParameters` is plain `#[repr(C)]` data without padding
-    // (pinned by `abi::nt`); the slice covers exactly the local.
-    let parameter_bytes =
-        unsafe { core::slice::from_raw_parts((&raw const parameters).cast::<u8>(), header) };
-    block[..header].copy_from_slice(parameter_bytes);
-    for (units, offset) in [(path, header), (command, header + path_bytes + 2)] {
-        for (index, unit) in units.iter().enumerate() {
-            block[offset + 2 * index..offset + 2 * index + 2].copy_from_slice(&unit.to_le_bytes());
-        }
-    }
-    write_child(process, base, &block[..total])?;
-    write_child(process, peb + PEB_PROCESS_PARAMETERS, &base.to_le_bytes())?;
-
-    // The stack, as BaseCreateStack makes it: reserved, its top committed, a guard page
-    // below the committed part.
-    let commit = image
-        .committed_stack_size
-        .max(PAGE_SIZE)
-        .next_multiple_of(PAGE_SIZE);
-    let reserve = image
-        .maximum_stack_size
-        .max(commit + PAGE_SIZE)
-        .next_multiple_of(STACK_RESERVE_GRANULARITY);
-    let mut allocation_base = 0u64;
-    let mut size = reserve;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut allocation_base,
-            0,
-            &mut size,
-            MEM_RESERVE,
-            PAGE_READWRITE,
-        )
-    })?;
-    let stack_base = allocation_base + reserve;
-    let stack_limit = stack_base - commit;
-    let mut guard = stack_limit - PAGE_SIZE;
-    let mut size = commit + PAGE_SIZE;
-    // SAFETY: the base and size are locals.
-    to_result(unsafe {
-        nt_allocate_virtual_memory(
-            process,
-            &mut guard,
-            0,
-            &mut size,
-            MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    })?;
-    let mut guard = stack_limit - PAGE_SIZE;
-    let mut size = PAGE_SIZE;
-    let mut old = 0;
-    // SAFETY: the base, size and old protection are locals.
-    to_result(unsafe {
-        nt_protect_virtual_memory(
-            process,
-            &mut guard,
-            &mut size,
-            PAGE_READWRITE | PAGE_GUARD,
-            &mut old,
-        )
-    })?;
-    let initial_teb = InitialTeb {
-        stack_base,
-        stack_limit,
-        stack_allocation_base: allocation_base,
-        ..InitialTeb::default()
-    };
-
+    write_child_parameters(&OwnStubs, process, peb, &mut scratch, path, command, &[])?;
+    let initial_teb = create_classic_stack(&OwnStubs, process, image)?;
     // The initial context: the image's entry point, entered as a call would with the PEB
     // as its argument.
-    let mut context = Context([0; CONTEXT_SIZE]);
-    context.0[CONTEXT_FLAGS_OFFSET..CONTEXT_FLAGS_OFFSET + 4]
-        .copy_from_slice(&CONTEXT_FULL.to_le_bytes());
-    context.set(CONTEXT_RIP_OFFSET, image.transfer_address);
-    context.set(CONTEXT_RSP_OFFSET, stack_base - INITIAL_STACK_FRAME);
-    context.set(CONTEXT_RCX_OFFSET, peb);
+    let context = InitialContext::new(
+        image.transfer_address,
+        initial_teb.stack_base - INITIAL_STACK_FRAME,
+        peb,
+    );
     let mut thread = 0;
     let mut client_id = ClientId::default();
     // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.
@@ -429,18 +310,47 @@ fn start_classic_process(
     Ok(thread)
 }
 
-/// NtWriteVirtualMemory of `bytes` to `address` in `process`.
-fn write_child(process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
-    // SAFETY: the bytes are the caller's; the target is memory this function allocated.
-    to_result(unsafe {
-        nt_write_virtual_memory(
-            process,
-            address,
-            bytes.as_ptr(),
-            bytes.len() as u64,
-            core::ptr::null_mut(),
-        )
-    })
+/// The classic path's memory services through rt's own stubs.
+struct OwnStubs;
+
+impl ChildMemory for OwnStubs {
+    fn allocate(
+        &self,
+        process: u64,
+        base: u64,
+        size: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let (mut base, mut size) = (base, size);
+        // SAFETY: the base and size are locals.
+        to_result(unsafe {
+            nt_allocate_virtual_memory(process, &mut base, 0, &mut size, allocation_type, protect)
+        })?;
+        Ok(base)
+    }
+
+    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
+        let (mut base, mut size, mut old) = (base, size, 0);
+        // SAFETY: the base, size and old protection are locals.
+        to_result(unsafe {
+            nt_protect_virtual_memory(process, &mut base, &mut size, protect, &mut old)
+        })
+    }
+
+    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: the bytes are the caller's; the target is memory the classic path
+        // allocated in the child, or its PEB.
+        to_result(unsafe {
+            nt_write_virtual_memory(
+                process,
+                address,
+                bytes.as_ptr(),
+                bytes.len() as u64,
+                core::ptr::null_mut(),
+            )
+        })
+    }
 }
 
 /// The process's `PROCESS_BASIC_INFORMATION`.
@@ -469,16 +379,29 @@ pub fn wait(handle: u64) -> NtStatus {
     unsafe { nt_wait_for_single_object(handle, 0, core::ptr::null()) }
 }
 
+/// `NtQuerySystemInformation`'s signature: rt's own stub, or ntdll's export.
+pub type QuerySystemInformation =
+    unsafe extern "system" fn(u32, *mut u8, u32, *mut u32) -> NtStatus;
+
 /// Calls `visit` with each process record of `SystemProcessInformation` and its image
 /// name, read into `buffer`.
 pub fn for_each_process(
+    buffer: &mut [u64],
+    visit: impl FnMut(&SystemProcessInformation, &[u16]),
+) -> Result<(), NtStatus> {
+    for_each_process_with(nt_query_system_information, buffer, visit)
+}
+
+/// [`for_each_process`] through `query`.
+pub fn for_each_process_with(
+    query: QuerySystemInformation,
     buffer: &mut [u64],
     mut visit: impl FnMut(&SystemProcessInformation, &[u16]),
 ) -> Result<(), NtStatus> {
     let length = u32::try_from(size_of_val(buffer)).unwrap_or(u32::MAX);
     // SAFETY: the buffer is the caller's, of the length passed.
     let status = unsafe {
-        nt_query_system_information(
+        query(
             SYSTEM_PROCESS_INFORMATION_CLASS,
             buffer.as_mut_ptr().cast(),
             length,

@@ -6,10 +6,25 @@ use abi::nt::{PROCESS_PARAMETERS_NORMALIZED, Peb, RtlUserProcessParameters};
 use crate::Args;
 
 unsafe extern "Rust" {
-    // SAFETY: `rt::entry!` in the program defines it with exactly this signature; a
+    // SAFETY: `rt::entry!` in the program defines these with exactly these signatures; a
     // program without `entry!` fails to link.
     /// The program's main function.
     safe fn __rt_main(args: &Args) -> NtStatus;
+    /// The console: rt's own `NtDisplayString` stub, or ntdll's.
+    safe fn __rt_display_string(text: &[u16]) -> NtStatus;
+    /// The end of the process: rt's own `NtTerminateProcess` stub, or ntdll's
+    /// `RtlExitUserProcess`.
+    safe fn __rt_exit_process(status: NtStatus) -> !;
+}
+
+/// Writes to the console the program chose with `rt::entry!`.
+pub(crate) fn display(text: &[u16]) -> NtStatus {
+    __rt_display_string(text)
+}
+
+/// Ends the process the way the program chose with `rt::entry!`.
+pub(crate) fn exit_process(status: NtStatus) -> ! {
+    __rt_exit_process(status)
 }
 
 /// The PE entry point (`/ENTRY:NtProcessStartup`). The kernel enters it in ring 3 with
@@ -38,7 +53,7 @@ extern "C" fn process_startup() -> ! {
             NtStatus::INVALID_PARAMETER
         }
     };
-    crate::terminate_process(status)
+    exit_process(status)
 }
 
 /// `NtCurrentPeb()->ProcessParameters->CommandLine`, empty when the kernel gave none.

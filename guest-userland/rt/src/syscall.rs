@@ -183,6 +183,14 @@ pub fn terminate_process(status: NtStatus) -> ! {
 /// Writes UTF-16 text to the console through `NtDisplayString`, in pieces of at most
 /// `u16::MAX` bytes (a `UNICODE_STRING`'s limit).
 pub fn display_string(text: &[u16]) -> NtStatus {
+    display_string_with(text, nt_display_string)
+}
+
+/// [`display_string`] through `display`: rt's own stub, or ntdll's export.
+pub fn display_string_with(
+    text: &[u16],
+    display: unsafe extern "system" fn(*const UnicodeString) -> NtStatus,
+) -> NtStatus {
     const MAX_UNITS: usize = (u16::MAX / 2) as usize;
     for piece in text.chunks(MAX_UNITS) {
         let bytes = (piece.len() * 2) as u16;
@@ -193,7 +201,7 @@ pub fn display_string(text: &[u16]) -> NtStatus {
             buffer: piece.as_ptr() as u64,
         };
         // SAFETY: `string` describes `piece`, which stays borrowed for the call.
-        let status = unsafe { nt_display_string(&string) };
+        let status = unsafe { display(&string) };
         if !status.is_success() {
             return status;
         }

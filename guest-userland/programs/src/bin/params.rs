@@ -1,0 +1,92 @@
+//! `params [ARGS]`: a program on ntdll.dll that prints what its creator gave it, for
+//! comparing the creation paths: its PEB (image base, whether the loader listed modules
+//! and the process heap is set), its process parameters (length, flags, where the
+//! environment lies in the block), ImagePathName, CommandLine and each environment string;
+//! then exits with the number of environment strings as its status.
+#![no_std]
+#![no_main]
+
+use abi::nt::{Peb, RtlUserProcessParameters, UnicodeString};
+use rt::ntdll::RtlGetCurrentPeb;
+use rt::process::Utf16;
+use rt::{Args, NtStatus, println};
+
+rt::entry!(main, ntdll);
+
+/// Environment strings printed at most (a block without an end must not run on).
+const MAX_STRINGS: usize = 64;
+
+fn main(_args: &Args) -> NtStatus {
+    // SAFETY: the PEB is mapped for the life of the process.
+    let peb: &Peb = unsafe { &*RtlGetCurrentPeb() };
+    println!(
+        "params: image base {:#x}, loader data {}, process heap {}",
+        peb.image_base_address,
+        if peb.ldr != 0 { "set" } else { "NULL" },
+        if peb.process_heap != 0 { "set" } else { "NULL" },
+    );
+    let address = peb.process_parameters;
+    if address == 0 {
+        println!("params: no process parameters");
+        return NtStatus::UNSUCCESSFUL;
+    }
+    // SAFETY: the creator wrote the block at PEB.ProcessParameters, normalized.
+    let parameters = unsafe { &*(address as *const RtlUserProcessParameters) };
+    let environment_offset = match parameters.environment {
+        0 => 0,
+        environment => environment.wrapping_sub(address),
+    };
+    println!(
+        "params: length {:#x} maximum {:#x} flags {:#x}, environment at {:#x}",
+        parameters.length, parameters.maximum_length, parameters.flags, environment_offset,
+    );
+    println!(
+        "params: image path {}",
+        Utf16(units(&parameters.image_path_name))
+    );
+    println!(
+        "params: command line {}",
+        Utf16(units(&parameters.command_line))
+    );
+    let mut strings = 0;
+    let mut next = parameters.environment as *const u16;
+    while !next.is_null() && strings < MAX_STRINGS {
+        // SAFETY: the block holds NUL-terminated strings up to an empty one; reading
+        // stops at each NUL.
+        let string = unsafe { terminated(next) };
+        if string.is_empty() {
+            break;
+        }
+        println!("params: environment {}", Utf16(string));
+        strings += 1;
+        // SAFETY: the string's NUL is followed by the next string or the empty one.
+        next = unsafe { next.add(string.len() + 1) };
+    }
+    NtStatus(strings as u32)
+}
+
+/// The units of a counted string the creator wrote.
+fn units(string: &UnicodeString) -> &'static [u16] {
+    if string.buffer == 0 {
+        return &[];
+    }
+    // SAFETY: normalized parameters hold their strings in the block, mapped for the life
+    // of the process.
+    unsafe {
+        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
+    }
+}
+
+/// The NUL-terminated string at `start`, without its NUL.
+///
+/// # Safety
+/// `start` points to a NUL-terminated UTF-16 string that stays mapped.
+unsafe fn terminated(start: *const u16) -> &'static [u16] {
+    let mut length = 0;
+    // SAFETY: the caller gives a terminated string; reading stops at the NUL.
+    while unsafe { start.add(length).read() } != 0 {
+        length += 1;
+    }
+    // SAFETY: the `length` units just read.
+    unsafe { core::slice::from_raw_parts(start, length) }
+}

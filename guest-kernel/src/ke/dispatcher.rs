@@ -286,6 +286,9 @@ pub fn process_deferred_ready_list(db: &mut DispatcherDatabase) {
         let (target, interrupt) = choose_processor(db, priority, affinity, last, this);
         thread.tcb.scheduling().processor = target;
         db.ready_queues(target).insert(priority, thread, false);
+        if target != this {
+            PLACED_HERE[target as usize].fetch_add(1, Ordering::SeqCst);
+        }
         if interrupt && target != this && needs_interrupt(target) {
             to_interrupt |= 1 << target;
         }
@@ -514,10 +517,13 @@ pub extern "C" fn thread_startup() -> ! {
 /// Size of an application processor's first stack, which its idle thread keeps.
 const IDLE_STACK_SIZE: usize = 16 * 1024;
 
+/// Application processors that have reached their idle loop.
+static PROCESSORS_ONLINE: AtomicU64 = AtomicU64::new(0);
+
 /// Starts the application processors of a machine with `count` processors (at most
-/// [`MAX_PROCESSORS`]), each on a stack of its own (`KeStartAllProcessors`). They become
-/// active at once: a thread readied for one before it reaches its idle loop waits in its
-/// queue.
+/// [`MAX_PROCESSORS`]), each on a stack of its own, and waits until each runs its idle
+/// loop (`KeStartAllProcessors`): what they allocate for themselves is then allocated
+/// before any program runs, and no thread waits for a processor still starting.
 pub fn start_processors(count: u32) {
     let count = count.clamp(1, MAX_PROCESSORS as u32);
     ACTIVE_PROCESSORS.store(u64::MAX >> (64 - count), Ordering::Relaxed);
@@ -534,12 +540,16 @@ pub fn start_processors(count: u32) {
         assert!(!stack.is_null(), "the pool holds the idle stacks");
         arch::start_processor(index, stack as u64 + IDLE_STACK_SIZE as u64);
     }
+    while PROCESSORS_ONLINE.load(Ordering::SeqCst) < u64::from(count - 1) {
+        core::hint::spin_loop();
+    }
 }
 
 /// An application processor's way into the dispatcher: its boot flow becomes its idle
 /// thread.
 pub fn run_processor() -> ! {
     make_idle_thread(&mut lock());
+    PROCESSORS_ONLINE.fetch_add(1, Ordering::SeqCst);
     idle_loop()
 }
 
@@ -564,11 +574,13 @@ pub fn start(first: Arc<Object<Thread>>) -> ! {
 /// `KiIdleLoop`: runs the highest-priority ready thread whenever there is one, and halts
 /// with interrupts enabled until the next interrupt otherwise.
 fn idle_loop() -> ! {
+    let this = arch::current_processor() as usize;
     loop {
         arch::disable_interrupts();
         if let Some(work) = IDLE_WORK.get() {
             work();
         }
+        let placed_before = PLACED_HERE[this].load(Ordering::SeqCst);
         let mut db = lock();
         match select_next_thread(&mut db) {
             Some(next) => {
@@ -582,7 +594,10 @@ fn idle_loop() -> ! {
                 // runs again.
                 let next_expiry = super::wait::next_expiry(&db);
                 drop(db);
-                let halting = &HALTING[arch::current_processor() as usize];
+                if poll_for_work(this, placed_before) {
+                    continue;
+                }
+                let halting = &HALTING[this];
                 halting.store(true, Ordering::SeqCst);
                 // A thread queued here before the flag was seen came without an interrupt.
                 if !has_ready_threads() {
@@ -593,6 +608,31 @@ fn idle_loop() -> ! {
             }
         }
     }
+}
+
+/// Threads another processor placed on each processor's queues so far.
+static PLACED_HERE: [AtomicU64; MAX_PROCESSORS] = [const { AtomicU64::new(0) }; MAX_PROCESSORS];
+
+/// How long an idle processor watches for work before it halts, when others may send it
+/// some: waking a halted vCPU takes an interrupt (an exit for the sender) and the host's
+/// wake-up, tens of microseconds, where a thread handing work to one on another processor
+/// (an event ping-pong) takes a few. Linux's haltpoll does the same.
+const IDLE_POLL_MICROSECONDS: u64 = 100;
+
+/// Watches, for [`IDLE_POLL_MICROSECONDS`], whether another processor places a thread on
+/// processor `this`'s queues (its count moved from `placed_before`); true when one did.
+fn poll_for_work(this: usize, placed_before: u64) -> bool {
+    if active_processors().count_ones() < 2 {
+        return false;
+    }
+    let deadline = clock::now() + IDLE_POLL_MICROSECONDS * clock::tsc_khz() / 1000;
+    while clock::now() < deadline {
+        if PLACED_HERE[this].load(Ordering::SeqCst) != placed_before {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
 }
 
 /// Whether this processor has threads queued or readied.

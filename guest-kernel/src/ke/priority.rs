@@ -121,6 +121,15 @@ pub fn set_affinity_thread(thread: &Arc<Object<Thread>>, affinity: u64) {
     }
 }
 
+/// `KeSetAffinityProcess`: the processors `process`'s threads may run on, a non-empty part
+/// of the active processors (callers check); every thread takes it, and so do new ones.
+pub fn set_affinity_process(process: &Arc<Object<Process>>, affinity: u64) {
+    process.pcb.set_affinity(affinity);
+    for thread in &process.threads() {
+        set_affinity_thread(thread, affinity);
+    }
+}
+
 /// `KeSetPriorityProcess`: gives `process` base priority `base`; each of its threads keeps
 /// its relative base, and its priority becomes that new base.
 pub fn set_priority_process(process: &Arc<Object<Process>>, base: u8) {

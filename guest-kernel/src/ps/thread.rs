@@ -44,7 +44,11 @@ impl Thread {
 
     fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
         Ok(Self {
-            tcb: KThread::new(process.pcb.base_priority(), suspended)?,
+            tcb: KThread::new(
+                process.pcb.base_priority(),
+                process.pcb.affinity(),
+                suspended,
+            )?,
             unique_thread_id: AtomicU64::new(0),
             process: process.clone(),
             teb: AtomicU64::new(0),

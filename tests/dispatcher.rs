@@ -3,7 +3,9 @@
 //! abandonment, opening by name, signal-and-wait, priorities (strict order, preemption,
 //! classes, boosts, decay and the starvation boost), timers, user APCs and alerts, each
 //! bad input's status, and two stress runs (an event ping-pong and a storm of 256
-//! threads).
+//! threads); then every subcommand again on two and four processors, a million-signal
+//! ping-pong on one, two and four, and `synctest processors` (affinity, threads running at
+//! once, a priority-31 spinner that leaves the other processors running and still ends).
 
 mod common;
 
@@ -14,11 +16,16 @@ use common::guest_image;
 use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
 
 fn boot(program: &[&str]) -> RunOutcome {
+    boot_on(1, program)
+}
+
+fn boot_on(cpus: u32, program: &[&str]) -> RunOutcome {
     let config = RunConfig {
         program: Some(program.iter().map(|s| s.to_string()).collect()),
         console: ConsoleSink::Capture,
-        timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(180),
         pvm_mode: PvmMode::Native,
+        cpus,
         ..RunConfig::new(guest_image())
     };
     let outcome = vmm::run(&config).unwrap_or_else(|e| panic!("vmm: {}", vmm::error_chain(&e)));
@@ -30,7 +37,15 @@ fn boot(program: &[&str]) -> RunOutcome {
 /// summary line printed and exit status 0.
 #[track_caller]
 fn assert_synctest(subcommand: &str, expected: &[&str]) -> String {
-    let outcome = boot(&["synctest", subcommand]);
+    assert_synctest_on(1, &[subcommand], expected)
+}
+
+/// [`assert_synctest`] on `cpus` processors, with the subcommand's arguments.
+#[track_caller]
+fn assert_synctest_on(cpus: u32, arguments: &[&str], expected: &[&str]) -> String {
+    let subcommand = arguments[0];
+    let program: Vec<&str> = ["synctest"].iter().chain(arguments).copied().collect();
+    let outcome = boot_on(cpus, &program);
     let console = outcome.console_text();
     assert!(!console.contains("WRONG"), "{console}");
     for line in expected {
@@ -292,13 +307,157 @@ fn user_apcs_run_in_order_at_alertable_waits() {
     );
 }
 
+/// A million event signals between two threads on `cpus` processors (two different ones
+/// when there are several), every one a wakeup.
+fn ping_pong_of_a_million_signals(cpus: u32) {
+    let _machine = common::machine_to_itself();
+    let console = assert_synctest_on(
+        cpus,
+        &["pingpong", "1000000"],
+        &["both threads finish", "no wakeup lost"],
+    );
+    let across = if cpus > 1 {
+        " across two processors"
+    } else {
+        ""
+    };
+    assert!(
+        console.contains(&format!(
+            "ping-pong: 1000000 signals{across}, 999999 wakeups"
+        )),
+        "{console}"
+    );
+}
+
 #[test]
-fn an_event_ping_pong_loses_no_wakeup() {
-    let console = assert_synctest("pingpong", &["both threads finish", "no wakeup lost"]);
+fn an_event_ping_pong_loses_no_wakeup_on_one_processor() {
+    ping_pong_of_a_million_signals(1);
+}
+
+#[test]
+fn an_event_ping_pong_across_processors_loses_no_wakeup_on_two() {
+    ping_pong_of_a_million_signals(2);
+}
+
+#[test]
+fn an_event_ping_pong_across_processors_loses_no_wakeup_on_four() {
+    ping_pong_of_a_million_signals(4);
+}
+
+#[test]
+fn the_default_ping_pong_and_a_bad_signal_count() {
+    let console = assert_synctest("pingpong", &["no wakeup lost"]);
     assert!(
         console.contains("ping-pong: 100000 signals, 99999 wakeups"),
         "{console}"
     );
+    for count in ["1", "many"] {
+        let outcome = boot(&["synctest", "pingpong", count]);
+        assert!(
+            outcome.console_text().contains("usage: synctest pingpong"),
+            "{}",
+            outcome.console_text()
+        );
+        assert_eq!(outcome.exit, GuestExit::Exited(NtStatus::INVALID_PARAMETER));
+    }
+}
+
+/// Every subcommand but the ping-pong (which has tests of its own) on `cpus` processors:
+/// the objects and waits work across processors, and the single-processor checks (strict
+/// priority order, boosts, starvation) keep to processor 0 and still hold.
+fn every_subcommand_passes_on(cpus: u32) {
+    let _machine = common::machine_to_itself();
+    for subcommand in [
+        "semaphore",
+        "mutant",
+        "abandon",
+        "named",
+        "signalwait",
+        "priority",
+        "boost",
+        "starvation",
+        "timer",
+        "apc",
+        "storm",
+    ] {
+        let console = assert_synctest_on(cpus, &[subcommand], &[]);
+        if ["priority", "boost", "starvation"].contains(&subcommand) {
+            assert!(
+                console.contains("ok: the process keeps to processor 0\n"),
+                "{console}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_subcommand_passes_on_two_processors() {
+    every_subcommand_passes_on(2);
+}
+
+#[test]
+fn every_subcommand_passes_on_four_processors() {
+    every_subcommand_passes_on(4);
+}
+
+/// `synctest processors` on `cpus` processors: the count, and the checks that need more
+/// than one.
+fn processors(cpus: u32) -> String {
+    let _machine = common::machine_to_itself();
+    let console = assert_synctest_on(
+        cpus,
+        &["processors"],
+        &[
+            "the active processors are numbered from 0",
+            "each pinned thread ran only on its processor",
+            "ProcessAffinityMask 0",
+            "ProcessAffinityMask of 4 bytes",
+            "ProcessAffinityMask from a kernel address",
+        ],
+    );
+    assert!(
+        console.contains(&format!("processors: {cpus}\n")),
+        "{console}"
+    );
+    console
+}
+
+#[test]
+fn one_processor_has_affinity_checks_only() {
+    let console = processors(1);
+    assert!(!console.contains("priority-31"), "{console}");
+}
+
+/// With several processors: threads pinned to each run at once, the process's affinity
+/// moves its threads, and a thread (then a child process) spinning at priority 31 on the
+/// last processor leaves the others running and ends when terminated from one of them.
+fn processors_run_at_once_and_a_spinner_does_not_wedge_them(cpus: u32) {
+    let console = processors(cpus);
+    for line in [
+        "every processor ran its spinning thread at the same time",
+        "this thread moved to the last processor",
+        "a priority-31 thread spins on the last processor",
+        "priority-8 threads on the other processors run meanwhile",
+        "the spinner ends, terminated from another processor",
+        "a child process spins at priority 31",
+        "the spinning child ends, terminated from another processor",
+        "ProcessAffinityMask with an inactive processor",
+    ] {
+        assert!(
+            console.contains(&format!("ok: {line}\n")),
+            "missing `ok: {line}`:\n{console}"
+        );
+    }
+}
+
+#[test]
+fn two_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
+    processors_run_at_once_and_a_spinner_does_not_wedge_them(2);
+}
+
+#[test]
+fn four_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
+    processors_run_at_once_and_a_spinner_does_not_wedge_them(4);
 }
 
 #[test]

@@ -84,6 +84,7 @@ fn counters_without_pool_pages(console: &str, when: &str) -> String {
 
 /// Runs `stress SECONDS SEED` on `cpus` vCPUs and checks its whole account.
 fn stress_run_accounts_for_everything(cpus: u32, seed: u32) {
+    let _machine = common::machine_to_itself();
     let seconds = seconds();
     let seconds_text = seconds.to_string();
     let seed_text = seed.to_string();

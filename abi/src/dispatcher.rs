@@ -123,6 +123,9 @@ pub const THREAD_BASE_PRIORITY_IDLE: i32 = -15;
 
 /// `PROCESSINFOCLASS` ProcessBasePriority: the process's base priority (a `KPRIORITY`).
 pub const PROCESS_BASE_PRIORITY_CLASS: u32 = 5;
+/// `PROCESSINFOCLASS` ProcessAffinityMask: the processors the process's threads may run on
+/// (a `KAFFINITY`, within the active processors).
+pub const PROCESS_AFFINITY_MASK_CLASS: u32 = 21;
 /// `PROCESSINFOCLASS` ProcessPriorityClass: a [`ProcessPriorityClass`].
 pub const PROCESS_PRIORITY_CLASS_INFORMATION_CLASS: u32 = 18;
 

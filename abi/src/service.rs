@@ -169,10 +169,13 @@ pub enum SystemService {
     /// `NtSignalAndWaitForSingleObject(SignalHandle, WaitHandle, Alertable,
     /// PLARGE_INTEGER Timeout)`.
     NtSignalAndWaitForSingleObject = 0x84,
+    /// `NtGetCurrentProcessorNumber()`: the index of the processor the caller runs on (a
+    /// ULONG in `rax`, not a status).
+    NtGetCurrentProcessorNumber = 0x85,
 }
 
 impl SystemService {
-    pub const ALL: [Self; 61] = [
+    pub const ALL: [Self; 62] = [
         Self::NtTerminateProcess,
         Self::NtDisplayString,
         Self::NtClose,
@@ -234,6 +237,7 @@ impl SystemService {
         Self::NtCreateThread,
         Self::NtOpenSection,
         Self::NtSignalAndWaitForSingleObject,
+        Self::NtGetCurrentProcessorNumber,
     ];
 
     pub const fn from_number(number: u32) -> Option<Self> {
@@ -299,6 +303,7 @@ impl SystemService {
             0x4E => Some(Self::NtCreateThread),
             0x4F => Some(Self::NtOpenSection),
             0x84 => Some(Self::NtSignalAndWaitForSingleObject),
+            0x85 => Some(Self::NtGetCurrentProcessorNumber),
             _ => None,
         }
     }

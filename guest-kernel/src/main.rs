@@ -19,8 +19,7 @@ use abi::hypercall::BootMarker;
 use ke::bugcheck::{self, BugCheck};
 
 /// The boot processor's path from the VMM's hand-off to the first user thread
-/// (`KiSystemStartup`). Application processors stay parked in `arch` until the dispatcher
-/// takes them.
+/// (`KiSystemStartup`). Application processors wait in `arch` until Phase 1 starts them.
 fn system_startup(boot_info_phys: u64) -> ! {
     hal::boot_progress(BootMarker::KernelEntered);
     let boot_info = read_boot_info(boot_info_phys);
@@ -40,8 +39,10 @@ fn system_startup(boot_info_phys: u64) -> ! {
     mm::section::init();
     ps::init_system_dll();
 
-    // Phase 1: the System process and its threads, then the first user process.
+    // Phase 1: the other processors, the System process and its threads, then the first
+    // user process.
     hal::boot_progress(BootMarker::KernelReady);
+    ke::dispatcher::start_processors(boot_info.cpu_count);
     if let Err(status) = ps::create_system_process() {
         bugcheck::bugcheck(
             BugCheck::PROCESS1_INITIALIZATION_FAILED,
@@ -56,6 +57,13 @@ fn system_startup(boot_info_phys: u64) -> ! {
             ps::system_shutdown(status)
         }
     }
+}
+
+/// An application processor's path from `arch` to its idle loop (`KiSystemStartup` on a
+/// processor the boot processor started).
+fn application_processor_startup(index: u32) -> ! {
+    arch::init_application_processor(index);
+    ke::dispatcher::run_processor()
 }
 
 fn read_boot_info(phys: u64) -> BootInfo {

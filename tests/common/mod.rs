@@ -309,6 +309,16 @@ pub fn exit_guest(status: u32) -> Asm {
     asm
 }
 
+/// Held by a test whose guest needs the host's cores to itself to finish in reasonable
+/// time (threads on several vCPUs handing work to each other): the other tests of its
+/// binary that hold it too wait, so two such guests never share the two cores CI has.
+pub fn machine_to_itself() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MACHINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The real guest.img built by scripts/build.sh: target/guest.img, or $GUEST_IMAGE.
 pub fn guest_image() -> PathBuf {
     let path = std::env::var_os("GUEST_IMAGE").map_or_else(

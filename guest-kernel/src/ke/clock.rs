@@ -3,12 +3,12 @@
 //! stops while the processor idles. Time here is the TSC; NT's 100 ns timeouts convert to
 //! it.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use abi::dispatcher::TIMEOUT_UNITS_PER_SECOND;
 
 use super::{dispatcher, priority, wait};
-use crate::arch;
+use crate::arch::{self, MAX_PROCESSORS};
 
 /// Milliseconds between clock interrupts.
 pub const CLOCK_INTERVAL_MS: u64 = 10;
@@ -16,11 +16,15 @@ pub const CLOCK_INTERVAL_MS: u64 = 10;
 /// Quantum units a clock tick charges the running thread (`CLOCK_QUANTUM_DECREMENT`).
 const CLOCK_QUANTUM_DECREMENT: i8 = 3;
 
-/// Clock interrupts between scans for starved threads: one second's.
-const TICKS_PER_READY_SCAN: u64 = 1000 / CLOCK_INTERVAL_MS;
+/// Milliseconds between scans for starved threads.
+const READY_SCAN_INTERVAL_MS: u64 = 1000;
 
-/// Clock interrupts since boot.
-static TICKS: AtomicU64 = AtomicU64::new(0);
+/// The TSC at which the next scan for starved threads is due, on whichever processor's
+/// clock interrupt comes first.
+static NEXT_READY_SCAN: AtomicU64 = AtomicU64::new(0);
+/// Set for a processor whose idle loop stopped its tick.
+static TICK_STOPPED: [AtomicBool; MAX_PROCESSORS] =
+    [const { AtomicBool::new(false) }; MAX_PROCESSORS];
 /// TSC ticks between clock interrupts.
 static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
 /// TSC ticks per millisecond.
@@ -35,6 +39,10 @@ pub fn init(tsc_khz: u64) {
     TSC_KHZ.store(tsc_khz.max(1), Ordering::Relaxed);
     INTERVAL_TSC.store(tsc_khz.max(1) * CLOCK_INTERVAL_MS, Ordering::Relaxed);
     BOOT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
+    NEXT_READY_SCAN.store(
+        arch::read_tsc() + READY_SCAN_INTERVAL_MS * tsc_khz,
+        Ordering::Relaxed,
+    );
 }
 
 /// Arms the first tick.
@@ -50,8 +58,17 @@ fn arm_next_tick() {
 /// `deadline`, or, with none, not until something else wakes the processor. The interrupt
 /// that ends the idle re-arms the tick.
 pub fn idle_until(deadline: Option<u64>) {
+    TICK_STOPPED[arch::current_processor() as usize].store(true, Ordering::Relaxed);
     // A TSC deadline of 0 disarms the timer.
     arch::arm_timer(deadline.map_or(0, |deadline| deadline.max(1)));
+}
+
+/// Restarts the tick when the idle loop stopped it and something other than the clock
+/// (another processor's dispatch interrupt) ended the idle.
+pub fn resume_tick() {
+    if TICK_STOPPED[arch::current_processor() as usize].swap(false, Ordering::Relaxed) {
+        arm_next_tick();
+    }
 }
 
 /// The TSC when the last clock interrupt reached its handler.
@@ -106,11 +123,19 @@ pub fn units_until(deadline: u64) -> i64 {
 /// the running thread's quantum, and once a second looks for starved threads.
 pub fn clock_interrupt() {
     LAST_INTERRUPT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
+    TICK_STOPPED[arch::current_processor() as usize].store(false, Ordering::Relaxed);
     arm_next_tick();
     let now = now();
     wait::expire_timers(now);
     dispatcher::charge_quantum(CLOCK_QUANTUM_DECREMENT);
-    if TICKS.fetch_add(1, Ordering::Relaxed) % TICKS_PER_READY_SCAN == TICKS_PER_READY_SCAN - 1 {
+    crate::mm::release_flushed();
+    let scan_due = NEXT_READY_SCAN.load(Ordering::Relaxed);
+    let next_scan = now + READY_SCAN_INTERVAL_MS * tsc_khz();
+    if now >= scan_due
+        && NEXT_READY_SCAN
+            .compare_exchange(scan_due, next_scan, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
         priority::boost_starved_threads(now);
     }
 }

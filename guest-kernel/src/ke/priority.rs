@@ -14,13 +14,12 @@ use abi::dispatcher::{
 };
 
 use super::clock;
-use super::dispatcher::{DispatcherDatabase, lock};
+use super::dispatcher::{
+    DispatcherDatabase, interrupt_processor, interrupt_thread, lock, ready_thread,
+};
 use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState};
 use crate::ob::Object;
 use crate::ps::{Process, Thread};
-
-/// `KeActiveProcessors`: the dispatcher runs on the boot processor only.
-pub const ACTIVE_PROCESSORS: u64 = 1;
 
 /// The boosts of the objects whose signal ends a wait (`EVENT_INCREMENT`,
 /// `SEMAPHORE_INCREMENT`, `MUTANT_INCREMENT`); timeouts, resumption and termination give
@@ -51,16 +50,26 @@ pub fn thread_base_priority(process_base: u8, increment: i8) -> u8 {
 /// if it is ready. A running thread that now ranks below a ready one is preempted before it
 /// returns to user mode, a ready thread that now outranks the running one preempts it there.
 fn set_priority(db: &mut DispatcherDatabase, thread: &Arc<Object<Thread>>, priority: u8) {
-    let (previous, ready) = {
+    let (previous, ready, processor) = {
         let mut scheduling = thread.tcb.scheduling();
         let previous = core::mem::replace(&mut scheduling.priority, priority);
-        (previous, scheduling.state == ThreadState::Ready)
+        (
+            previous,
+            scheduling.state == ThreadState::Ready,
+            scheduling.processor,
+        )
     };
-    if ready && previous != priority {
-        let queues = &mut db.prcb().ready_queues;
+    if previous == priority {
+        return;
+    }
+    if ready {
+        let queues = db.ready_queues(processor);
         if let Some(queued) = queues.remove(previous, |queued| Arc::ptr_eq(queued, thread)) {
             queues.insert(priority, queued, false);
         }
+        interrupt_processor(processor);
+    } else {
+        interrupt_thread(thread);
     }
 }
 
@@ -86,11 +95,39 @@ pub fn set_base_priority_thread(thread: &Arc<Object<Thread>>, increment: i8) {
     set_priority(&mut db, thread, base);
 }
 
-/// `KeSetAffinityThread`: the processors `thread` may run on, a non-empty part of
-/// [`ACTIVE_PROCESSORS`] (callers check). With one processor it changes no placement.
+/// `KeSetAffinityThread`: the processors `thread` may run on, a non-empty part of the
+/// active processors (callers check). A ready thread queued on a processor outside it is
+/// placed again; a running one moves at its next return to user mode.
 pub fn set_affinity_thread(thread: &Arc<Object<Thread>>, affinity: u64) {
-    let _db = lock();
-    thread.tcb.scheduling().affinity = affinity;
+    let mut db = lock();
+    let (ready_on, priority) = {
+        let mut scheduling = thread.tcb.scheduling();
+        scheduling.affinity = affinity;
+        let outside = affinity & 1 << scheduling.processor == 0;
+        (
+            (outside && scheduling.state == ThreadState::Ready).then_some(scheduling.processor),
+            scheduling.priority,
+        )
+    };
+    if let Some(processor) = ready_on {
+        if let Some(queued) = db
+            .ready_queues(processor)
+            .remove(priority, |queued| Arc::ptr_eq(queued, thread))
+        {
+            ready_thread(&mut db, queued);
+        }
+    } else {
+        interrupt_thread(thread);
+    }
+}
+
+/// `KeSetAffinityProcess`: the processors `process`'s threads may run on, a non-empty part
+/// of the active processors (callers check); every thread takes it, and so do new ones.
+pub fn set_affinity_process(process: &Arc<Object<Process>>, affinity: u64) {
+    process.pcb.set_affinity(affinity);
+    for thread in &process.threads() {
+        set_affinity_thread(thread, affinity);
+    }
 }
 
 /// `KeSetPriorityProcess`: gives `process` base priority `base`; each of its threads keeps
@@ -147,15 +184,24 @@ const STARVATION_BOOSTS_PER_SCAN: usize = 16;
 pub fn boost_starved_threads(now: u64) {
     let threshold = STARVATION_MS * clock::tsc_khz();
     let mut db = lock();
-    let queues = &db.prcb().ready_queues;
-    let starved: alloc::vec::Vec<(u8, Arc<Object<Thread>>)> = (1..LOW_REALTIME_PRIORITY - 1)
-        .flat_map(|priority| queues.items(priority).map(move |thread| (priority, thread)))
-        .filter(|(_, thread)| now.saturating_sub(thread.tcb.scheduling().ready_since) >= threshold)
+    let starved: alloc::vec::Vec<(u32, u8, Arc<Object<Thread>>)> = db
+        .all_ready_queues()
+        .flat_map(|(processor, queues)| {
+            let queues = &*queues;
+            (1..LOW_REALTIME_PRIORITY - 1).flat_map(move |priority| {
+                queues
+                    .items(priority)
+                    .map(move |thread| (processor, priority, thread))
+            })
+        })
+        .filter(|(_, _, thread)| {
+            now.saturating_sub(thread.tcb.scheduling().ready_since) >= threshold
+        })
         .take(STARVATION_BOOSTS_PER_SCAN)
-        .map(|(priority, thread)| (priority, thread.clone()))
+        .map(|(processor, priority, thread)| (processor, priority, thread.clone()))
         .collect();
-    for (priority, thread) in starved {
-        let queues = &mut db.prcb().ready_queues;
+    for (processor, priority, thread) in starved {
+        let queues = db.ready_queues(processor);
         let Some(thread) = queues.remove(priority, |queued| Arc::ptr_eq(queued, &thread)) else {
             continue;
         };
@@ -167,5 +213,6 @@ pub fn boost_starved_threads(now: u64) {
             scheduling.ready_since = now;
         }
         queues.insert(LOW_REALTIME_PRIORITY - 1, thread, false);
+        interrupt_processor(processor);
     }
 }

@@ -8,9 +8,10 @@ use alloc::collections::VecDeque;
 
 /// Number of priority levels (0-31).
 pub const PRIORITY_LEVELS: usize = 32;
-/// A list emptied with room for more than this many gives its storage back: a burst of
-/// ready threads must not keep pool after it has run.
-const KEPT_CAPACITY: usize = 64;
+/// Room each list keeps for ready threads ([`ReadyQueues::reserve`]); a list emptied with
+/// more gives the rest back: a burst of ready threads must not keep pool after it has run,
+/// and the pool the queues hold must not depend on which processors ran threads so far.
+const KEPT_CAPACITY: usize = 16;
 
 /// Ready threads by priority.
 #[derive(Debug)]
@@ -24,6 +25,13 @@ impl<T> ReadyQueues<T> {
         Self {
             lists: [const { VecDeque::new() }; PRIORITY_LEVELS],
             summary: 0,
+        }
+    }
+
+    /// Gives every list its kept room, once per processor when it starts.
+    pub fn reserve(&mut self) {
+        for list in &mut self.lists {
+            list.reserve(KEPT_CAPACITY);
         }
     }
 
@@ -57,6 +65,7 @@ impl<T> ReadyQueues<T> {
         let item = list.remove(list.iter().position(matches)?)?;
         if list.is_empty() {
             self.summary &= !(1 << index);
+            list.shrink_to(KEPT_CAPACITY);
         }
         Some(item)
     }
@@ -68,9 +77,7 @@ impl<T> ReadyQueues<T> {
         let item = list.pop_front()?;
         if list.is_empty() {
             self.summary &= !(1 << priority);
-            if list.capacity() > KEPT_CAPACITY {
-                *list = VecDeque::new();
-            }
+            list.shrink_to(KEPT_CAPACITY);
         }
         Some((priority, item))
     }

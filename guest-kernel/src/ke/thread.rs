@@ -16,7 +16,6 @@ use spin::{Mutex, MutexGuard};
 
 use super::apc::UserApc;
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
-use super::priority::ACTIVE_PROCESSORS;
 use crate::arch::SwitchContextCell;
 
 const KERNEL_STACK_SIZE: usize = 16 * 1024;
@@ -85,6 +84,8 @@ pub struct Scheduling {
     pub base_increment: i8,
     /// `Affinity`: the processors the thread may run on.
     pub affinity: u64,
+    /// The processor the thread runs on, is queued on, or last ran on (`NextProcessor`).
+    pub processor: u32,
     /// `PriorityDecrement`: what a starvation boost added on top of the priority, all
     /// taken back at the thread's next quantum end.
     pub priority_decrement: u8,
@@ -154,11 +155,11 @@ pub struct KThread {
 }
 
 impl KThread {
-    /// `KeInitThread`: a thread at `base_priority` with its own kernel stack, which starts
-    /// in `KiThreadStartup` when first switched to; with a suspend count of 1 when
-    /// `suspended` (CREATE_SUSPENDED). STATUS_INSUFFICIENT_RESOURCES when the pool has no
-    /// room for the stack.
-    pub fn new(base_priority: u8, suspended: bool) -> Result<Self, NtStatus> {
+    /// `KeInitThread`: a thread at `base_priority` that may run on the processors of
+    /// `affinity`, with its own kernel stack, which starts in `KiThreadStartup` when first
+    /// switched to; with a suspend count of 1 when `suspended` (CREATE_SUSPENDED).
+    /// STATUS_INSUFFICIENT_RESOURCES when the pool has no room for the stack.
+    pub fn new(base_priority: u8, affinity: u64, suspended: bool) -> Result<Self, NtStatus> {
         let kernel_stack = KernelStack::allocate()?;
         let top = kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64;
         Ok(Self {
@@ -168,7 +169,8 @@ impl KThread {
                 priority: base_priority,
                 base_priority,
                 base_increment: 0,
-                affinity: ACTIVE_PROCESSORS,
+                affinity,
+                processor: 0,
                 priority_decrement: 0,
                 ready_since: 0,
                 quantum: THREAD_QUANTUM,
@@ -228,6 +230,8 @@ pub struct KProcess {
     /// The user address user APCs are delivered through (ntdll's `KiUserApcDispatcher` on
     /// NT); 0 until the process registers one.
     user_apc_dispatcher: AtomicU64,
+    /// `Affinity`: the processors its threads may run on, and new ones start with.
+    affinity: AtomicU64,
 }
 
 impl KProcess {
@@ -239,7 +243,18 @@ impl KProcess {
             base_priority: NORMAL_BASE_PRIORITY,
             changed_base_priority: AtomicU8::new(0),
             user_apc_dispatcher: AtomicU64::new(0),
+            affinity: AtomicU64::new(super::dispatcher::active_processors()),
         }
+    }
+
+    /// `Affinity`.
+    pub fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+
+    /// Sets `Affinity` (`KeSetAffinityProcess` moves the threads).
+    pub fn set_affinity(&self, affinity: u64) {
+        self.affinity.store(affinity, Ordering::Relaxed);
     }
 
     /// The user APC dispatcher, 0 while none is registered.

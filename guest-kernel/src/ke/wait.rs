@@ -11,8 +11,8 @@ use abi::NtStatus;
 use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
 
 use super::dispatcher::{
-    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, mark_ready,
-    ready_thread, swap_thread,
+    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, interrupt_thread,
+    lock, mark_ready, ready_thread, swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
 use super::{apc, clock, priority, timer};
@@ -251,6 +251,8 @@ pub fn suspend_thread(thread: &Arc<Object<Thread>>) -> Result<u32, NtStatus> {
         return Err(NtStatus::SUSPEND_COUNT_EXCEEDED);
     }
     scheduling.suspend_count += 1;
+    drop(scheduling);
+    interrupt_thread(thread);
     Ok(previous)
 }
 
@@ -286,6 +288,7 @@ pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bo
         scheduling.suspend_count = 0;
     }
     unwait_thread(&mut db, thread, NtStatus::KERNEL_APC, 0);
+    interrupt_thread(thread);
     true
 }
 

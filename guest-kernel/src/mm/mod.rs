@@ -3,6 +3,7 @@
 //! buffers.
 
 pub mod address_space;
+mod flush;
 pub mod image;
 mod page_tables;
 mod pfn;
@@ -21,6 +22,7 @@ use abi::layout::{PAGE_SIZE, USER_END, phys_to_virt};
 use spin::Mutex;
 
 pub use self::address_space::Resolution;
+pub use self::flush::release_flushed;
 pub use self::page_tables::system_root;
 pub use self::pfn::PfnCounters;
 use self::pfn::{PfnDatabase, PfnEntry};
@@ -104,7 +106,12 @@ fn with_pfn_database<R>(f: impl FnOnce(&mut PfnDatabase<'static>) -> R) -> R {
 /// A zero-filled frame, or `None` when physical memory is exhausted. The emptied page
 /// tables kept for reuse come last.
 pub fn allocate_zeroed_frame() -> Option<u64> {
-    with_pfn_database(|database| database.allocate_zeroed(zero_free_frame))
+    let allocate = || with_pfn_database(|database| database.allocate_zeroed(zero_free_frame));
+    allocate()
+        .or_else(|| {
+            flush::release_flushed();
+            allocate()
+        })
         .or_else(page_tables::take_spare_table)
 }
 
@@ -190,6 +197,7 @@ pub fn commit_counters() -> (u64, u64) {
 /// The frame counters (for NtQuerySystemInformation).
 /// The emptied page tables kept for reuse count as zeroed, not in use.
 pub fn pfn_counters() -> PfnCounters {
+    flush::release_flushed();
     let mut counters = with_pfn_database(|database| database.counters());
     let spare = page_tables::spare_table_count();
     counters.zeroed += spare;

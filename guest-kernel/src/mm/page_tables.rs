@@ -2,6 +2,7 @@
 //! walker, fed with frames from the PFN database (MmCreateProcessAddressSpace and the
 //! PTE-level work of the Mi routines).
 
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use ::x86_64::PhysAddr;
@@ -12,6 +13,7 @@ use abi::nt::KUSER_SHARED_DATA_ADDRESS;
 use spin::Mutex;
 
 use super::address_space::PageTables;
+use super::flush::DeferredRelease;
 use super::vad::PageAccess;
 use super::{
     AddressSpace, allocate_zeroed_frame, frame_is_shared, free_zeroed_frame, reference_frame,
@@ -48,12 +50,22 @@ unsafe impl FrameAllocator<Size4KiB> for TableFrames {
     }
 }
 
-impl FrameDeallocator<Size4KiB> for TableFrames {
+/// Takes back an emptied page table that nothing references: kept for the next table, or
+/// returned to the zeroed list.
+pub(super) fn free_table_frame(frame: u64) {
+    if !SPARE_TABLES.lock().push(frame) {
+        free_zeroed_frame(frame);
+    }
+}
+
+/// The page tables an unmap empties, released with its frames.
+struct UnmappedTables<'a>(&'a RefCell<DeferredRelease>);
+
+impl FrameDeallocator<Size4KiB> for UnmappedTables<'_> {
     unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
-        let frame = frame.start_address().as_u64();
-        if !SPARE_TABLES.lock().push(frame) {
-            free_zeroed_frame(frame);
-        }
+        self.0
+            .borrow_mut()
+            .release_table(frame.start_address().as_u64());
     }
 }
 
@@ -202,15 +214,26 @@ impl PageTables for HardwarePageTables {
 
     fn protect(&mut self, start: u64, end: u64, access: PageAccess) {
         paging::protect_user_range(self.root, start, end, user_access(access));
+        // The other processors running the process lose the old access soon, not at once:
+        // only a release of frames must wait for them (see `flush`).
+        paging::ask_tlb_flush(paging::other_processors_in(self.root));
     }
 
     fn unmap(&mut self, start: u64, end: u64, owned: bool) {
+        let released = RefCell::new(DeferredRelease::new(self.root));
         let mut release = |frame: u64| {
             if owned {
-                release_frame(frame);
+                released.borrow_mut().release_page(frame);
             }
         };
-        paging::unmap_user_range(self.root, start, end, &mut release, &mut TableFrames);
+        paging::unmap_user_range(
+            self.root,
+            start,
+            end,
+            &mut release,
+            &mut UnmappedTables(&released),
+        );
+        released.into_inner().finish();
     }
 
     fn unmap_all(&mut self, system_frame: Option<u64>) {
@@ -255,7 +278,7 @@ impl Drop for HardwarePageTables {
         if paging::current_root() == self.root {
             paging::switch_address_space(SYSTEM_ROOT.load(Ordering::Relaxed));
         }
-        paging::free_root(self.root);
+        super::flush::free_root(self.root);
     }
 }
 

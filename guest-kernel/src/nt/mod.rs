@@ -179,6 +179,10 @@ fn dispatch(service: Option<SystemService>, frame: &mut TrapFrame) -> NtStatus {
         Some(SystemService::NtSignalAndWaitForSingleObject) => {
             status_of(sync::nt_signal_and_wait_for_single_object(frame))
         }
+        // A ULONG in rax, as NT's.
+        Some(SystemService::NtGetCurrentProcessorNumber) => {
+            NtStatus(crate::arch::current_processor())
+        }
         None => NtStatus::INVALID_SYSTEM_SERVICE,
     }
 }

@@ -373,7 +373,7 @@ pub fn nt_query_information_process(frame: &TrapFrame) -> Result<NtStatus, NtSta
     let basic = ProcessBasicInformation {
         exit_status: process.exit_status().0,
         peb_base_address: process.peb(),
-        affinity_mask: 1,
+        affinity_mask: process.pcb.affinity(),
         base_priority: i32::from(process.pcb.base_priority()),
         unique_process_id: process.unique_process_id(),
         inherited_from_unique_process_id: process.inherited_from_unique_process_id(),

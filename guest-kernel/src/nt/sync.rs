@@ -15,12 +15,13 @@ use abi::access::{
 };
 use abi::dispatcher::{
     Context, HIGH_PRIORITY, MUTANT_BASIC_INFORMATION_CLASS, MutantBasicInformation,
-    NOTIFICATION_TIMER, PROCESS_BASE_PRIORITY_CLASS, PROCESS_PRIORITY_CLASS_INFORMATION_CLASS,
-    PROCESS_USER_APC_DISPATCHER_CLASS, SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER,
-    SemaphoreBasicInformation, THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS,
-    THREAD_BASE_PRIORITY_IDLE, THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX,
-    THREAD_BASE_PRIORITY_MIN, THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS,
-    TimerBasicInformation, priority_class_base,
+    NOTIFICATION_TIMER, PROCESS_AFFINITY_MASK_CLASS, PROCESS_BASE_PRIORITY_CLASS,
+    PROCESS_PRIORITY_CLASS_INFORMATION_CLASS, PROCESS_USER_APC_DISPATCHER_CLASS,
+    SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER, SemaphoreBasicInformation,
+    THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE,
+    THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN,
+    THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS, TimerBasicInformation,
+    priority_class_base,
 };
 use abi::layout::USER_END;
 
@@ -33,9 +34,10 @@ use super::user_args::{self, arguments};
 use crate::arch::TrapFrame;
 use crate::ke::apc::{self, UserApc};
 use crate::ke::clock;
+use crate::ke::dispatcher::active_processors;
 use crate::ke::event::{EVENT_TYPE, Event};
 use crate::ke::mutant::{MUTANT_TYPE, Mutant};
-use crate::ke::priority::{self, ACTIVE_PROCESSORS};
+use crate::ke::priority;
 use crate::ke::semaphore::{SEMAPHORE_TYPE, Semaphore};
 use crate::ke::thread::{WaitReason, WaitType};
 use crate::ke::timer::{TIMER_TYPE, Timer, TimerApc};
@@ -308,7 +310,7 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         }
         THREAD_AFFINITY_MASK_CLASS => {
             let affinity = u64::from_le_bytes(capture_information(information, length, 8)?);
-            if affinity == 0 || affinity & !ACTIVE_PROCESSORS != 0 {
+            if affinity == 0 || affinity & !active_processors() != 0 {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
             Change::Affinity(affinity)
@@ -329,6 +331,8 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
 /// - ProcessBasePriority: the base priority itself, 1-31;
 /// - ProcessPriorityClass: a `PROCESS_PRIORITY_CLASS` naming Idle (4), BelowNormal (6),
 ///   Normal (8), AboveNormal (10), High (13) or Realtime (24);
+/// - ProcessAffinityMask: the processors every thread of the process runs on, a non-empty
+///   part of the active ones;
 /// - the project's ProcessUserApcDispatcher: the user address user APCs are delivered
 ///   through (see `abi::dispatcher::PROCESS_USER_APC_DISPATCHER_CLASS`).
 ///
@@ -343,6 +347,15 @@ pub fn nt_set_information_process(frame: &TrapFrame) -> Result<NtStatus, NtStatu
         }
         let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_SET_INFORMATION)?;
         process.pcb.set_user_apc_dispatcher(dispatcher);
+        return Ok(NtStatus::SUCCESS);
+    }
+    if class as u32 == PROCESS_AFFINITY_MASK_CLASS {
+        let affinity = u64::from_le_bytes(capture_information(information, length, 8)?);
+        if affinity == 0 || affinity & !active_processors() != 0 {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        let process = ob::reference_object_by_handle::<Process>(handle, PROCESS_SET_INFORMATION)?;
+        priority::set_affinity_process(&process, affinity);
         return Ok(NtStatus::SUCCESS);
     }
     let base = match class as u32 {

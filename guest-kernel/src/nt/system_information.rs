@@ -21,6 +21,7 @@ use alloc::vec::Vec;
 use super::user_args::{bytes_of, probe_for_write, write_bytes};
 use crate::arch::TrapFrame;
 use crate::ke::clock::CLOCK_INTERVAL_MS;
+use crate::ke::dispatcher::active_processors;
 use crate::ke::thread::{ThreadState, WaitReason};
 use crate::mm::{self, probe::Plain};
 use crate::ps;
@@ -105,7 +106,7 @@ pub fn nt_query_system_information(frame: &TrapFrame) -> Result<NtStatus, NtStat
 }
 
 /// `SystemBasicInformation`: page size, the frames the PFN database manages, the user
-/// address range, one processor.
+/// address range, the active processors.
 fn basic_information() -> SystemBasicInformation {
     let frames = mm::pfn_counters();
     SystemBasicInformation {
@@ -117,8 +118,8 @@ fn basic_information() -> SystemBasicInformation {
         allocation_granularity: MM_ALLOCATION_GRANULARITY as u32,
         minimum_user_mode_address: MM_LOWEST_USER_ADDRESS,
         maximum_user_mode_address: MM_HIGHEST_USER_ADDRESS,
-        active_processors_affinity_mask: 1,
-        number_of_processors: 1,
+        active_processors_affinity_mask: active_processors(),
+        number_of_processors: active_processors().count_ones() as i8,
         ..SystemBasicInformation::default()
     }
 }

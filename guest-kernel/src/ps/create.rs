@@ -121,6 +121,7 @@ pub fn create_process(
         session: parent.is_none_or(|parent| system::is_system_process(parent)),
         peb: AtomicU64::new(0),
         threads: Mutex::new(Vec::new()),
+        terminating: AtomicBool::new(false),
         exit_status: AtomicU32::new(NtStatus::PENDING.0),
         address_space: Mutex::new(Some(address_space)),
         section_object: Mutex::new(Some(section.clone())),
@@ -216,7 +217,7 @@ pub fn create_first_thread(
         argument: peb,
         teb,
     });
-    process.threads.lock().push(thread.clone());
+    process.insert_thread(&thread)?;
     notify::call_process_notify_routines(
         process.inherited_from_unique_process_id(),
         process.unique_process_id(),

@@ -96,6 +96,10 @@ pub struct Process {
     /// `ThreadListHead`: the threads that have not exited. Each holds a reference to the
     /// process; the list's references to them go when they exit.
     threads: Mutex<Vec<Arc<Object<Thread>>>>,
+    /// `ProcessDelete`: set, under the thread list's lock, when the process is
+    /// terminated; no thread joins it afterwards, or one created on another processor
+    /// while it was terminated would keep it alive.
+    terminating: AtomicBool,
     /// `ExitStatus`: STATUS_PENDING until the process is terminated or its last thread exits.
     exit_status: AtomicU32,
     /// The address space; `None` once rundown tore it down.
@@ -139,6 +143,38 @@ impl Process {
     /// The threads that have not exited.
     pub fn threads(&self) -> Vec<Arc<Object<Thread>>> {
         self.threads.lock().clone()
+    }
+
+    /// Links a new thread into `ThreadListHead`, returning whether it is the first:
+    /// STATUS_PROCESS_IS_TERMINATING once the process is terminated or its last thread
+    /// exited.
+    pub fn insert_thread(&self, thread: &Arc<Object<Thread>>) -> Result<bool, NtStatus> {
+        let mut threads = self.threads.lock();
+        if self.terminating.load(Ordering::Relaxed) {
+            return Err(NtStatus::PROCESS_IS_TERMINATING);
+        }
+        threads.push(thread.clone());
+        Ok(threads.len() == 1)
+    }
+
+    /// Unlinks `thread` from `ThreadListHead`, returning whether it was the last: the
+    /// process then runs down, and no thread joins it any more.
+    pub fn remove_thread(&self, thread: &Arc<Object<Thread>>) -> bool {
+        let mut threads = self.threads.lock();
+        threads.retain(|other| !Arc::ptr_eq(other, thread));
+        let last = threads.is_empty();
+        if last {
+            self.terminating.store(true, Ordering::Relaxed);
+        }
+        last
+    }
+
+    /// Marks the process terminated (`ProcessDelete`) and returns its threads, every one
+    /// it will ever have.
+    fn begin_termination(&self) -> Vec<Arc<Object<Thread>>> {
+        let threads = self.threads.lock();
+        self.terminating.store(true, Ordering::Relaxed);
+        threads.clone()
     }
 
     /// The process's address space, locked (`KeStackAttachProcess` and the working set

@@ -45,6 +45,7 @@ pub fn create_system_process() -> Result<(), NtStatus> {
         session: false,
         peb: AtomicU64::new(0),
         threads: Mutex::new(Vec::new()),
+        terminating: AtomicBool::new(false),
         exit_status: AtomicU32::new(NtStatus::PENDING.0),
         address_space: Mutex::new(None),
         section_object: Mutex::new(None),
@@ -71,7 +72,7 @@ fn create_system_thread(
         scheduling.base_priority = priority;
     }
     *thread.system_routine.lock() = Some(routine);
-    process.threads.lock().push(thread.clone());
+    process.insert_thread(&thread)?;
     create::ready_thread(thread);
     Ok(())
 }

@@ -44,7 +44,11 @@ impl Thread {
 
     fn new(process: &Arc<Object<Process>>, suspended: bool) -> Result<Self, NtStatus> {
         Ok(Self {
-            tcb: KThread::new(process.pcb.base_priority(), suspended)?,
+            tcb: KThread::new(
+                process.pcb.base_priority(),
+                process.pcb.affinity(),
+                suspended,
+            )?,
             unique_thread_id: AtomicU64::new(0),
             process: process.clone(),
             teb: AtomicU64::new(0),
@@ -153,6 +157,9 @@ fn psp_create_thread<R>(
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
     registers: impl FnOnce(u64) -> (u64, u64, u64),
 ) -> Result<R, NtStatus> {
+    if process.terminating.load(Ordering::Relaxed) {
+        return Err(NtStatus::PROCESS_IS_TERMINATING);
+    }
     let thread = Thread::create(process, suspended)?;
 
     let mut space = process.address_space()?;
@@ -211,17 +218,22 @@ fn psp_create_thread<R>(
         teb,
     });
 
-    let inserted = match insert(&thread) {
-        Ok(inserted) => inserted,
+    // Linked before its handle exists, so that a termination of the process either
+    // finds it or keeps it from joining (see `Process::insert_thread`).
+    let first = match process.insert_thread(&thread) {
+        Ok(first) => first,
         Err(status) => {
             release_user_allocations(&thread);
             return Err(status);
         }
     };
-    let first = {
-        let mut threads = process.threads.lock();
-        threads.push(thread.clone());
-        threads.len() == 1
+    let inserted = match insert(&thread) {
+        Ok(inserted) => inserted,
+        Err(status) => {
+            process.remove_thread(&thread);
+            release_user_allocations(&thread);
+            return Err(status);
+        }
     };
     if first {
         notify::call_process_notify_routines(
@@ -301,7 +313,11 @@ pub fn terminate_process(process: &Arc<Object<Process>>, status: NtStatus, spare
             Ordering::Relaxed,
         );
     }
-    let threads = process.threads.lock().clone();
+    let threads = if spare_current {
+        process.threads()
+    } else {
+        process.begin_termination()
+    };
     for thread in threads
         .iter()
         .filter(|thread| !Arc::ptr_eq(thread, &current))
@@ -333,11 +349,7 @@ pub fn exit_current_thread(thread: Arc<Object<Thread>>) -> ! {
     thread.exit_status.store(status.0, Ordering::Relaxed);
     release_user_allocations(&thread);
     let process = thread.process.clone();
-    let last = {
-        let mut threads = process.threads.lock();
-        threads.retain(|other| !Arc::ptr_eq(other, &thread));
-        threads.is_empty()
-    };
+    let last = process.remove_thread(&thread);
     if last {
         exit_process(&process, status);
     }

@@ -105,6 +105,7 @@ services! {
     NtCreateThread ZwCreateThread;
     NtOpenSection ZwOpenSection;
     NtSignalAndWaitForSingleObject ZwSignalAndWaitForSingleObject;
+    NtGetCurrentProcessorNumber ZwGetCurrentProcessorNumber;
 }
 
 /// Whether `service` has a row in the table (a `const fn`, so the build checks it).

@@ -6,7 +6,7 @@ use abi::system_information::{SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemPerfor
 
 use crate::NtStatus;
 use crate::process::{QuerySystemInformation, for_each_process_with};
-use crate::syscall::nt_query_system_information;
+use crate::syscall::{nt_delay_execution, nt_query_system_information};
 
 /// What must come back to where it started once a program's work is undone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,29 @@ impl core::fmt::Display for Counters {
 /// The counters now: SystemPerformanceInformation, and SystemProcessInformation summed.
 pub fn counters() -> Result<Counters, NtStatus> {
     counters_with(nt_query_system_information)
+}
+
+/// How often, 10 ms apart, [`settle`] reads again.
+const SETTLE_READINGS: u32 = 100;
+
+/// Reads with `read` until `settled` accepts the reading, for up to a second, and returns
+/// the last one: with several processors, a process whose end a program just waited for
+/// may still be leaving another processor (its last thread's object and kernel stack go
+/// once that processor has switched away), and what it held comes back a moment later.
+pub fn settle<T>(
+    mut read: impl FnMut() -> Result<T, NtStatus>,
+    mut settled: impl FnMut(&T) -> bool,
+) -> Result<T, NtStatus> {
+    for _ in 1..SETTLE_READINGS {
+        let reading = read()?;
+        if settled(&reading) {
+            return Ok(reading);
+        }
+        let interval = -100_000i64;
+        // SAFETY: the interval is a local.
+        unsafe { nt_delay_execution(0, &interval) };
+    }
+    read()
 }
 
 /// [`counters`] through `query`.

@@ -7,6 +7,7 @@
 use abi::NtStatus;
 use abi::access::SYNCHRONIZE;
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
+use abi::dispatcher::PROCESS_AFFINITY_MASK_CLASS;
 use abi::file::{
     FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
     FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
@@ -24,6 +25,7 @@ use abi::section::{
     SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
+use abi::system_information::{SYSTEM_BASIC_INFORMATION_CLASS, SystemBasicInformation};
 use abi::user_process::{
     ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
 };
@@ -32,7 +34,8 @@ use crate::syscall::{
     nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
     nt_create_thread, nt_create_user_process, nt_open_file, nt_protect_virtual_memory,
     nt_query_information_process, nt_query_section, nt_query_system_information, nt_resume_thread,
-    nt_terminate_process, nt_wait_for_single_object, nt_write_virtual_memory,
+    nt_set_information_process, nt_terminate_process, nt_wait_for_single_object,
+    nt_write_virtual_memory,
 };
 
 /// The longest image path and command line [`create_user_process`] passes, in UTF-16 units.
@@ -370,6 +373,38 @@ pub fn query_basic_information(process: u64) -> Result<ProcessBasicInformation, 
         Ok(information)
     } else {
         Err(status)
+    }
+}
+
+/// `SystemBasicInformation`'s active processors, as an affinity mask.
+pub fn active_processors() -> Result<u64, NtStatus> {
+    let mut information = SystemBasicInformation::default();
+    // SAFETY: a local of the size passed; no return length.
+    let status = unsafe {
+        nt_query_system_information(
+            SYSTEM_BASIC_INFORMATION_CLASS,
+            (&raw mut information).cast(),
+            size_of::<SystemBasicInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status.is_success() {
+        Ok(information.active_processors_affinity_mask)
+    } else {
+        Err(status)
+    }
+}
+
+/// Sets the processors the threads of `process` may run on (ProcessAffinityMask).
+pub fn set_affinity(process: u64, affinity: u64) -> NtStatus {
+    // SAFETY: a local of the size passed.
+    unsafe {
+        nt_set_information_process(
+            process,
+            PROCESS_AFFINITY_MASK_CLASS,
+            (&raw const affinity).cast(),
+            size_of::<u64>() as u32,
+        )
     }
 }
 

@@ -924,3 +924,12 @@ system_service_stub! {
         timeout: *const i64
     ) = NtSignalAndWaitForSingleObject;
 }
+
+system_service_stub! {
+    /// `NtGetCurrentProcessorNumber()`: the processor the caller runs on (a ULONG, not a
+    /// status).
+    ///
+    /// # Safety
+    /// None beyond the call itself.
+    fn nt_get_current_processor_number() = NtGetCurrentProcessorNumber;
+}

@@ -14,16 +14,20 @@ mod syscall;
 pub mod trap;
 pub mod user;
 
-pub use apic::arm_timer;
+pub use apic::{arm_timer, request_dispatch_interrupt};
 pub use context::{
     SwitchContextCell, current_processor, save_and_restore_fpu_state, set_user_gs_base_register,
     swap_context, user_gs_base_register,
 };
+pub use entry::start_processor;
 pub use trap::TrapFrame;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use ::x86_64::instructions::interrupts;
+
+/// The most processors the kernel runs on: affinity masks are 64 bits wide.
+pub const MAX_PROCESSORS: usize = 64;
 
 /// Set on a kvm-pvm host.
 static ON_PVM_HOST: AtomicBool = AtomicBool::new(false);
@@ -32,8 +36,9 @@ static ON_PVM_HOST: AtomicBool = AtomicBool::new(false);
 pub(super) static PVM_NATIVE: AtomicBool = AtomicBool::new(false);
 
 /// Brings the boot processor to the point where traps, system calls and the timer work:
-/// its processor block (GDT, TSS, KPCR), the shared IDT, the system-call MSRs and the
-/// local APIC. Interrupts stay disabled. `platform_flags` come from the BootInfo.
+/// its processor block (GDT, TSS, KPCR), the shared IDT and the entry code in the entry
+/// area, the system-call MSRs and the local APIC. Interrupts stay disabled.
+/// `platform_flags` come from the BootInfo.
 pub fn init_boot_processor(platform_flags: u32) {
     let on_pvm_host = platform_flags & abi::boot::PLATFORM_KVM_PVM != 0;
     ON_PVM_HOST.store(on_pvm_host, Ordering::Relaxed);
@@ -41,8 +46,7 @@ pub fn init_boot_processor(platform_flags: u32) {
         on_pvm_host && platform_flags & abi::boot::PLATFORM_PVM_NATIVE != 0,
         Ordering::Relaxed,
     );
-    let entry_area = gdt::init_processor(0);
-    let idt = idt::load();
+    let idt = init_processor(0);
     if pvm_native() {
         unsafe extern "C" {
             static __trap_entry_start: u8;
@@ -59,6 +63,22 @@ pub fn init_boot_processor(platform_flags: u32) {
             entry_area::Access::Code,
         );
         entry_area::map(idt, idt_size, entry_area::Access::ReadOnly);
+    }
+}
+
+/// Brings application processor `index` to the same point as the boot processor, on the
+/// IDT and entry code the boot processor set up.
+pub fn init_application_processor(index: u32) {
+    init_processor(index);
+}
+
+/// What every processor sets up for itself: its processor block (mapped into the entry
+/// area when user mode runs on its own page tables), the IDT, the system-call MSRs, the
+/// protection features and the local APIC. Returns the IDT's address.
+fn init_processor(index: u32) -> u64 {
+    let entry_area = gdt::init_processor(index);
+    let idt = idt::load();
+    if pvm_native() {
         let (tables, tables_size) = entry_area.tables;
         entry_area::map(tables, tables_size, entry_area::Access::ReadOnly);
         let (stacks, stacks_size) = entry_area.stacks;
@@ -66,10 +86,12 @@ pub fn init_boot_processor(platform_flags: u32) {
     }
     syscall::init();
     // In bootstrap mode CPUID reports the host's features, not the VM's: trust none of them.
-    if !on_pvm_host {
+    if !ON_PVM_HOST.load(Ordering::Relaxed) {
         enable_protection_features();
     }
     apic::init();
+    paging::processor_started(index);
+    idt
 }
 
 /// Whether user mode must enter system services with `int 2Eh`: a kvm-pvm host in
@@ -125,8 +147,7 @@ pub fn enable_interrupts() {
 /// interrupts enabled, after the interrupt was handled.
 pub fn wait_for_interrupt() {
     if pvm_native() {
-        pvm::enable_interrupts(current_processor());
-        ::x86_64::instructions::hlt();
+        pvm::enable_interrupts_and_halt(current_processor());
     } else {
         // SAFETY: enabling interrupts is what the caller asks for; HLT resumes at the next
         // interrupt, whose handler returns here.

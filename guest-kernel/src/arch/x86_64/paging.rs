@@ -3,6 +3,7 @@
 
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use ::x86_64::registers::control::{Cr3, Cr3Flags};
 use ::x86_64::structures::paging::{
@@ -187,8 +188,75 @@ fn mirror_user_half(root: u64) {
     }
 }
 
-/// Makes the address space rooted at `root` the current one.
+/// The PML4 each processor has loaded, by processor index: what a change to an address
+/// space checks to know which other processors may cache its translations.
+static LOADED_ROOT: [AtomicU64; super::MAX_PROCESSORS] =
+    [const { AtomicU64::new(0) }; super::MAX_PROCESSORS];
+/// Full TLB flushes each processor has begun, by processor index: a change that found a
+/// processor caching its translations waits for this count to move before it reuses the
+/// frames it unmapped.
+static FLUSH_GENERATION: [AtomicU64; super::MAX_PROCESSORS] =
+    [const { AtomicU64::new(0) }; super::MAX_PROCESSORS];
+/// Set for a processor asked to flush its TLB by the dispatch interrupt.
+static FLUSH_ASKED: [AtomicBool; super::MAX_PROCESSORS] =
+    [const { AtomicBool::new(false) }; super::MAX_PROCESSORS];
+
+/// One more than the highest index of a processor started so far.
+static PROCESSORS_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// Records the PML4 a processor starts on (the one the VMM built, the System process's).
+pub fn processor_started(index: u32) {
+    LOADED_ROOT[index as usize].store(current_root(), Ordering::SeqCst);
+    PROCESSORS_STARTED.fetch_max(u64::from(index) + 1, Ordering::SeqCst);
+}
+
+/// The other processors that have the address space rooted at `root` loaded, as a mask:
+/// their TLBs may cache its translations. Called after changing its entries: a processor
+/// that loads it later sees the change.
+pub fn other_processors_in(root: u64) -> u64 {
+    processors_in(root) & !(1 << super::current_processor())
+}
+
+/// The processors that have the address space rooted at `root` loaded, as a mask.
+pub fn processors_in(root: u64) -> u64 {
+    fence(Ordering::SeqCst);
+    let started = PROCESSORS_STARTED.load(Ordering::SeqCst) as usize;
+    LOADED_ROOT[..started]
+        .iter()
+        .enumerate()
+        .filter(|&(_, loaded)| loaded.load(Ordering::SeqCst) == root)
+        .fold(0, |mask, (index, _)| mask | 1 << index)
+}
+
+/// The full TLB flushes `processor` has begun so far.
+pub fn flush_generation(processor: u32) -> u64 {
+    FLUSH_GENERATION[processor as usize].load(Ordering::SeqCst)
+}
+
+/// Asks each processor of `processors` to flush its TLB, with the dispatch interrupt
+/// (`KeFlushMultipleTb`, without the wait: callers that free what was unmapped wait for
+/// the flush generations instead, so no processor ever spins on another with locks held).
+pub fn ask_tlb_flush(processors: u64) {
+    for index in (0..super::MAX_PROCESSORS).filter(|index| processors & 1 << index != 0) {
+        FLUSH_ASKED[index].store(true, Ordering::SeqCst);
+        super::request_dispatch_interrupt(index as u32);
+    }
+}
+
+/// Flushes this processor's TLB if another processor asked it to.
+pub fn flush_if_asked() {
+    if FLUSH_ASKED[super::current_processor() as usize].swap(false, Ordering::SeqCst) {
+        switch_address_space(current_root());
+    }
+}
+
+/// Makes the address space rooted at `root` the current one, which flushes the TLB.
 pub fn switch_address_space(root: u64) {
+    let this = super::current_processor() as usize;
+    LOADED_ROOT[this].store(root, Ordering::SeqCst);
+    // Counted before the flush: a processor that reads the count as it was before it saw
+    // this increment knows the flush comes after its own changes.
+    FLUSH_GENERATION[this].fetch_add(1, Ordering::SeqCst);
     if super::pvm_native() {
         // SAFETY: as for the `mov cr3` below; the host's CR3 hypercall costs about half of
         // a trapped `mov cr3` and, like it, flushes the TLB.
@@ -446,11 +514,17 @@ impl<R: FnMut(u64), D: FrameDeallocator<Size4KiB>> Unmap<'_, R, D> {
             // SAFETY: as the caller promises; the reference ends before the recursion.
             let entry = unsafe { entries(table)[entry_index(va, level)] };
             let new = if level == 0 {
-                if let Some(mapping) = leaf_mapping(entry) {
-                    (self.release)(mapping.frame);
-                }
-                if self.current && entry & ENTRY_PRESENT != 0 {
-                    flush_tlb_page(va);
+                if entry != 0 {
+                    // Cleared before the frame goes: whoever checks which processors may
+                    // still translate to it must find the entry gone already.
+                    // SAFETY: as above.
+                    unsafe { entries(table)[entry_index(va, level)] = 0 };
+                    if self.current && entry & ENTRY_PRESENT != 0 {
+                        flush_tlb_page(va);
+                    }
+                    if let Some(mapping) = leaf_mapping(entry) {
+                        (self.release)(mapping.frame);
+                    }
                 }
                 0
             } else if entry & ENTRY_PRESENT != 0 {
@@ -461,8 +535,10 @@ impl<R: FnMut(u64), D: FrameDeallocator<Size4KiB>> Unmap<'_, R, D> {
                     .checked_sub(child_cleared)
                     .expect("page-table use counts match the entries");
                 if remaining == 0 {
-                    // SAFETY: every entry of the child is clear, and nothing references it.
+                    // SAFETY: every entry of the child is clear; once this entry is too,
+                    // nothing references it.
                     unsafe {
+                        entries(table)[entry_index(va, level)] = 0;
                         self.tables
                             .deallocate_frame(PhysFrame::containing_address(PhysAddr::new(child)))
                     };

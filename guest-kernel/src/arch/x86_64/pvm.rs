@@ -60,6 +60,55 @@ pub fn enable_interrupts(processor: u32) {
     }
 }
 
+/// The idle loop's wait on `processor` (the current one): unmasks interrupts and halts
+/// until one arrives, or rings the doorbell instead when one is held back already.
+pub fn enable_interrupts_and_halt(processor: u32) {
+    // SAFETY: the VIF page is this vCPU's, as in `disable_interrupts`; `halt` only writes
+    // its interrupt flag.
+    unsafe { halt(vif(processor)) };
+}
+
+unsafe extern "C" {
+    /// The instructions of [`halt`] between unmasking interrupts and the `hlt`, which is at
+    /// `idle_halt_window_end`: an interrupt taken there must not return into the `hlt`.
+    static idle_halt_window_start: u8;
+    static idle_halt_window_end: u8;
+}
+
+/// Unmasks interrupts through `vif` and halts. Unlike `sti; hlt` nothing holds interrupts
+/// back until the `hlt`: one that lands between the unmasking and the `hlt` (and may have
+/// readied a thread) would be followed by a halt until the next one, which a tickless idle
+/// may never get. [`skip_idle_halt`] makes such an interrupt return past the `hlt`.
+#[unsafe(naked)]
+unsafe extern "C" fn halt(vif: *mut Vif) {
+    core::arch::naked_asm!(
+        "mov byte ptr [rdi], 1",
+        ".globl idle_halt_window_start",
+        "idle_halt_window_start:",
+        "cmp byte ptr [rdi + 1], 0",
+        "jne 2f",
+        ".globl idle_halt_window_end",
+        "idle_halt_window_end:",
+        "hlt",
+        "ret",
+        "2:",
+        "out 0x80, al",
+        "ret",
+    )
+}
+
+/// Moves `rip`, interrupted in the idle loop's wait between unmasking interrupts and its
+/// `hlt`, past the `hlt`.
+pub fn skip_idle_halt(rip: &mut u64) {
+    let (start, end) = (
+        &raw const idle_halt_window_start as u64,
+        &raw const idle_halt_window_end as u64,
+    );
+    if (start..=end).contains(rip) {
+        *rip = end + 1;
+    }
+}
+
 /// The faulting address of the page fault being handled on `processor`.
 pub fn page_fault_address(processor: u32) -> u64 {
     // SAFETY: as above; the host wrote the cell before delivering the #PF.

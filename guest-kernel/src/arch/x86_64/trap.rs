@@ -7,6 +7,9 @@ use abi::nt::SYSTEM_SERVICE_VECTOR;
 
 /// Vector of the local APIC timer.
 pub const TIMER_VECTOR: u8 = 0x20;
+/// Vector of the interprocessor interrupt that asks a processor to dispatch (and to flush
+/// its TLB when that is asked too).
+pub const DISPATCH_VECTOR: u8 = 0xE1;
 /// Vector the APIC uses for spurious interrupts.
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
 /// The `vector` a system call's frame carries: no hardware vector has this value.
@@ -119,6 +122,7 @@ trap_stubs! {
     control_protection = 21, error_code;
     system_service = 0x2E;
     timer = 0x20;
+    dispatch = 0xE1;
     spurious = 0xFF;
 }
 
@@ -223,6 +227,10 @@ pub unsafe extern "C" fn trap_exit() -> ! {
         "shl rax, 12",
         "movabs rbx, {vif_pages}",
         "mov byte ptr [rbx + rax], 0",
+        // An interrupt the host held back while the kernel ran (an IPI, say) would wait
+        // for the next exit: the direct return makes none, the iret hypercall does.
+        "cmp byte ptr [rbx + rax + 1], 0",
+        "jne 11f",
         pop_general_registers!(),
         // Left: vector error rip cs rflags rsp ss.
         "mov rsp, [rsp + 40]",
@@ -336,11 +344,19 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         crate::nt::system_service(frame);
         return;
     }
+    if !frame.is_user_mode() && super::pvm_native() {
+        super::pvm::skip_idle_halt(&mut frame.rip);
+    }
     match frame.vector as u8 {
         SYSTEM_SERVICE_VECTOR => crate::nt::system_service(frame),
         TIMER_VECTOR => {
             crate::ke::clock::clock_interrupt();
             super::apic::end_of_interrupt();
+            crate::ke::dispatcher::exit_dispatch(frame.is_user_mode());
+        }
+        DISPATCH_VECTOR => {
+            super::apic::end_of_interrupt();
+            super::paging::flush_if_asked();
             crate::ke::dispatcher::exit_dispatch(frame.is_user_mode());
         }
         SPURIOUS_VECTOR => {}

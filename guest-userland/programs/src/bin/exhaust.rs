@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use abi::dispatcher::NOTIFICATION_EVENT;
 use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE};
 use abi::service::CURRENT_PROCESS_HANDLE;
-use rt::counters::{Counters, counters};
+use rt::counters::{Counters, counters, settle};
 use rt::event::create_event;
 use rt::process::{create_user_process, query_basic_information, wait};
 use rt::syscall::{
@@ -62,7 +62,9 @@ fn run<'a>(resources: impl Iterator<Item = &'a str>) -> NtStatus {
         }
         let before = counters();
         let status = run_child(resource);
-        let after = counters();
+        let after = settle(counters, |after| {
+            before.as_ref().is_ok_and(|before| restored(before, after))
+        });
         let refused = REFUSALS.contains(&status);
         let restored =
             matches!((before, after), (Ok(before), Ok(after)) if restored(&before, &after));

@@ -19,7 +19,7 @@ use abi::process::{
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::RtlUserProcessInformation;
-use rt::counters::counters_with;
+use rt::counters::{counters_with, settle};
 use rt::ntdll::{
     NtClose, NtCreateUserProcess, NtQueryInformationProcess, NtQuerySystemInformation,
     NtResumeThread, NtWaitForSingleObject, RtlCreateProcessParameters, RtlCreateUserProcess,
@@ -347,7 +347,10 @@ fn run(children: &Children, count: u32, program: &str) -> Result<bool, NtStatus>
             same_status += 1;
         }
     }
-    let after = counters_with(NtQuerySystemInformation)?;
+    let after = settle(
+        || counters_with(NtQuerySystemInformation),
+        |after| *after == before,
+    )?;
     let notified_after = notify_counters()?;
     println!("spawn: after: {after}");
     let status = first_status.unwrap_or(0);

@@ -46,7 +46,7 @@ use abi::dispatcher::{
 };
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
-use rt::counters::{Counters, counters, live_threads};
+use rt::counters::{Counters, counters, live_threads, settle};
 use rt::process::{Child, create_user_process, query_basic_information};
 use rt::syscall::{
     exit_thread, nt_alert_thread, nt_close, nt_create_mutant, nt_create_semaphore, nt_create_timer,
@@ -382,7 +382,7 @@ fn main(args: &Args) -> NtStatus {
             .for_each(|count| count.store(0, Ordering::Relaxed));
     }
 
-    let before = snapshot();
+    let before = steady_snapshot();
     let run = u64::from(seconds) * 1000 * TSC_KHZ.load(Ordering::Relaxed);
     DEADLINE.store(rdtsc() + run, Ordering::Relaxed);
     let mut workers = [0u64; WORKERS];
@@ -411,7 +411,11 @@ fn main(args: &Args) -> NtStatus {
         );
         close(worker);
     }
-    let after = snapshot();
+    let after = settle(
+        || snapshot().ok_or(NtStatus::UNSUCCESSFUL),
+        |after| before.is_some_and(|before| differences(&before, after).next().is_none()),
+    )
+    .ok();
     check_counters(&before, &after);
 
     let operations = OPERATIONS.load(Ordering::Relaxed);
@@ -464,31 +468,55 @@ fn snapshot() -> Option<Snapshot> {
     })
 }
 
-/// Threads, processes, handles, pool allocations and available frames exactly as before;
-/// pool pages to within one, as lists that grew with the run may keep their capacity.
-fn check_counters(before: &Option<Snapshot>, after: &Option<Snapshot>) {
-    let (Some(before), Some(after)) = (before, after) else {
-        COUNTERS.wrong(format_args!("NtQuerySystemInformation failed"));
-        return;
-    };
+/// A snapshot that two readings in a row agree on: the warm-up's last children may still
+/// be leaving other processors.
+fn steady_snapshot() -> Option<Snapshot> {
+    let mut last = snapshot()?;
+    settle(
+        || snapshot().ok_or(NtStatus::UNSUCCESSFUL),
+        |next| {
+            let steady = differences(&last, next).next().is_none();
+            last = *next;
+            steady
+        },
+    )
+    .ok()
+}
+
+/// What differs between two snapshots: threads, processes, handles, pool allocations and
+/// available frames at all, pool pages by more than one (lists that grew with the run may
+/// keep their capacity).
+fn differences(
+    before: &Snapshot,
+    after: &Snapshot,
+) -> impl Iterator<Item = (&'static str, u32, u32)> {
     let (b, a) = (&before.counters, &after.counters);
-    let pairs = [
+    [
         ("threads", before.threads, after.threads),
         ("processes", b.processes, a.processes),
         ("handles", b.handles, a.handles),
         ("pool allocations", b.pool_allocations, a.pool_allocations),
         ("available pages", b.available_pages, a.available_pages),
-    ];
-    for (name, was, is) in pairs {
-        if was != is {
-            COUNTERS.wrong(format_args!("{name}: {was} before, {is} after"));
+        ("pool pages", b.pool_pages, a.pool_pages),
+    ]
+    .into_iter()
+    .filter(|&(name, was, is)| {
+        if name == "pool pages" {
+            was.abs_diff(is) > 1
+        } else {
+            was != is
         }
-    }
-    if b.pool_pages.abs_diff(a.pool_pages) > 1 {
-        COUNTERS.wrong(format_args!(
-            "pool pages: {} before, {} after",
-            b.pool_pages, a.pool_pages
-        ));
+    })
+}
+
+/// Checks that the counters came back (see [`differences`]).
+fn check_counters(before: &Option<Snapshot>, after: &Option<Snapshot>) {
+    let (Some(before), Some(after)) = (before, after) else {
+        COUNTERS.wrong(format_args!("NtQuerySystemInformation failed"));
+        return;
+    };
+    for (name, was, is) in differences(before, after) {
+        COUNTERS.wrong(format_args!("{name}: {was} before, {is} after"));
     }
     for (when, snapshot) in [("before", before), ("after", after)] {
         println!(

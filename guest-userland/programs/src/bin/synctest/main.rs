@@ -15,9 +15,17 @@
 //! - `apc`: user APCs delivered in order at alertable waits and NtTestAlert with
 //!   STATUS_USER_APC, to this thread and another; alerts; bad routines, handles and
 //!   contexts;
-//! - `pingpong`: 100,000 event signals between two threads, none lost;
+//! - `pingpong [SIGNALS]`: event signals (100,000 by default) between two threads, none
+//!   lost; with several processors the two threads run on different ones;
 //! - `storm`: 256 threads waking and waiting at random on events, semaphores and mutants,
-//!   every one accounted for.
+//!   every one accounted for;
+//! - `processors`: the active processors, affinity of threads and of the process, threads
+//!   running on several processors at once, and a priority-31 thread spinning on one
+//!   processor (in this process and in a child, `synctest spin MASK`) while the others go
+//!   on and end it.
+//!
+//! `priority`, `boost` and `starvation` check what one processor does: with several, they
+//! first keep the process on processor 0.
 //!
 //! Prints one `ok:` or `WRONG:` line per case, then `synctest NAME: N cases, M wrong`, and
 //! exits 0 only when every answer was right (STATUS_INVALID_PARAMETER for a bad or missing
@@ -28,6 +36,7 @@
 mod apc;
 mod objects;
 mod priority;
+mod processors;
 mod stress;
 mod timer;
 
@@ -53,7 +62,7 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 12] = [
+const SUBCOMMANDS: [Subcommand; 13] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
@@ -66,15 +75,29 @@ const SUBCOMMANDS: [Subcommand; 12] = [
     ("apc", apc::apc),
     ("pingpong", stress::ping_pong),
     ("storm", stress::storm),
+    ("processors", processors::processors),
 ];
 
 fn main(args: &Args) -> NtStatus {
+    match args.get(1) {
+        Some("spin") => return processors::spin(args.get(2).and_then(rt::parse_u32)),
+        Some("pingpong") => {
+            if let Some(signals) = args.get(2) {
+                let Some(signals) = rt::parse_u32(signals).filter(|&signals| signals >= 2) else {
+                    println!("usage: synctest pingpong [SIGNALS (2 or more)]");
+                    return NtStatus::INVALID_PARAMETER;
+                };
+                stress::set_ping_pong_signals(signals);
+            }
+        }
+        _ => {}
+    }
     let Some((name, run)) = args
         .get(1)
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
         println!(
-            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong|storm"
+            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong [SIGNALS]|storm|processors"
         );
         return NtStatus::INVALID_PARAMETER;
     };

@@ -541,6 +541,13 @@ pub fn abandon(t: &mut Tally) {
     };
     t.status("the owner exits", wait(owner, None), NtStatus::SUCCESS);
     close(owner);
+    // Its READY too: left set, the next owner's would seem to come before that owner
+    // acquired the mutant (a race with several processors).
+    t.status(
+        "it said ready",
+        wait(READY.load(Ordering::Relaxed), POLL),
+        NtStatus::SUCCESS,
+    );
     t.check(
         "the mutant is abandoned",
         mutant_state(mutant).is_ok_and(|s| s.abandoned_state == 1 && s.current_count == 1),

@@ -31,7 +31,7 @@ fn priorities(thread: u64) -> (i32, i32) {
     basic_information(thread).map_or((0, 0), |info| (info.priority, info.base_priority))
 }
 
-fn set_thread_value<T>(thread: u64, class: u32, value: &T) -> NtStatus {
+pub(super) fn set_thread_value<T>(thread: u64, class: u32, value: &T) -> NtStatus {
     // SAFETY: `value` is a caller's local of the size given.
     unsafe {
         nt_set_information_thread(
@@ -43,7 +43,7 @@ fn set_thread_value<T>(thread: u64, class: u32, value: &T) -> NtStatus {
     }
 }
 
-fn set_priority(thread: u64, priority: i32) -> NtStatus {
+pub(super) fn set_priority(thread: u64, priority: i32) -> NtStatus {
     set_thread_value(thread, THREAD_PRIORITY_CLASS, &priority)
 }
 
@@ -79,7 +79,7 @@ fn set_process_base_priority(base: i32) -> NtStatus {
     }
 }
 
-fn resume(thread: u64) -> NtStatus {
+pub(super) fn resume(thread: u64) -> NtStatus {
     // SAFETY: no previous-count pointer.
     unsafe { nt_resume_thread(thread, core::ptr::null_mut()) }
 }
@@ -124,6 +124,7 @@ fn clear_log() {
 
 /// Strict priority order, preemption, base priorities, classes, affinity, bad inputs.
 pub fn priority(t: &mut Tally) {
+    super::processors::keep_to_first_processor(t);
     let (priority, base) = priorities(CURRENT_THREAD_HANDLE);
     t.check(
         "a new thread runs at Normal's 8",
@@ -326,9 +327,10 @@ fn affinity(t: &mut Tally) {
         set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &1u64),
         NtStatus::SUCCESS,
     );
+    let active = rt::process::active_processors().unwrap_or(1);
     for (name, mask) in [
         ("affinity 0", 0u64),
-        ("affinity of an inactive processor", 2),
+        ("affinity of an inactive processor", active + 1),
         ("affinity of every processor", u64::MAX),
     ] {
         t.status(
@@ -549,6 +551,7 @@ fn watch_wake(object: u64, setup: impl Fn(u64), timeout_ms: u64, signal: impl Fn
 /// Wait-completion boosts, their decay, and their absence for real-time threads and
 /// timeouts.
 pub fn boost(t: &mut Tally) {
+    super::processors::keep_to_first_processor(t);
     let event = create_event(SYNCHRONIZATION_EVENT, false);
     let set = || {
         // SAFETY: no previous-state pointer.
@@ -674,6 +677,7 @@ extern "system" fn starved(_: u64) -> ! {
 /// A thread kept from running by a higher one that never waits gets the starvation boost
 /// (after about 4 s) and runs at 15 while the hog still spins.
 pub fn starvation(t: &mut Tally) {
+    super::processors::keep_to_first_processor(t);
     set_base_priority(CURRENT_THREAD_HANDLE, THREAD_BASE_PRIORITY_LOWRT);
     let (Ok(hog), Ok(starved)) = (
         create_thread(hog, 0, THREAD_CREATE_FLAGS_CREATE_SUSPENDED),

@@ -14,10 +14,12 @@ use rt::syscall::{
 use rt::tally::Tally;
 use rt::thread::create_thread;
 
+use super::processors::start_pinned;
 use super::{MS, basic_information, close, create_event, wait, wait_multiple};
 
-/// Event signals of the ping-pong (each thread sets its peer's event this many times / 2).
-const PING_PONG_SIGNALS: u32 = 100_000;
+/// Event signals of the ping-pong (each thread sets its peer's event half of them), unless
+/// the command line gives another count.
+static PING_PONG_SIGNALS: AtomicU32 = AtomicU32::new(100_000);
 /// Threads in the storm, and the actions each takes.
 const STORM_THREADS: usize = 256;
 const STORM_ACTIONS: u32 = 200;
@@ -42,6 +44,11 @@ fn set(event: u64) {
     unsafe { nt_set_event(event, core::ptr::null_mut()) };
 }
 
+/// Sets the ping-pong's signal count (even: each thread sends half).
+pub fn set_ping_pong_signals(signals: u32) {
+    PING_PONG_SIGNALS.store(signals & !1, Ordering::Relaxed);
+}
+
 /// Waits for `mine`, sets `peer`, `PING_PONG_SIGNALS / 2` times; the first thread starts.
 extern "system" fn ping_ponger(first: u64) -> ! {
     let (mine, peer, seen) = if first != 0 {
@@ -57,7 +64,7 @@ extern "system" fn ping_ponger(first: u64) -> ! {
             &PONGS_SEEN,
         )
     };
-    for round in 0..PING_PONG_SIGNALS / 2 {
+    for round in 0..PING_PONG_SIGNALS.load(Ordering::Relaxed) / 2 {
         if first != 0 && round == 0 {
             set(peer);
             continue;
@@ -72,8 +79,12 @@ extern "system" fn ping_ponger(first: u64) -> ! {
 }
 
 /// Two threads hand two synchronization events back and forth; every signal must wake
-/// the peer.
+/// the peer. With several processors the threads keep to processors 0 and 1, so every
+/// wakeup crosses from one to the other.
 pub fn ping_pong(t: &mut Tally) {
+    let signals = PING_PONG_SIGNALS.load(Ordering::Relaxed);
+    let several = rt::process::active_processors().is_ok_and(|active| active.count_ones() >= 2);
+    let (first_mask, second_mask) = if several { (1, 2) } else { (1, 1) };
     PING.store(
         create_event(SYNCHRONIZATION_EVENT, false),
         Ordering::Relaxed,
@@ -82,16 +93,19 @@ pub fn ping_pong(t: &mut Tally) {
         create_event(SYNCHRONIZATION_EVENT, false),
         Ordering::Relaxed,
     );
-    let (Ok(first), Ok(second)) = (
-        create_thread(ping_ponger, 1, 0),
-        create_thread(ping_ponger, 0, 0),
+    let (Some(first), Some(second)) = (
+        start_pinned(ping_ponger, 1, first_mask, 8),
+        start_pinned(ping_ponger, 0, second_mask, 8),
     ) else {
         t.check("create the ping-pong threads", false, &"failed");
         return;
     };
+    // A minute, or a tenth of a millisecond a signal when that is longer (a million
+    // across processors on a loaded host).
+    let whole_run = SAFETY.map(|safety| safety.min(-i64::from(signals) * MS / 10));
     t.status(
         "both threads finish",
-        wait_multiple(&[first, second], WAIT_ALL, SAFETY),
+        wait_multiple(&[first, second], WAIT_ALL, whole_run),
         NtStatus::SUCCESS,
     );
     for (name, thread) in [("the first thread", first), ("the second thread", second)] {
@@ -101,12 +115,13 @@ pub fn ping_pong(t: &mut Tally) {
     }
     // The first thread's opening set is not a wakeup of its own: it sees one fewer.
     let seen = PINGS_SEEN.load(Ordering::Relaxed) + PONGS_SEEN.load(Ordering::Relaxed);
-    t.value(
-        "no wakeup lost",
-        u64::from(seen),
-        u64::from(PING_PONG_SIGNALS - 1),
-    );
-    rt::println!("ping-pong: {PING_PONG_SIGNALS} signals, {seen} wakeups");
+    t.value("no wakeup lost", u64::from(seen), u64::from(signals - 1));
+    let across = if several {
+        " across two processors"
+    } else {
+        ""
+    };
+    rt::println!("ping-pong: {signals} signals{across}, {seen} wakeups");
     close(PING.load(Ordering::Relaxed));
     close(PONG.load(Ordering::Relaxed));
 }

@@ -1,0 +1,439 @@
+//! Processors: how many the system runs on, affinity honoured for threads and for a whole
+//! process, threads running on several processors at once, and a real-time thread
+//! spinning for ever on one processor while the others go on and can still end it, in
+//! this process and in a child.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use abi::dispatcher::{PROCESS_AFFINITY_MASK_CLASS, THREAD_AFFINITY_MASK_CLASS};
+use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
+use rt::NtStatus;
+use rt::process::{active_processors, create_user_process, query_basic_information, set_affinity};
+use rt::syscall::{
+    exit_thread, nt_delay_execution, nt_get_current_processor_number, nt_set_information_process,
+    nt_terminate_process, nt_terminate_thread, nt_yield_execution,
+};
+use rt::tally::Tally;
+use rt::text::TextBuffer;
+use rt::thread::{StartRoutine, create_thread};
+
+use super::priority::{resume, set_priority, set_thread_value};
+use super::{MS, basic_information, close, wait, wait_multiple};
+
+/// How long a check may wait for another processor before it counts as wrong.
+const PATIENCE_MS: i64 = 10_000;
+/// The real-time spinner's priority: the highest there is.
+const SPINNER_PRIORITY: i32 = 31;
+/// Exit statuses the spinners are terminated with.
+const SPINNER_THREAD_STATUS: u32 = 0x5151;
+const SPINNER_PROCESS_STATUS: u32 = 0x5152;
+
+/// The processor the calling thread runs on.
+fn current_processor() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { nt_get_current_processor_number() }.0
+}
+
+fn delay_ms(milliseconds: i64) {
+    let interval = -milliseconds * MS;
+    // SAFETY: the interval is a local.
+    unsafe { nt_delay_execution(0, &interval) };
+}
+
+/// Starts `start(argument)` on a thread that may only run on the processors of `mask`, at
+/// `priority`.
+pub(super) fn start_pinned(
+    start: StartRoutine,
+    argument: u64,
+    mask: u64,
+    priority: i32,
+) -> Option<u64> {
+    let thread = create_thread(
+        start,
+        argument,
+        abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
+    )
+    .ok()?;
+    let pinned = set_thread_value(thread, THREAD_AFFINITY_MASK_CLASS, &mask).is_success()
+        && set_priority(thread, priority).is_success()
+        && resume(thread).is_success();
+    if pinned {
+        Some(thread)
+    } else {
+        close(thread);
+        None
+    }
+}
+
+/// The processors each sampling thread saw itself on, by the processor it was pinned to.
+static SEEN: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+/// Notes, 200 times with yields between, the processor it runs on.
+extern "system" fn sample_processor(slot: u64) -> ! {
+    for _ in 0..200 {
+        SEEN[slot as usize].fetch_or(1 << current_processor(), Ordering::Relaxed);
+        // SAFETY: no arguments.
+        unsafe { nt_yield_execution() };
+    }
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// Threads that have reached the rendezvous, and those that saw every other one there.
+static ARRIVED: AtomicU32 = AtomicU32::new(0);
+static MET: AtomicU32 = AtomicU32::new(0);
+
+/// Arrives, then spins without yielding until `count` threads have: only processors
+/// running them at the same time get every one there. Gives up after about ten seconds.
+extern "system" fn rendezvous(count: u64) -> ! {
+    ARRIVED.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: RDTSC has no preconditions.
+    let deadline = unsafe { core::arch::x86_64::_rdtsc() } + 30_000_000_000;
+    loop {
+        if u64::from(ARRIVED.load(Ordering::SeqCst)) >= count {
+            MET.fetch_add(1, Ordering::SeqCst);
+            exit_thread(NtStatus::SUCCESS);
+        }
+        // SAFETY: as above.
+        if unsafe { core::arch::x86_64::_rdtsc() } > deadline {
+            exit_thread(NtStatus::TIMEOUT);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Turns of the real-time spinner, which never ends by itself.
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+extern "system" fn spin_forever(_: u64) -> ! {
+    loop {
+        SPINS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Work the ordinary threads do while the spinner spins.
+static ORDINARY_DONE: AtomicU32 = AtomicU32::new(0);
+
+extern "system" fn ordinary_work(_: u64) -> ! {
+    for _ in 0..100 {
+        // SAFETY: no arguments.
+        unsafe { nt_yield_execution() };
+    }
+    ORDINARY_DONE.fetch_add(1, Ordering::Relaxed);
+    exit_thread(NtStatus::SUCCESS)
+}
+
+/// Keeps the process on processor 0 when there are several, for a check of what one
+/// processor does (strict priority order, boosts, starvation).
+pub(super) fn keep_to_first_processor(t: &mut Tally) {
+    if active_processors().is_ok_and(|active| active.count_ones() > 1) {
+        t.status(
+            "the process keeps to processor 0",
+            set_affinity(CURRENT_PROCESS_HANDLE, 1),
+            NtStatus::SUCCESS,
+        );
+        // SAFETY: no arguments.
+        unsafe { nt_yield_execution() };
+    }
+}
+
+/// `synctest processors`.
+pub fn processors(t: &mut Tally) {
+    let active = match active_processors() {
+        Ok(active) => active,
+        Err(status) => {
+            t.status("SystemBasicInformation", status, NtStatus::SUCCESS);
+            return;
+        }
+    };
+    let count = active.count_ones();
+    rt::println!("processors: {count}");
+    t.check(
+        "the active processors are numbered from 0",
+        active == u64::MAX >> (64 - count),
+        &active,
+    );
+    t.check(
+        "the current processor is an active one",
+        active & 1 << current_processor() != 0,
+        &current_processor(),
+    );
+    pinned_threads_run_only_where_pinned(t, count);
+    if count >= 2 {
+        processors_run_threads_at_once(t, count);
+        process_affinity(t, active, count);
+        real_time_spinner(t, active, count);
+    }
+    bad_affinities(t, active);
+}
+
+fn pinned_threads_run_only_where_pinned(t: &mut Tally, count: u32) {
+    let mut threads = [0u64; 64];
+    for processor in 0..count {
+        threads[processor as usize] =
+            start_pinned(sample_processor, u64::from(processor), 1 << processor, 8).unwrap_or(0);
+    }
+    let threads = &threads[..count as usize];
+    t.check(
+        "a sampling thread pinned to each processor",
+        threads.iter().all(|&thread| thread != 0),
+        &"not created",
+    );
+    t.status(
+        "the pinned threads end",
+        wait_multiple(threads, abi::dispatcher::WAIT_ALL, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    let wrong = (0..count)
+        .filter(|&processor| SEEN[processor as usize].load(Ordering::Relaxed) != 1 << processor)
+        .count();
+    t.value(
+        "each pinned thread ran only on its processor",
+        wrong as u64,
+        0,
+    );
+    threads.iter().for_each(|&thread| close(thread));
+}
+
+fn processors_run_threads_at_once(t: &mut Tally, count: u32) {
+    let mut threads = [0u64; 64];
+    for processor in 0..count {
+        threads[processor as usize] =
+            start_pinned(rendezvous, u64::from(count), 1 << processor, 8).unwrap_or(0);
+    }
+    let threads = &threads[..count as usize];
+    t.status(
+        "spinning threads on every processor end",
+        wait_multiple(threads, abi::dispatcher::WAIT_ALL, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    t.value(
+        "every processor ran its spinning thread at the same time",
+        u64::from(MET.load(Ordering::SeqCst)),
+        u64::from(count),
+    );
+    threads.iter().for_each(|&thread| close(thread));
+}
+
+fn process_affinity(t: &mut Tally, active: u64, count: u32) {
+    let last = count - 1;
+    t.status(
+        "ProcessAffinityMask of the last processor",
+        set_affinity(CURRENT_PROCESS_HANDLE, 1 << last),
+        NtStatus::SUCCESS,
+    );
+    let affinity =
+        query_basic_information(CURRENT_PROCESS_HANDLE).map_or(0, |info| info.affinity_mask);
+    t.value("the process's affinity mask", affinity, 1 << last);
+    // SAFETY: no arguments.
+    unsafe { nt_yield_execution() };
+    t.value(
+        "this thread moved to the last processor",
+        u64::from(current_processor()),
+        u64::from(last),
+    );
+    let thread_affinity =
+        basic_information(CURRENT_THREAD_HANDLE).map_or(0, |info| info.affinity_mask);
+    t.value("its affinity mask", thread_affinity, 1 << last);
+    t.status(
+        "ProcessAffinityMask of every processor again",
+        set_affinity(CURRENT_PROCESS_HANDLE, active),
+        NtStatus::SUCCESS,
+    );
+}
+
+fn real_time_spinner(t: &mut Tally, active: u64, count: u32) {
+    let last = count - 1;
+    let others = active & !(1 << last);
+    t.status(
+        "this thread keeps off the last processor",
+        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &others),
+        NtStatus::SUCCESS,
+    );
+    let Some(spinner) = start_pinned(spin_forever, 0, 1 << last, SPINNER_PRIORITY) else {
+        t.check(
+            "a priority-31 spinner on the last processor",
+            false,
+            &"not created",
+        );
+        return;
+    };
+    let mut waited = 0;
+    while SPINS.load(Ordering::Relaxed) == 0 && waited < PATIENCE_MS {
+        delay_ms(1);
+        waited += 1;
+    }
+    t.check(
+        "a priority-31 thread spins on the last processor",
+        SPINS.load(Ordering::Relaxed) != 0,
+        &"it never ran",
+    );
+    let priority = basic_information(spinner).map_or(0, |info| info.priority);
+    t.value(
+        "the spinner's priority",
+        priority as u64,
+        SPINNER_PRIORITY as u64,
+    );
+
+    let mut workers = [0u64; 16];
+    for worker in &mut workers {
+        *worker = start_pinned(ordinary_work, 0, others, 8).unwrap_or(0);
+    }
+    t.status(
+        "priority-8 threads on the other processors run meanwhile",
+        wait_multiple(&workers, abi::dispatcher::WAIT_ALL, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    t.value(
+        "each of them finished its work",
+        u64::from(ORDINARY_DONE.load(Ordering::Relaxed)),
+        workers.len() as u64,
+    );
+    workers.iter().for_each(|&worker| close(worker));
+
+    // SAFETY: this program's own thread.
+    let terminated = unsafe { nt_terminate_thread(spinner, NtStatus(SPINNER_THREAD_STATUS)) };
+    t.status(
+        "NtTerminateThread of the spinner",
+        terminated,
+        NtStatus::SUCCESS,
+    );
+    t.status(
+        "the spinner ends, terminated from another processor",
+        wait(spinner, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    let status = basic_information(spinner).map_or(0, |info| info.exit_status);
+    t.value(
+        "with the status it was given",
+        u64::from(status),
+        u64::from(SPINNER_THREAD_STATUS),
+    );
+    close(spinner);
+    spinning_child(t, last);
+    t.status(
+        "this thread may run anywhere again",
+        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &active),
+        NtStatus::SUCCESS,
+    );
+}
+
+/// A child process spinning at priority 31 on the last processor ends when terminated.
+fn spinning_child(t: &mut Tally, last: u32) {
+    let mut command = TextBuffer::<48>::new();
+    let _ =
+        core::fmt::Write::write_fmt(&mut command, format_args!("synctest spin {}", 1u64 << last));
+    let child = match create_user_process("synctest", command.as_str(), 0, 0) {
+        Ok(child) => child,
+        Err(status) => {
+            t.status("a spinning child process", status, NtStatus::SUCCESS);
+            return;
+        }
+    };
+    let mut waited = 0;
+    while basic_information(child.thread).map_or(0, |info| info.priority) != SPINNER_PRIORITY
+        && waited < PATIENCE_MS
+    {
+        delay_ms(1);
+        waited += 1;
+    }
+    let priority = basic_information(child.thread).map_or(0, |info| info.priority);
+    t.value(
+        "a child process spins at priority 31",
+        priority as u64,
+        SPINNER_PRIORITY as u64,
+    );
+    // SAFETY: this program's own child.
+    let terminated =
+        unsafe { nt_terminate_process(child.process, NtStatus(SPINNER_PROCESS_STATUS)) };
+    t.status(
+        "NtTerminateProcess of the child",
+        terminated,
+        NtStatus::SUCCESS,
+    );
+    t.status(
+        "the spinning child ends, terminated from another processor",
+        wait(child.process, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    let status = query_basic_information(child.process).map_or(0, |info| info.exit_status);
+    t.value(
+        "with the status it was given",
+        u64::from(status),
+        u64::from(SPINNER_PROCESS_STATUS),
+    );
+    child.close();
+}
+
+fn bad_affinities(t: &mut Tally, active: u64) {
+    t.status(
+        "ProcessAffinityMask 0",
+        set_affinity(CURRENT_PROCESS_HANDLE, 0),
+        NtStatus::INVALID_PARAMETER,
+    );
+    if active != u64::MAX {
+        t.status(
+            "ProcessAffinityMask with an inactive processor",
+            set_affinity(CURRENT_PROCESS_HANDLE, active << 1 | 1),
+            NtStatus::INVALID_PARAMETER,
+        );
+        t.status(
+            "thread affinity with an inactive processor",
+            set_thread_value(
+                CURRENT_THREAD_HANDLE,
+                THREAD_AFFINITY_MASK_CLASS,
+                &(active + 1),
+            ),
+            NtStatus::INVALID_PARAMETER,
+        );
+    }
+    let short = 1u32;
+    // SAFETY: a local of the (wrong) size passed.
+    let status = unsafe {
+        nt_set_information_process(
+            CURRENT_PROCESS_HANDLE,
+            PROCESS_AFFINITY_MASK_CLASS,
+            (&raw const short).cast(),
+            4,
+        )
+    };
+    t.status(
+        "ProcessAffinityMask of 4 bytes",
+        status,
+        NtStatus::INFO_LENGTH_MISMATCH,
+    );
+    t.status(
+        "ProcessAffinityMask from a kernel address",
+        // SAFETY: the kernel must refuse the address; nothing is read here.
+        unsafe {
+            nt_set_information_process(
+                CURRENT_PROCESS_HANDLE,
+                PROCESS_AFFINITY_MASK_CLASS,
+                super::KERNEL_ADDRESS as *const u8,
+                8,
+            )
+        },
+        NtStatus::ACCESS_VIOLATION,
+    );
+}
+
+/// `synctest spin MASK`: the child of the real-time spinner case; pins itself to MASK,
+/// raises itself to priority 31 and spins until terminated.
+pub fn spin(mask: Option<u32>) -> NtStatus {
+    let Some(mask) = mask else {
+        rt::println!("usage: synctest spin MASK");
+        return NtStatus::INVALID_PARAMETER;
+    };
+    let pinned = set_thread_value(
+        CURRENT_THREAD_HANDLE,
+        THREAD_AFFINITY_MASK_CLASS,
+        &u64::from(mask),
+    );
+    if !pinned.is_success() {
+        return pinned;
+    }
+    let raised = set_priority(CURRENT_THREAD_HANDLE, SPINNER_PRIORITY);
+    if !raised.is_success() {
+        return raised;
+    }
+    spin_forever(0)
+}

@@ -220,29 +220,11 @@ impl PageTables for HardwarePageTables {
     }
 
     fn unmap(&mut self, start: u64, end: u64, owned: bool) {
-        let released = RefCell::new(DeferredRelease::new(self.root));
-        let mut release = |frame: u64| {
-            if owned {
-                released.borrow_mut().release_page(frame);
-            }
-        };
-        paging::unmap_user_range(
-            self.root,
-            start,
-            end,
-            &mut release,
-            &mut UnmappedTables(&released),
-        );
-        released.into_inner().finish();
+        self.unmap_range(start, end, |_| owned);
     }
 
     fn unmap_all(&mut self, system_frame: Option<u64>) {
-        let mut release = |frame: u64| {
-            if Some(frame) != system_frame {
-                release_frame(frame);
-            }
-        };
-        paging::unmap_user_range(self.root, 0, USER_END, &mut release, &mut TableFrames);
+        self.unmap_range(0, USER_END, |frame| Some(frame) != system_frame);
     }
 
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
@@ -268,6 +250,28 @@ impl PageTables for HardwarePageTables {
                 buffer.len(),
             );
         }
+    }
+}
+
+impl HardwarePageTables {
+    /// Clears every mapping of `[start, end)`, dropping the mapping reference of each frame
+    /// `owned` accepts; the frames and emptied tables go back once no other processor can
+    /// still translate to them.
+    fn unmap_range(&mut self, start: u64, end: u64, owned: impl Fn(u64) -> bool) {
+        let released = RefCell::new(DeferredRelease::new(self.root));
+        let mut release = |frame: u64| {
+            if owned(frame) {
+                released.borrow_mut().release_page(frame);
+            }
+        };
+        paging::unmap_user_range(
+            self.root,
+            start,
+            end,
+            &mut release,
+            &mut UnmappedTables(&released),
+        );
+        released.into_inner().finish();
     }
 }
 

@@ -1,3 +1,8 @@
+//! Kernel APCs: what one thread asks of another (its termination, its suspension), queued
+//! to it (`KeInsertQueueApc` for kernel mode) and carried out by the thread itself
+//! (`KiDeliverApc`): a thread waiting leaves its wait to take them, one running on
+//! another processor gets the dispatch interrupt, as NT's APC interrupt.
+//!
 //! User APCs and alerts: each thread's user APC queue (`KeInsertQueueApc` for user mode),
 //! alertable waits that end for them (`KiCheckAlertability`), alerts (`KeAlertThread`,
 //! `KeTestAlertThread`), and the delivery of a user APC on the way back to user mode
@@ -14,7 +19,7 @@ use abi::dispatcher::{CONTEXT_CONTROL, CONTEXT_INTEGER, Context};
 use abi::layout::USER_END;
 
 use super::dispatcher::{DispatcherDatabase, current_thread, lock};
-use super::thread::{Scheduling, ThreadState};
+use super::thread::{Scheduling, ThreadState, WaitReason};
 use super::wait;
 use crate::arch::TrapFrame;
 use crate::arch::user::copy_to_user;
@@ -28,6 +33,79 @@ const USER_RFLAGS: u64 = 0x0CD5;
 /// The most user APCs a thread's queue holds. NT charges each APC's pool to a quota; here a
 /// thread that never waits alertably must not fill the kernel pool with them.
 pub const MAXIMUM_QUEUED_USER_APCS: usize = 1024;
+
+/// A kernel APC: work a thread does on itself when another asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelApc {
+    /// `PspExitNormalApc`: exit with the status `Scheduling::terminate` holds. Only the
+    /// safe point before user mode carries it out: the thread's kernel stack must hold
+    /// nothing that would never be released.
+    Terminate,
+    /// The suspend APC (`KiSuspendThread`): wait, as WaitReason Suspended, until the
+    /// suspend count is back to zero.
+    Suspend,
+}
+
+/// `KeInsertQueueApc` for a kernel APC: queues `apc` to `thread`. A thread in a wait
+/// leaves it with STATUS_KERNEL_APC to take it (and waits again after a suspension); a
+/// thread running on another processor is interrupted.
+pub fn insert_kernel_apc(
+    db: &mut DispatcherDatabase,
+    thread: &Arc<Object<Thread>>,
+    apc: KernelApc,
+) {
+    let waiting = {
+        let mut scheduling = thread.tcb.scheduling();
+        if scheduling.kernel_apcs.contains(&apc) {
+            return;
+        }
+        scheduling.kernel_apcs.push_back(apc);
+        scheduling.state == ThreadState::Waiting
+            && (apc == KernelApc::Terminate
+                || scheduling.wait_reason != Some(WaitReason::Suspended))
+    };
+    if waiting {
+        wait::unwait_thread(db, thread, NtStatus::KERNEL_APC, 0);
+    } else {
+        super::dispatcher::interrupt_thread(thread);
+    }
+}
+
+/// What [`deliver_kernel_apcs`] leaves to its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Every queued kernel APC ran.
+    All,
+    /// The thread is terminating: the termination waits for the safe point before user
+    /// mode, which the caller heads for.
+    Termination,
+    /// At the safe point, the termination's turn came: the caller, which owns the
+    /// thread's last reference on this stack, makes it exit.
+    Exit,
+}
+
+/// `KiDeliverApc` for kernel mode, on the current thread: runs its kernel APCs in the
+/// order queued. A suspension waits until resumed. A termination is left queued and
+/// reported, or at the safe point (`at_safe_point`, the return to user mode) taken off
+/// the queue for the caller to carry out.
+pub fn deliver_kernel_apcs(current: &Arc<Object<Thread>>, at_safe_point: bool) -> Delivered {
+    loop {
+        let apc = {
+            let _db = lock();
+            let mut scheduling = current.tcb.scheduling();
+            match scheduling.kernel_apcs.front() {
+                None => return Delivered::All,
+                Some(KernelApc::Terminate) if !at_safe_point => return Delivered::Termination,
+                Some(_) => scheduling.kernel_apcs.pop_front(),
+            }
+        };
+        match apc {
+            Some(KernelApc::Terminate) => return Delivered::Exit,
+            Some(KernelApc::Suspend) => wait::wait_while_suspended(current),
+            None => {}
+        }
+    }
+}
 
 /// A user APC: `routine(arguments[0], arguments[1], arguments[2])` in user mode.
 #[derive(Clone, Copy, Debug)]

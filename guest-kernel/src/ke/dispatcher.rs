@@ -23,8 +23,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use spin::{Mutex, MutexGuard, Once};
 
 use super::ready_queue::ReadyQueues;
-use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState, WaitReason};
-use super::{clock, priority};
+use super::thread::{Scheduling, THREAD_QUANTUM, ThreadState};
+use super::{apc, clock, priority};
 use crate::arch::{self, MAX_PROCESSORS, SwitchContextCell};
 use crate::ob::{Object, ObjectBody};
 use crate::ps::{self, Thread};
@@ -669,8 +669,9 @@ pub fn charge_quantum(units: i8) {
 
 /// `KiExitDispatcher` and the pending work of a return to user mode: called before a
 /// system call or interrupt returns to the context it interrupted. Only a return to user
-/// mode is a safe point. There, a thread asked to terminate exits, a suspended thread
-/// waits until resumed, a higher-priority ready thread preempts the current one (which
+/// mode is a safe point. There, the thread takes the kernel APCs queued to it (it exits
+/// when terminated, waits while suspended), a higher-priority ready thread preempts the
+/// current one (which
 /// goes back to the head of its ready list), and a thread whose quantum ended has its
 /// boost decay a step and yields to a ready thread of its priority (going to the tail of
 /// its list).
@@ -679,22 +680,12 @@ pub fn exit_dispatch(user_mode: bool) {
         return;
     }
     while let Some(current) = current_thread() {
-        let mut db = lock();
-        let (terminate, suspended) = {
-            let scheduling = current.tcb.scheduling();
-            (scheduling.terminate.is_some(), scheduling.suspend_count > 0)
-        };
-        if terminate {
-            drop(db);
+        if apc::deliver_kernel_apcs(&current, true) == apc::Delivered::Exit {
             ps::exit_current_thread(current);
         }
-        if suspended {
-            {
-                let mut scheduling = current.tcb.scheduling();
-                scheduling.state = ThreadState::Waiting;
-                scheduling.wait_reason = Some(WaitReason::Suspended);
-            }
-            swap_thread(db, current);
+        let mut db = lock();
+        if !current.tcb.scheduling().kernel_apcs.is_empty() {
+            // Queued since the delivery.
             continue;
         }
         process_deferred_ready_list(&mut db);

@@ -14,7 +14,7 @@ use abi::NtStatus;
 use abi::dispatcher::NORMAL_BASE_PRIORITY;
 use spin::{Mutex, MutexGuard};
 
-use super::apc::UserApc;
+use super::apc::{KernelApc, UserApc};
 use super::dispatcher::{DispatcherHeader, DispatcherObject};
 use crate::arch::SwitchContextCell;
 
@@ -101,9 +101,13 @@ pub struct Scheduling {
     pub wait: Option<WaitBlocks>,
     /// `WaitStatus`: how the last wait ended.
     pub wait_status: NtStatus,
-    /// A termination asked for (the status it ends with), carried out when the thread next
-    /// heads for user mode (NT queues a kernel APC for it).
+    /// A termination asked for (the status it ends with): its kernel APC is queued, and no
+    /// other work is asked of the thread any more.
     pub terminate: Option<NtStatus>,
+    /// `ApcState.ApcListHead[KernelMode]`: what other threads asked of this one (its
+    /// termination, its suspension), first queued first, carried out by the thread itself
+    /// at its next safe point (see `apc::deliver_kernel_apcs`).
+    pub kernel_apcs: VecDeque<KernelApc>,
     /// `MutantListHead`: the mutants the thread owns, abandoned if it terminates.
     pub owned_mutants: Vec<Arc<dyn DispatcherObject>>,
     /// The user-mode APC queue (`ApcState.ApcListHead[UserMode]`), first queued first.
@@ -179,6 +183,11 @@ impl KThread {
                 wait: None,
                 wait_status: NtStatus::SUCCESS,
                 terminate: None,
+                kernel_apcs: if suspended {
+                    VecDeque::from([KernelApc::Suspend])
+                } else {
+                    VecDeque::new()
+                },
                 owned_mutants: Vec::new(),
                 user_apcs: VecDeque::new(),
                 user_apc_pending: false,

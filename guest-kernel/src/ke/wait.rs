@@ -10,12 +10,13 @@ use alloc::vec::Vec;
 use abi::NtStatus;
 use abi::dispatcher::MAXIMUM_SUSPEND_COUNT;
 
+use super::apc::{self, Delivered, KernelApc};
 use super::dispatcher::{
-    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, interrupt_thread,
-    lock, mark_ready, ready_thread, swap_thread,
+    DispatcherDatabase, DispatcherObject, WaitEntry, WaitTimer, current_thread, lock, mark_ready,
+    ready_thread, swap_thread,
 };
 use super::thread::{ThreadState, WaitBlocks, WaitReason, WaitType};
-use super::{apc, clock, priority, timer};
+use super::{clock, priority, timer};
 use crate::ob::Object;
 use crate::ps::Thread;
 
@@ -28,7 +29,8 @@ fn running_thread() -> Arc<Object<Thread>> {
 /// any or all of `objects` are signaled, or until `timeout` (a TSC deadline; `None` waits
 /// for ever; a deadline already past polls). Returns STATUS_WAIT_0 + the index of the
 /// object that satisfied a WaitAny (STATUS_WAIT_0 for WaitAll), STATUS_TIMEOUT, or
-/// STATUS_KERNEL_APC when the thread is being terminated. An `alertable` wait also ends
+/// STATUS_KERNEL_APC when the thread is being terminated. A kernel APC queued meanwhile
+/// (a suspension) is taken and the wait goes on. An `alertable` wait also ends
 /// (or does not begin) for a user APC, with STATUS_USER_APC, and for an alert, with
 /// STATUS_ALERTED. `objects` may be empty (a delay). Synchronization objects that satisfy
 /// the wait are reset.
@@ -40,58 +42,71 @@ pub fn wait_for_objects(
     alertable: bool,
 ) -> NtStatus {
     let current = running_thread();
-    let mut db = lock();
-    if current.tcb.scheduling().terminate.is_some() {
-        return NtStatus::KERNEL_APC;
-    }
-    if alertable && let Some(status) = apc::check_alertable(&mut current.tcb.scheduling()) {
-        return status;
-    }
-    match wait_type {
-        WaitType::Any => {
-            if let Some(index) = objects
-                .iter()
-                .position(|object| object.is_signaled_for(&current))
-            {
-                let abandoned = objects[index].satisfy_wait_for(&objects[index], &current);
-                return wait_status(index, abandoned);
-            }
+    loop {
+        if apc::deliver_kernel_apcs(&current, false) == Delivered::Termination {
+            return NtStatus::KERNEL_APC;
         }
-        WaitType::All => {
-            if !objects.is_empty()
-                && objects
+        let mut db = lock();
+        if !current.tcb.scheduling().kernel_apcs.is_empty() {
+            // Queued since the delivery.
+            continue;
+        }
+        if alertable && let Some(status) = apc::check_alertable(&mut current.tcb.scheduling()) {
+            return status;
+        }
+        match wait_type {
+            WaitType::Any => {
+                if let Some(index) = objects
                     .iter()
-                    .all(|object| object.is_signaled_for(&current))
-            {
-                return wait_status(0, satisfy_all(&objects, &current));
+                    .position(|object| object.is_signaled_for(&current))
+                {
+                    let abandoned = objects[index].satisfy_wait_for(&objects[index], &current);
+                    return wait_status(index, abandoned);
+                }
+            }
+            WaitType::All => {
+                if !objects.is_empty()
+                    && objects
+                        .iter()
+                        .all(|object| object.is_signaled_for(&current))
+                {
+                    return wait_status(0, satisfy_all(&objects, &current));
+                }
             }
         }
+        if timeout.is_some_and(|deadline| deadline <= clock::now()) {
+            return NtStatus::TIMEOUT;
+        }
+        for (key, object) in objects.iter().enumerate() {
+            object.dispatcher_header().wait_list().push(WaitEntry {
+                thread: current.clone(),
+                key: key as u32,
+            });
+        }
+        if let Some(deadline) = timeout {
+            db.timers.push(WaitTimer {
+                deadline,
+                thread: current.clone(),
+            });
+        }
+        {
+            let mut scheduling = current.tcb.scheduling();
+            scheduling.state = ThreadState::Waiting;
+            scheduling.wait_reason = Some(reason);
+            scheduling.wait = Some(WaitBlocks {
+                objects: objects.clone(),
+                wait_type,
+            });
+            scheduling.wait_status = NtStatus::PENDING;
+            scheduling.alertable = alertable;
+        }
+        swap_thread(db, current.clone());
+        let status = current.tcb.scheduling().wait_status;
+        // A kernel APC ended the wait: take it, then wait again, to the same deadline.
+        if status != NtStatus::KERNEL_APC {
+            return status;
+        }
     }
-    if timeout.is_some_and(|deadline| deadline <= clock::now()) {
-        return NtStatus::TIMEOUT;
-    }
-    for (key, object) in objects.iter().enumerate() {
-        object.dispatcher_header().wait_list().push(WaitEntry {
-            thread: current.clone(),
-            key: key as u32,
-        });
-    }
-    if let Some(deadline) = timeout {
-        db.timers.push(WaitTimer {
-            deadline,
-            thread: current.clone(),
-        });
-    }
-    {
-        let mut scheduling = current.tcb.scheduling();
-        scheduling.state = ThreadState::Waiting;
-        scheduling.wait_reason = Some(reason);
-        scheduling.wait = Some(WaitBlocks { objects, wait_type });
-        scheduling.wait_status = NtStatus::PENDING;
-        scheduling.alertable = alertable;
-    }
-    swap_thread(db, current.clone());
-    current.tcb.scheduling().wait_status
 }
 
 /// STATUS_WAIT_0 + `index`, or STATUS_ABANDONED_WAIT_0 + `index` when the wait acquired an
@@ -238,22 +253,46 @@ pub fn yield_execution() -> NtStatus {
 }
 
 /// `KeSuspendThread`: counts a suspension of `thread`, returning the previous count. The
-/// thread stops before it next returns to user mode. STATUS_THREAD_IS_TERMINATING for a
-/// thread that is exiting, STATUS_SUSPEND_COUNT_EXCEEDED past MAXIMUM_SUSPEND_COUNT.
+/// first queues the suspend APC: the thread stops at once if it runs user code, leaves a
+/// wait it is in to stop there (and waits again once resumed), and otherwise stops before
+/// it next returns to user mode. STATUS_THREAD_IS_TERMINATING for a thread that is
+/// exiting, STATUS_SUSPEND_COUNT_EXCEEDED past MAXIMUM_SUSPEND_COUNT.
 pub fn suspend_thread(thread: &Arc<Object<Thread>>) -> Result<u32, NtStatus> {
-    let _db = lock();
-    let mut scheduling = thread.tcb.scheduling();
-    if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
-        return Err(NtStatus::THREAD_IS_TERMINATING);
+    let mut db = lock();
+    let previous = {
+        let mut scheduling = thread.tcb.scheduling();
+        if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
+            return Err(NtStatus::THREAD_IS_TERMINATING);
+        }
+        let previous = scheduling.suspend_count;
+        if previous == MAXIMUM_SUSPEND_COUNT {
+            return Err(NtStatus::SUSPEND_COUNT_EXCEEDED);
+        }
+        scheduling.suspend_count += 1;
+        previous
+    };
+    if previous == 0 {
+        apc::insert_kernel_apc(&mut db, thread, KernelApc::Suspend);
     }
-    let previous = scheduling.suspend_count;
-    if previous == MAXIMUM_SUSPEND_COUNT {
-        return Err(NtStatus::SUSPEND_COUNT_EXCEEDED);
-    }
-    scheduling.suspend_count += 1;
-    drop(scheduling);
-    interrupt_thread(thread);
     Ok(previous)
+}
+
+/// The suspend APC's work, on the current thread: waits, as WaitReason Suspended, while
+/// its suspend count is above zero and it is not terminating.
+pub fn wait_while_suspended(current: &Arc<Object<Thread>>) {
+    loop {
+        let db = lock();
+        {
+            let mut scheduling = current.tcb.scheduling();
+            if scheduling.suspend_count == 0 || scheduling.terminate.is_some() {
+                return;
+            }
+            scheduling.state = ThreadState::Waiting;
+            scheduling.wait_reason = Some(WaitReason::Suspended);
+            scheduling.wait_status = NtStatus::PENDING;
+        }
+        swap_thread(db, current.clone());
+    }
 }
 
 /// `KeResumeThread`: takes one suspension of `thread` back, returning the previous count;
@@ -273,22 +312,25 @@ pub fn resume_thread(thread: &Arc<Object<Thread>>) -> u32 {
     previous
 }
 
-/// Asks `thread` to terminate with `status` (what NT's termination APC does): it exits
-/// when it next heads for user mode; a wait it is in ends with STATUS_KERNEL_APC, and its
-/// suspensions are dropped (`KeForceResumeThread`). Returns false when the thread was
-/// already terminating.
+/// `PspTerminateThreadByPointer`'s kernel part: queues the termination APC to `thread`,
+/// to exit with `status` when it next heads for user mode; a wait it is in ends with
+/// STATUS_KERNEL_APC, and its suspensions are dropped (`KeForceResumeThread`). Returns
+/// false when the thread was already terminating.
 pub fn request_termination(thread: &Arc<Object<Thread>>, status: NtStatus) -> bool {
     let mut db = lock();
-    {
+    let suspended = {
         let mut scheduling = thread.tcb.scheduling();
         if scheduling.terminate.is_some() || scheduling.state == ThreadState::Terminated {
             return false;
         }
         scheduling.terminate = Some(status);
         scheduling.suspend_count = 0;
+        scheduling.wait_reason == Some(WaitReason::Suspended)
+    };
+    if suspended {
+        unwait_thread(&mut db, thread, NtStatus::SUCCESS, 0);
     }
-    unwait_thread(&mut db, thread, NtStatus::KERNEL_APC, 0);
-    interrupt_thread(thread);
+    apc::insert_kernel_apc(&mut db, thread, KernelApc::Terminate);
     true
 }
 

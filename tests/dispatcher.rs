@@ -460,10 +460,12 @@ fn four_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
     processors_run_at_once_and_a_spinner_does_not_wedge_them(4);
 }
 
-#[test]
-fn a_storm_of_threads_ends_with_every_thread_accounted_for() {
-    assert_synctest(
-        "storm",
+/// 256 threads waking and waiting at random for three seconds on `cpus` processors.
+fn a_storm_of_three_seconds(cpus: u32) {
+    let _machine = common::machine_to_itself();
+    let console = assert_synctest_on(
+        cpus,
+        &["storm", "3"],
         &[
             "every storm thread ended",
             "every storm thread finished its actions",
@@ -471,6 +473,39 @@ fn a_storm_of_threads_ends_with_every_thread_accounted_for() {
             "mutants were acquired and released",
         ],
     );
+    let elapsed_ms: u64 = console
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("storm: ")?
+                .split(" threads in ")
+                .nth(1)?
+                .strip_suffix(" ms")
+        })
+        .unwrap_or_else(|| panic!("no storm summary:\n{console}"))
+        .parse()
+        .expect("milliseconds");
+    assert!(elapsed_ms >= 3000, "{console}");
+}
+
+#[test]
+fn a_storm_of_threads_ends_with_every_thread_accounted_for() {
+    a_storm_of_three_seconds(1);
+}
+
+#[test]
+fn a_storm_of_threads_on_four_processors_ends_with_every_thread_accounted_for() {
+    a_storm_of_three_seconds(4);
+}
+
+#[test]
+fn a_storm_of_too_many_seconds_is_refused() {
+    let outcome = boot(&["synctest", "storm", "601"]);
+    assert!(
+        outcome.console_text().contains("usage: synctest storm"),
+        "{}",
+        outcome.console_text()
+    );
+    assert_eq!(outcome.exit, GuestExit::Exited(NtStatus::INVALID_PARAMETER));
 }
 
 #[test]

@@ -112,6 +112,10 @@ pub const THREAD_BASE_PRIORITY_CLASS: u32 = 3;
 /// `THREADINFOCLASS` ThreadAffinityMask: the processors the thread may run on (a
 /// `KAFFINITY`, within the active processors).
 pub const THREAD_AFFINITY_MASK_CLASS: u32 = 4;
+/// `THREADINFOCLASS` ThreadIdealProcessor: the processor the dispatcher prefers for the
+/// thread (a ULONG, below the number of processors); the service returns the previous one
+/// in place of a status, as NT's does.
+pub const THREAD_IDEAL_PROCESSOR_CLASS: u32 = 13;
 
 /// `THREAD_BASE_PRIORITY_MIN` and `_MAX`: the relative base priorities.
 pub const THREAD_BASE_PRIORITY_MIN: i32 = -2;

@@ -274,16 +274,17 @@ pub fn process_deferred_ready_list(db: &mut DispatcherDatabase) {
     let this = arch::current_processor();
     let mut to_interrupt = 0u64;
     for thread in core::mem::take(&mut db.prcb().deferred_ready) {
-        let (priority, affinity, last) = {
+        let (priority, affinity, ideal, last) = {
             let mut scheduling = thread.tcb.scheduling();
             mark_ready(&mut scheduling);
             (
                 scheduling.priority,
                 scheduling.affinity,
+                scheduling.ideal_processor,
                 scheduling.processor,
             )
         };
-        let (target, interrupt) = choose_processor(db, priority, affinity, last, this);
+        let (target, interrupt) = choose_processor(db, priority, affinity, [ideal, last, this]);
         thread.tcb.scheduling().processor = target;
         db.ready_queues(target).insert(priority, thread, false);
         if target != this {
@@ -325,38 +326,33 @@ fn is_idle(db: &mut DispatcherDatabase, processor: u32) -> bool {
     running_priority(processor).is_none() && db.ready_queues(processor).highest_priority().is_none()
 }
 
-/// Where a thread readied at `priority` goes, among the active processors of `affinity`:
-/// an idle one (the one it last ran on first, then this one); else the one running the
-/// lowest priority below its own, which it preempts; else the one it last ran on. Returns
-/// the processor and whether it must be interrupted to look at its queues.
+/// Where a thread readied at `priority` goes, among the active processors of `affinity`,
+/// trying `preferred` (its ideal processor, the one it last ran on, this one) first: an
+/// idle one; else the one running the lowest priority below its own, which it preempts;
+/// else the first preferred it may run on. Returns the processor and whether it must be
+/// interrupted to look at its queues.
 fn choose_processor(
     db: &mut DispatcherDatabase,
     priority: u8,
     affinity: u64,
-    last: u32,
-    this: u32,
+    preferred: [u32; 3],
 ) -> (u32, bool) {
     let candidates = affinity & active_processors();
     let allowed = |processor: u32| candidates & 1 << processor != 0;
-    let others = (0..MAX_PROCESSORS as u32).filter(|&index| allowed(index));
-    if let Some(idle) = [last, this]
+    let in_order = preferred
         .into_iter()
-        .filter(|&processor| allowed(processor))
-        .chain(others.clone())
-        .find(|&processor| is_idle(db, processor))
-    {
+        .chain(0..MAX_PROCESSORS as u32)
+        .filter(move |&processor| allowed(processor));
+    if let Some(idle) = in_order.clone().find(|&processor| is_idle(db, processor)) {
         return (idle, true);
     }
-    let lowest = [last]
-        .into_iter()
-        .filter(|&processor| allowed(processor))
-        .chain(others.clone())
+    let lowest = in_order
+        .clone()
         .filter_map(|processor| Some((processor, running_priority(processor)?)))
         .min_by_key(|&(_, running)| running);
     match lowest {
         Some((processor, running)) if running < priority => (processor, true),
-        _ if allowed(last) => (last, false),
-        _ => (others.clone().next().unwrap_or(this), false),
+        _ => (in_order.clone().next().unwrap_or(preferred[2]), false),
     }
 }
 

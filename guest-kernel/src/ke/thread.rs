@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use abi::NtStatus;
 use abi::dispatcher::NORMAL_BASE_PRIORITY;
@@ -86,6 +86,9 @@ pub struct Scheduling {
     pub affinity: u64,
     /// The processor the thread runs on, is queued on, or last ran on (`NextProcessor`).
     pub processor: u32,
+    /// `IdealProcessor`: the processor the dispatcher tries first when the thread becomes
+    /// ready.
+    pub ideal_processor: u32,
     /// `PriorityDecrement`: what a starvation boost added on top of the priority, all
     /// taken back at the thread's next quantum end.
     pub priority_decrement: u8,
@@ -163,7 +166,12 @@ impl KThread {
     /// `affinity`, with its own kernel stack, which starts in `KiThreadStartup` when first
     /// switched to; with a suspend count of 1 when `suspended` (CREATE_SUSPENDED).
     /// STATUS_INSUFFICIENT_RESOURCES when the pool has no room for the stack.
-    pub fn new(base_priority: u8, affinity: u64, suspended: bool) -> Result<Self, NtStatus> {
+    pub fn new(
+        base_priority: u8,
+        affinity: u64,
+        ideal_processor: u32,
+        suspended: bool,
+    ) -> Result<Self, NtStatus> {
         let kernel_stack = KernelStack::allocate()?;
         let top = kernel_stack.0.get() as u64 + KERNEL_STACK_SIZE as u64;
         Ok(Self {
@@ -174,7 +182,8 @@ impl KThread {
                 base_priority,
                 base_increment: 0,
                 affinity,
-                processor: 0,
+                processor: ideal_processor,
+                ideal_processor,
                 priority_decrement: 0,
                 ready_since: 0,
                 quantum: THREAD_QUANTUM,
@@ -241,6 +250,9 @@ pub struct KProcess {
     user_apc_dispatcher: AtomicU64,
     /// `Affinity`: the processors its threads may run on, and new ones start with.
     affinity: AtomicU64,
+    /// `ThreadSeed`: the ideal processor of the process's next thread; each new thread
+    /// takes the next active one, so a process's threads spread over the processors.
+    thread_seed: AtomicU32,
 }
 
 impl KProcess {
@@ -253,7 +265,20 @@ impl KProcess {
             changed_base_priority: AtomicU8::new(0),
             user_apc_dispatcher: AtomicU64::new(0),
             affinity: AtomicU64::new(super::dispatcher::active_processors()),
+            thread_seed: AtomicU32::new(0),
         }
+    }
+
+    /// The ideal processor of a new thread (`KeInitThread`'s use of `ThreadSeed`): the
+    /// next one of the process's affinity, round robin.
+    pub fn next_ideal_processor(&self) -> u32 {
+        let affinity = self.affinity();
+        let count = affinity.count_ones().max(1);
+        let turn = self.thread_seed.fetch_add(1, Ordering::Relaxed) % count;
+        (0..64)
+            .filter(|&processor| affinity & 1 << processor != 0)
+            .nth(turn as usize)
+            .unwrap_or(0)
     }
 
     /// `Affinity`.

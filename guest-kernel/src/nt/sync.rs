@@ -20,8 +20,8 @@ use abi::dispatcher::{
     SEMAPHORE_BASIC_INFORMATION_CLASS, SYNCHRONIZATION_TIMER, SemaphoreBasicInformation,
     THREAD_AFFINITY_MASK_CLASS, THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_IDLE,
     THREAD_BASE_PRIORITY_LOWRT, THREAD_BASE_PRIORITY_MAX, THREAD_BASE_PRIORITY_MIN,
-    THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS, TimerBasicInformation,
-    priority_class_base,
+    THREAD_IDEAL_PROCESSOR_CLASS, THREAD_PRIORITY_CLASS, TIMER_BASIC_INFORMATION_CLASS,
+    TimerBasicInformation, priority_class_base,
 };
 use abi::layout::USER_END;
 
@@ -289,6 +289,7 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         Priority(u8),
         BasePriority(i8),
         Affinity(u64),
+        IdealProcessor(u32),
     }
     let change = match class as u32 {
         THREAD_PRIORITY_CLASS => {
@@ -315,6 +316,13 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
             }
             Change::Affinity(affinity)
         }
+        THREAD_IDEAL_PROCESSOR_CLASS => {
+            let processor = u32::from_le_bytes(capture_information(information, length, 4)?);
+            if active_processors() & 1u64.checked_shl(processor).unwrap_or(0) == 0 {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            Change::IdealProcessor(processor)
+        }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
     };
     let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_SET_INFORMATION)?;
@@ -322,6 +330,11 @@ pub fn nt_set_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus
         Change::Priority(priority) => priority::set_priority_thread(&thread, priority),
         Change::BasePriority(increment) => priority::set_base_priority_thread(&thread, increment),
         Change::Affinity(affinity) => priority::set_affinity_thread(&thread, affinity),
+        Change::IdealProcessor(processor) => {
+            let previous =
+                core::mem::replace(&mut thread.tcb.scheduling().ideal_processor, processor);
+            return Ok(NtStatus(previous));
+        }
     }
     Ok(NtStatus::SUCCESS)
 }

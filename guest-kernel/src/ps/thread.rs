@@ -47,6 +47,7 @@ impl Thread {
             tcb: KThread::new(
                 process.pcb.base_priority(),
                 process.pcb.affinity(),
+                process.pcb.next_ideal_processor(),
                 suspended,
             )?,
             unique_thread_id: AtomicU64::new(0),

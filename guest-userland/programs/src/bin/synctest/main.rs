@@ -17,8 +17,9 @@
 //!   contexts;
 //! - `pingpong [SIGNALS]`: event signals (100,000 by default) between two threads, none
 //!   lost; with several processors the two threads run on different ones;
-//! - `storm`: 256 threads waking and waiting at random on events, semaphores and mutants,
-//!   every one accounted for;
+//! - `storm [SECONDS]`: 256 threads waking and waiting at random on events, semaphores
+//!   and mutants (200 actions each, and on until SECONDS have passed), every one
+//!   accounted for;
 //! - `processors`: the active processors, affinity of threads and of the process, threads
 //!   running on several processors at once, and a priority-31 thread spinning on one
 //!   processor (in this process and in a child, `synctest spin MASK`) while the others go
@@ -81,6 +82,15 @@ const SUBCOMMANDS: [Subcommand; 13] = [
 fn main(args: &Args) -> NtStatus {
     match args.get(1) {
         Some("spin") => return processors::spin(args.get(2).and_then(rt::parse_u32)),
+        Some("storm") => {
+            if let Some(seconds) = args.get(2) {
+                let Some(seconds) = rt::parse_u32(seconds).filter(|&seconds| seconds <= 600) else {
+                    println!("usage: synctest storm [SECONDS (up to 600)]");
+                    return NtStatus::INVALID_PARAMETER;
+                };
+                stress::set_storm_seconds(seconds);
+            }
+        }
         Some("pingpong") => {
             if let Some(signals) = args.get(2) {
                 let Some(signals) = rt::parse_u32(signals).filter(|&signals| signals >= 2) else {
@@ -97,7 +107,7 @@ fn main(args: &Args) -> NtStatus {
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
         println!(
-            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong [SIGNALS]|storm|processors"
+            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong [SIGNALS]|storm [SECONDS]|processors"
         );
         return NtStatus::INVALID_PARAMETER;
     };

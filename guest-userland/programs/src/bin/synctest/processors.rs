@@ -5,7 +5,10 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use abi::dispatcher::{PROCESS_AFFINITY_MASK_CLASS, THREAD_AFFINITY_MASK_CLASS};
+use abi::dispatcher::{
+    PROCESS_AFFINITY_MASK_CLASS, THREAD_AFFINITY_MASK_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
+    THREAD_IDEAL_PROCESSOR_CLASS,
+};
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use rt::NtStatus;
 use rt::process::{active_processors, create_user_process, query_basic_information, set_affinity};
@@ -48,12 +51,7 @@ pub(super) fn start_pinned(
     mask: u64,
     priority: i32,
 ) -> Option<u64> {
-    let thread = create_thread(
-        start,
-        argument,
-        abi::dispatcher::THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
-    )
-    .ok()?;
+    let thread = create_thread(start, argument, THREAD_CREATE_FLAGS_CREATE_SUSPENDED).ok()?;
     let pinned = set_thread_value(thread, THREAD_AFFINITY_MASK_CLASS, &mask).is_success()
         && set_priority(thread, priority).is_success()
         && resume(thread).is_success();
@@ -99,6 +97,14 @@ extern "system" fn rendezvous(count: u64) -> ! {
         }
         core::hint::spin_loop();
     }
+}
+
+/// The processor a thread first found itself on, plus one (0 until it ran).
+static FIRST_PROCESSOR: AtomicU32 = AtomicU32::new(0);
+
+extern "system" fn note_first_processor(_: u64) -> ! {
+    FIRST_PROCESSOR.store(current_processor() + 1, Ordering::Relaxed);
+    exit_thread(NtStatus::SUCCESS)
 }
 
 /// Turns of the real-time spinner, which never ends by itself.
@@ -159,6 +165,7 @@ pub fn processors(t: &mut Tally) {
     );
     pinned_threads_run_only_where_pinned(t, count);
     if count >= 2 {
+        ideal_processor(t, active, count);
         processors_run_threads_at_once(t, count);
         process_affinity(t, active, count);
         real_time_spinner(t, active, count);
@@ -192,6 +199,56 @@ fn pinned_threads_run_only_where_pinned(t: &mut Tally, count: u32) {
         0,
     );
     threads.iter().for_each(|&thread| close(thread));
+}
+
+/// ThreadIdealProcessor answers with the previous ideal processor and takes an active one.
+fn ideal_processor(t: &mut Tally, active: u64, count: u32) {
+    let last = count - 1;
+    let others = active & !(1 << last);
+    t.status(
+        "this thread keeps off the last processor",
+        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &others),
+        NtStatus::SUCCESS,
+    );
+    let Ok(thread) = create_thread(
+        note_first_processor,
+        0,
+        THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
+    ) else {
+        t.check("a thread for the ideal processor", false, &"not created");
+        return;
+    };
+    let previous = set_thread_value(thread, THREAD_IDEAL_PROCESSOR_CLASS, &last).0;
+    t.check(
+        "ThreadIdealProcessor answers with the previous ideal processor",
+        previous < count,
+        &previous,
+    );
+    t.value(
+        "and then with the new one",
+        u64::from(set_thread_value(thread, THREAD_IDEAL_PROCESSOR_CLASS, &last).0),
+        u64::from(last),
+    );
+    resume(thread);
+    t.status(
+        "the thread ends",
+        wait(thread, Some(-PATIENCE_MS * MS)),
+        NtStatus::SUCCESS,
+    );
+    // The ideal processor is where the thread is placed; an idle processor that looks
+    // for work first may take it.
+    let first = FIRST_PROCESSOR.load(Ordering::Relaxed);
+    t.check(
+        "the thread ran",
+        first != 0 && active & 1 << (first - 1) != 0,
+        &first,
+    );
+    close(thread);
+    t.status(
+        "this thread may run anywhere again",
+        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &active),
+        NtStatus::SUCCESS,
+    );
 }
 
 fn processors_run_threads_at_once(t: &mut Tally, count: u32) {
@@ -386,6 +443,15 @@ fn bad_affinities(t: &mut Tally, active: u64) {
             NtStatus::INVALID_PARAMETER,
         );
     }
+    t.status(
+        "ThreadIdealProcessor of an inactive processor",
+        set_thread_value(
+            CURRENT_THREAD_HANDLE,
+            THREAD_IDEAL_PROCESSOR_CLASS,
+            &active.count_ones(),
+        ),
+        NtStatus::INVALID_PARAMETER,
+    );
     let short = 1u32;
     // SAFETY: a local of the (wrong) size passed.
     let status = unsafe {

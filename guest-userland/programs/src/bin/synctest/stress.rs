@@ -130,6 +130,16 @@ pub fn ping_pong(t: &mut Tally) {
 static OBJECTS: [AtomicU64; STORM_OBJECTS] = [const { AtomicU64::new(0) }; STORM_OBJECTS];
 static FINISHED: AtomicU32 = AtomicU32::new(0);
 static MUTANTS_HELD: AtomicU32 = AtomicU32::new(0);
+/// Seconds the storm lasts at least (each thread goes on past its actions until then),
+/// from the command line; its end as a TSC value, and the actions taken.
+static STORM_SECONDS: AtomicU32 = AtomicU32::new(0);
+static STORM_UNTIL: AtomicU64 = AtomicU64::new(0);
+static STORM_ACTIONS_TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the storm last at least `seconds`.
+pub fn set_storm_seconds(seconds: u32) {
+    STORM_SECONDS.store(seconds, Ordering::Relaxed);
+}
 
 /// xorshift64: the storm's randomness, seeded per thread.
 fn next(state: &mut u64) -> u64 {
@@ -158,7 +168,12 @@ fn release_if_mutant(index: usize) {
 /// STORM_EXIT_BASE + its index.
 extern "system" fn storm_thread(index: u64) -> ! {
     let mut state = 0x9E37_79B9_7F4A_7C15 ^ (index + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
-    for _ in 0..STORM_ACTIONS {
+    let mut taken = 0;
+    // SAFETY (both reads): RDTSC has no preconditions.
+    while taken < STORM_ACTIONS
+        || unsafe { core::arch::x86_64::_rdtsc() } < STORM_UNTIL.load(Ordering::Relaxed)
+    {
+        taken += 1;
         let choice = next(&mut state);
         let target = (choice >> 8) as usize % STORM_OBJECTS;
         let timeout = Some(-(((choice >> 20) % 5 + 1) as i64) * MS);
@@ -197,6 +212,7 @@ extern "system" fn storm_thread(index: u64) -> ! {
             }
         }
     }
+    STORM_ACTIONS_TAKEN.fetch_add(u64::from(taken), Ordering::Relaxed);
     FINISHED.fetch_add(1, Ordering::Relaxed);
     exit_thread(NtStatus(STORM_EXIT_BASE + index as u32))
 }
@@ -234,6 +250,16 @@ pub fn storm(t: &mut Tally) {
         }
         slot.store(handle, Ordering::Relaxed);
     }
+    let mut timings = abi::diagnostics::ArchitectureTimings::default();
+    // SAFETY: a local of the right type.
+    unsafe { rt::syscall::nt_query_architecture_timings(&mut timings) };
+    let seconds = STORM_SECONDS.load(Ordering::Relaxed);
+    // SAFETY: RDTSC has no preconditions.
+    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    STORM_UNTIL.store(
+        start + u64::from(seconds) * 1000 * timings.tsc_khz,
+        Ordering::Relaxed,
+    );
     let mut threads = [0u64; STORM_THREADS];
     for (index, thread) in threads.iter_mut().enumerate() {
         match create_thread(storm_thread, index as u64, 0) {
@@ -244,10 +270,17 @@ pub fn storm(t: &mut Tally) {
             }
         }
     }
+    let whole_storm = SAFETY.map(|safety| safety - i64::from(seconds) * 1000 * MS);
     let ended = threads
         .chunks(abi::dispatcher::MAXIMUM_WAIT_OBJECTS)
-        .all(|chunk| wait_multiple(chunk, WAIT_ALL, SAFETY) == NtStatus::SUCCESS);
+        .all(|chunk| wait_multiple(chunk, WAIT_ALL, whole_storm) == NtStatus::SUCCESS);
     t.check("every storm thread ended", ended, &"a wait timed out");
+    // SAFETY: RDTSC has no preconditions.
+    let elapsed_ms = (unsafe { core::arch::x86_64::_rdtsc() } - start) / timings.tsc_khz.max(1);
+    rt::println!(
+        "storm: {} actions by {STORM_THREADS} threads in {elapsed_ms} ms",
+        STORM_ACTIONS_TAKEN.load(Ordering::Relaxed)
+    );
     t.value(
         "every storm thread finished its actions",
         u64::from(FINISHED.load(Ordering::Relaxed)),

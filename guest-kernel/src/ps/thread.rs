@@ -247,7 +247,8 @@ fn release_user_allocations(thread: &Thread) {
 
 /// `PspUserThreadStartup`, run by `KiThreadStartup` on a new thread's first switch: the
 /// thread stops here if it was created suspended (or is terminated before it ever ran),
-/// then enters user mode at its start routine. A System thread runs its kernel routine
+/// then enters user mode through ntdll's loader (the initial user APC for
+/// `LdrInitializeThunk`) on its way to its start routine. A System thread runs its kernel routine
 /// instead.
 pub fn user_thread_startup() -> ! {
     let thread = current_thread();
@@ -267,6 +268,8 @@ pub fn user_thread_startup() -> ! {
     // Nothing on this stack may hold a reference: the stack is never unwound.
     drop(thread);
     ke::dispatcher::exit_dispatch(true);
+    // The initial user APC: the thread enters ntdll's loader, which continues to `context`.
+    let context = super::system_dll::initial_loader_context(context);
     arch::user::enter_user_mode(context, kernel_stack_top)
 }
 

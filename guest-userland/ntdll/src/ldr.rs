@@ -59,9 +59,9 @@ pub unsafe extern "system" fn LdrInitializeThunk(context: *mut Context) -> ! {
     calls::terminate_current_thread(status)
 }
 
-/// `LdrpInitializeProcess`: the loader lock; the executable and ntdll in `PEB.Ldr`; the
-/// executable's imports bound (the DLLs they name loaded and pinned); the DLLs' entry
-/// points run.
+/// `LdrpInitializeProcess`: the executable and ntdll in `PEB.Ldr`; the executable's
+/// imports bound (the DLLs they name loaded and pinned); the DLLs' entry points run,
+/// under the loader lock.
 fn initialize_process() -> Result<(), NtStatus> {
     let peb = current_peb();
     // SAFETY: the kernel writes the process's PEB before its first thread runs.
@@ -70,8 +70,8 @@ fn initialize_process() -> Result<(), NtStatus> {
     let ntdll_base = &raw const __ImageBase as u64;
     let executable = Image::at(image_base)?;
     let ntdll = Image::at(ntdll_base)?;
-    ldr_lock::create()?;
-    let _lock = LoaderLock::acquire();
+    // Any other thread waits until this one is done, so the loader lock is not needed
+    // until a DLL's entry point runs.
     modules::initialize(
         peb,
         &executable,
@@ -79,6 +79,11 @@ fn initialize_process() -> Result<(), NtStatus> {
         &ntdll,
     )?;
     load::snap_imports(&executable, LoadKind::Static, None)?;
+    if modules::initialization_order(false).nth(1).is_none() {
+        // ntdll alone: no entry point to run.
+        return Ok(());
+    }
+    let _lock = LoaderLock::acquire();
     load::run_initializers(LoadKind::Static)
 }
 

@@ -166,7 +166,8 @@ pub fn free_own_memory(base: u64) {
     unsafe { nt_free_virtual_memory(CURRENT_PROCESS_HANDLE, &mut address, &mut size, MEM_RELEASE) };
 }
 
-fn close(handle: u64) {
+/// `NtClose` of a handle of the loader's own that it no longer uses.
+pub fn close(handle: u64) {
     // SAFETY: the handle is the caller's own and no longer used.
     unsafe { nt_close(handle) };
 }

@@ -4,7 +4,8 @@
 //! The lock serializes everything that reads or changes the module list and calls DLL
 //! entry points. It is recursive, as a DLL's entry point may load or unload DLLs itself,
 //! and it is a mutant rather than a critical section: a thread terminated while it holds
-//! the lock abandons it, and the next thread still gets it.
+//! the lock abandons it, and the next thread still gets it. The mutant is made on first
+//! use, so a process that loads no DLL of its own has none.
 //!
 //! The first thread to start in a process initializes it; another thread that starts
 //! meanwhile (a thread created into the process before its first thread ran) waits until
@@ -12,12 +13,10 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use abi::NtStatus;
-
 use crate::ldr_calls;
 
-/// The mutant's handle; 0 until process initialization creates it (only the initializing
-/// thread runs loader code before that).
+/// The mutant's handle; 0 until the loader first needs the lock. A process that never
+/// loads a DLL or calls the loader's services never makes one.
 static LOADER_LOCK: AtomicU64 = AtomicU64::new(0);
 
 /// `LdrpProcessInitialized`: no thread has started initializing the process.
@@ -28,20 +27,20 @@ const INITIALIZING: u32 = 1;
 const INITIALIZED: u32 = 2;
 static PROCESS_INITIALIZED: AtomicU32 = AtomicU32::new(NOT_INITIALIZED);
 
-/// Creates the loader lock: the first step of process initialization.
-pub fn create() -> Result<(), NtStatus> {
-    LOADER_LOCK.store(ldr_calls::create_mutant()?, Ordering::Release);
-    Ok(())
-}
-
 /// The loader lock, held until the guard is dropped.
 pub struct LoaderLock {
     mutant: u64,
 }
 
 impl LoaderLock {
+    /// Waits for the lock, creating it on first use (two threads that create it at once
+    /// keep the first one stored). When no mutant can be created (the kernel is out of
+    /// resources) the caller goes on without the lock, as if it had no rival.
     pub fn acquire() -> Self {
-        let mutant = LOADER_LOCK.load(Ordering::Acquire);
+        let mutant = match LOADER_LOCK.load(Ordering::Acquire) {
+            0 => create(),
+            mutant => mutant,
+        };
         if mutant != 0 {
             ldr_calls::acquire_mutant(mutant);
         }
@@ -53,6 +52,21 @@ impl Drop for LoaderLock {
     fn drop(&mut self) {
         if self.mutant != 0 {
             ldr_calls::release_mutant(self.mutant);
+        }
+    }
+}
+
+/// The loader lock's mutant, created now unless another thread just did; 0 when none can
+/// be created.
+fn create() -> u64 {
+    let Ok(mutant) = ldr_calls::create_mutant() else {
+        return 0;
+    };
+    match LOADER_LOCK.compare_exchange(0, mutant, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => mutant,
+        Err(winner) => {
+            ldr_calls::close(mutant);
+            winner
         }
     }
 }

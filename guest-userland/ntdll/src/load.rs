@@ -485,9 +485,9 @@ pub fn run_initializers(kind: LoadKind) -> Result<(), NtStatus> {
         } else {
             entry_ref.flags &= !LDRP_PROCESS_ATTACH_CALLED;
             call_entry_point(entry, DLL_PROCESS_DETACH, reserved);
-            // SAFETY: the names are the loader's.
+            // SAFETY: the names are the loader's, in its own allocations.
             report_units(b"ldr: DLL_PROCESS_ATTACH failed: ", unsafe {
-                units(&entry_ref.base_dll_name)
+                modules::units(&entry_ref.base_dll_name)
             });
             return Err(NtStatus::DLL_INIT_FAILED);
         }
@@ -507,17 +507,6 @@ pub fn call_entry_point(entry: *mut LdrDataTableEntry, reason: u32, reserved: u6
     let entry_point: DllEntryPoint = unsafe { core::mem::transmute(entry_point) };
     // SAFETY: as above.
     unsafe { entry_point(base, reason, reserved) != 0 }
-}
-
-/// The units a loader name describes.
-///
-/// # Safety
-/// The string is the loader's, readable for its length.
-unsafe fn units(string: &UnicodeString) -> &[u16] {
-    // SAFETY: as the caller guarantees.
-    unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
-    }
 }
 
 /// Prints `what`, `dll`, `: `, `name` and a newline.

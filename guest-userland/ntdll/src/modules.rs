@@ -224,7 +224,7 @@ fn fold_ascii(unit: u16) -> u16 {
 ///
 /// # Safety
 /// `string` describes memory readable for its length for as long as the slice is used.
-unsafe fn units(string: &UnicodeString) -> &[u16] {
+pub unsafe fn units(string: &UnicodeString) -> &[u16] {
     if string.buffer == 0 {
         return &[];
     }

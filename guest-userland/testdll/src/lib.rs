@@ -57,7 +57,7 @@ static MIRROR: AtomicU64 = AtomicU64::new(0);
 /// pointer for the preferred base, and only the base relocation the loader's mapping
 /// applies makes it point at the marker where the DLL really is.
 #[unsafe(no_mangle)]
-pub static TestDllMarker: u32 = 0x7E57_D11;
+pub static TestDllMarker: u32 = 0x07E5_7D11;
 #[unsafe(no_mangle)]
 pub static TestDllMarkerPointer: &u32 = &TestDllMarker;
 

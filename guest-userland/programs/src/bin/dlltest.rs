@@ -1,4 +1,6 @@
-//! `dlltest [initfail]`: ntdll's DLL loader at work on `testdll.dll`. Loads it with
+//! `dlltest [initfail]`: ntdll's DLL loader at work on `testdll.dll`. First runs
+//! `dllstatic` created the classic way (its static import of testdll bound by the loader
+//! its NtCreateThread thread starts in). Then loads testdll with
 //! LdrLoadDll, reads its exported event log (DllMain's notifications), checks that it was
 //! relocated (its preferred base is this program's, so it cannot go there) and that an
 //! absolute pointer in its data was fixed up, calls an export found by name and by
@@ -66,7 +68,7 @@ const TESTDLL_PREFERRED_BASE: u64 = 0x1_4000_0000;
 /// ntdll's base in every process (ntdll/build.rs).
 const NTDLL_BASE: u64 = 0x7FF0_0000_0000;
 /// The value of testdll's `TestDllMarker`.
-const MARKER: u32 = 0x7E5_7D11;
+const MARKER: u32 = 0x07E5_7D11;
 /// testdll's `TestDllAdd`'s pinned ordinal; the lowest it exports.
 const ADD_ORDINAL: u32 = 7;
 /// testdll's log capacity.
@@ -87,6 +89,7 @@ fn main(args: &Args) -> NtStatus {
     if args.get(1) == Some("initfail") {
         init_fails(&mut tally);
     } else {
+        classic_child(&mut tally);
         load_use_and_unload(&mut tally);
         bad_names(&mut tally);
     }
@@ -393,6 +396,35 @@ fn bad_names(tally: &mut Tally) {
         "LdrGetDllHandle of a DLL not loaded",
         status,
         NtStatus::DLL_NOT_FOUND,
+    );
+}
+
+/// A child created the classic way (its first thread by NtCreateThread, at the CONTEXT
+/// its creator built) starts in the loader too: `dllstatic`'s static import of testdll
+/// is loaded and bound before its entry point, and it exits 0.
+fn classic_child(tally: &mut Tally) {
+    let child = match rt::process::create_process_classic("dllstatic", "dllstatic", 0, false) {
+        Ok(child) => child,
+        Err(status) => {
+            tally.status(
+                "create_process_classic(dllstatic)",
+                status,
+                NtStatus::SUCCESS,
+            );
+            return;
+        }
+    };
+    rt::process::wait(child.process);
+    let exit_status = rt::process::query_basic_information(child.process)
+        .map_or(NtStatus::UNSUCCESSFUL, |information| {
+            NtStatus(information.exit_status)
+        });
+    child.close();
+    println!("dlltest: classic-path dllstatic exited with {exit_status}");
+    tally.status(
+        "a classic-path child binds its static imports",
+        exit_status,
+        NtStatus::SUCCESS,
     );
 }
 

@@ -87,8 +87,8 @@ if ((${#services[@]} == 0)); then
     problems+=("no services found in abi/src/service.rs")
 fi
 for name in "${services[@]}" LdrInitializeThunk LdrLoadDll LdrUnloadDll LdrGetDllHandle \
-    LdrGetProcedureAddress LdrShutdownThread LdrShutdownProcess RtlInitUnicodeString \
-    RtlExitUserThread; do
+    LdrGetProcedureAddress LdrDisableThreadCalloutsForDll LdrShutdownThread LdrShutdownProcess \
+    RtlInitUnicodeString RtlExitUserThread; do
     grep -qx "$name" <<<"$exports" || problems+=("no export $name")
 done
 if ((${#problems[@]} > 0)); then

@@ -334,6 +334,10 @@ fn dlltest_loads_relocates_notifies_and_unloads_testdll() {
         "LdrGetProcedureAddress(TestDllMissing): 0xc000007a (STATUS_PROCEDURE_NOT_FOUND)",
         "LdrGetProcedureAddress(ordinal 1): 0xc0000138 (STATUS_ORDINAL_NOT_FOUND)",
         "dlltest: LdrLoadDll(nosuch.dll): 0xc0000135 (STATUS_DLL_NOT_FOUND)",
+        "LdrGetProcedureAddress(TestDllForwardedMissing): 0xc0000135 (STATUS_DLL_NOT_FOUND)",
+        "ok: TestDllForwarded is ntdll's RtlInitUnicodeString",
+        "ok: TestDllForwardedOrdinal is ntdll's ordinal 1",
+        "ok: no thread notifications once disabled",
         "dlltest: classic-path dllstatic exited with 0x00000000 (STATUS_SUCCESS)",
         "ok: the view is gone",
         "ok: a file that is not an image",
@@ -369,23 +373,25 @@ fn a_static_import_of_testdll_is_loaded_before_the_entry_point() {
     assert_exited(&outcome, NtStatus::SUCCESS);
     let console = outcome.console_text();
     let lines: Vec<&str> = console.lines().collect();
-    assert_eq!(lines.len(), 4, "{console}");
+    assert_eq!(lines.len(), 5, "{console}");
     assert_eq!(
-        lines[..3],
+        lines[..4],
         [
             "testdll: DLL_PROCESS_ATTACH static",
             "dllstatic: TestDllAdd(2, 3) = 5 by name, (40, 2) = 42 by ordinal",
             "dllstatic: ordinal 7 is TestDllAdd: true",
+            // Forwarded by testdll to ntdll's RtlInitUnicodeString: "hello" is 10 bytes.
+            "dllstatic: TestDllForwarded (RtlInitUnicodeString) gave length 10",
         ],
         "{console}"
     );
     assert!(
-        lines[3].starts_with(
+        lines[4].starts_with(
             "dllstatic: LdrGetDllHandle(testdll): 0x00000000 (STATUS_SUCCESS), base 0x"
         ),
         "{console}"
     );
-    assert_ne!(hex_after(lines[3], "base "), 0x1_4000_0000, "{console}");
+    assert_ne!(hex_after(lines[4], "base "), 0x1_4000_0000, "{console}");
 }
 
 #[test]

@@ -281,6 +281,9 @@ pub const LDRP_PROCESS_ATTACH_CALLED: u32 = 0x0008_0000;
 /// `LDR_DATA_TABLE_ENTRY.Flags`: the loader has run, or is running, the module's
 /// `DLL_PROCESS_ATTACH` (`LDRP_ENTRY_PROCESSED`).
 pub const LDRP_ENTRY_PROCESSED: u32 = 0x0000_4000;
+/// `LDR_DATA_TABLE_ENTRY.Flags`: the module gets no `DLL_THREAD_ATTACH` or
+/// `DLL_THREAD_DETACH` (`LDRP_DONT_CALL_FOR_THREADS`, `LdrDisableThreadCalloutsForDll`).
+pub const LDRP_DONT_CALL_FOR_THREADS: u32 = 0x0004_0000;
 /// `LDR_DATA_TABLE_ENTRY.ObsoleteLoadCount` of a module loaded for the life of the process
 /// (the executable, ntdll and the DLLs its imports load).
 pub const LDR_PINNED_LOAD_COUNT: u16 = 0xFFFF;

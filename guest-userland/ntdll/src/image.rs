@@ -118,8 +118,8 @@ impl Image {
         Ok(unsafe { (address as *const u8).read() })
     }
 
-    /// The address this image exports as ordinal `ordinal`.
-    pub fn export_by_ordinal(&self, ordinal: u16) -> Result<Option<u64>, NtStatus> {
+    /// What this image exports as ordinal `ordinal`.
+    pub fn export_by_ordinal(&self, ordinal: u16) -> Result<Option<Export<'_>>, NtStatus> {
         let Some(exports) = ExportDirectory::of(self)? else {
             return Ok(None);
         };
@@ -129,9 +129,9 @@ impl Image {
         exports.function(self, index)
     }
 
-    /// The address this image exports as `name`, trying the import's `hint` (an index into
-    /// the name table) first, then a binary search of the sorted name table.
-    pub fn export_by_name(&self, name: &[u8], hint: u16) -> Result<Option<u64>, NtStatus> {
+    /// What this image exports as `name`, trying the import's `hint` (an index into the
+    /// name table) first, then a binary search of the sorted name table.
+    pub fn export_by_name(&self, name: &[u8], hint: u16) -> Result<Option<Export<'_>>, NtStatus> {
         let Some(exports) = ExportDirectory::of(self)? else {
             return Ok(None);
         };
@@ -168,6 +168,13 @@ impl Image {
 
 pub const INVALID: NtStatus = NtStatus::INVALID_IMAGE_FORMAT;
 
+/// An export: an address in the image, or a forwarder naming another DLL's export
+/// (`DLL.Name`, or `DLL.#Ordinal`), which the loader resolves in that DLL.
+pub enum Export<'a> {
+    Address(u64),
+    Forwarder(&'a [u8]),
+}
+
 /// The fields of `IMAGE_EXPORT_DIRECTORY` the loader uses.
 struct ExportDirectory {
     /// Where the directory is, so a function inside it (a forwarder) is told apart.
@@ -197,16 +204,18 @@ impl ExportDirectory {
         }))
     }
 
-    /// The address of function `index`; None for an empty slot or a forwarder (the loader
-    /// does not follow forwarders: none of the DLLs in the boot image has one).
-    fn function(&self, image: &Image, index: u32) -> Result<Option<u64>, NtStatus> {
+    /// Function `index`: its address or forwarder; None for an empty slot.
+    fn function<'a>(&self, image: &'a Image, index: u32) -> Result<Option<Export<'a>>, NtStatus> {
         if index >= self.function_count {
             return Ok(None);
         }
         let rva = image.read_u32(self.functions + 4 * index)?;
-        if rva == 0 || (self.range.0..self.range.1).contains(&rva) {
+        if rva == 0 {
             return Ok(None);
         }
-        Ok(Some(image.address(rva, 1)?))
+        if (self.range.0..self.range.1).contains(&rva) {
+            return Ok(Some(Export::Forwarder(image.name(rva)?)));
+        }
+        Ok(Some(Export::Address(image.address(rva, 1)?)))
     }
 }

@@ -21,7 +21,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use abi::NtStatus;
 use abi::dispatcher::Context;
 use abi::nt::{
-    DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, LDRP_PROCESS_ATTACH_CALLED, Peb,
+    DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, LDRP_DONT_CALL_FOR_THREADS,
+    LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb,
 };
 
 use crate::image::{Image, MAX_NAME};
@@ -87,21 +88,22 @@ fn initialize_process() -> Result<(), NtStatus> {
     load::run_initializers(LoadKind::Static)
 }
 
-/// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL, in initialization
-/// order.
+/// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL (but those that
+/// turned thread notifications off), in initialization order.
 fn initialize_thread() {
     if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
         return;
     }
     let _lock = LoaderLock::acquire();
     for entry in modules::initialization_order(false) {
-        if is_attached(entry) {
+        if wants_thread_calls(entry) {
             load::call_entry_point(entry, DLL_THREAD_ATTACH, 0);
         }
     }
 }
 
-/// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL, in reverse
+/// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
+/// turned thread notifications off), in reverse
 /// initialization order. A thread calls it on its way out (`RtlExitUserThread`), just
 /// before NtTerminateThread.
 #[unsafe(no_mangle)]
@@ -111,9 +113,25 @@ pub extern "system" fn LdrShutdownThread() {
     }
     let _lock = LoaderLock::acquire();
     for entry in modules::initialization_order(true) {
-        if is_attached(entry) {
+        if wants_thread_calls(entry) {
             load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
         }
+    }
+}
+
+/// `LdrDisableThreadCalloutsForDll(DllHandle)`: the DLL at `base` gets no more
+/// `DLL_THREAD_ATTACH` and `DLL_THREAD_DETACH`. STATUS_DLL_NOT_FOUND when no module is
+/// mapped there.
+#[unsafe(no_mangle)]
+pub extern "system" fn LdrDisableThreadCalloutsForDll(base: u64) -> NtStatus {
+    let _lock = LoaderLock::acquire();
+    match modules::find_by_base(base) {
+        Some(entry) => {
+            // SAFETY: the entry is the loader's, changed under the loader lock.
+            unsafe { (*entry).flags |= LDRP_DONT_CALL_FOR_THREADS };
+            NtStatus::SUCCESS
+        }
+        None => NtStatus::DLL_NOT_FOUND,
     }
 }
 
@@ -146,9 +164,15 @@ pub fn count_attached(attached: bool) {
     }
 }
 
-fn is_attached(entry: *mut abi::nt::LdrDataTableEntry) -> bool {
+fn is_attached(entry: *mut LdrDataTableEntry) -> bool {
     // SAFETY: the entry is the loader's, read under the loader lock.
     unsafe { (*entry).flags & LDRP_PROCESS_ATTACH_CALLED != 0 }
+}
+
+/// Attached, and thread notifications not turned off.
+fn wants_thread_calls(entry: *mut LdrDataTableEntry) -> bool {
+    // SAFETY: the entry is the loader's, read under the loader lock.
+    is_attached(entry) && unsafe { (*entry).flags & LDRP_DONT_CALL_FOR_THREADS == 0 }
 }
 
 fn current_peb() -> *mut Peb {

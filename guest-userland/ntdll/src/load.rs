@@ -3,8 +3,9 @@
 //! DLL (NtOpenFile, NtCreateSection(SEC_IMAGE), NtMapViewOfSection; when its preferred base
 //! is taken the kernel maps it elsewhere and applies its base relocations, and says so with
 //! STATUS_IMAGE_NOT_AT_BASE), binding a module's imports from the DLLs they name, loaded
-//! in turn (`LdrpWalkImportDescriptor`, `LdrpSnapIAT`), and the entry points' calls
-//! (`LdrpRunInitializeRoutines`, `LdrpCallInitRoutine`).
+//! in turn (`LdrpWalkImportDescriptor`, `LdrpSnapIAT`), following forwarded exports into
+//! the DLLs they name, and the entry points' calls (`LdrpRunInitializeRoutines`,
+//! `LdrpCallInitRoutine`).
 //!
 //! A DLL loaded by the executable's imports is pinned for the life of the process
 //! (`LDR_PINNED_LOAD_COUNT`, as NT's static imports); one loaded by `LdrLoadDll` is
@@ -24,7 +25,7 @@ use abi::nt::{
 };
 
 use crate::image::{
-    IMAGE_DIRECTORY_ENTRY_IAT, IMAGE_DIRECTORY_ENTRY_IMPORT, INVALID, Image, MAX_NAME,
+    Export, IMAGE_DIRECTORY_ENTRY_IAT, IMAGE_DIRECTORY_ENTRY_IMPORT, INVALID, Image, MAX_NAME,
 };
 use crate::ldr_lock::LoaderLock;
 use crate::modules::{self, LoadedDll, MAX_DLL_PATH};
@@ -187,7 +188,8 @@ pub unsafe extern "system" fn LdrGetDllHandle(
 
 /// `LdrGetProcedureAddress(DllHandle, ProcedureName, ProcedureNumber, ProcedureAddress)`:
 /// the address the module at `base` exports as `name`, or, when `name` is NULL, as ordinal
-/// `ordinal`. STATUS_DLL_NOT_FOUND when no module is mapped at `base`,
+/// `ordinal`, following forwarders (the DLLs they name are loaded for the life of the
+/// process and initialized). STATUS_DLL_NOT_FOUND when no module is mapped at `base`,
 /// STATUS_PROCEDURE_NOT_FOUND for a name it does not export, STATUS_ORDINAL_NOT_FOUND for
 /// an ordinal, STATUS_INVALID_PARAMETER for neither.
 ///
@@ -205,14 +207,19 @@ pub unsafe extern "system" fn LdrGetProcedureAddress(
     if modules::find_by_base(base).is_none() {
         return NtStatus::DLL_NOT_FOUND;
     }
+    // The DLLs forwarders name are loaded for the life of the process.
+    let importing = Importing {
+        kind: LoadKind::Static,
+        importer: None,
+        dll_name: b"",
+    };
     let found = Image::at(base).and_then(|image| {
         if name.is_null() {
             let ordinal = u16::try_from(ordinal).map_err(|_| NtStatus::ORDINAL_NOT_FOUND)?;
             if ordinal == 0 {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
-            image
-                .export_by_ordinal(ordinal)?
+            resolve_export(&image, Wanted::Ordinal(ordinal), &importing)?
                 .ok_or(NtStatus::ORDINAL_NOT_FOUND)
         } else {
             // SAFETY: the caller gives a readable ANSI_STRING.
@@ -224,10 +231,14 @@ pub unsafe extern "system" fn LdrGetProcedureAddress(
             let name = unsafe {
                 core::slice::from_raw_parts(name.buffer as *const u8, usize::from(name.length))
             };
-            image
-                .export_by_name(name, 0)?
+            resolve_export(&image, Wanted::Name(name, 0), &importing)?
                 .ok_or(NtStatus::PROCEDURE_NOT_FOUND)
         }
+    });
+    // A DLL a forwarder loaded is initialized before its export is used.
+    let found = found.and_then(|found| {
+        run_initializers(LoadKind::Dynamic)?;
+        Ok(found)
     });
     match found {
         Ok(found) => {
@@ -392,24 +403,19 @@ pub fn snap_imports(
             *unit = u16::from(*byte);
         }
         let path = DllPath::new(&name_units[..dll_name.len()])?;
-        let dependency = load_dll(&path, kind)?;
-        // SAFETY: the entry is the loader's.
-        let pinned = unsafe { (*dependency).obsolete_load_count } == LDR_PINNED_LOAD_COUNT;
-        if let Some(importer) = importer.filter(|_| !pinned)
-            && let Err(status) = modules::add_dependency(importer, dependency)
-        {
-            unload(dependency);
-            return Err(status);
-        }
-        // SAFETY: the entry is the loader's.
-        let exporter = Image::at(unsafe { (*dependency).dll_base })?;
+        let exporter = load_dependency(&path, kind, importer)?;
         let original_first_thunk = image.read_u32(descriptor)?;
         let lookup = if original_first_thunk != 0 {
             original_first_thunk
         } else {
             first_thunk
         };
-        snap_thunks(image, &exporter, dll_name, lookup, first_thunk)?;
+        let importing = Importing {
+            kind,
+            importer,
+            dll_name,
+        };
+        snap_thunks(image, &exporter, &importing, lookup, first_thunk)?;
         descriptor = descriptor
             .checked_add(IMPORT_DESCRIPTOR_SIZE)
             .ok_or(INVALID)?;
@@ -420,16 +426,121 @@ pub fn snap_imports(
     Ok(())
 }
 
+/// The DLL for `path` loaded as `kind` (see [`load_dll`]), with the reference a counted
+/// `importer` takes on an unpinned one recorded: the image it exports from.
+fn load_dependency(
+    path: &DllPath,
+    kind: LoadKind,
+    importer: Option<*mut LoadedDll>,
+) -> Result<Image, NtStatus> {
+    let dependency = load_dll(path, kind)?;
+    // SAFETY: the entry is the loader's.
+    let pinned = unsafe { (*dependency).obsolete_load_count } == LDR_PINNED_LOAD_COUNT;
+    if let Some(importer) = importer.filter(|_| !pinned)
+        && let Err(status) = modules::add_dependency(importer, dependency)
+    {
+        unload(dependency);
+        return Err(status);
+    }
+    // SAFETY: the entry is the loader's.
+    Image::at(unsafe { (*dependency).dll_base })
+}
+
+/// Who binds imports: how the DLLs forwarders name are loaded, who holds the references
+/// and, for the messages, which DLL the imports are from.
+struct Importing<'a> {
+    kind: LoadKind,
+    importer: Option<*mut LoadedDll>,
+    dll_name: &'a [u8],
+}
+
+/// An export asked for by name (with the import's hint) or by ordinal.
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    Name(&'a [u8], u16),
+    Ordinal(u16),
+}
+
+/// How many forwarders in a row the loader follows (a loop of them must end).
+const MAX_FORWARDS: usize = 8;
+
+/// The address `exporter` exports as `wanted`, following forwarders (`DLL.Name`,
+/// `DLL.#Ordinal`) into the DLLs they name, loaded for `importing`. None when the last
+/// DLL does not export it; STATUS_INVALID_IMAGE_FORMAT for a malformed forwarder or too
+/// long a chain.
+fn resolve_export(
+    exporter: &Image,
+    wanted: Wanted<'_>,
+    importing: &Importing<'_>,
+) -> Result<Option<u64>, NtStatus> {
+    let mut image = Image::at(exporter.base)?;
+    let mut name = [0u8; MAX_NAME as usize];
+    let mut wanted_ordinal = None;
+    let (mut name_length, mut hint) = (0, 0);
+    match wanted {
+        Wanted::Name(wanted, wanted_hint) => {
+            name_length = wanted.len().min(name.len());
+            name[..name_length].copy_from_slice(&wanted[..name_length]);
+            hint = wanted_hint;
+        }
+        Wanted::Ordinal(ordinal) => wanted_ordinal = Some(ordinal),
+    }
+    for _ in 0..MAX_FORWARDS {
+        let export = match wanted_ordinal {
+            Some(ordinal) => image.export_by_ordinal(ordinal)?,
+            None => image.export_by_name(&name[..name_length], hint)?,
+        };
+        let forwarder = match export {
+            None => return Ok(None),
+            Some(Export::Address(address)) => return Ok(Some(address)),
+            Some(Export::Forwarder(forwarder)) => forwarder,
+        };
+        let dot = forwarder
+            .iter()
+            .rposition(|byte| *byte == b'.')
+            .ok_or(INVALID)?;
+        let (dll, target) = (&forwarder[..dot], &forwarder[dot + 1..]);
+        let mut dll_units = [0u16; MAX_NAME as usize];
+        for (unit, byte) in dll_units.iter_mut().zip(dll) {
+            *unit = u16::from(*byte);
+        }
+        wanted_ordinal = match target.strip_prefix(b"#") {
+            Some(digits) => Some(parse_ordinal(digits).ok_or(INVALID)?),
+            None => {
+                name_length = target.len();
+                name[..name_length].copy_from_slice(target);
+                hint = 0;
+                None
+            }
+        };
+        let path = DllPath::new(&dll_units[..dll.len()])?;
+        image = load_dependency(&path, importing.kind, importing.importer)?;
+    }
+    Err(INVALID)
+}
+
+/// A forwarder's decimal ordinal.
+fn parse_ordinal(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u16, |value, digit| {
+        let digit = u16::from(digit.checked_sub(b'0').filter(|digit| *digit < 10)?);
+        value.checked_mul(10)?.checked_add(digit)
+    })
+}
+
 /// Binds the thunks of one import descriptor of `image`: `lookup` names each import (by
-/// ordinal or by hint and name) in `exporter` (the DLL `dll_name`), `first_thunk` receives
-/// the addresses. STATUS_ENTRYPOINT_NOT_FOUND for one it does not export.
+/// ordinal or by hint and name) in `exporter`, `first_thunk` receives the addresses.
+/// STATUS_ENTRYPOINT_NOT_FOUND for one it does not export.
 fn snap_thunks(
     image: &Image,
     exporter: &Image,
-    dll_name: &[u8],
+    importing: &Importing<'_>,
     lookup: u32,
     first_thunk: u32,
 ) -> Result<(), NtStatus> {
+    let dll_name = importing.dll_name;
     let mut index = 0u32;
     loop {
         let offset = index.checked_mul(8).ok_or(INVALID)?;
@@ -439,7 +550,7 @@ fn snap_thunks(
         }
         let address = if entry & IMAGE_ORDINAL_FLAG64 != 0 {
             let ordinal = entry as u16;
-            exporter.export_by_ordinal(ordinal)?.ok_or_else(|| {
+            resolve_export(exporter, Wanted::Ordinal(ordinal), importing)?.ok_or_else(|| {
                 report_missing(b"ldr: ordinal not found in ", dll_name, &decimal(ordinal));
                 NtStatus::ENTRYPOINT_NOT_FOUND
             })?
@@ -447,7 +558,7 @@ fn snap_thunks(
             let hint_name = u32::try_from(entry).map_err(|_| INVALID)?;
             let hint = image.read_u16(hint_name)?;
             let name = image.name(hint_name.checked_add(2).ok_or(INVALID)?)?;
-            exporter.export_by_name(name, hint)?.ok_or_else(|| {
+            resolve_export(exporter, Wanted::Name(name, hint), importing)?.ok_or_else(|| {
                 report_missing(b"ldr: entry point not found in ", dll_name, name);
                 NtStatus::ENTRYPOINT_NOT_FOUND
             })?

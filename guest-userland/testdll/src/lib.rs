@@ -1,8 +1,9 @@
 //! `testdll.dll`, a DLL of ours for the loader's tests (`dlltest`, `dllstatic`): its
 //! DllMain records every notification it gets, in order, in an exported log and prints a
 //! line for each (`testdll: DLL_PROCESS_ATTACH static`); it exports a function by name and
-//! by a pinned ordinal (`build.rs`), and an absolute pointer in its data that only a base
-//! relocation makes right, as its preferred base is always taken.
+//! by a pinned ordinal, forwarders to ntdll and to a missing DLL (`build.rs`), and an
+//! absolute pointer in its data that only a base relocation makes right, as its preferred
+//! base is always taken.
 //!
 //! It imports from ntdll.dll, so loading it binds its imports too. Its DllMain refuses
 //! `DLL_PROCESS_ATTACH` (returns FALSE) when the process's command line has the word

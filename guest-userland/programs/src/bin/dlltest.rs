@@ -5,8 +5,9 @@
 //! relocated (its preferred base is this program's, so it cannot go there) and that an
 //! absolute pointer in its data was fixed up, calls an export found by name and by
 //! ordinal, asks for missing names and ordinals, finds modules with LdrGetDllHandle,
-//! prints `PEB.Ldr`'s module lists, creates a thread (DLL_THREAD_ATTACH before its start
-//! routine, DLL_THREAD_DETACH from LdrShutdownThread on its way out), unloads the DLL
+//! follows its forwarded exports, prints `PEB.Ldr`'s module lists, creates a thread
+//! (DLL_THREAD_ATTACH before its start routine, DLL_THREAD_DETACH from LdrShutdownThread
+//! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
 //! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads a
 //! missing DLL and other bad names, then loads testdll again and ends through
 //! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
@@ -49,6 +50,7 @@ unsafe extern "system" {
         address: *mut u64,
     ) -> NtStatus;
     fn LdrShutdownThread();
+    fn LdrDisableThreadCalloutsForDll(handle: u64) -> NtStatus;
     fn LdrShutdownProcess();
     fn NtQueryVirtualMemory(
         process: u64,
@@ -157,6 +159,7 @@ fn load_use_and_unload(tally: &mut Tally) {
     unsafe { mirror_events(&raw mut mirror) };
 
     thread_notifications(tally, &mirror);
+    no_thread_notifications(tally, base, &mirror);
     unload(tally, base, &mirror);
 }
 
@@ -245,6 +248,28 @@ fn exports(tally: &mut Tally, base: u64) {
         status,
         NtStatus::DLL_NOT_FOUND,
     );
+
+    // Forwarders: to ntdll by name and by ordinal, and to a DLL that does not exist.
+    let (status, forwarded) = procedure(base, "TestDllForwarded");
+    tally.status("a forwarded export", status, NtStatus::SUCCESS);
+    tally.value(
+        "TestDllForwarded is ntdll's RtlInitUnicodeString",
+        forwarded,
+        procedure(NTDLL_BASE, "RtlInitUnicodeString").1,
+    );
+    let (_, forwarded) = procedure(base, "TestDllForwardedOrdinal");
+    tally.value(
+        "TestDllForwardedOrdinal is ntdll's ordinal 1",
+        forwarded,
+        procedure(NTDLL_BASE, "LdrInitializeThunk").1,
+    );
+    let (status, _) = procedure(base, "TestDllForwardedMissing");
+    println!("LdrGetProcedureAddress(TestDllForwardedMissing): {status}");
+    tally.status(
+        "a forwarder to a missing DLL",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
 }
 
 /// LdrGetDllHandle by base name (any case, `.dll` optional) and by path; a second load
@@ -304,6 +329,38 @@ fn thread_notifications(tally: &mut Tally, mirror: &EventLog) {
         "DLL_THREAD_ATTACH and DLL_THREAD_DETACH for the thread",
         &read(mirror),
         &[DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH],
+    );
+}
+
+/// After LdrDisableThreadCalloutsForDll, a new thread gets no notifications.
+fn no_thread_notifications(tally: &mut Tally, base: u64, mirror: &EventLog) {
+    // SAFETY: the base is testdll's handle.
+    let status = unsafe { LdrDisableThreadCalloutsForDll(base) };
+    tally.status("LdrDisableThreadCalloutsForDll", status, NtStatus::SUCCESS);
+    // SAFETY: a base no module has.
+    let status = unsafe { LdrDisableThreadCalloutsForDll(base + 0x1000) };
+    tally.status(
+        "LdrDisableThreadCalloutsForDll of no module",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    extern "system" fn thread_start(_: u64) -> ! {
+        // SAFETY: the loader's hook for a thread on its way out.
+        unsafe { LdrShutdownThread() };
+        rt::syscall::exit_thread(NtStatus::SUCCESS)
+    }
+    match rt::thread::create_thread(thread_start, 0, 0) {
+        Ok(thread) => {
+            rt::wait::wait_for(thread, None);
+            // SAFETY: the handle is this function's and no longer used.
+            unsafe { rt::syscall::nt_close(thread) };
+        }
+        Err(status) => tally.status("NtCreateThreadEx", status, NtStatus::SUCCESS),
+    }
+    tally.value(
+        "no thread notifications once disabled",
+        u64::from(read(mirror).count),
+        3,
     );
 }
 

@@ -249,14 +249,20 @@ fn check_pe_refuses_an_ntdll_that_is_not_the_dll() {
     }
 }
 
-/// What testdll's DllMain prints during `dlltest`, in order: the classic-path child's
-/// static load, then dlltest's own dynamic load, the thread's attach and detach, the last
-/// unload, the load before exit and the process-exit detach from LdrShutdownProcess.
-const DLLTEST_NOTIFICATIONS: [&str; 7] = [
+/// What testdll's and chaindll's DllMains print during `dlltest`, in order: the
+/// classic-path child's static load, then dlltest's own dynamic load, the thread's attach
+/// and detach, the last unload; chaindll's load (testdll, its dependency, first) and
+/// unload (chaindll first); the load before exit and the process-exit detach from
+/// LdrShutdownProcess.
+const DLLTEST_NOTIFICATIONS: [&str; 11] = [
     "testdll: DLL_PROCESS_ATTACH static",
     "testdll: DLL_PROCESS_ATTACH dynamic",
     "testdll: DLL_THREAD_ATTACH",
     "testdll: DLL_THREAD_DETACH",
+    "testdll: DLL_PROCESS_DETACH unload",
+    "testdll: DLL_PROCESS_ATTACH dynamic",
+    "chaindll: DLL_PROCESS_ATTACH",
+    "chaindll: DLL_PROCESS_DETACH",
     "testdll: DLL_PROCESS_DETACH unload",
     "testdll: DLL_PROCESS_ATTACH dynamic",
     "testdll: DLL_PROCESS_DETACH process exit",
@@ -288,11 +294,11 @@ fn dlltest_loads_relocates_notifies_and_unloads_testdll() {
     let console = outcome.console_text();
     assert!(!console.contains("WRONG"), "{console}");
     assert!(console.contains("checks, 0 wrong\n"), "{console}");
-    assert_eq!(
-        lines_starting(&console, "testdll: "),
-        DLLTEST_NOTIFICATIONS,
-        "{console}"
-    );
+    let notifications: Vec<&str> = console
+        .lines()
+        .filter(|line| line.starts_with("testdll: ") || line.starts_with("chaindll: "))
+        .collect();
+    assert_eq!(notifications, DLLTEST_NOTIFICATIONS, "{console}");
     // DLL_THREAD_ATTACH runs before the thread's start routine, which then finds the
     // attach and the thread attach in the log.
     let attach = console.find("testdll: DLL_THREAD_ATTACH\n").unwrap();
@@ -338,6 +344,9 @@ fn dlltest_loads_relocates_notifies_and_unloads_testdll() {
         "ok: TestDllForwarded is ntdll's RtlInitUnicodeString",
         "ok: TestDllForwardedOrdinal is ntdll's ordinal 1",
         "ok: no thread notifications once disabled",
+        "ok: ChainDllAdd3(1, 2, 3) through testdll",
+        "ok: testdll is initialized before chaindll",
+        "ok: testdll went with chaindll",
         "dlltest: classic-path dllstatic exited with 0x00000000 (STATUS_SUCCESS)",
         "ok: the view is gone",
         "ok: a file that is not an image",

@@ -8,8 +8,9 @@
 //! follows its forwarded exports, prints `PEB.Ldr`'s module lists, creates a thread
 //! (DLL_THREAD_ATTACH before its start routine, DLL_THREAD_DETACH from LdrShutdownThread
 //! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
-//! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads a
-//! missing DLL and other bad names, then loads testdll again and ends through
+//! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads
+//! chaindll, which imports from testdll (so testdll is loaded, initialized first and
+//! unloaded with it), loads a missing DLL and other bad names, then loads testdll again and ends through
 //! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
 //!
 //! With `initfail`, testdll's DllMain refuses DLL_PROCESS_ATTACH: LdrLoadDll must fail with
@@ -161,6 +162,7 @@ fn load_use_and_unload(tally: &mut Tally) {
     thread_notifications(tally, &mirror);
     no_thread_notifications(tally, base, &mirror);
     unload(tally, base, &mirror);
+    dependency(tally);
 }
 
 /// testdll cannot be at its preferred base (this program is), so the kernel relocated it:
@@ -413,6 +415,53 @@ fn unload(tally: &mut Tally, base: u64, mirror: &EventLog) {
         "modules in load order after the unload",
         walk(false, &mut count) as u64,
         2,
+    );
+}
+
+/// chaindll imports from testdll: loading it loads testdll too (initialized first, and
+/// listed before it in initialization order); its last unload unloads testdll.
+fn dependency(tally: &mut Tally) {
+    type Add3Function = unsafe extern "system" fn(u32, u32, u32) -> u32;
+    let (status, chain) = load(&wide::<16>("chaindll"));
+    println!("dlltest: LdrLoadDll(chaindll): {status}");
+    tally.status("LdrLoadDll(chaindll)", status, NtStatus::SUCCESS);
+    if !status.is_success() {
+        return;
+    }
+    let (status, testdll) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "chaindll's import loaded testdll",
+        status,
+        NtStatus::SUCCESS,
+    );
+    let mut order = [0u64; 4];
+    walk(true, &mut order);
+    tally.check(
+        "testdll is initialized before chaindll",
+        order[1] == testdll && order[2] == chain,
+        &rt::tally::ExpectedValue(order[1], testdll),
+    );
+    let add3 = procedure(chain, "ChainDllAdd3").1;
+    if add3 != 0 {
+        // SAFETY: the export has Add3Function's signature.
+        let add3: Add3Function = unsafe { core::mem::transmute(add3) };
+        // SAFETY: as above.
+        let sum = unsafe { add3(1, 2, 3) };
+        tally.value("ChainDllAdd3(1, 2, 3) through testdll", u64::from(sum), 6);
+    }
+    // SAFETY: chaindll's handle; nothing of it is used afterwards.
+    let status = unsafe { LdrUnloadDll(chain) };
+    tally.status("LdrUnloadDll(chaindll)", status, NtStatus::SUCCESS);
+    let (status, _) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "testdll went with chaindll",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    tally.value(
+        "testdll's view is gone",
+        u64::from(memory_state(testdll)),
+        u64::from(MEM_FREE),
     );
 }
 

@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 
 use abi::NtStatus;
 use abi::dispatcher::{CONTEXT_CONTROL, CONTEXT_INTEGER, Context};
-use abi::memory::PAGE_EXECUTE_WRITECOPY;
+use abi::memory::{MM_LOWEST_USER_ADDRESS, PAGE_EXECUTE_WRITECOPY};
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 use spin::Once;
 
@@ -124,10 +124,13 @@ pub fn initial_loader_context(initial: UserContext) -> UserContext {
         rcx: initial.argument,
         ..Context::ZERO
     };
+    // Below the lowest user address the copy would fail anyway; above it, the slot for
+    // the return address below the CONTEXT exists.
     let Some(address) = initial
         .stack
         .checked_sub(size_of::<Context>() as u64)
         .map(|address| address & !0xF)
+        .filter(|address| *address >= MM_LOWEST_USER_ADDRESS)
     else {
         return initial;
     };

@@ -22,7 +22,7 @@ use abi::NtStatus;
 use abi::dispatcher::Context;
 use abi::nt::{
     DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, LDRP_DONT_CALL_FOR_THREADS,
-    LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb,
+    LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb, PebLdrData,
 };
 
 use crate::image::{Image, MAX_NAME};
@@ -47,11 +47,12 @@ static ATTACHED_DLLS: AtomicU32 = AtomicU32::new(0);
 /// Only the kernel enters it, with `context` on the new thread's stack.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn LdrInitializeThunk(context: *mut Context) -> ! {
-    if ldr_lock::claim_process_initialization() {
-        if let Err(status) = initialize_process() {
-            calls::terminate_current_process(status);
+    let peb = current_peb();
+    if ldr_lock::claim_process_initialization(peb) {
+        match initialize_process(peb) {
+            Ok(ldr) => ldr_lock::process_initialized(ldr),
+            Err(status) => calls::terminate_current_process(status),
         }
-        ldr_lock::process_initialized();
     } else {
         initialize_thread();
     }
@@ -63,8 +64,7 @@ pub unsafe extern "system" fn LdrInitializeThunk(context: *mut Context) -> ! {
 /// `LdrpInitializeProcess`: the executable and ntdll in `PEB.Ldr`; the executable's
 /// imports bound (the DLLs they name loaded and pinned); the DLLs' entry points run,
 /// under the loader lock.
-fn initialize_process() -> Result<(), NtStatus> {
-    let peb = current_peb();
+fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
     // SAFETY: the kernel writes the process's PEB before its first thread runs.
     let image_base = unsafe { (*peb).image_base_address };
     // Only the address of `__ImageBase` is taken, never its value.
@@ -73,19 +73,19 @@ fn initialize_process() -> Result<(), NtStatus> {
     let ntdll = Image::at(ntdll_base)?;
     // Any other thread waits until this one is done, so the loader lock is not needed
     // until a DLL's entry point runs.
-    modules::initialize(
+    let ldr = modules::initialize(
         peb,
         &executable,
         executable.entry_point()?.unwrap_or(0),
         &ntdll,
     )?;
     load::snap_imports(&executable, LoadKind::Static, None)?;
-    if modules::initialization_order(false).nth(1).is_none() {
-        // ntdll alone: no entry point to run.
-        return Ok(());
+    if modules::initialization_order(false).nth(1).is_some() {
+        // DLLs besides ntdll, which has no entry point: theirs run.
+        let _lock = LoaderLock::acquire();
+        load::run_initializers(LoadKind::Static)?;
     }
-    let _lock = LoaderLock::acquire();
-    load::run_initializers(LoadKind::Static)
+    Ok(ldr)
 }
 
 /// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL (but those that

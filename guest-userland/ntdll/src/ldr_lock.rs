@@ -1,4 +1,4 @@
-//! The loader lock (`LdrpLoaderLock`) and the process-initialization state
+//! The loader lock (`LdrpLoaderLock`) and who initializes the process
 //! (`LdrpProcessInitialized`).
 //!
 //! The lock serializes everything that reads or changes the module list and calls DLL
@@ -9,9 +9,15 @@
 //!
 //! The first thread to start in a process initializes it; another thread that starts
 //! meanwhile (a thread created into the process before its first thread ran) waits until
-//! that is done, as NT's LdrpInitialize does.
+//! that is done, as NT's LdrpInitialize does. The state lives in the process's own memory
+//! rather than in ntdll's data: `PEB.Ldr` is 0 before, [`INITIALIZING`] while the first
+//! thread builds the module list, then the list, whose `PEB_LDR_DATA.Initialized` says
+//! when the process is initialized. So a process that loads no DLL of its own never
+//! writes to ntdll's data pages (each write would copy one for the process).
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use abi::nt::{Peb, PebLdrData};
 
 use crate::ldr_calls;
 
@@ -19,13 +25,8 @@ use crate::ldr_calls;
 /// loads a DLL or calls the loader's services never makes one.
 static LOADER_LOCK: AtomicU64 = AtomicU64::new(0);
 
-/// `LdrpProcessInitialized`: no thread has started initializing the process.
-const NOT_INITIALIZED: u32 = 0;
-/// A thread is initializing the process.
-const INITIALIZING: u32 = 1;
-/// The process is initialized.
-const INITIALIZED: u32 = 2;
-static PROCESS_INITIALIZED: AtomicU32 = AtomicU32::new(NOT_INITIALIZED);
+/// `PEB.Ldr` while the first thread builds the module list.
+pub const INITIALIZING: u64 = 1;
 
 /// The loader lock, held until the guard is dropped.
 pub struct LoaderLock {
@@ -72,27 +73,35 @@ fn create() -> u64 {
 }
 
 /// Claims process initialization for the calling thread: true for the first thread to
-/// start, which must then call [`process_initialized`]; false for any other, after the
-/// first has finished.
-pub fn claim_process_initialization() -> bool {
-    if PROCESS_INITIALIZED
-        .compare_exchange(
-            NOT_INITIALIZED,
-            INITIALIZING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
+/// start, which must then build the module list and mark it initialized; false for any
+/// other, after the first has finished.
+pub fn claim_process_initialization(peb: *mut Peb) -> bool {
+    // SAFETY: the kernel keeps the PEB mapped for the life of the process; PEB.Ldr is an
+    // aligned u64 that every thread of the process reads and writes atomically.
+    let ldr = unsafe { AtomicU64::from_ptr(&raw mut (*peb).ldr) };
+    if ldr
+        .compare_exchange(0, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
         return true;
     }
-    while PROCESS_INITIALIZED.load(Ordering::Acquire) == INITIALIZING {
+    loop {
+        let data = ldr.load(Ordering::Acquire) as *mut PebLdrData;
+        if data as u64 != INITIALIZING {
+            // SAFETY: past INITIALIZING, PEB.Ldr points at the loader's PEB_LDR_DATA,
+            // whose Initialized byte the first thread sets last.
+            let initialized = unsafe { AtomicU8::from_ptr(&raw mut (*data).initialized) };
+            if initialized.load(Ordering::Acquire) != 0 {
+                return false;
+            }
+        }
         ldr_calls::delay_a_tick();
     }
-    false
 }
 
-/// Process initialization is done: waiting threads go on.
-pub fn process_initialized() {
-    PROCESS_INITIALIZED.store(INITIALIZED, Ordering::Release);
+/// Process initialization is done (`PEB_LDR_DATA.Initialized`): waiting threads go on.
+pub fn process_initialized(ldr: *mut PebLdrData) {
+    // SAFETY: the loader's PEB_LDR_DATA, mapped for the life of the process.
+    let initialized = unsafe { AtomicU8::from_ptr(&raw mut (*ldr).initialized) };
+    initialized.store(1, Ordering::Release);
 }

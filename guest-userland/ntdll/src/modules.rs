@@ -52,13 +52,13 @@ pub struct LoadedDll {
 const _: () = assert!(size_of::<LoadedDll>() <= 0x1000);
 
 /// Builds the list for `executable` (entry point `entry_point`) and `ntdll`, and points
-/// `PEB.Ldr` at it.
+/// `PEB.Ldr` at it; `PEB_LDR_DATA.Initialized` stays 0 until the process is initialized.
 pub fn initialize(
     peb: *mut Peb,
     executable: &Image,
     entry_point: u64,
     ntdll: &Image,
-) -> Result<(), NtStatus> {
+) -> Result<*mut PebLdrData, NtStatus> {
     let address = calls::allocate_own_memory(size_of::<LoaderData>() as u64)?;
     // SAFETY: the memory was just committed read-write for this process, zero-filled and
     // large enough; nothing else refers to it yet.
@@ -72,7 +72,6 @@ pub fn initialize(
     let (ntdll_full, ntdll_base) = names(&data.ntdll_name);
 
     data.ldr.length = size_of::<PebLdrData>() as u32;
-    data.ldr.initialized = 1;
     data.executable.dll_base = executable.base;
     data.executable.entry_point = entry_point;
     data.executable.size_of_image = executable.size;
@@ -107,10 +106,11 @@ pub fn initialize(
             &raw mut data.ldr.in_initialization_order_module_list,
             &[&raw mut data.ntdll.in_initialization_order_links],
         );
-        // SAFETY: the kernel passes the process's PEB, writable by the process.
-        (&raw mut (*peb).ldr).write(&raw const data.ldr as u64);
+        // SAFETY: the kernel passes the process's PEB, writable by the process. Other
+        // threads read PEB.Ldr atomically (`ldr_lock`); this aligned store is one write.
+        (&raw mut (*peb).ldr).write_volatile(&raw const data.ldr as u64);
     }
-    Ok(())
+    Ok(&raw mut data.ldr)
 }
 
 /// `PEB.Ldr`, built by [`initialize`].

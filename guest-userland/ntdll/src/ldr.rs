@@ -36,8 +36,8 @@ unsafe extern "C" {
 }
 
 /// How many DLLs have had their `DLL_PROCESS_ATTACH` and not yet their
-/// `DLL_PROCESS_DETACH`. A thread that starts or ends while there are none skips the
-/// loader lock: a process without DLLs of its own pays nothing per thread.
+/// `DLL_PROCESS_DETACH`. A thread that starts or ends, or a process that ends, while there
+/// are none skips the loader lock: a process without DLLs of its own pays nothing.
 static ATTACHED_DLLS: AtomicU32 = AtomicU32::new(0);
 
 /// The thread's first instructions in a process with ntdll: initializes the process or
@@ -141,6 +141,9 @@ pub extern "system" fn LdrDisableThreadCalloutsForDll(base: u64) -> NtStatus {
 /// NtTerminateProcess; later calls do nothing.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownProcess() {
+    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+        return;
+    }
     let _lock = LoaderLock::acquire();
     if modules::begin_shutdown(current_thread_id()) {
         return;

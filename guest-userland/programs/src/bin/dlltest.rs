@@ -10,7 +10,8 @@
 //! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
 //! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads
 //! chaindll, which imports from testdll (so testdll is loaded, initialized first and
-//! unloaded with it), loads a missing DLL and other bad names, then loads testdll again and ends through
+//! unloaded with it), loads a missing DLL and other bad names, and baddll, whose imports
+//! cannot all be bound (nothing of it or of testdll stays), then loads testdll again and ends through
 //! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
 //!
 //! With `initfail`, testdll's DllMain refuses DLL_PROCESS_ATTACH: LdrLoadDll must fail with
@@ -502,6 +503,30 @@ fn bad_names(tally: &mut Tally) {
         "LdrGetDllHandle of a DLL not loaded",
         status,
         NtStatus::DLL_NOT_FOUND,
+    );
+
+    // baddll imports from testdll, then an export ntdll does not have: the load fails
+    // and takes testdll, loaded for it, away again, its entry point never called.
+    let (status, _) = load(&wide::<16>("baddll.dll"));
+    println!("dlltest: LdrLoadDll(baddll.dll): {status}");
+    tally.status(
+        "a DLL with an import that is not exported",
+        status,
+        NtStatus::ENTRYPOINT_NOT_FOUND,
+    );
+    for name in ["baddll.dll", "testdll.dll"] {
+        let (status, _) = dll_handle(&wide::<16>(name));
+        tally.status(
+            "nothing of the failed load stays loaded",
+            status,
+            NtStatus::DLL_NOT_FOUND,
+        );
+    }
+    let mut modules = [0u64; 4];
+    tally.value(
+        "modules in load order after the failed load",
+        walk(false, &mut modules) as u64,
+        2,
     );
 }
 

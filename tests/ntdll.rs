@@ -250,12 +250,13 @@ fn check_pe_refuses_an_ntdll_that_is_not_the_dll() {
 }
 
 /// What testdll's and chaindll's DllMains print during `dlltest`, in order: the
-/// classic-path child's static load, then dlltest's own dynamic load, the thread's attach
+/// classic-path child's static load and its exit, then dlltest's own dynamic load, the thread's attach
 /// and detach, the last unload; chaindll's load (testdll, its dependency, first) and
 /// unload (chaindll first); the load before exit and the process-exit detach from
 /// LdrShutdownProcess.
-const DLLTEST_NOTIFICATIONS: [&str; 11] = [
+const DLLTEST_NOTIFICATIONS: [&str; 12] = [
     "testdll: DLL_PROCESS_ATTACH static",
+    "testdll: DLL_PROCESS_DETACH process exit",
     "testdll: DLL_PROCESS_ATTACH dynamic",
     "testdll: DLL_THREAD_ATTACH",
     "testdll: DLL_THREAD_DETACH",
@@ -385,7 +386,7 @@ fn a_static_import_of_testdll_is_loaded_before_the_entry_point() {
     assert_exited(&outcome, NtStatus::SUCCESS);
     let console = outcome.console_text();
     let lines: Vec<&str> = console.lines().collect();
-    assert_eq!(lines.len(), 5, "{console}");
+    assert_eq!(lines.len(), 6, "{console}");
     assert_eq!(
         lines[..4],
         [
@@ -404,6 +405,10 @@ fn a_static_import_of_testdll_is_loaded_before_the_entry_point() {
         "{console}"
     );
     assert_ne!(hex_after(lines[4], "base "), 0x1_4000_0000, "{console}");
+    assert_eq!(
+        lines[5], "testdll: DLL_PROCESS_DETACH process exit",
+        "{console}"
+    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! ntdll bound) and runs its DLL_PROCESS_ATTACH before this entry point. Prints both sums,
 //! the forwarded call's result and testdll's base (LdrGetDllHandle), and exits 0 when all
 //! are right, both imports bound to the same export and testdll is not at its preferred
-//! base (this program is).
+//! base (this program is). It ends through LdrShutdownProcess (testdll's
+//! DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
 //!
 //! With `initfail`, testdll's DllMain refuses DLL_PROCESS_ATTACH and the process ends
 //! with STATUS_DLL_INIT_FAILED before this entry point runs.
@@ -12,6 +13,7 @@
 #![no_main]
 
 use abi::nt::UnicodeString;
+use abi::service::CURRENT_PROCESS_HANDLE;
 use rt::{Args, NtStatus, println};
 
 #[link(name = "ntdll", kind = "raw-dylib")]
@@ -22,6 +24,8 @@ unsafe extern "system" {
         name: *const UnicodeString,
         handle: *mut u64,
     ) -> NtStatus;
+    fn LdrShutdownProcess();
+    fn NtTerminateProcess(process: u64, exit_status: NtStatus) -> NtStatus;
 }
 
 #[link(name = "testdll", kind = "raw-dylib")]
@@ -66,9 +70,15 @@ fn main(_args: &Args) -> NtStatus {
     let status = unsafe { LdrGetDllHandle(core::ptr::null(), core::ptr::null(), &name, &mut base) };
     println!("dllstatic: LdrGetDllHandle(testdll): {status}, base {base:#x}");
     let relocated = status.is_success() && base != PREFERRED_BASE;
-    if by_name == 5 && by_ordinal == 42 && same && relocated && string.length == 10 {
+    let status = if by_name == 5 && by_ordinal == 42 && same && relocated && string.length == 10 {
         NtStatus::SUCCESS
     } else {
         NtStatus::UNSUCCESSFUL
+    };
+    // SAFETY: the loader's hook for the process on its way out; then the process ends.
+    unsafe {
+        LdrShutdownProcess();
+        NtTerminateProcess(CURRENT_PROCESS_HANDLE, status);
     }
+    unreachable!("NtTerminateProcess of the current process returned")
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# at most (args, hello, exit, tlist, spawn, params and rtltest must have them; nodll.exe
-# deliberately names a missing DLL); and
-# ntdll.dll: a movable PE32+ DLL without imports exporting the Nt* and Zw* stub of every
-# service in abi/src/service.rs, the loader and the Rtl helpers. Run after scripts/build.sh.
+# and testdll.dll at most (args, hello, exit, tlist, spawn, params and rtltest must have
+# ntdll's; nodll.exe deliberately names a missing DLL); ntdll.dll: a movable PE32+ DLL
+# without imports exporting the Nt* and Zw* stub of every service in abi/src/service.rs,
+# the loader and the Rtl helpers; and testdll.dll: a PE32+ DLL with an entry point and base
+# relocations, importing from ntdll.dll only and exporting TestDllAdd, with ordinals from 7
+# (TestDllAdd's). Run after scripts/build.sh.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,7 +40,7 @@ for exe in "${programs[@]}"; do
     grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
     while read -r dll; do
         # nodll.exe imports from a DLL that does not exist, to test the loader's refusal.
-        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "$name" != nodll.exe ]]; then
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "${dll,,}" != testdll.dll && "$name" != nodll.exe ]]; then
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
@@ -93,7 +95,9 @@ rtl=(RtlInitUnicodeString RtlCopyUnicodeString RtlEqualUnicodeString RtlAppendUn
     RtlCreateProcessParameters RtlDestroyProcessParameters RtlCreateUserProcess
     RtlCreateUserThread RtlExitUserThread RtlExitUserProcess RtlGetCurrentPeb
     RtlAllocateHeap RtlFreeHeap RtlReAllocateHeap RtlSizeHeap)
-for name in "${services[@]}" LdrInitializeThunk "${rtl[@]}"; do
+for name in "${services[@]}" LdrInitializeThunk LdrLoadDll LdrUnloadDll LdrGetDllHandle \
+    LdrGetProcedureAddress LdrDisableThreadCalloutsForDll LdrShutdownThread LdrShutdownProcess \
+    "${rtl[@]}"; do
     grep -qx "$name" <<<"$exports" || problems+=("no export $name")
 done
 if ((${#problems[@]} > 0)); then
@@ -103,5 +107,38 @@ if ((${#problems[@]} > 0)); then
     done
 else
     step "ntdll.dll: PE32+ x86-64 DLL, no imports, $(wc -l <<<"$exports") exports (Nt*/Zw* for $((${#services[@]} / 2)) services), movable"
+fi
+# testdll.dll: the loader's test DLL, which must need relocating and initializing.
+testdll="$PROGRAM_DIR/testdll.dll"
+if [[ -f "$testdll" ]]; then
+    headers="$(objdump -p "$testdll")"
+    sections="$(objdump -h "$testdll")"
+    problems=()
+    grep -Eq '^Magic[[:space:]]+020b' <<<"$headers" || problems+=("not PE32+")
+    characteristics="$(awk '$1 == "Characteristics" { print $2 }' <<<"$headers")"
+    if [[ -z "$characteristics" ]] || (((characteristics & 0x2002) != 0x2002)); then
+        problems+=("characteristics ${characteristics:-missing} lack DLL and EXECUTABLE_IMAGE")
+    fi
+    entry="$(awk '$1 == "AddressOfEntryPoint" { print $2 }' <<<"$headers")"
+    if [[ -z "$entry" ]] || ((16#$entry == 0)); then
+        problems+=("no entry point")
+    fi
+    grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
+    while read -r dll; do
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll ]]; then
+            problems+=("imports from $dll")
+        fi
+    done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
+    # The ordinal base is the pinned ordinal of TestDllAdd, the lowest.
+    grep -q 'Ordinal Base 7$' <<<"$headers" || problems+=("the ordinal base is not 7")
+    grep -Eq '^[[:space:]]*\[ *[0-9]+\] TestDllAdd$' <<<"$headers" || problems+=("no export TestDllAdd")
+    if ((${#problems[@]} > 0)); then
+        status=1
+        for problem in "${problems[@]}"; do
+            echo "error: testdll.dll: $problem" >&2
+        done
+    else
+        step "testdll.dll: PE32+ x86-64 DLL, entry RVA $(printf '%#x' "$((16#$entry))"), .reloc present, ordinals from 7"
+    fi
 fi
 exit "$status"

@@ -273,3 +273,34 @@ const _: () = {
     assert!(offset_of!(LdrDataTableEntry, flags) == 0x68);
     assert!(offset_of!(LdrDataTableEntry, hash_links) == 0x70);
 };
+
+/// `LDR_DATA_TABLE_ENTRY.Flags`: the module's `DLL_PROCESS_ATTACH` was called
+/// (`LDRP_PROCESS_ATTACH_CALLED`), so it gets thread notifications and its
+/// `DLL_PROCESS_DETACH`.
+pub const LDRP_PROCESS_ATTACH_CALLED: u32 = 0x0008_0000;
+/// `LDR_DATA_TABLE_ENTRY.Flags`: the loader has run, or is running, the module's
+/// `DLL_PROCESS_ATTACH` (`LDRP_ENTRY_PROCESSED`).
+pub const LDRP_ENTRY_PROCESSED: u32 = 0x0000_4000;
+/// `LDR_DATA_TABLE_ENTRY.Flags`: the module gets no `DLL_THREAD_ATTACH` or
+/// `DLL_THREAD_DETACH` (`LDRP_DONT_CALL_FOR_THREADS`, `LdrDisableThreadCalloutsForDll`).
+pub const LDRP_DONT_CALL_FOR_THREADS: u32 = 0x0004_0000;
+/// `LDR_DATA_TABLE_ENTRY.ObsoleteLoadCount` of a module loaded for the life of the process
+/// (the executable, ntdll and the DLLs its imports load).
+pub const LDR_PINNED_LOAD_COUNT: u16 = 0xFFFF;
+
+/// `DllMain`'s reasons (`fdwReason`).
+pub const DLL_PROCESS_DETACH: u32 = 0;
+pub const DLL_PROCESS_ATTACH: u32 = 1;
+pub const DLL_THREAD_ATTACH: u32 = 2;
+pub const DLL_THREAD_DETACH: u32 = 3;
+
+/// `ANSI_STRING` (`STRING`): lengths in bytes, buffer not necessarily NUL-terminated; the
+/// procedure name of `LdrGetProcedureAddress`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnsiString {
+    pub length: u16,
+    pub maximum_length: u16,
+    pub reserved: u32,
+    pub buffer: u64,
+}

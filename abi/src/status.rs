@@ -115,6 +115,10 @@ statuses! {
     ENTRYPOINT_NOT_FOUND = 0xC000_0139,
     // ntdll's runtime library (rtl).
     BUFFER_TOO_SMALL = 0xC000_0023,
+    PROCEDURE_NOT_FOUND = 0xC000_007A,
+    ORDINAL_NOT_FOUND = 0xC000_0138,
+    DLL_INIT_FAILED = 0xC000_0142,
+    NAME_TOO_LONG = 0xC000_0106,
 }
 
 impl NtStatus {

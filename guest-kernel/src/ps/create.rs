@@ -67,8 +67,8 @@ fn system_time() -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct ImageView {
     pub base: u64,
-    /// Where the first thread starts: ntdll's loader when ntdll is mapped, else the
-    /// image's entry point.
+    /// The image's entry point, where the first thread's initial context starts (through
+    /// ntdll's loader when ntdll is mapped).
     pub entry_point: u64,
     pub stack_reserve: u64,
     pub stack_commit: u64,
@@ -140,11 +140,11 @@ pub fn create_process(
             protect: PAGE_EXECUTE_WRITECOPY,
         },
     )?;
-    // PspMapSystemDll: ntdll after the executable; the first thread starts in its loader.
-    let loader_entry = system_dll::map_system_dll(&mut space)?;
+    // PspMapSystemDll: ntdll after the executable, whose loader every thread starts in.
+    system_dll::map_system_dll(&mut space)?;
     let image = ImageView {
         base: view.base,
-        entry_point: loader_entry.unwrap_or(view.entry_point),
+        entry_point: view.entry_point,
         stack_reserve: information.maximum_stack_size,
         stack_commit: information.committed_stack_size,
     };

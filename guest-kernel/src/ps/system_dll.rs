@@ -1,9 +1,11 @@
 //! The system DLL (`PspSystemDll`): ntdll.dll's image section, created once at boot, mapped
 //! at its preferred base into every new user process right after the executable
-//! (`PspMapSystemDll`), and where in it a process's first thread starts: ntdll's user-mode
-//! loader, `LdrInitializeThunk`, which binds the executable's imports and then jumps to its
-//! entry point. A boot image without ntdll.dll runs processes without it, entering the
-//! executable directly.
+//! (`PspMapSystemDll`), and where in it every new thread starts: ntdll's user-mode loader,
+//! `LdrInitializeThunk(Context)`, reached as NT reaches it through the initial user APC of
+//! PspUserThreadStartup ([`initial_loader_context`]). The loader initializes the process
+//! (first thread) or the thread (DLL_THREAD_ATTACH), then continues to the thread's own
+//! initial context with NtContinue. A boot image without ntdll.dll runs processes without
+//! it, entering the executable directly.
 //!
 //! ntdll is at the same address in every process (its preferred base; a process whose
 //! executable covers that range cannot be created, STATUS_CONFLICTING_ADDRESSES), so
@@ -12,10 +14,12 @@
 use alloc::sync::Arc;
 
 use abi::NtStatus;
-use abi::memory::PAGE_EXECUTE_WRITECOPY;
+use abi::dispatcher::{CONTEXT_CONTROL, CONTEXT_INTEGER, Context};
+use abi::memory::{MM_LOWEST_USER_ADDRESS, PAGE_EXECUTE_WRITECOPY};
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 use spin::Once;
 
+use crate::arch::user::{UserContext, copy_to_user};
 use crate::io;
 use crate::kprintln;
 use crate::mm::AddressSpace;
@@ -24,7 +28,7 @@ use crate::ob::Object;
 
 /// Where the boot image holds the system DLL.
 const SYSTEM_DLL_PATH: &str = "\\SystemRoot\\System32\\ntdll.dll";
-/// The export a process's first thread starts at.
+/// The export every thread starts at.
 const LOADER_ENTRY: &[u8] = b"LdrInitializeThunk";
 
 /// The mapped-everywhere system DLL.
@@ -77,21 +81,11 @@ fn load() -> Result<SystemDll, NtStatus> {
     })
 }
 
-/// Where a process's first thread starts when the system DLL is mapped in every process:
-/// `LdrInitializeThunk`; None without a system DLL.
-pub fn loader_entry() -> Option<u64> {
-    PSP_SYSTEM_DLL
-        .get()
-        .and_then(Option::as_ref)
-        .map(|dll| dll.loader_entry)
-}
-
-/// `PspMapSystemDll`: maps ntdll into `space` at its preferred base. Returns where the
-/// process's first thread starts (`LdrInitializeThunk`), or None when there is no system
-/// DLL.
-pub fn map_system_dll(space: &mut AddressSpace) -> Result<Option<u64>, NtStatus> {
-    let Some(dll) = PSP_SYSTEM_DLL.get().and_then(Option::as_ref) else {
-        return Ok(None);
+/// `PspMapSystemDll`: maps ntdll into `space` at its preferred base; nothing when there is
+/// no system DLL.
+pub fn map_system_dll(space: &mut AddressSpace) -> Result<(), NtStatus> {
+    let Some(dll) = system_dll() else {
+        return Ok(());
     };
     dll.section.map_view(
         space,
@@ -103,5 +97,54 @@ pub fn map_system_dll(space: &mut AddressSpace) -> Result<Option<u64>, NtStatus>
             protect: PAGE_EXECUTE_WRITECOPY,
         },
     )?;
-    Ok(Some(dll.loader_entry))
+    Ok(())
+}
+
+fn system_dll() -> Option<&'static SystemDll> {
+    PSP_SYSTEM_DLL.get().and_then(Option::as_ref)
+}
+
+/// The user state of the initial APC for `LdrInitializeThunk` (`KiInitializeUserApc`), for
+/// the current thread entering user mode for the first time: its initial context goes on
+/// its user stack as a `CONTEXT` (rip, rsp and rcx as `initial` has them, the other
+/// registers zero), and the thread starts at `LdrInitializeThunk` with `rcx` at that
+/// `CONTEXT` and `rsp` just below it, as after a call (the `CONTEXT`'s `P1Home`-`P4Home`
+/// are the home slots). Every process created from an image has ntdll mapped, so every
+/// user thread goes this way. Without a system DLL, or when the stack cannot take the
+/// `CONTEXT` (a creator's bad stack, where the thread would fault at once anyway), the
+/// thread starts at `initial` itself.
+pub fn initial_loader_context(initial: UserContext) -> UserContext {
+    let Some(dll) = system_dll() else {
+        return initial;
+    };
+    let context = Context {
+        context_flags: CONTEXT_CONTROL | CONTEXT_INTEGER,
+        rip: initial.entry,
+        rsp: initial.stack,
+        rcx: initial.argument,
+        ..Context::ZERO
+    };
+    // Below the lowest user address the copy would fail anyway; above it, the slot for
+    // the return address below the CONTEXT exists.
+    let Some(address) = initial
+        .stack
+        .checked_sub(size_of::<Context>() as u64)
+        .map(|address| address & !0xF)
+        .filter(|address| *address >= MM_LOWEST_USER_ADDRESS)
+    else {
+        return initial;
+    };
+    // SAFETY: `Context` is plain integers without padding (pinned by `abi`'s assertions).
+    let bytes = unsafe {
+        core::slice::from_raw_parts((&raw const context).cast::<u8>(), size_of::<Context>())
+    };
+    if copy_to_user(address, bytes).is_err() {
+        return initial;
+    }
+    UserContext {
+        entry: dll.loader_entry,
+        stack: address - 8,
+        argument: address,
+        teb: initial.teb,
+    }
 }

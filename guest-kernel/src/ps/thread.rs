@@ -127,25 +127,18 @@ pub fn create_thread<R>(
 }
 
 /// `PspCreateThread` for NtCreateThread: as [`create_thread`], on the stack and with the
-/// registers the creator gave. A process's first thread (the classic path's, whose
-/// context enters the image with the PEB in `rcx`) starts in ntdll's loader instead, as
-/// NtCreateUserProcess's does, which binds the image's imports and then enters it: on NT
-/// every new thread runs `LdrInitializeThunk` before its context's start address.
+/// registers the creator gave.
 pub fn create_thread_on_stack<R>(
     process: &Arc<Object<Process>>,
     start: CallerStart,
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
 ) -> Result<R, NtStatus> {
-    let entry = match system_dll::loader_entry() {
-        Some(loader) if process.threads.lock().is_empty() => loader,
-        _ => start.rip,
-    };
     psp_create_thread(
         process,
         start.suspended,
         UserStack::Given(start),
         insert,
-        |_| (entry, start.rsp, start.rcx),
+        |_| (start.rip, start.rsp, start.rcx),
     )
 }
 
@@ -267,7 +260,8 @@ fn release_user_allocations(thread: &Thread) {
 
 /// `PspUserThreadStartup`, run by `KiThreadStartup` on a new thread's first switch: the
 /// thread stops here if it was created suspended (or is terminated before it ever ran),
-/// then enters user mode at its start routine. A System thread runs its kernel routine
+/// then enters user mode through ntdll's loader (the initial user APC for
+/// `LdrInitializeThunk`) on its way to its start routine. A System thread runs its kernel routine
 /// instead.
 pub fn user_thread_startup() -> ! {
     let thread = current_thread();
@@ -287,6 +281,8 @@ pub fn user_thread_startup() -> ! {
     // Nothing on this stack may hold a reference: the stack is never unwound.
     drop(thread);
     ke::dispatcher::exit_dispatch(true);
+    // The initial user APC: the thread enters ntdll's loader, which continues to `context`.
+    let context = system_dll::initial_loader_context(context);
     arch::user::enter_user_mode(context, kernel_stack_top)
 }
 

@@ -26,3 +26,9 @@ pub mod services;
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     calls::terminate_current_process(abi::NtStatus::ASSERTION_FAILURE)
 }
+
+// The DLL loader: PE reading, the services it calls, its lock, and LdrLoadDll and friends.
+mod image;
+mod ldr_calls;
+mod ldr_lock;
+mod load;

@@ -174,11 +174,14 @@ pub extern "system" fn RtlExitUserProcess(exit_status: NtStatus) -> ! {
     calls::terminate_current_process(exit_status)
 }
 
-/// LOADER HOOK: `LdrShutdownThread` (the DLLs' thread-detach notifications) goes here, the
-/// one place a thread ending through the runtime library passes. Nothing to notify until
-/// the loader calls DLL entry points.
-fn notify_loader_of_thread_exit() {}
+/// The DLLs' thread-detach notifications (`LdrShutdownThread`): the one place a thread
+/// ending through the runtime library passes.
+fn notify_loader_of_thread_exit() {
+    crate::ldr::LdrShutdownThread();
+}
 
-/// LOADER HOOK: `LdrShutdownProcess` (the DLLs' process-detach notifications) goes here,
-/// the one place a process ending through the runtime library passes.
-fn notify_loader_of_process_exit() {}
+/// The DLLs' process-detach notifications (`LdrShutdownProcess`): the one place a process
+/// ending through the runtime library passes.
+fn notify_loader_of_process_exit() {
+    crate::ldr::LdrShutdownProcess();
+}

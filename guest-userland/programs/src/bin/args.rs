@@ -27,8 +27,7 @@ unsafe extern "system" {
     fn NtTerminateProcess(process: u64, exit_status: NtStatus) -> NtStatus;
     fn RtlInitUnicodeString(destination: *mut UnicodeString, source: *const u16);
     fn LdrInitializeThunk();
-    /// ntdll's first export in name order, LdrInitializeThunk (the linker numbers exports
-    /// by name and no other export sorts before it), imported by ordinal.
+    /// ntdll's ordinal 1, which its build pins to LdrInitializeThunk, imported by ordinal.
     #[link_ordinal(1)]
     fn ntdll_ordinal_1();
 }

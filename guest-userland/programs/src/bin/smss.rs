@@ -3,10 +3,15 @@
 //! on the `vmm run` line (or the boot configuration's default program). It creates that
 //! program with NtCreateUserProcess, a name without a path meaning
 //! `\SystemRoot\System32\NAME.exe`, with the rest of its own command line as the
-//! program's, waits for it and exits with its exit status, which the VMM reports.
+//! program's, waits for it and exits with its exit status, which the VMM reports. Its
+//! thread runs above the normal priority its children inherit, as NT's smss does (base
+//! priority 11), so it reaches its wait before the program runs: the program then starts
+//! in a settled system (`spawn`'s counters before its children see smss's wait already).
 #![no_std]
 #![no_main]
 
+use abi::dispatcher::{THREAD_BASE_PRIORITY_CLASS, THREAD_BASE_PRIORITY_MAX};
+use abi::service::CURRENT_THREAD_HANDLE;
 use rt::process::{create_user_process, query_basic_information, wait};
 use rt::text::TextBuffer;
 use rt::{Args, NtStatus, println};
@@ -29,6 +34,19 @@ fn main(args: &Args) -> NtStatus {
             println!("smss: the command line is longer than {MAX_COMMAND_LINE} bytes");
             return NtStatus::INVALID_PARAMETER;
         }
+    }
+    let increment: i32 = THREAD_BASE_PRIORITY_MAX;
+    // SAFETY: the increment is a local LONG of the length passed.
+    let raised = unsafe {
+        rt::syscall::nt_set_information_thread(
+            CURRENT_THREAD_HANDLE,
+            THREAD_BASE_PRIORITY_CLASS,
+            (&raw const increment).cast(),
+            size_of::<i32>() as u32,
+        )
+    };
+    if !raised.is_success() {
+        println!("smss: cannot raise its priority: {raised}");
     }
     let child = match create_user_process(program, after_program_name(own.as_str()), 0, 0) {
         Ok(child) => child,

@@ -1,0 +1,208 @@
+//! The system services the DLL loader calls, typed: mapping an image file
+//! (NtOpenFile, NtCreateSection, NtMapViewOfSection), unmapping it, the loader lock (a
+//! mutant), the wait for another thread's process initialization and the final NtContinue.
+//! The exports in [`crate::services`] have no signatures, so these name the same symbols.
+
+use abi::NtStatus;
+use abi::access::{MUTANT_ALL_ACCESS, SYNCHRONIZE};
+use abi::dispatcher::Context;
+use abi::file::{
+    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
+};
+use abi::memory::{MEM_RELEASE, PAGE_EXECUTE, PAGE_EXECUTE_WRITECOPY};
+use abi::nt::{ObjectAttributes, UnicodeString};
+use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS, VIEW_SHARE};
+use abi::service::CURRENT_PROCESS_HANDLE;
+
+unsafe extern "system" {
+    #[link_name = "NtOpenFile"]
+    fn nt_open_file(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        io_status: *mut IoStatusBlock,
+        share_access: u32,
+        open_options: u32,
+    ) -> NtStatus;
+    #[link_name = "NtCreateSection"]
+    fn nt_create_section(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        maximum_size: *const u64,
+        page_protection: u32,
+        allocation_attributes: u32,
+        file: u64,
+    ) -> NtStatus;
+    #[link_name = "NtMapViewOfSection"]
+    fn nt_map_view_of_section(
+        section: u64,
+        process: u64,
+        base: *mut u64,
+        zero_bits: u64,
+        commit_size: u64,
+        offset: *mut u64,
+        view_size: *mut u64,
+        inherit_disposition: u32,
+        allocation_type: u32,
+        protect: u32,
+    ) -> NtStatus;
+    #[link_name = "NtUnmapViewOfSection"]
+    fn nt_unmap_view_of_section(process: u64, base: u64) -> NtStatus;
+    #[link_name = "NtFreeVirtualMemory"]
+    fn nt_free_virtual_memory(
+        process: u64,
+        base: *mut u64,
+        size: *mut u64,
+        free_type: u32,
+    ) -> NtStatus;
+    #[link_name = "NtClose"]
+    fn nt_close(handle: u64) -> NtStatus;
+    #[link_name = "NtCreateMutant"]
+    fn nt_create_mutant(
+        handle: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        initial_owner: u32,
+    ) -> NtStatus;
+    #[link_name = "NtReleaseMutant"]
+    fn nt_release_mutant(mutant: u64, previous_count: *mut i32) -> NtStatus;
+    #[link_name = "NtWaitForSingleObject"]
+    fn nt_wait_for_single_object(handle: u64, alertable: u32, timeout: *const i64) -> NtStatus;
+    #[link_name = "NtDelayExecution"]
+    fn nt_delay_execution(alertable: u32, interval: *const i64) -> NtStatus;
+    #[link_name = "NtContinue"]
+    fn nt_continue(context: *const Context, test_alert: u32) -> NtStatus;
+}
+
+fn to_result(status: NtStatus) -> Result<(), NtStatus> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}
+
+/// Maps the image file at the NT path `path` into this process, where the kernel puts it:
+/// its preferred base when that is free, else anywhere, with its base relocations applied
+/// (STATUS_IMAGE_NOT_AT_BASE, a success). Returns the view's base. The file and section
+/// handles are closed again; the view keeps the section.
+pub fn map_image_file(path: &[u16]) -> Result<u64, NtStatus> {
+    let name = UnicodeString {
+        length: (path.len() * 2) as u16,
+        maximum_length: (path.len() * 2) as u16,
+        reserved: 0,
+        buffer: path.as_ptr() as u64,
+    };
+    let attributes = ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        object_name: &raw const name as u64,
+        ..ObjectAttributes::default()
+    };
+    let mut file = 0;
+    let mut io_status = IoStatusBlock::default();
+    // SAFETY: the handle, attributes, name and status block are locals.
+    to_result(unsafe {
+        nt_open_file(
+            &mut file,
+            SYNCHRONIZE | FILE_EXECUTE,
+            &attributes,
+            &mut io_status,
+            FILE_SHARE_READ | FILE_SHARE_DELETE,
+            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
+        )
+    })?;
+    let mut section = 0;
+    // SAFETY: the handle is a local; no attributes or size.
+    let created = to_result(unsafe {
+        nt_create_section(
+            &mut section,
+            SECTION_ALL_ACCESS,
+            core::ptr::null(),
+            core::ptr::null(),
+            PAGE_EXECUTE,
+            SEC_IMAGE,
+            file,
+        )
+    });
+    close(file);
+    created?;
+    let mut base = 0;
+    let mut view_size = 0;
+    // SAFETY: the base and size are locals; no offset.
+    let status = unsafe {
+        nt_map_view_of_section(
+            section,
+            CURRENT_PROCESS_HANDLE,
+            &mut base,
+            0,
+            0,
+            core::ptr::null_mut(),
+            &mut view_size,
+            VIEW_SHARE,
+            0,
+            PAGE_EXECUTE_WRITECOPY,
+        )
+    };
+    close(section);
+    to_result(status)?;
+    Ok(base)
+}
+
+/// Unmaps the view at `base` from this process.
+pub fn unmap_image(base: u64) {
+    // SAFETY: the loader unmaps only views it mapped and no longer uses. Failure leaves
+    // the view mapped, which costs address space and nothing else.
+    unsafe { nt_unmap_view_of_section(CURRENT_PROCESS_HANDLE, base) };
+}
+
+/// Releases the allocation at `base` ([`crate::calls::allocate_own_memory`]'s).
+pub fn free_own_memory(base: u64) {
+    let mut address = base;
+    let mut size = 0;
+    // SAFETY: both pointers are to locals; the loader frees only its own allocations, no
+    // longer referred to. Failure leaves the allocation, which costs memory only.
+    unsafe { nt_free_virtual_memory(CURRENT_PROCESS_HANDLE, &mut address, &mut size, MEM_RELEASE) };
+}
+
+/// `NtClose` of a handle of the loader's own that it no longer uses.
+pub fn close(handle: u64) {
+    // SAFETY: the handle is the caller's own and no longer used.
+    unsafe { nt_close(handle) };
+}
+
+/// A new unnamed mutant, not owned: the loader lock.
+pub fn create_mutant() -> Result<u64, NtStatus> {
+    let mut handle = 0;
+    // SAFETY: the handle pointer is a local; no attributes.
+    to_result(unsafe { nt_create_mutant(&mut handle, MUTANT_ALL_ACCESS, core::ptr::null(), 0) })?;
+    Ok(handle)
+}
+
+/// Waits for and owns `mutant` (again, when this thread owns it already). An abandoned
+/// mutant (its owner died holding it) is owned all the same.
+pub fn acquire_mutant(mutant: u64) {
+    // SAFETY: no timeout pointer: the wait lasts until the mutant is free.
+    unsafe { nt_wait_for_single_object(mutant, 0, core::ptr::null()) };
+}
+
+/// Releases one level of ownership of `mutant`.
+pub fn release_mutant(mutant: u64) {
+    // SAFETY: the previous count may be NULL.
+    unsafe { nt_release_mutant(mutant, core::ptr::null_mut()) };
+}
+
+/// Sleeps one clock tick (10 ms), while another thread initializes the process.
+pub fn delay_a_tick() {
+    const ONE_TICK: i64 = -100_000;
+    // SAFETY: the interval is a local, relative (negative) in 100 ns units.
+    unsafe { nt_delay_execution(0, &ONE_TICK) };
+}
+
+/// `NtContinue(context, FALSE)`: the thread continues at `context`. Returns only when the
+/// context is refused, with the status.
+pub fn continue_to(context: *const Context) -> NtStatus {
+    // SAFETY: the kernel wrote the context on this thread's stack; it is read once.
+    unsafe { nt_continue(context, 0) }
+}

@@ -1,0 +1,819 @@
+//! `dlltest [initfail]`: ntdll's DLL loader at work on `testdll.dll`. First runs
+//! `dllstatic` created the classic way (its static import of testdll bound by the loader
+//! its NtCreateThread thread starts in). Then loads testdll with
+//! LdrLoadDll, reads its exported event log (DllMain's notifications), checks that it was
+//! relocated (its preferred base is this program's, so it cannot go there) and that an
+//! absolute pointer in its data was fixed up, calls an export found by name and by
+//! ordinal, asks for missing names and ordinals, finds modules with LdrGetDllHandle,
+//! follows its forwarded exports, prints `PEB.Ldr`'s module lists, creates a thread
+//! (DLL_THREAD_ATTACH before its start routine, DLL_THREAD_DETACH from LdrShutdownThread
+//! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
+//! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads
+//! chaindll, which imports from testdll (so testdll is loaded, initialized first and
+//! unloaded with it), loads a missing DLL and other bad names, and baddll, whose imports
+//! cannot all be bound (nothing of it or of testdll stays), then loads testdll again and ends through
+//! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
+//!
+//! With `initfail`, testdll's DllMain refuses DLL_PROCESS_ATTACH: LdrLoadDll must fail with
+//! STATUS_DLL_INIT_FAILED and leave the DLL unloaded.
+//!
+//! Prints `ok:`/`WRONG:` per check; exits 0 only when every check holds.
+#![no_std]
+#![no_main]
+
+use abi::memory::{MEM_FREE, MEMORY_BASIC_INFORMATION_CLASS, MemoryBasicInformation};
+use abi::nt::{
+    AnsiString, DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH,
+    LdrDataTableEntry, ListEntry, Peb, PebLdrData, UnicodeString,
+};
+use abi::service::CURRENT_PROCESS_HANDLE;
+use rt::tally::Tally;
+use rt::{Args, NtStatus, print, println};
+
+#[link(name = "ntdll", kind = "raw-dylib")]
+unsafe extern "system" {
+    fn LdrLoadDll(
+        search_path: *const u16,
+        characteristics: *const u32,
+        name: *const UnicodeString,
+        handle: *mut u64,
+    ) -> NtStatus;
+    fn LdrUnloadDll(handle: u64) -> NtStatus;
+    fn LdrGetDllHandle(
+        path: *const u16,
+        characteristics: *const u32,
+        name: *const UnicodeString,
+        handle: *mut u64,
+    ) -> NtStatus;
+    fn LdrGetProcedureAddress(
+        handle: u64,
+        name: *const AnsiString,
+        ordinal: u32,
+        address: *mut u64,
+    ) -> NtStatus;
+    fn LdrShutdownThread();
+    fn LdrDisableThreadCalloutsForDll(handle: u64) -> NtStatus;
+    fn LdrShutdownProcess();
+    fn NtQueryVirtualMemory(
+        process: u64,
+        base_address: u64,
+        class: u32,
+        information: *mut MemoryBasicInformation,
+        length: u64,
+        return_length: *mut u64,
+    ) -> NtStatus;
+    fn NtTerminateProcess(process: u64, exit_status: NtStatus) -> NtStatus;
+}
+
+rt::entry!(main);
+
+/// testdll's preferred base (testdll/build.rs): this program's own.
+const TESTDLL_PREFERRED_BASE: u64 = 0x1_4000_0000;
+/// ntdll's base in every process (ntdll/build.rs).
+const NTDLL_BASE: u64 = 0x7FF0_0000_0000;
+/// The value of testdll's `TestDllMarker`.
+const MARKER: u32 = 0x07E5_7D11;
+/// testdll's `TestDllAdd`'s pinned ordinal; the lowest it exports.
+const ADD_ORDINAL: u32 = 7;
+/// testdll's log capacity.
+const LOG_CAPACITY: usize = 16;
+
+/// testdll's exported `TestDllEventLog`: a count, then the reasons.
+#[repr(C)]
+struct EventLog {
+    count: u32,
+    reasons: [u32; LOG_CAPACITY],
+}
+
+type AddFunction = unsafe extern "system" fn(u32, u32) -> u32;
+type MirrorFunction = unsafe extern "system" fn(*mut EventLog);
+
+fn main(args: &Args) -> NtStatus {
+    let mut tally = Tally::default();
+    if args.get(1) == Some("initfail") {
+        init_fails(&mut tally);
+    } else {
+        classic_child(&mut tally);
+        load_use_and_unload(&mut tally);
+        bad_names(&mut tally);
+    }
+    let status = if tally.wrong == 0 {
+        NtStatus::SUCCESS
+    } else {
+        NtStatus::UNSUCCESSFUL
+    };
+    println!("dlltest: {} checks, {} wrong", tally.cases, tally.wrong);
+    if args.get(1) != Some("initfail") {
+        exit_with_a_dll_loaded(&mut tally, status);
+    }
+    status
+}
+
+fn load_use_and_unload(tally: &mut Tally) {
+    let (status, base) = load(&wide::<16>("testdll.dll"));
+    println!("dlltest: LdrLoadDll(testdll.dll): {status}");
+    tally.status("LdrLoadDll(testdll.dll)", status, NtStatus::SUCCESS);
+    if !status.is_success() {
+        return;
+    }
+    let log = procedure(base, "TestDllEventLog").1 as *const EventLog;
+    tally.check(
+        "testdll exports its event log",
+        !log.is_null(),
+        &"no TestDllEventLog",
+    );
+    if log.is_null() {
+        return;
+    }
+    // SAFETY: the export is testdll's log, mapped while testdll is loaded.
+    let events = || unsafe { log.read_volatile() };
+    check_events(
+        tally,
+        "DLL_PROCESS_ATTACH on load",
+        &events(),
+        &[DLL_PROCESS_ATTACH],
+    );
+
+    relocation(tally, base);
+    exports(tally, base);
+    handles(tally, base);
+    print_modules();
+    module_lists(tally, base);
+
+    // From here testdll also writes its log into this program's, which outlives the DLL.
+    let mut mirror = EventLog {
+        count: 0,
+        reasons: [0; LOG_CAPACITY],
+    };
+    let mirror_events = procedure(base, "TestDllMirrorEvents").1;
+    tally.check(
+        "testdll exports TestDllMirrorEvents",
+        mirror_events != 0,
+        &"not found",
+    );
+    if mirror_events == 0 {
+        return;
+    }
+    // SAFETY: the export has MirrorFunction's signature.
+    let mirror_events: MirrorFunction = unsafe { core::mem::transmute(mirror_events) };
+    // SAFETY: `mirror` lives until main returns, past testdll's unload below; the last
+    // notification testdll writes there is its DLL_PROCESS_DETACH in that unload.
+    unsafe { mirror_events(&raw mut mirror) };
+
+    thread_notifications(tally, &mirror);
+    no_thread_notifications(tally, base, &mirror);
+    unload(tally, base, &mirror);
+    dependency(tally);
+}
+
+/// testdll cannot be at its preferred base (this program is), so the kernel relocated it:
+/// the pointer in its data must point at its marker where it really is.
+fn relocation(tally: &mut Tally, base: u64) {
+    let preferred = preferred_base(base);
+    let marker = procedure(base, "TestDllMarker").1 as *const u32;
+    let pointer = procedure(base, "TestDllMarkerPointer").1 as *const *const u32;
+    tally.value(
+        "testdll's headers ask for the programs' base",
+        preferred,
+        TESTDLL_PREFERRED_BASE,
+    );
+    tally.check(
+        "testdll is loaded elsewhere",
+        base != preferred,
+        &rt::tally::ExpectedValue(base, preferred),
+    );
+    if marker.is_null() || pointer.is_null() {
+        tally.check("testdll exports its marker", false, &"not found");
+        return;
+    }
+    // SAFETY: both exports are testdll's data, mapped while it is loaded.
+    let (pointed, value) = unsafe { (pointer.read_volatile(), marker.read_volatile()) };
+    println!(
+        "relocated: preferred base {preferred:#x}, loaded at {base:#x}, TestDllMarkerPointer {:#x}, TestDllMarker at {:#x}",
+        pointed as u64, marker as u64
+    );
+    tally.value(
+        "the relocated pointer points at the marker",
+        pointed as u64,
+        marker as u64,
+    );
+    tally.value("the marker's value", u64::from(value), u64::from(MARKER));
+}
+
+/// Exports by name and by ordinal, and the ones that are not there.
+fn exports(tally: &mut Tally, base: u64) {
+    let (status, by_name) = procedure(base, "TestDllAdd");
+    tally.status("TestDllAdd by name", status, NtStatus::SUCCESS);
+    let (status, by_ordinal) = ordinal(base, ADD_ORDINAL);
+    tally.status("ordinal 7 by number", status, NtStatus::SUCCESS);
+    tally.value("ordinal 7 is TestDllAdd", by_ordinal, by_name);
+    if by_name != 0 {
+        // SAFETY: the export has AddFunction's signature.
+        let add: AddFunction = unsafe { core::mem::transmute(by_name) };
+        // SAFETY: as above.
+        let sum = unsafe { add(2, 3) };
+        println!("TestDllAdd(2, 3) = {sum}");
+        tally.value("TestDllAdd(2, 3)", u64::from(sum), 5);
+    }
+    let (status, _) = procedure(base, "TestDllMissing");
+    println!("LdrGetProcedureAddress(TestDllMissing): {status}");
+    tally.status("a missing name", status, NtStatus::PROCEDURE_NOT_FOUND);
+    let (status, _) = procedure(base, "");
+    tally.status("an empty name", status, NtStatus::PROCEDURE_NOT_FOUND);
+    let (status, _) = ordinal(base, 1);
+    println!("LdrGetProcedureAddress(ordinal 1): {status}");
+    tally.status(
+        "an ordinal below the ordinal base",
+        status,
+        NtStatus::ORDINAL_NOT_FOUND,
+    );
+    let (status, _) = ordinal(base, 999);
+    tally.status(
+        "an ordinal past the last",
+        status,
+        NtStatus::ORDINAL_NOT_FOUND,
+    );
+    let (status, _) = ordinal(base, 0x1_0007);
+    tally.status(
+        "an ordinal above 16 bits",
+        status,
+        NtStatus::ORDINAL_NOT_FOUND,
+    );
+    let (status, _) = ordinal(base, 0);
+    tally.status(
+        "neither a name nor an ordinal",
+        status,
+        NtStatus::INVALID_PARAMETER,
+    );
+    let (status, _) = procedure(base + 0x1000, "TestDllAdd");
+    tally.status(
+        "a handle that is not a module's base",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+
+    // Forwarders: to ntdll by name and by ordinal, and to a DLL that does not exist.
+    let (status, forwarded) = procedure(base, "TestDllForwarded");
+    tally.status("a forwarded export", status, NtStatus::SUCCESS);
+    tally.value(
+        "TestDllForwarded is ntdll's RtlInitUnicodeString",
+        forwarded,
+        procedure(NTDLL_BASE, "RtlInitUnicodeString").1,
+    );
+    let (_, forwarded) = procedure(base, "TestDllForwardedOrdinal");
+    tally.value(
+        "TestDllForwardedOrdinal is ntdll's ordinal 1",
+        forwarded,
+        procedure(NTDLL_BASE, "LdrInitializeThunk").1,
+    );
+    let (status, _) = procedure(base, "TestDllForwardedMissing");
+    println!("LdrGetProcedureAddress(TestDllForwardedMissing): {status}");
+    tally.status(
+        "a forwarder to a missing DLL",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+}
+
+/// LdrGetDllHandle by base name (any case, `.dll` optional) and by path; a second load
+/// takes another reference, not another DLL_PROCESS_ATTACH.
+fn handles(tally: &mut Tally, base: u64) {
+    let (status, found) = dll_handle(&wide::<16>("TESTDLL"));
+    tally.status("LdrGetDllHandle(TESTDLL)", status, NtStatus::SUCCESS);
+    tally.value("LdrGetDllHandle(TESTDLL) is testdll's base", found, base);
+    let (_, found) = dll_handle(&wide::<16>("ntdll.dll"));
+    tally.value("LdrGetDllHandle(ntdll.dll)", found, NTDLL_BASE);
+    let (status, again) = load(&wide::<40>("\\SystemRoot\\System32\\testdll.dll"));
+    tally.status("LdrLoadDll by path, again", status, NtStatus::SUCCESS);
+    tally.value("the second load gives the same base", again, base);
+}
+
+/// `PEB.Ldr`: the load order is this program, ntdll, testdll; the initialization order
+/// ntdll, testdll.
+fn module_lists(tally: &mut Tally, base: u64) {
+    let mut load_order = [0u64; 4];
+    let count = walk(false, &mut load_order);
+    tally.value("modules in load order", count as u64, 3);
+    tally.value("the third module is testdll", load_order[2], base);
+    let mut initialization_order = [0u64; 4];
+    let count = walk(true, &mut initialization_order);
+    tally.value("modules in initialization order", count as u64, 2);
+    tally.value(
+        "testdll is initialized after ntdll",
+        initialization_order[1],
+        base,
+    );
+}
+
+/// A new thread gets DLL_THREAD_ATTACH before its start routine and, from
+/// LdrShutdownThread on its way out, DLL_THREAD_DETACH.
+fn thread_notifications(tally: &mut Tally, mirror: &EventLog) {
+    extern "system" fn thread_start(mirror: u64) -> ! {
+        // SAFETY: main's mirror log, alive while main waits for this thread.
+        let count = unsafe { (*(mirror as *const EventLog)).count };
+        println!("thread: {count} notifications when the start routine runs");
+        // SAFETY: the loader's hook for a thread on its way out.
+        unsafe { LdrShutdownThread() };
+        rt::syscall::exit_thread(NtStatus::SUCCESS)
+    }
+    let thread = match rt::thread::create_thread(thread_start, mirror as *const _ as u64, 0) {
+        Ok(thread) => thread,
+        Err(status) => {
+            tally.status("NtCreateThreadEx", status, NtStatus::SUCCESS);
+            return;
+        }
+    };
+    let status = rt::wait::wait_for(thread, None);
+    tally.status("the thread ends", status, NtStatus::SUCCESS);
+    // SAFETY: the handle is this function's and no longer used.
+    unsafe { rt::syscall::nt_close(thread) };
+    check_events(
+        tally,
+        "DLL_THREAD_ATTACH and DLL_THREAD_DETACH for the thread",
+        &read(mirror),
+        &[DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH],
+    );
+}
+
+/// After LdrDisableThreadCalloutsForDll, a new thread gets no notifications.
+fn no_thread_notifications(tally: &mut Tally, base: u64, mirror: &EventLog) {
+    // SAFETY: the base is testdll's handle.
+    let status = unsafe { LdrDisableThreadCalloutsForDll(base) };
+    tally.status("LdrDisableThreadCalloutsForDll", status, NtStatus::SUCCESS);
+    // SAFETY: a base no module has.
+    let status = unsafe { LdrDisableThreadCalloutsForDll(base + 0x1000) };
+    tally.status(
+        "LdrDisableThreadCalloutsForDll of no module",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    extern "system" fn thread_start(_: u64) -> ! {
+        // SAFETY: the loader's hook for a thread on its way out.
+        unsafe { LdrShutdownThread() };
+        rt::syscall::exit_thread(NtStatus::SUCCESS)
+    }
+    match rt::thread::create_thread(thread_start, 0, 0) {
+        Ok(thread) => {
+            rt::wait::wait_for(thread, None);
+            // SAFETY: the handle is this function's and no longer used.
+            unsafe { rt::syscall::nt_close(thread) };
+        }
+        Err(status) => tally.status("NtCreateThreadEx", status, NtStatus::SUCCESS),
+    }
+    tally.value(
+        "no thread notifications once disabled",
+        u64::from(read(mirror).count),
+        3,
+    );
+}
+
+/// Two loads, two unloads: the first leaves it loaded, the second detaches and unmaps it.
+fn unload(tally: &mut Tally, base: u64, mirror: &EventLog) {
+    // SAFETY: the base is testdll's handle.
+    let status = unsafe { LdrUnloadDll(base) };
+    tally.status("the first LdrUnloadDll", status, NtStatus::SUCCESS);
+    tally.value(
+        "still loaded after the first unload",
+        dll_handle(&wide::<16>("testdll.dll")).1,
+        base,
+    );
+    tally.value(
+        "no DLL_PROCESS_DETACH yet",
+        u64::from(read(mirror).count),
+        3,
+    );
+    // SAFETY: as above; nothing of testdll is used afterwards.
+    let status = unsafe { LdrUnloadDll(base) };
+    println!("dlltest: LdrUnloadDll: {status}");
+    tally.status("the last LdrUnloadDll", status, NtStatus::SUCCESS);
+    check_events(
+        tally,
+        "DLL_PROCESS_DETACH on the last unload",
+        &read(mirror),
+        &[
+            DLL_PROCESS_ATTACH,
+            DLL_THREAD_ATTACH,
+            DLL_THREAD_DETACH,
+            DLL_PROCESS_DETACH,
+        ],
+    );
+    let (status, _) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "LdrGetDllHandle after the unload",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    tally.value(
+        "the view is gone",
+        u64::from(memory_state(base)),
+        u64::from(MEM_FREE),
+    );
+    // SAFETY: a base nothing is mapped at any more.
+    let status = unsafe { LdrUnloadDll(base) };
+    tally.status("unloading it once more", status, NtStatus::DLL_NOT_FOUND);
+    let mut count = [0u64; 4];
+    tally.value(
+        "modules in load order after the unload",
+        walk(false, &mut count) as u64,
+        2,
+    );
+}
+
+/// chaindll imports from testdll: loading it loads testdll too (initialized first, and
+/// listed before it in initialization order); its last unload unloads testdll.
+fn dependency(tally: &mut Tally) {
+    type Add3Function = unsafe extern "system" fn(u32, u32, u32) -> u32;
+    let (status, chain) = load(&wide::<16>("chaindll"));
+    println!("dlltest: LdrLoadDll(chaindll): {status}");
+    tally.status("LdrLoadDll(chaindll)", status, NtStatus::SUCCESS);
+    if !status.is_success() {
+        return;
+    }
+    let (status, testdll) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "chaindll's import loaded testdll",
+        status,
+        NtStatus::SUCCESS,
+    );
+    let mut order = [0u64; 4];
+    walk(true, &mut order);
+    tally.check(
+        "testdll is initialized before chaindll",
+        order[1] == testdll && order[2] == chain,
+        &rt::tally::ExpectedValue(order[1], testdll),
+    );
+    let add3 = procedure(chain, "ChainDllAdd3").1;
+    if add3 != 0 {
+        // SAFETY: the export has Add3Function's signature.
+        let add3: Add3Function = unsafe { core::mem::transmute(add3) };
+        // SAFETY: as above.
+        let sum = unsafe { add3(1, 2, 3) };
+        tally.value("ChainDllAdd3(1, 2, 3) through testdll", u64::from(sum), 6);
+    }
+    // SAFETY: chaindll's handle; nothing of it is used afterwards.
+    let status = unsafe { LdrUnloadDll(chain) };
+    tally.status("LdrUnloadDll(chaindll)", status, NtStatus::SUCCESS);
+    let (status, _) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "testdll went with chaindll",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    tally.value(
+        "testdll's view is gone",
+        u64::from(memory_state(testdll)),
+        u64::from(MEM_FREE),
+    );
+}
+
+/// LdrLoadDll of names that are not loadable DLLs.
+fn bad_names(tally: &mut Tally) {
+    let (status, _) = load(&wide::<16>("nosuch.dll"));
+    println!("dlltest: LdrLoadDll(nosuch.dll): {status}");
+    tally.status("a missing DLL", status, NtStatus::DLL_NOT_FOUND);
+    let (status, _) = load(&wide::<40>("\\SystemRoot\\System32\\NoSuchDir\\a.dll"));
+    tally.status(
+        "a DLL in a missing directory",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    let (status, _) = load(&wide::<24>("\\SystemRoot\\boot.cfg"));
+    tally.status(
+        "a file that is not an image",
+        status,
+        NtStatus::INVALID_IMAGE_NOT_MZ,
+    );
+    let (status, _) = load(&[]);
+    tally.status("an empty name", status, NtStatus::INVALID_PARAMETER);
+    let long = [u16::from(b'a'); 300];
+    let (status, _) = load(&long);
+    tally.status("a name too long", status, NtStatus::NAME_TOO_LONG);
+    // SAFETY: NULL is refused before it is read.
+    let status = unsafe {
+        LdrLoadDll(
+            core::ptr::null(),
+            core::ptr::null(),
+            core::ptr::null(),
+            &mut 0,
+        )
+    };
+    tally.status("a NULL name", status, NtStatus::INVALID_PARAMETER);
+    let (status, _) = dll_handle(&wide::<16>("nosuch.dll"));
+    tally.status(
+        "LdrGetDllHandle of a DLL not loaded",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+
+    // baddll imports from testdll, then an export ntdll does not have: the load fails
+    // and takes testdll, loaded for it, away again, its entry point never called.
+    let (status, _) = load(&wide::<16>("baddll.dll"));
+    println!("dlltest: LdrLoadDll(baddll.dll): {status}");
+    tally.status(
+        "a DLL with an import that is not exported",
+        status,
+        NtStatus::ENTRYPOINT_NOT_FOUND,
+    );
+    for name in ["baddll.dll", "testdll.dll"] {
+        let (status, _) = dll_handle(&wide::<16>(name));
+        tally.status(
+            "nothing of the failed load stays loaded",
+            status,
+            NtStatus::DLL_NOT_FOUND,
+        );
+    }
+    let mut modules = [0u64; 4];
+    tally.value(
+        "modules in load order after the failed load",
+        walk(false, &mut modules) as u64,
+        2,
+    );
+}
+
+/// A child created the classic way (its first thread by NtCreateThread, at the CONTEXT
+/// its creator built) starts in the loader too: `dllstatic`'s static import of testdll
+/// is loaded and bound before its entry point, and it exits 0.
+fn classic_child(tally: &mut Tally) {
+    let child = match rt::process::create_process_classic("dllstatic", "dllstatic", 0, false) {
+        Ok(child) => child,
+        Err(status) => {
+            tally.status(
+                "create_process_classic(dllstatic)",
+                status,
+                NtStatus::SUCCESS,
+            );
+            return;
+        }
+    };
+    rt::process::wait(child.process);
+    let exit_status = rt::process::query_basic_information(child.process)
+        .map_or(NtStatus::UNSUCCESSFUL, |information| {
+            NtStatus(information.exit_status)
+        });
+    child.close();
+    println!("dlltest: classic-path dllstatic exited with {exit_status}");
+    tally.status(
+        "a classic-path child binds its static imports",
+        exit_status,
+        NtStatus::SUCCESS,
+    );
+}
+
+/// `initfail`: testdll's DllMain refuses, so LdrLoadDll fails and the DLL is gone again.
+fn init_fails(tally: &mut Tally) {
+    let (status, _) = load(&wide::<16>("testdll.dll"));
+    println!("dlltest: LdrLoadDll(testdll.dll): {status}");
+    tally.status(
+        "LdrLoadDll when DllMain refuses",
+        status,
+        NtStatus::DLL_INIT_FAILED,
+    );
+    let (status, _) = dll_handle(&wide::<16>("testdll.dll"));
+    tally.status(
+        "the refused DLL is not loaded",
+        status,
+        NtStatus::DLL_NOT_FOUND,
+    );
+    let mut modules = [0u64; 4];
+    tally.value("modules in load order", walk(false, &mut modules) as u64, 2);
+}
+
+/// Loads testdll once more and ends the way a process ends through ntdll:
+/// LdrShutdownProcess (its DLL_PROCESS_DETACH for process exit), then NtTerminateProcess.
+fn exit_with_a_dll_loaded(tally: &mut Tally, status: NtStatus) -> ! {
+    let (loaded, _) = load(&wide::<16>("testdll.dll"));
+    tally.status(
+        "LdrLoadDll(testdll.dll) before exit",
+        loaded,
+        NtStatus::SUCCESS,
+    );
+    let status = if loaded.is_success() {
+        status
+    } else {
+        NtStatus::UNSUCCESSFUL
+    };
+    println!("dlltest: exiting with {status}");
+    // SAFETY: the loader's hook for the process on its way out; then the process ends.
+    unsafe {
+        LdrShutdownProcess();
+        NtTerminateProcess(CURRENT_PROCESS_HANDLE, status);
+    }
+    unreachable!("NtTerminateProcess of the current process returned")
+}
+
+fn check_events(tally: &mut Tally, name: &str, log: &EventLog, expected: &[u32]) {
+    let count = (log.count as usize).min(LOG_CAPACITY);
+    let right = log.reasons[..count] == *expected;
+    tally.check(name, right, &Events(&log.reasons[..count]));
+}
+
+/// Shows a list of reasons.
+struct Events<'a>(&'a [u32]);
+
+impl core::fmt::Display for Events<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "got {:?}", self.0)
+    }
+}
+
+fn read(log: &EventLog) -> EventLog {
+    // SAFETY: a reference is readable; volatile because testdll writes it behind our back.
+    unsafe { (log as *const EventLog).read_volatile() }
+}
+
+fn load(name: &[u16]) -> (NtStatus, u64) {
+    let string = counted(name);
+    let mut base = 0;
+    // SAFETY: the string describes `name`; the handle is a local.
+    let status = unsafe { LdrLoadDll(core::ptr::null(), core::ptr::null(), &string, &mut base) };
+    (status, base)
+}
+
+fn dll_handle(name: &[u16]) -> (NtStatus, u64) {
+    let string = counted(name);
+    let mut base = 0;
+    // SAFETY: the string describes `name`; the handle is a local.
+    let status =
+        unsafe { LdrGetDllHandle(core::ptr::null(), core::ptr::null(), &string, &mut base) };
+    (status, base)
+}
+
+fn procedure(base: u64, name: &str) -> (NtStatus, u64) {
+    let string = AnsiString {
+        length: name.len() as u16,
+        maximum_length: name.len() as u16,
+        reserved: 0,
+        buffer: name.as_ptr() as u64,
+    };
+    let mut address = 0;
+    // SAFETY: the string describes `name`; the address is a local.
+    let status = unsafe { LdrGetProcedureAddress(base, &string, 0, &mut address) };
+    (status, address)
+}
+
+fn ordinal(base: u64, ordinal: u32) -> (NtStatus, u64) {
+    let mut address = 0;
+    // SAFETY: no name; the address is a local.
+    let status = unsafe { LdrGetProcedureAddress(base, core::ptr::null(), ordinal, &mut address) };
+    (status, address)
+}
+
+fn counted(units: &[u16]) -> UnicodeString {
+    UnicodeString {
+        length: (units.len() * 2) as u16,
+        maximum_length: (units.len() * 2) as u16,
+        reserved: 0,
+        buffer: units.as_ptr() as u64,
+    }
+}
+
+/// `text` as UTF-16 in a buffer of `N` units (the text must fit), as a slice of its length.
+fn wide<const N: usize>(text: &str) -> WideName<N> {
+    let mut units = [0u16; N];
+    for (unit, byte) in units.iter_mut().zip(text.bytes()) {
+        *unit = u16::from(byte);
+    }
+    WideName {
+        units,
+        length: text.len().min(N),
+    }
+}
+
+struct WideName<const N: usize> {
+    units: [u16; N],
+    length: usize,
+}
+
+impl<const N: usize> core::ops::Deref for WideName<N> {
+    type Target = [u16];
+    fn deref(&self) -> &[u16] {
+        &self.units[..self.length]
+    }
+}
+
+/// `OptionalHeader.ImageBase` of the image mapped at `base`.
+fn preferred_base(base: u64) -> u64 {
+    // SAFETY: a loaded module's headers are mapped at its base: e_lfanew at 0x3C, the
+    // optional header 24 bytes after the NT signature, ImageBase 24 bytes into it.
+    unsafe {
+        let nt_headers = ((base + 0x3C) as *const u32).read_unaligned();
+        ((base + u64::from(nt_headers) + 24 + 24) as *const u64).read_unaligned()
+    }
+}
+
+fn memory_state(address: u64) -> u32 {
+    let mut region = MemoryBasicInformation::default();
+    // SAFETY: `region` is a local of the size passed; the return length may be NULL.
+    let status = unsafe {
+        NtQueryVirtualMemory(
+            CURRENT_PROCESS_HANDLE,
+            address,
+            MEMORY_BASIC_INFORMATION_CLASS,
+            &mut region,
+            size_of::<MemoryBasicInformation>() as u64,
+            core::ptr::null_mut(),
+        )
+    };
+    if status.is_success() { region.state } else { 0 }
+}
+
+/// The modules' bases in load order or initialization order (at most `bases.len()` kept)
+/// and their count; a list that does not end within 16 entries counts as 16.
+fn walk(initialization_order: bool, bases: &mut [u64]) -> usize {
+    let ldr = peb_ldr();
+    if ldr.is_null() {
+        return 0;
+    }
+    let (head, link_offset) = if initialization_order {
+        (
+            // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA.
+            unsafe { &raw const (*ldr).in_initialization_order_module_list },
+            core::mem::offset_of!(LdrDataTableEntry, in_initialization_order_links),
+        )
+    } else {
+        (
+            // SAFETY: as above.
+            unsafe { &raw const (*ldr).in_load_order_module_list },
+            core::mem::offset_of!(LdrDataTableEntry, in_load_order_links),
+        )
+    };
+    // SAFETY: as above; every link of the loader's lists is mapped.
+    let mut link = unsafe { (*head).flink } as *const ListEntry;
+    let mut count = 0;
+    while link != head && count < 16 {
+        let entry = (link as u64 - link_offset as u64) as *const LdrDataTableEntry;
+        if let Some(slot) = bases.get_mut(count) {
+            // SAFETY: as above.
+            *slot = unsafe { (*entry).dll_base };
+        }
+        count += 1;
+        // SAFETY: as above.
+        link = unsafe { (*link).flink } as *const ListEntry;
+    }
+    count
+}
+
+/// Prints `PEB.Ldr`'s load order (`module: BASE NAME FULL-NAME`) and initialization order
+/// (`initialization order: NAME...`).
+fn print_modules() {
+    let ldr = peb_ldr();
+    if ldr.is_null() {
+        println!("PEB.Ldr is NULL");
+        return;
+    }
+    let mut bases = [0u64; 8];
+    let count = walk(false, &mut bases).min(bases.len());
+    // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA.
+    let mut link = unsafe { (*ldr).in_load_order_module_list.flink };
+    for _ in 0..count {
+        // InLoadOrderLinks is the entry's first field, so the link is the entry.
+        // SAFETY: every link of the loader's list is an entry's, mapped for the process.
+        let entry = unsafe { &*(link as *const LdrDataTableEntry) };
+        print!("module: {:#x} ", entry.dll_base);
+        print_unicode(&entry.base_dll_name);
+        print!(" ");
+        print_unicode(&entry.full_dll_name);
+        println!();
+        link = entry.in_load_order_links.flink;
+    }
+    print!("initialization order:");
+    // SAFETY: as above.
+    let head = unsafe { &raw const (*ldr).in_initialization_order_module_list } as u64;
+    // SAFETY: as above.
+    let mut link = unsafe { (*ldr).in_initialization_order_module_list.flink };
+    let offset = core::mem::offset_of!(LdrDataTableEntry, in_initialization_order_links) as u64;
+    for _ in 0..8 {
+        if link == head {
+            break;
+        }
+        // SAFETY: as above.
+        let entry = unsafe { &*((link - offset) as *const LdrDataTableEntry) };
+        print!(" ");
+        print_unicode(&entry.base_dll_name);
+        link = entry.in_initialization_order_links.flink;
+    }
+    println!();
+}
+
+fn peb_ldr() -> *const PebLdrData {
+    let peb: *const Peb;
+    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
+    };
+    // SAFETY: the kernel keeps the PEB mapped for the life of the process.
+    unsafe { (*peb).ldr as *const PebLdrData }
+}
+
+fn print_unicode(string: &UnicodeString) {
+    if string.buffer == 0 {
+        return;
+    }
+    // SAFETY: the loader's names describe UTF-16 in its own allocations.
+    let units = unsafe {
+        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
+    };
+    for c in char::decode_utf16(units.iter().copied()) {
+        print!("{}", c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+}

@@ -46,11 +46,32 @@ fn args_prints_its_command_line_through_ntdll_imports() {
         lines,
         [
             r#"args "two words" "a\"quote" "" back\slash x"#,
+            "environment: none",
             NTDLL_LINE,
             "ordinal 1 is LdrInitializeThunk",
             EXECUTABLE_MODULE,
             NTDLL_MODULE,
         ],
+        "{console}"
+    );
+}
+
+#[test]
+fn args_prints_the_environment_its_creator_gave() {
+    let outcome = boot(&[
+        "spawn",
+        "--env",
+        "FIRST=1",
+        "--env",
+        "SECOND=two words",
+        "1",
+        "args",
+        "child",
+    ]);
+    assert_exited(&outcome, NtStatus::SUCCESS);
+    let console = outcome.console_text();
+    assert!(
+        console.contains("args child\nenvironment: FIRST=1\nenvironment: SECOND=two words\n"),
         "{console}"
     );
 }

@@ -52,7 +52,7 @@ pub use abi::NtStatus;
 pub use args::Args;
 pub use num::parse_u32;
 #[cfg(not(test))]
-pub use startup::command_line;
+pub use startup::{command_line, for_each_environment_string};
 pub use syscall::{display_string, terminate_process};
 
 /// Names the program's main function, `fn(&rt::Args) -> rt::NtStatus`. Its return value

@@ -56,8 +56,8 @@ extern "C" fn process_startup() -> ! {
     exit_process(status)
 }
 
-/// `NtCurrentPeb()->ProcessParameters->CommandLine`, empty when the kernel gave none.
-pub fn command_line() -> &'static [u16] {
+/// `NtCurrentPeb()->ProcessParameters`, when the creator gave them.
+fn process_parameters() -> Option<&'static RtlUserProcessParameters> {
     let peb: *const Peb;
     // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the kernel bases `gs` at the TEB
     // of every user thread, and the read has no other effect.
@@ -69,16 +69,20 @@ pub fn command_line() -> &'static [u16] {
         )
     };
     if peb.is_null() {
-        return &[];
+        return None;
     }
     // SAFETY: a non-null PEB pointer from the TEB points at the process's PEB, mapped
     // for the life of the process.
     let params = unsafe { (*peb).process_parameters } as *const RtlUserProcessParameters;
-    if params.is_null() {
+    // SAFETY: as for the PEB: the creator wrote the parameters block, which stays mapped.
+    unsafe { params.as_ref() }
+}
+
+/// `NtCurrentPeb()->ProcessParameters->CommandLine`, empty when the kernel gave none.
+pub fn command_line() -> &'static [u16] {
+    let Some(params) = process_parameters() else {
         return &[];
-    }
-    // SAFETY: as for the PEB: the kernel wrote the parameters block and keeps it mapped.
-    let params = unsafe { &*params };
+    };
     let line = params.command_line;
     let mut buffer = line.buffer;
     if params.flags & PROCESS_PARAMETERS_NORMALIZED == 0 && buffer != 0 {
@@ -94,4 +98,32 @@ pub fn command_line() -> &'static [u16] {
     // mapped and unchanged for the life of the process; the pointer is non-null and
     // aligned.
     unsafe { core::slice::from_raw_parts(buffer as *const u16, units) }
+}
+
+/// Calls `visit` with each string of the environment block the process's creator gave it
+/// (`ProcessParameters->Environment`: NUL-terminated strings up to an empty one), at most
+/// `limit` of them (a block without an end must not run on); returns how many it saw.
+pub fn for_each_environment_string(limit: usize, mut visit: impl FnMut(&[u16])) -> usize {
+    let Some(params) = process_parameters() else {
+        return 0;
+    };
+    let mut next = params.environment as *const u16;
+    let mut seen = 0;
+    while !next.is_null() && next.is_aligned() && seen < limit {
+        let mut length = 0;
+        // SAFETY: the creator's block holds NUL-terminated strings up to an empty one;
+        // reading stops at each NUL.
+        while unsafe { next.add(length).read() } != 0 {
+            length += 1;
+        }
+        if length == 0 {
+            break;
+        }
+        // SAFETY: the `length` units just read.
+        visit(unsafe { core::slice::from_raw_parts(next, length) });
+        seen += 1;
+        // SAFETY: the string's NUL is followed by the next string or the empty one.
+        next = unsafe { next.add(length + 1) };
+    }
+    seen
 }

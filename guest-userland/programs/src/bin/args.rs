@@ -1,6 +1,8 @@
 //! `args [ARGS...]`: a program that calls the system through ntdll.dll's exports, bound by
 //! ntdll's loader before this entry point runs, instead of rt's own stubs. Prints its
-//! command line exactly as it got it (`NtDisplayString`), then where ntdll is mapped
+//! command line exactly as it got it (`NtDisplayString`), then its environment, one
+//! `environment: NAME=VALUE` line per string (`environment: none` without one), then where
+//! ntdll is mapped
 //! (`NtQueryVirtualMemory` of `NtDisplayString`'s address: the base of its allocation and
 //! that it is `MEM_IMAGE`), whether ntdll's ordinal 1 bound to the same address as
 //! `LdrInitializeThunk` by name, then the modules the loader listed in `PEB.Ldr`, in load order
@@ -52,6 +54,13 @@ fn main(_args: &Args) -> NtStatus {
         RtlInitUnicodeString(&mut newline, NEWLINE.as_ptr());
         NtDisplayString(&command_line);
         NtDisplayString(&newline);
+    }
+
+    let strings = rt::for_each_environment_string(64, |string| {
+        println!("environment: {}", rt::process::Utf16(string));
+    });
+    if strings == 0 {
+        println!("environment: none");
     }
 
     // The import's address is ntdll's export: the loader wrote it into the IAT.

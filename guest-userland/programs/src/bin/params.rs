@@ -48,20 +48,9 @@ fn main(_args: &Args) -> NtStatus {
         "params: command line {}",
         Utf16(units(&parameters.command_line))
     );
-    let mut strings = 0;
-    let mut next = parameters.environment as *const u16;
-    while !next.is_null() && strings < MAX_STRINGS {
-        // SAFETY: the block holds NUL-terminated strings up to an empty one; reading
-        // stops at each NUL.
-        let string = unsafe { terminated(next) };
-        if string.is_empty() {
-            break;
-        }
+    let strings = rt::for_each_environment_string(MAX_STRINGS, |string| {
         println!("params: environment {}", Utf16(string));
-        strings += 1;
-        // SAFETY: the string's NUL is followed by the next string or the empty one.
-        next = unsafe { next.add(string.len() + 1) };
-    }
+    });
     NtStatus(strings as u32)
 }
 
@@ -75,18 +64,4 @@ fn units(string: &UnicodeString) -> &'static [u16] {
     unsafe {
         core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
     }
-}
-
-/// The NUL-terminated string at `start`, without its NUL.
-///
-/// # Safety
-/// `start` points to a NUL-terminated UTF-16 string that stays mapped.
-unsafe fn terminated(start: *const u16) -> &'static [u16] {
-    let mut length = 0;
-    // SAFETY: the caller gives a terminated string; reading stops at the NUL.
-    while unsafe { start.add(length).read() } != 0 {
-        length += 1;
-    }
-    // SAFETY: the `length` units just read.
-    unsafe { core::slice::from_raw_parts(start, length) }
 }

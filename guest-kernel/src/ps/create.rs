@@ -106,10 +106,12 @@ pub fn create_process(
     };
     // MmCreateProcessAddressSpace: a PML4 sharing the kernel half.
     let address_space = AddressSpace::new()?;
-    // KeInitializeProcess: the scheduling fields, the base priority from the parent.
+    // KeInitializeProcess: the scheduling fields, the base priority and the affinity from
+    // the parent.
     let mut pcb = KProcess::new(address_space.root());
     if let Some(parent) = parent {
         pcb.base_priority = parent.pcb.base_priority;
+        pcb.set_affinity(parent.pcb.affinity());
     }
     // The process object (ObCreateObject), with its empty thread list.
     let process = Object::create(Process {

@@ -45,6 +45,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use abi::diagnostics::ArchitectureTimings;
 use abi::dispatcher::SYNCHRONIZATION_EVENT;
 use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
+use abi::service::CURRENT_PROCESS_HANDLE;
 use rt::console::Console;
 use rt::process::{create_user_process, query_basic_information};
 use rt::syscall::{
@@ -98,6 +99,15 @@ fn main(args: &Args) -> NtStatus {
         if !METRICS.iter().any(|(known, _)| *known == name) {
             println!("bench: unknown metric '{name}'");
             return usage();
+        }
+    }
+    // Every metric runs on processor 0 (a switch's two sides on one processor, as the
+    // host's baselines are pinned); children inherit the affinity.
+    if rt::process::active_processors().is_ok_and(|active| active != 1) {
+        let status = rt::process::set_affinity(CURRENT_PROCESS_HANDLE, 1);
+        if !status.is_success() {
+            println!("bench: ProcessAffinityMask: {status}");
+            return status;
         }
     }
     // SAFETY: the only reference to the buffer, on the main thread.

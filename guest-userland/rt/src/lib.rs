@@ -55,6 +55,12 @@ pub use num::parse_u32;
 pub use startup::{command_line, for_each_environment_string};
 pub use syscall::{display_string, terminate_process};
 
+/// The time-stamp counter, which user mode reads without the kernel (CR4.TSD is clear).
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// Names the program's main function, `fn(&rt::Args) -> rt::NtStatus`. Its return value
 /// becomes the process exit status. Use it exactly once, in the binary crate.
 ///

@@ -152,14 +152,9 @@ fn report(name: &str, samples: &[u32]) {
     let _ = console.write_str("\n");
 }
 
-fn rdtsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// Cycles since `start`, saturated to 32 bits.
 fn since(start: u64) -> u32 {
-    u32::try_from(rdtsc().wrapping_sub(start)).unwrap_or(u32::MAX)
+    u32::try_from(rt::rdtsc().wrapping_sub(start)).unwrap_or(u32::MAX)
 }
 
 fn check(status: NtStatus) -> Result<(), NtStatus> {
@@ -207,7 +202,7 @@ fn null_syscall(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> {
     }
     let mut last = NtStatus::NO_YIELD_PERFORMED;
     for sample in samples.iter_mut() {
-        let start = rdtsc();
+        let start = rt::rdtsc();
         let status = yield_execution();
         *sample = since(start);
         if status != NtStatus::NO_YIELD_PERFORMED {
@@ -265,7 +260,7 @@ fn ping_pong(
     let mut result = (0..warm_up).try_for_each(|_| round_trip());
     if result.is_ok() {
         for sample in samples.iter_mut() {
-            let start = rdtsc();
+            let start = rt::rdtsc();
             let status = round_trip();
             *sample = since(start);
             if status.is_err() {
@@ -356,7 +351,7 @@ fn yield_round_trips(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus> 
         yield_execution();
     }
     for sample in samples.iter_mut() {
-        let start = rdtsc();
+        let start = rt::rdtsc();
         yield_execution();
         *sample = since(start);
     }
@@ -381,7 +376,7 @@ fn thread_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus>
         once()?;
     }
     for sample in samples.iter_mut() {
-        let start = rdtsc();
+        let start = rt::rdtsc();
         once()?;
         *sample = since(start);
     }
@@ -392,7 +387,7 @@ fn process_create_exit(warm_up: u32, samples: &mut [u32]) -> Result<(), NtStatus
     // Returns the cycles from creation to the end of the wait; the exit status check and
     // the handles' close come after.
     let once = || {
-        let start = rdtsc();
+        let start = rt::rdtsc();
         let child = create_user_process("nop", "nop", 0, 0)?;
         let waited = check(wait(child.process));
         let cycles = since(start);
@@ -428,7 +423,7 @@ fn floors() -> NtStatus {
     let (warm_up, samples) =
         buffer[..ROUND_TRIPS + ROUND_TRIPS / 10].split_at_mut(ROUND_TRIPS / 10);
     for slot in warm_up.iter_mut().chain(samples.iter_mut()) {
-        let start = rdtsc();
+        let start = rt::rdtsc();
         // SAFETY: an unknown service touches no memory; the kernel only refuses it.
         let status = unsafe { raw_system_service(UNKNOWN_SERVICE, 0, 0, 0) };
         *slot = since(start);

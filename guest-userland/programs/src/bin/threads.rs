@@ -84,11 +84,6 @@ fn basic_information(handle: u64) -> Result<ThreadBasicInformation, NtStatus> {
     }
 }
 
-fn rdtsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 fn main(_args: &Args) -> NtStatus {
     let mut tally = Tally { cases: 0, wrong: 0 };
     counting_threads(&mut tally);
@@ -189,7 +184,7 @@ fn ping_pong(tally: &mut Tally) {
         create_event(SYNCHRONIZATION_EVENT, false),
         Ordering::Relaxed,
     );
-    let start = rdtsc();
+    let start = rt::rdtsc();
     let threads = [create_thread(ponger, 0, 0), create_thread(pinger, 0, 0)];
     let [Ok(a), Ok(b)] = threads else {
         tally.check("create ping-pong threads", false, &"failed");
@@ -200,7 +195,7 @@ fn ping_pong(tally: &mut Tally) {
         wait_multiple(&[a, b], WAIT_ALL, None),
         NtStatus::SUCCESS,
     );
-    let cycles = rdtsc() - start;
+    let cycles = rt::rdtsc() - start;
     tally.value(
         "ping-pong round trips",
         u64::from(ROUND_TRIPS.load(Ordering::Relaxed)),
@@ -264,13 +259,13 @@ fn yield_switches(tally: &mut Tally) {
             NtStatus::SUCCESS,
         );
     }
-    let start = rdtsc();
+    let start = rt::rdtsc();
     let mut alone = NtStatus::SUCCESS;
     for _ in 0..YIELDS {
         // SAFETY: no arguments.
         alone = unsafe { nt_yield_execution() };
     }
-    let cycles = rdtsc() - start;
+    let cycles = rt::rdtsc() - start;
     tally.status(
         "yield with no other thread ready",
         alone,
@@ -288,14 +283,14 @@ fn yield_switches(tally: &mut Tally) {
         tally.check("create yielding threads", false, &"failed");
         return;
     };
-    let start = rdtsc();
+    let start = rt::rdtsc();
     set_event(gate);
     tally.status(
         "yielding threads end",
         wait_multiple(&[a, b], WAIT_ALL, None),
         NtStatus::SUCCESS,
     );
-    let cycles = rdtsc() - start;
+    let cycles = rt::rdtsc() - start;
     let switches = YIELD_SWITCHES.load(Ordering::Relaxed);
     // A clock tick may end a quantum between yields, so the two loops need not end
     // together: the last yields of one find no peer. Any other yield must switch.
@@ -360,8 +355,8 @@ extern "system" fn teb_checker(index: u64) -> ! {
         } else if round % 3 == 1 {
             delay(-1);
         } else {
-            let until = rdtsc() + 20_000;
-            while rdtsc() < until {
+            let until = rt::rdtsc() + 20_000;
+            while rt::rdtsc() < until {
                 core::hint::spin_loop();
             }
         }
@@ -546,13 +541,13 @@ fn quantum_preemption(tally: &mut Tally) {
 /// Relative, zero and absolute timeouts on an event nobody sets.
 fn timeouts(tally: &mut Tally) {
     let event = create_event(NOTIFICATION_EVENT, false);
-    let start = rdtsc();
+    let start = rt::rdtsc();
     tally.status(
         "wait 20 ms times out",
         wait(event, Some(-20 * MS)),
         NtStatus::TIMEOUT,
     );
-    let elapsed = rdtsc() - start;
+    let elapsed = rt::rdtsc() - start;
     tally.check(
         "the timeout took time",
         elapsed > 1_000_000,

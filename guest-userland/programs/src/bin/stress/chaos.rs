@@ -36,8 +36,8 @@ pub(super) extern "system" fn chaos_thread(argument: u64) -> ! {
     let mutant = job.objects[1].load(Ordering::Relaxed);
     let timer = job.objects[2].load(Ordering::Relaxed);
     let tsc_khz = TSC_KHZ.load(Ordering::Relaxed);
-    let until = rdtsc() + SAFETY_MS as u64 * tsc_khz;
-    while rdtsc() < until {
+    let until = rt::rdtsc() + SAFETY_MS as u64 * tsc_khz;
+    while rt::rdtsc() < until {
         let timeout = -i64::from(rng.below(3)) * MS;
         match rng.below(9) {
             0 => {
@@ -100,8 +100,8 @@ pub(super) extern "system" fn chaos_thread(argument: u64) -> ! {
                 };
             }
             6 => {
-                let until = rdtsc() + u64::from(rng.below(100)) * tsc_khz / 1000;
-                while rdtsc() < until {
+                let until = rt::rdtsc() + u64::from(rng.below(100)) * tsc_khz / 1000;
+                while rt::rdtsc() < until {
                     core::hint::spin_loop();
                 }
             }

@@ -183,11 +183,6 @@ static JOBS: [Job; WORKERS] = [const {
     }
 }; WORKERS];
 
-fn rdtsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// xorshift64, seeded through splitmix64 so that nearby seeds and workers diverge at once.
 struct Rng(u64);
 
@@ -384,7 +379,7 @@ fn main(args: &Args) -> NtStatus {
 
     let before = steady_snapshot();
     let run = u64::from(seconds) * 1000 * TSC_KHZ.load(Ordering::Relaxed);
-    DEADLINE.store(rdtsc() + run, Ordering::Relaxed);
+    DEADLINE.store(rt::rdtsc() + run, Ordering::Relaxed);
     let mut workers = [0u64; WORKERS];
     for (index, worker) in workers.iter_mut().enumerate() {
         match create_thread(worker_thread, index as u64, 0) {
@@ -758,7 +753,7 @@ const OPERATIONS_TABLE: [Operation; 14] = [
 extern "system" fn worker_thread(index: u64) -> ! {
     let mut worker = Worker::new(index as usize, SEED.load(Ordering::Relaxed) as u32);
     let deadline = DEADLINE.load(Ordering::Relaxed);
-    while rdtsc() < deadline {
+    while rt::rdtsc() < deadline {
         let pick = worker.rng.below(OPERATIONS_TABLE.len() as u32) as usize;
         OPERATIONS_TABLE[pick](&mut worker);
         OPERATIONS.fetch_add(1, Ordering::Relaxed);

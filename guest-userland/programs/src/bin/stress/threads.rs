@@ -208,8 +208,8 @@ pub(super) fn suspend_and_resume(worker: &mut Worker) {
 pub(super) extern "system" fn spinner(argument: u64) -> ! {
     let (job, _) = unpack(argument);
     signal(job.objects[0].load(Ordering::Relaxed));
-    let until = rdtsc() + SAFETY_MS as u64 * TSC_KHZ.load(Ordering::Relaxed);
-    while rdtsc() < until {
+    let until = rt::rdtsc() + SAFETY_MS as u64 * TSC_KHZ.load(Ordering::Relaxed);
+    while rt::rdtsc() < until {
         core::hint::spin_loop();
     }
     exit_thread(NtStatus::TIMEOUT)

@@ -492,10 +492,8 @@ const WATCH_SLICE_CYCLES: u64 = 10_000_000;
 const WATCH_SLICES: u32 = 100;
 
 fn spin_cycles(cycles: u64) {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    let start = unsafe { core::arch::x86_64::_rdtsc() };
-    // SAFETY: as above.
-    while unsafe { core::arch::x86_64::_rdtsc() } - start < cycles {
+    let start = rt::rdtsc();
+    while rt::rdtsc() - start < cycles {
         core::hint::spin_loop();
     }
 }
@@ -653,11 +651,9 @@ const HOG_LIMIT_CYCLES: u64 = 100_000_000_000;
 /// Spins in user mode, never waiting, until the starved thread has run; exits with
 /// STATUS_SUCCESS then, STATUS_TIMEOUT if it never did.
 extern "system" fn hog(_: u64) -> ! {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    let start = rt::rdtsc();
     while STARVED_RAN.load(Ordering::Relaxed) == 0 {
-        // SAFETY: as above.
-        if unsafe { core::arch::x86_64::_rdtsc() } - start > HOG_LIMIT_CYCLES {
+        if rt::rdtsc() - start > HOG_LIMIT_CYCLES {
             exit_thread(NtStatus::TIMEOUT);
         }
         core::hint::spin_loop();

@@ -84,15 +84,13 @@ static MET: AtomicU32 = AtomicU32::new(0);
 /// running them at the same time get every one there. Gives up after about ten seconds.
 extern "system" fn rendezvous(count: u64) -> ! {
     ARRIVED.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: RDTSC has no preconditions.
-    let deadline = unsafe { core::arch::x86_64::_rdtsc() } + 30_000_000_000;
+    let deadline = rt::rdtsc() + 30_000_000_000;
     loop {
         if u64::from(ARRIVED.load(Ordering::SeqCst)) >= count {
             MET.fetch_add(1, Ordering::SeqCst);
             exit_thread(NtStatus::SUCCESS);
         }
-        // SAFETY: as above.
-        if unsafe { core::arch::x86_64::_rdtsc() } > deadline {
+        if rt::rdtsc() > deadline {
             exit_thread(NtStatus::TIMEOUT);
         }
         core::hint::spin_loop();

@@ -169,10 +169,7 @@ fn release_if_mutant(index: usize) {
 extern "system" fn storm_thread(index: u64) -> ! {
     let mut state = 0x9E37_79B9_7F4A_7C15 ^ (index + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut taken = 0;
-    // SAFETY (both reads): RDTSC has no preconditions.
-    while taken < STORM_ACTIONS
-        || unsafe { core::arch::x86_64::_rdtsc() } < STORM_UNTIL.load(Ordering::Relaxed)
-    {
+    while taken < STORM_ACTIONS || rt::rdtsc() < STORM_UNTIL.load(Ordering::Relaxed) {
         taken += 1;
         let choice = next(&mut state);
         let target = (choice >> 8) as usize % STORM_OBJECTS;
@@ -254,8 +251,7 @@ pub fn storm(t: &mut Tally) {
     // SAFETY: a local of the right type.
     unsafe { rt::syscall::nt_query_architecture_timings(&mut timings) };
     let seconds = STORM_SECONDS.load(Ordering::Relaxed);
-    // SAFETY: RDTSC has no preconditions.
-    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    let start = rt::rdtsc();
     STORM_UNTIL.store(
         start + u64::from(seconds) * 1000 * timings.tsc_khz,
         Ordering::Relaxed,
@@ -275,8 +271,7 @@ pub fn storm(t: &mut Tally) {
         .chunks(abi::dispatcher::MAXIMUM_WAIT_OBJECTS)
         .all(|chunk| wait_multiple(chunk, WAIT_ALL, whole_storm) == NtStatus::SUCCESS);
     t.check("every storm thread ended", ended, &"a wait timed out");
-    // SAFETY: RDTSC has no preconditions.
-    let elapsed_ms = (unsafe { core::arch::x86_64::_rdtsc() } - start) / timings.tsc_khz.max(1);
+    let elapsed_ms = (rt::rdtsc() - start) / timings.tsc_khz.max(1);
     rt::println!(
         "storm: {} actions by {STORM_THREADS} threads in {elapsed_ms} ms",
         STORM_ACTIONS_TAKEN.load(Ordering::Relaxed)

@@ -6,31 +6,10 @@ use abi::memory::{MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE};
 use abi::nt::UnicodeString;
 use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 
-unsafe extern "system" {
-    #[link_name = "NtTerminateProcess"]
-    fn nt_terminate_process(process: u64, exit_status: NtStatus) -> NtStatus;
-    #[link_name = "NtTerminateThread"]
-    fn nt_terminate_thread(thread: u64, exit_status: NtStatus) -> NtStatus;
-    #[link_name = "NtDisplayString"]
-    fn nt_display_string(string: *const UnicodeString) -> NtStatus;
-    #[link_name = "NtAllocateVirtualMemory"]
-    fn nt_allocate_virtual_memory(
-        process: u64,
-        base: *mut u64,
-        zero_bits: u64,
-        size: *mut u64,
-        allocation_type: u32,
-        protect: u32,
-    ) -> NtStatus;
-    #[link_name = "NtProtectVirtualMemory"]
-    fn nt_protect_virtual_memory(
-        process: u64,
-        base: *mut u64,
-        size: *mut u64,
-        new_protect: u32,
-        old_protect: *mut u32,
-    ) -> NtStatus;
-}
+use crate::native::{
+    nt_allocate_virtual_memory, nt_display_string, nt_protect_virtual_memory, nt_terminate_process,
+    nt_terminate_thread,
+};
 
 /// `NtTerminateProcess(NtCurrentProcess(), status)`.
 pub fn terminate_current_process(status: NtStatus) -> ! {

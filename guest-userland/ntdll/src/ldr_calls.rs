@@ -4,85 +4,18 @@
 //! The exports in [`crate::services`] have no signatures, so these name the same symbols.
 
 use abi::NtStatus;
-use abi::access::{MUTANT_ALL_ACCESS, SYNCHRONIZE};
+use abi::access::MUTANT_ALL_ACCESS;
 use abi::dispatcher::Context;
-use abi::file::{
-    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
-};
-use abi::memory::{MEM_RELEASE, PAGE_EXECUTE, PAGE_EXECUTE_WRITECOPY};
-use abi::nt::{ObjectAttributes, UnicodeString};
-use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS, VIEW_SHARE};
+use abi::memory::{MEM_RELEASE, PAGE_EXECUTE_WRITECOPY};
+use abi::nt::UnicodeString;
+use abi::section::VIEW_SHARE;
 use abi::service::CURRENT_PROCESS_HANDLE;
 
-unsafe extern "system" {
-    #[link_name = "NtOpenFile"]
-    fn nt_open_file(
-        handle: *mut u64,
-        desired_access: u32,
-        attributes: *const ObjectAttributes,
-        io_status: *mut IoStatusBlock,
-        share_access: u32,
-        open_options: u32,
-    ) -> NtStatus;
-    #[link_name = "NtCreateSection"]
-    fn nt_create_section(
-        handle: *mut u64,
-        desired_access: u32,
-        attributes: *const ObjectAttributes,
-        maximum_size: *const u64,
-        page_protection: u32,
-        allocation_attributes: u32,
-        file: u64,
-    ) -> NtStatus;
-    #[link_name = "NtMapViewOfSection"]
-    fn nt_map_view_of_section(
-        section: u64,
-        process: u64,
-        base: *mut u64,
-        zero_bits: u64,
-        commit_size: u64,
-        offset: *mut u64,
-        view_size: *mut u64,
-        inherit_disposition: u32,
-        allocation_type: u32,
-        protect: u32,
-    ) -> NtStatus;
-    #[link_name = "NtUnmapViewOfSection"]
-    fn nt_unmap_view_of_section(process: u64, base: u64) -> NtStatus;
-    #[link_name = "NtFreeVirtualMemory"]
-    fn nt_free_virtual_memory(
-        process: u64,
-        base: *mut u64,
-        size: *mut u64,
-        free_type: u32,
-    ) -> NtStatus;
-    #[link_name = "NtClose"]
-    fn nt_close(handle: u64) -> NtStatus;
-    #[link_name = "NtCreateMutant"]
-    fn nt_create_mutant(
-        handle: *mut u64,
-        desired_access: u32,
-        attributes: *const ObjectAttributes,
-        initial_owner: u32,
-    ) -> NtStatus;
-    #[link_name = "NtReleaseMutant"]
-    fn nt_release_mutant(mutant: u64, previous_count: *mut i32) -> NtStatus;
-    #[link_name = "NtWaitForSingleObject"]
-    fn nt_wait_for_single_object(handle: u64, alertable: u32, timeout: *const i64) -> NtStatus;
-    #[link_name = "NtDelayExecution"]
-    fn nt_delay_execution(alertable: u32, interval: *const i64) -> NtStatus;
-    #[link_name = "NtContinue"]
-    fn nt_continue(context: *const Context, test_alert: u32) -> NtStatus;
-}
-
-fn to_result(status: NtStatus) -> Result<(), NtStatus> {
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(status)
-    }
-}
+use crate::native::{
+    create_image_section, nt_close, nt_continue, nt_create_mutant, nt_delay_execution,
+    nt_free_virtual_memory, nt_map_view_of_section, nt_release_mutant, nt_unmap_view_of_section,
+    nt_wait_for_single_object, to_result,
+};
 
 /// Maps the image file at the NT path `path` into this process, where the kernel puts it:
 /// its preferred base when that is free, else anywhere, with its base relocations applied
@@ -95,39 +28,7 @@ pub fn map_image_file(path: &[u16]) -> Result<u64, NtStatus> {
         reserved: 0,
         buffer: path.as_ptr() as u64,
     };
-    let attributes = ObjectAttributes {
-        length: size_of::<ObjectAttributes>() as u32,
-        object_name: &raw const name as u64,
-        ..ObjectAttributes::default()
-    };
-    let mut file = 0;
-    let mut io_status = IoStatusBlock::default();
-    // SAFETY: the handle, attributes, name and status block are locals.
-    to_result(unsafe {
-        nt_open_file(
-            &mut file,
-            SYNCHRONIZE | FILE_EXECUTE,
-            &attributes,
-            &mut io_status,
-            FILE_SHARE_READ | FILE_SHARE_DELETE,
-            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
-        )
-    })?;
-    let mut section = 0;
-    // SAFETY: the handle is a local; no attributes or size.
-    let created = to_result(unsafe {
-        nt_create_section(
-            &mut section,
-            SECTION_ALL_ACCESS,
-            core::ptr::null(),
-            core::ptr::null(),
-            PAGE_EXECUTE,
-            SEC_IMAGE,
-            file,
-        )
-    });
-    close(file);
-    created?;
+    let section = create_image_section(&name)?;
     let mut base = 0;
     let mut view_size = 0;
     // SAFETY: the base and size are locals; no offset.

@@ -17,6 +17,7 @@ pub mod ldr;
 #[path = "../../rt/src/mem.rs"]
 mod mem;
 mod modules;
+mod native;
 pub mod rtl;
 pub mod services;
 

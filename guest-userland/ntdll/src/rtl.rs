@@ -6,7 +6,6 @@
 pub mod heap;
 pub mod peb;
 pub mod process;
-mod services;
 pub mod string;
 pub mod thread;
 

@@ -5,29 +5,18 @@
 //! (`SystemProcessInformation`).
 
 use abi::NtStatus;
-use abi::access::SYNCHRONIZE;
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
 use abi::dispatcher::PROCESS_AFFINITY_MASK_CLASS;
-use abi::file::{
-    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
-};
-use abi::memory::PAGE_EXECUTE;
-use abi::nt::{
-    ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
-    UnicodeString,
-};
+use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
     PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
     SystemProcessInformation,
 };
-use abi::section::{
-    SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
-};
+use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::system_information::{SYSTEM_BASIC_INFORMATION_CLASS, SystemBasicInformation};
 use abi::user_process::{
-    ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
+    INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
 };
 
 use crate::syscall::{
@@ -191,40 +180,7 @@ pub fn create_process_classic(
 
     // The image: its file, then its image section.
     let name = counted(path);
-    let attributes = ObjectAttributes {
-        length: size_of::<ObjectAttributes>() as u32,
-        object_name: &raw const name as u64,
-        ..ObjectAttributes::default()
-    };
-    let mut file = 0;
-    let mut io_status = IoStatusBlock::default();
-    // SAFETY: the handle, attributes, name and status block are locals.
-    to_result(unsafe {
-        nt_open_file(
-            &mut file,
-            SYNCHRONIZE | FILE_EXECUTE,
-            &attributes,
-            &mut io_status,
-            FILE_SHARE_READ | FILE_SHARE_DELETE,
-            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
-        )
-    })?;
-    let mut section = 0;
-    // SAFETY: the handle is a local; no attributes or size.
-    let created = to_result(unsafe {
-        nt_create_section(
-            &mut section,
-            SECTION_ALL_ACCESS,
-            core::ptr::null(),
-            core::ptr::null(),
-            PAGE_EXECUTE,
-            SEC_IMAGE,
-            file,
-        )
-    });
-    // SAFETY: the file handle is this function's and no longer needed.
-    unsafe { nt_close(file) };
-    created?;
+    let section = create_image_section(&name)?;
     let mut image = SectionImageInformation::default();
     // SAFETY: a local of the size passed.
     let queried = to_result(unsafe {
@@ -282,8 +238,16 @@ fn start_classic_process(
     let peb = query_basic_information(process)?.peb_base_address;
     let mut scratch =
         [0u8; size_of::<RtlUserProcessParameters>() + 2 * (MAX_IMAGE_PATH + MAX_COMMAND_LINE) + 4];
-    write_child_parameters(&OwnStubs, process, peb, &mut scratch, path, command, &[])?;
-    let initial_teb = create_classic_stack(&OwnStubs, process, image)?;
+    write_child_parameters(
+        &ServiceStubs,
+        process,
+        peb,
+        &mut scratch,
+        path,
+        command,
+        &[],
+    )?;
+    let initial_teb = create_classic_stack(&ServiceStubs, process, image)?;
     // The initial context: the image's entry point, entered as a call would with the PEB
     // as its argument.
     let context = InitialContext::new(
@@ -311,49 +275,6 @@ fn start_classic_process(
         unsafe { nt_resume_thread(thread, core::ptr::null_mut()) };
     }
     Ok(thread)
-}
-
-/// The classic path's memory services through rt's own stubs.
-struct OwnStubs;
-
-impl ChildMemory for OwnStubs {
-    fn allocate(
-        &self,
-        process: u64,
-        base: u64,
-        size: u64,
-        allocation_type: u32,
-        protect: u32,
-    ) -> Result<u64, NtStatus> {
-        let (mut base, mut size) = (base, size);
-        // SAFETY: the base and size are locals.
-        to_result(unsafe {
-            nt_allocate_virtual_memory(process, &mut base, 0, &mut size, allocation_type, protect)
-        })?;
-        Ok(base)
-    }
-
-    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
-        let (mut base, mut size, mut old) = (base, size, 0);
-        // SAFETY: the base, size and old protection are locals.
-        to_result(unsafe {
-            nt_protect_virtual_memory(process, &mut base, &mut size, protect, &mut old)
-        })
-    }
-
-    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
-        // SAFETY: the bytes are the caller's; the target is memory the classic path
-        // allocated in the child, or its PEB.
-        to_result(unsafe {
-            nt_write_virtual_memory(
-                process,
-                address,
-                bytes.as_ptr(),
-                bytes.len() as u64,
-                core::ptr::null_mut(),
-            )
-        })
-    }
 }
 
 /// The process's `PROCESS_BASIC_INFORMATION`.
@@ -407,6 +328,10 @@ pub fn set_affinity(process: u64, affinity: u64) -> NtStatus {
         )
     }
 }
+
+#[path = "native_steps.rs"]
+mod native_steps;
+use native_steps::{ServiceStubs, create_image_section};
 
 /// Waits for `handle` without a timeout.
 pub fn wait(handle: u64) -> NtStatus {

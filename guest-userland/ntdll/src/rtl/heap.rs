@@ -18,8 +18,8 @@ use talc::base::binning::Binning;
 use talc::source::Source;
 use talc::{TalcLock, lock_api};
 
-use super::services::nt_yield_execution;
 use crate::calls;
+use crate::native::nt_yield_execution;
 
 /// `HEAP_ZERO_MEMORY`: the new block (or a reallocation's new part) is zero-filled.
 pub const HEAP_ZERO_MEMORY: u32 = 0x0000_0008;

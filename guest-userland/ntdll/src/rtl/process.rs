@@ -12,22 +12,12 @@
 //! suspended. The caller resumes the thread.
 
 use abi::NtStatus;
-use abi::access::{PROCESS_ALL_ACCESS, SYNCHRONIZE, THREAD_ALL_ACCESS};
-use abi::file::{
-    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
-};
-use abi::memory::PAGE_EXECUTE;
-use abi::nt::{
-    ClientId, ObjectAttributes, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters,
-    UnicodeString,
-};
+use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
+use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
     PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES, ProcessBasicInformation,
 };
-use abi::section::{
-    SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation,
-};
+use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
     INITIAL_STACK_FRAME, InitialContext, MAX_ENVIRONMENT_UNITS, ParametersLayout,
@@ -36,11 +26,11 @@ use abi::user_process::{
 
 use super::heap::{RtlAllocateHeap, RtlFreeHeap, process_heap_handle};
 use super::peb::RtlGetCurrentPeb;
-use super::services::{
-    Exports, nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_open_file,
+use super::string::units;
+use crate::native::{
+    ServiceStubs, create_image_section, nt_close, nt_create_process_ex, nt_create_thread,
     nt_query_information_process, nt_query_section, nt_terminate_process, to_result,
 };
-use super::string::units;
 
 /// `RtlCreateProcessParameters(ProcessParameters, ImagePathName, DllPath,
 /// CurrentDirectory, CommandLine, Environment, WindowTitle, DesktopInfo, ShellInfo,
@@ -233,43 +223,10 @@ pub unsafe extern "system" fn RtlCreateUserProcess(
     }
 }
 
-/// NtOpenFile of the image `path`, then NtCreateSection(SEC_IMAGE) and NtQuerySection of
-/// it: the section's handle and the image's information.
+/// The image section of the file `path` ([`create_image_section`]) and its image
+/// information (NtQuerySection).
 fn open_image_section(path: &UnicodeString) -> Result<(u64, SectionImageInformation), NtStatus> {
-    let attributes = ObjectAttributes {
-        length: size_of::<ObjectAttributes>() as u32,
-        object_name: path as *const UnicodeString as u64,
-        ..ObjectAttributes::default()
-    };
-    let mut file = 0;
-    let mut io_status = IoStatusBlock::default();
-    // SAFETY: the handle, attributes and status block are locals; the name the caller's.
-    to_result(unsafe {
-        nt_open_file(
-            &mut file,
-            SYNCHRONIZE | FILE_EXECUTE,
-            &attributes,
-            &mut io_status,
-            FILE_SHARE_READ | FILE_SHARE_DELETE,
-            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
-        )
-    })?;
-    let mut section = 0;
-    // SAFETY: the handle is a local; no attributes or size.
-    let created = to_result(unsafe {
-        nt_create_section(
-            &mut section,
-            SECTION_ALL_ACCESS,
-            core::ptr::null(),
-            core::ptr::null(),
-            PAGE_EXECUTE,
-            SEC_IMAGE,
-            file,
-        )
-    });
-    // SAFETY: the file handle is this function's; the section references the file.
-    unsafe { nt_close(file) };
-    created?;
+    let section = create_image_section(path)?;
     let mut image = SectionImageInformation::default();
     // SAFETY: a local of the size passed.
     let queried = to_result(unsafe {
@@ -330,7 +287,7 @@ unsafe fn start_process(
     let peb = query_peb(process)?;
     // SAFETY: the caller vouches for the parameters' strings and environment.
     unsafe { copy_parameters(process, peb, parameters) }?;
-    let initial_teb = create_classic_stack(&Exports, process, image)?;
+    let initial_teb = create_classic_stack(&ServiceStubs, process, image)?;
     // The image's entry point, entered as a call would with the PEB as its argument; the
     // kernel runs the first thread through the loader first, which binds the imports.
     let context = InitialContext::new(
@@ -421,7 +378,7 @@ unsafe fn copy_parameters(
     // SAFETY: the heap gave `layout.total` writable bytes, this function's until freed.
     let block = unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, layout.total) };
     let written = write_child_parameters(
-        &Exports,
+        &ServiceStubs,
         process,
         peb,
         block,

@@ -13,10 +13,11 @@ use abi::nt::ClientId;
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::ChildMemory;
 
-use super::services::{
-    Exports, nt_close, nt_create_thread_ex, nt_free_virtual_memory, nt_query_information_thread,
-};
 use crate::calls;
+use crate::native::{
+    ServiceStubs, nt_close, nt_create_thread_ex, nt_free_virtual_memory,
+    nt_query_information_thread,
+};
 
 /// `PUSER_THREAD_START_ROUTINE`: what a thread of RtlCreateUserThread runs.
 pub type UserThreadStartRoutine = extern "system" fn(parameter: u64) -> NtStatus;
@@ -120,7 +121,7 @@ pub unsafe extern "system" fn RtlCreateUserThread(
 /// Allocates a page in `process` and writes `record` there: its address.
 fn write_start_record(process: u64, record: &StartRecord) -> Result<u64, NtStatus> {
     let size = size_of::<StartRecord>();
-    let base = Exports.allocate(
+    let base = ServiceStubs.allocate(
         process,
         0,
         size as u64,
@@ -129,7 +130,7 @@ fn write_start_record(process: u64, record: &StartRecord) -> Result<u64, NtStatu
     )?;
     // SAFETY: the record is a local of `size` plain bytes (two integers, no padding).
     let bytes = unsafe { core::slice::from_raw_parts((record as *const StartRecord).cast(), size) };
-    if let Err(status) = Exports.write(process, base, bytes) {
+    if let Err(status) = ServiceStubs.write(process, base, bytes) {
         free_memory(process, base);
         return Err(status);
     }

@@ -1,0 +1,102 @@
+//! Steps over the system services that rt and ntdll both take, each through its own
+//! service stubs: this file is a module of rt's `process` and of ntdll's `native`
+//! (`#[path]`), whose `nt_*` functions and `to_result` it calls through `super`.
+
+use abi::NtStatus;
+use abi::access::SYNCHRONIZE;
+use abi::file::{
+    FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
+};
+use abi::memory::PAGE_EXECUTE;
+use abi::nt::{ObjectAttributes, UnicodeString};
+use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS};
+use abi::user_process::ChildMemory;
+
+use super::{
+    nt_allocate_virtual_memory, nt_close, nt_create_section, nt_open_file,
+    nt_protect_virtual_memory, nt_write_virtual_memory, to_result,
+};
+
+/// NtOpenFile of the image file `path` (an NT path), then NtCreateSection(SEC_IMAGE) of
+/// it: the section's handle. The file's is closed again; the section references the file.
+pub fn create_image_section(path: &UnicodeString) -> Result<u64, NtStatus> {
+    let attributes = ObjectAttributes {
+        length: size_of::<ObjectAttributes>() as u32,
+        object_name: path as *const UnicodeString as u64,
+        ..ObjectAttributes::default()
+    };
+    let mut file = 0;
+    let mut io_status = IoStatusBlock::default();
+    // SAFETY: the handle, attributes and status block are locals; the name the caller's.
+    to_result(unsafe {
+        nt_open_file(
+            &mut file,
+            SYNCHRONIZE | FILE_EXECUTE,
+            &attributes,
+            &mut io_status,
+            FILE_SHARE_READ | FILE_SHARE_DELETE,
+            FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE,
+        )
+    })?;
+    let mut section = 0;
+    // SAFETY: the handle is a local; no attributes or size.
+    let created = to_result(unsafe {
+        nt_create_section(
+            &mut section,
+            SECTION_ALL_ACCESS,
+            core::ptr::null(),
+            core::ptr::null(),
+            PAGE_EXECUTE,
+            SEC_IMAGE,
+            file,
+        )
+    });
+    // SAFETY: the file handle is this function's and no longer needed.
+    unsafe { nt_close(file) };
+    created.map(|()| section)
+}
+
+/// The memory services on another process (or this one) through the stubs: what the
+/// classic path's shared steps (`abi::user_process`) and thread creation call.
+pub struct ServiceStubs;
+
+impl ChildMemory for ServiceStubs {
+    fn allocate(
+        &self,
+        process: u64,
+        base: u64,
+        size: u64,
+        allocation_type: u32,
+        protect: u32,
+    ) -> Result<u64, NtStatus> {
+        let (mut base, mut size) = (base, size);
+        // SAFETY: the base and size are locals.
+        to_result(unsafe {
+            nt_allocate_virtual_memory(process, &mut base, 0, &mut size, allocation_type, protect)
+        })?;
+        Ok(base)
+    }
+
+    fn protect(&self, process: u64, base: u64, size: u64, protect: u32) -> Result<(), NtStatus> {
+        let (mut base, mut size, mut old) = (base, size, 0);
+        // SAFETY: the base, size and old protection are locals.
+        to_result(unsafe {
+            nt_protect_virtual_memory(process, &mut base, &mut size, protect, &mut old)
+        })
+    }
+
+    fn write(&self, process: u64, address: u64, bytes: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: the bytes are the caller's; the target is memory the caller allocated
+        // in the process, or its PEB.
+        to_result(unsafe {
+            nt_write_virtual_memory(
+                process,
+                address,
+                bytes.as_ptr(),
+                bytes.len() as u64,
+                core::ptr::null_mut(),
+            )
+        })
+    }
+}

@@ -4,17 +4,20 @@
 
 use abi::NtStatus;
 use abi::access::SYNCHRONIZE;
+use abi::access::THREAD_ALL_ACCESS;
 use abi::file::{
     FILE_EXECUTE, FILE_NON_DIRECTORY_FILE, FILE_SHARE_DELETE, FILE_SHARE_READ,
     FILE_SYNCHRONOUS_IO_NONALERT, IoStatusBlock,
 };
 use abi::memory::PAGE_EXECUTE;
+use abi::nt::ClientId;
 use abi::nt::{ObjectAttributes, UnicodeString};
+use abi::section::SectionImageInformation;
 use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS};
-use abi::user_process::ChildMemory;
+use abi::user_process::{ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack};
 
 use super::{
-    nt_allocate_virtual_memory, nt_close, nt_create_section, nt_open_file,
+    nt_allocate_virtual_memory, nt_close, nt_create_section, nt_create_thread, nt_open_file,
     nt_protect_virtual_memory, nt_write_virtual_memory, to_result,
 };
 
@@ -55,6 +58,39 @@ pub fn create_image_section(path: &UnicodeString) -> Result<u64, NtStatus> {
     // SAFETY: the file handle is this function's and no longer needed.
     unsafe { nt_close(file) };
     created.map(|()| section)
+}
+
+/// The classic path's first thread of `process`, whose PEB is at `peb`: a stack as the
+/// image asks, and an initial context entering the image's entry point as a call would,
+/// with the PEB as its argument (the kernel starts it in the loader first); created
+/// suspended. Its handle and client ID.
+pub fn create_first_thread(
+    process: u64,
+    image: &SectionImageInformation,
+    peb: u64,
+) -> Result<(u64, ClientId), NtStatus> {
+    let initial_teb = create_classic_stack(&ServiceStubs, process, image)?;
+    let context = InitialContext::new(
+        image.transfer_address,
+        initial_teb.stack_base - INITIAL_STACK_FRAME,
+        peb,
+    );
+    let mut thread = 0;
+    let mut client_id = ClientId::default();
+    // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.
+    to_result(unsafe {
+        nt_create_thread(
+            &mut thread,
+            THREAD_ALL_ACCESS,
+            core::ptr::null(),
+            process,
+            &mut client_id,
+            context.0.as_ptr(),
+            &initial_teb,
+            1,
+        )
+    })?;
+    Ok((thread, client_id))
 }
 
 /// The memory services on another process (or this one) through the stubs: what the

@@ -7,7 +7,7 @@
 use abi::NtStatus;
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
 use abi::dispatcher::PROCESS_AFFINITY_MASK_CLASS;
-use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
+use abi::nt::{PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
     PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
     SystemProcessInformation,
@@ -15,9 +15,7 @@ use abi::process::{
 use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::system_information::{SYSTEM_BASIC_INFORMATION_CLASS, SystemBasicInformation};
-use abi::user_process::{
-    INITIAL_STACK_FRAME, InitialContext, create_classic_stack, write_child_parameters,
-};
+use abi::user_process::write_child_parameters;
 
 use crate::syscall::{
     nt_allocate_virtual_memory, nt_close, nt_create_process_ex, nt_create_section,
@@ -247,29 +245,7 @@ fn start_classic_process(
         command,
         &[],
     )?;
-    let initial_teb = create_classic_stack(&ServiceStubs, process, image)?;
-    // The initial context: the image's entry point, entered as a call would with the PEB
-    // as its argument.
-    let context = InitialContext::new(
-        image.transfer_address,
-        initial_teb.stack_base - INITIAL_STACK_FRAME,
-        peb,
-    );
-    let mut thread = 0;
-    let mut client_id = ClientId::default();
-    // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.
-    to_result(unsafe {
-        nt_create_thread(
-            &mut thread,
-            THREAD_ALL_ACCESS,
-            core::ptr::null(),
-            process,
-            &mut client_id,
-            context.0.as_ptr(),
-            &initial_teb,
-            1,
-        )
-    })?;
+    let (thread, _) = create_first_thread(process, image, peb)?;
     if !suspended {
         // SAFETY: the thread is this function's, created suspended.
         unsafe { nt_resume_thread(thread, core::ptr::null_mut()) };
@@ -331,7 +307,7 @@ pub fn set_affinity(process: u64, affinity: u64) -> NtStatus {
 
 #[path = "native_steps.rs"]
 mod native_steps;
-use native_steps::{ServiceStubs, create_image_section};
+use native_steps::{ServiceStubs, create_first_thread, create_image_section};
 
 /// Waits for `handle` without a timeout.
 pub fn wait(handle: u64) -> NtStatus {

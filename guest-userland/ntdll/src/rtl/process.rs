@@ -12,7 +12,7 @@
 //! suspended. The caller resumes the thread.
 
 use abi::NtStatus;
-use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
+use abi::access::PROCESS_ALL_ACCESS;
 use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
 use abi::process::{
     PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES, ProcessBasicInformation,
@@ -20,15 +20,15 @@ use abi::process::{
 use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
-    INITIAL_STACK_FRAME, InitialContext, MAX_ENVIRONMENT_UNITS, ParametersLayout,
-    RtlUserProcessInformation, create_classic_stack, write_child_parameters, write_parameters,
+    MAX_ENVIRONMENT_UNITS, ParametersLayout, RtlUserProcessInformation, write_child_parameters,
+    write_parameters,
 };
 
 use super::heap::{RtlAllocateHeap, RtlFreeHeap, process_heap_handle};
 use super::peb::RtlGetCurrentPeb;
 use super::string::units;
 use crate::native::{
-    ServiceStubs, create_image_section, nt_close, nt_create_process_ex, nt_create_thread,
+    ServiceStubs, create_first_thread, create_image_section, nt_close, nt_create_process_ex,
     nt_query_information_process, nt_query_section, nt_terminate_process, to_result,
 };
 
@@ -287,30 +287,7 @@ unsafe fn start_process(
     let peb = query_peb(process)?;
     // SAFETY: the caller vouches for the parameters' strings and environment.
     unsafe { copy_parameters(process, peb, parameters) }?;
-    let initial_teb = create_classic_stack(&ServiceStubs, process, image)?;
-    // The image's entry point, entered as a call would with the PEB as its argument; the
-    // kernel runs the first thread through the loader first, which binds the imports.
-    let context = InitialContext::new(
-        image.transfer_address,
-        initial_teb.stack_base - INITIAL_STACK_FRAME,
-        peb,
-    );
-    let mut thread = 0;
-    let mut client_id = ClientId::default();
-    // SAFETY: the handle, client ID, context and INITIAL_TEB are locals.
-    to_result(unsafe {
-        nt_create_thread(
-            &mut thread,
-            THREAD_ALL_ACCESS,
-            core::ptr::null(),
-            process,
-            &mut client_id,
-            context.0.as_ptr(),
-            &initial_teb,
-            1,
-        )
-    })?;
-    Ok((thread, client_id))
+    create_first_thread(process, image, peb)
 }
 
 /// The PEB's address in `process`.

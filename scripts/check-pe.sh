@@ -95,7 +95,7 @@ rtl=(RtlInitUnicodeString RtlCopyUnicodeString RtlEqualUnicodeString RtlAppendUn
     RtlCreateProcessParameters RtlDestroyProcessParameters RtlCreateUserProcess
     RtlCreateUserThread RtlExitUserThread RtlExitUserProcess RtlGetCurrentPeb
     RtlAllocateHeap RtlFreeHeap RtlReAllocateHeap RtlSizeHeap)
-for name in "${services[@]}" LdrInitializeThunk LdrLoadDll LdrUnloadDll LdrGetDllHandle \
+for name in "${services[@]}" LdrInitializeThunk KiUserApcDispatcher LdrLoadDll LdrUnloadDll LdrGetDllHandle \
     LdrGetProcedureAddress LdrDisableThreadCalloutsForDll LdrShutdownThread LdrShutdownProcess \
     "${rtl[@]}"; do
     grep -qx "$name" <<<"$exports" || problems+=("no export $name")

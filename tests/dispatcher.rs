@@ -271,7 +271,8 @@ fn user_apcs_run_in_order_at_alertable_waits() {
     assert_synctest(
         "apc",
         &[
-            "queue before a dispatcher is registered",
+            "queue with ntdll's dispatcher",
+            "through KiUserApcDispatcher",
             "queued APCs do not run by themselves",
             "a non-alertable wait ignores them",
             "an alertable delay returns STATUS_USER_APC",

@@ -125,6 +125,23 @@ pub const THREAD_BASE_PRIORITY_LOWRT: i32 = 15;
 /// `THREAD_BASE_PRIORITY_IDLE`: the bottom of the class's range (1, or 16 for Realtime).
 pub const THREAD_BASE_PRIORITY_IDLE: i32 = -15;
 
+/// The user APC dispatcher's instructions (`KiUserApcDispatcher`), which rt's and
+/// ntdll.dll's share: entered with `rsp` at the `CONTEXT` of the interrupted state (16-byte
+/// aligned), holding the APC's arguments in `P1Home`-`P3Home` and its routine in `P4Home`,
+/// it calls the routine, then `NtContinue(Context, TRUE)`, which runs the next queued APC
+/// or resumes the interrupted state; should NtContinue refuse the context, the process
+/// ends with its status. Operands: `p1`-`p4` (the home slots' offsets in [`Context`]),
+/// `current_process`, and `nt_continue` and `nt_terminate_process` (the callers' stubs).
+#[macro_export]
+macro_rules! user_apc_dispatcher_body {
+    () => {
+        "mov rcx, [rsp + {p1}]\nmov rdx, [rsp + {p2}]\nmov r8, [rsp + {p3}]\n\
+         mov rax, [rsp + {p4}]\nmov rbx, rsp\nsub rsp, 32\ncall rax\nmov rcx, rbx\n\
+         mov edx, 1\ncall {nt_continue}\nmov edx, eax\nmov rcx, {current_process}\n\
+         call {nt_terminate_process}\nud2"
+    };
+}
+
 /// `PROCESSINFOCLASS` ProcessBasePriority: the process's base priority (a `KPRIORITY`).
 pub const PROCESS_BASE_PRIORITY_CLASS: u32 = 5;
 /// `PROCESSINFOCLASS` ProcessAffinityMask: the processors the process's threads may run on

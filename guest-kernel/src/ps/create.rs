@@ -143,7 +143,7 @@ pub fn create_process(
         },
     )?;
     // PspMapSystemDll: ntdll after the executable, whose loader every thread starts in.
-    system_dll::map_system_dll(&mut space)?;
+    system_dll::map_system_dll(&mut space, &process.pcb)?;
     let image = ImageView {
         base: view.base,
         entry_point: view.entry_point,

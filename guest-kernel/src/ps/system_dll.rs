@@ -1,11 +1,12 @@
 //! The system DLL (`PspSystemDll`): ntdll.dll's image section, created once at boot, mapped
 //! at its preferred base into every new user process right after the executable
-//! (`PspMapSystemDll`), and where in it every new thread starts: ntdll's user-mode loader,
-//! `LdrInitializeThunk(Context)`, reached as NT reaches it through the initial user APC of
-//! PspUserThreadStartup ([`initial_loader_context`]). The loader initializes the process
-//! (first thread) or the thread (DLL_THREAD_ATTACH), then continues to the thread's own
-//! initial context with NtContinue. A boot image without ntdll.dll runs processes without
-//! it, entering the executable directly.
+//! (`PspMapSystemDll`), its `KiUserApcDispatcher` every such process's user APC
+//! dispatcher, and where every new thread starts: the initial user APC of
+//! PspUserThreadStartup ([`initial_loader_context`]), which that dispatcher runs, calls
+//! ntdll's user-mode loader, `LdrInitializeThunk(Context)`. The loader initializes the
+//! process (first thread) or the thread (DLL_THREAD_ATTACH); the dispatcher then continues
+//! to the thread's own initial context with NtContinue. A boot image without ntdll.dll
+//! runs processes without it, entering the executable directly.
 //!
 //! ntdll is at the same address in every process (its preferred base; a process whose
 //! executable covers that range cannot be created, STATUS_CONFLICTING_ADDRESSES), so
@@ -21,6 +22,7 @@ use spin::Once;
 
 use crate::arch::user::{UserContext, copy_to_user};
 use crate::io;
+use crate::ke::thread::KProcess;
 use crate::kprintln;
 use crate::mm::AddressSpace;
 use crate::mm::section::{Section, ViewRequest};
@@ -28,8 +30,10 @@ use crate::ob::Object;
 
 /// Where the boot image holds the system DLL.
 const SYSTEM_DLL_PATH: &str = "\\SystemRoot\\System32\\ntdll.dll";
-/// The export every thread starts at.
+/// The routine of every thread's first user APC.
 const LOADER_ENTRY: &[u8] = b"LdrInitializeThunk";
+/// The user APC dispatcher of every process with the system DLL.
+const USER_APC_DISPATCHER: &[u8] = b"KiUserApcDispatcher";
 
 /// The mapped-everywhere system DLL.
 struct SystemDll {
@@ -39,6 +43,8 @@ struct SystemDll {
     base: u64,
     /// The address of `LdrInitializeThunk` in every view.
     loader_entry: u64,
+    /// The address of `KiUserApcDispatcher` in every view.
+    user_apc_dispatcher: u64,
 }
 
 /// `PspSystemDll`: set once by [`init`]; None when the boot image has no usable ntdll.dll.
@@ -58,7 +64,8 @@ pub fn init() {
 }
 
 /// Opens ntdll.dll, creates its image section (which validates it) and finds
-/// `LdrInitializeThunk` in its export directory (STATUS_ENTRYPOINT_NOT_FOUND without it).
+/// `LdrInitializeThunk` and `KiUserApcDispatcher` in its export directory
+/// (STATUS_ENTRYPOINT_NOT_FOUND without them: `PspLookupSystemDllEntryPoint`).
 fn load() -> Result<SystemDll, NtStatus> {
     let file = io::file::open(SYSTEM_DLL_PATH)?;
     let section = Object::create(Section::create_image(&file)?);
@@ -68,25 +75,31 @@ fn load() -> Result<SystemDll, NtStatus> {
         .export_table()
         .map_err(|_| NtStatus::INVALID_IMAGE_FORMAT)?
         .ok_or(NtStatus::ENTRYPOINT_NOT_FOUND)?;
-    let loader_rva = exports
-        .name_iter()
-        .find(|(name, _)| exports.name_from_pointer(*name).ok() == Some(LOADER_ENTRY))
-        .and_then(|(_, index)| exports.address_by_index(index).ok())
-        .filter(|rva| *rva != 0 && !exports.is_forward(*rva))
-        .ok_or(NtStatus::ENTRYPOINT_NOT_FOUND)?;
+    let entry_point = |wanted: &[u8]| {
+        exports
+            .name_iter()
+            .find(|(name, _)| exports.name_from_pointer(*name).ok() == Some(wanted))
+            .and_then(|(_, index)| exports.address_by_index(index).ok())
+            .filter(|rva| *rva != 0 && !exports.is_forward(*rva))
+            .map(|rva| base + u64::from(rva))
+            .ok_or(NtStatus::ENTRYPOINT_NOT_FOUND)
+    };
     Ok(SystemDll {
         section,
         base,
-        loader_entry: base + u64::from(loader_rva),
+        loader_entry: entry_point(LOADER_ENTRY)?,
+        user_apc_dispatcher: entry_point(USER_APC_DISPATCHER)?,
     })
 }
 
-/// `PspMapSystemDll`: maps ntdll into `space` at its preferred base; nothing when there is
+/// `PspMapSystemDll`: maps ntdll into `space` at its preferred base, and makes its
+/// `KiUserApcDispatcher` the user APC dispatcher of `pcb`'s process; nothing when there is
 /// no system DLL.
-pub fn map_system_dll(space: &mut AddressSpace) -> Result<(), NtStatus> {
+pub fn map_system_dll(space: &mut AddressSpace, pcb: &KProcess) -> Result<(), NtStatus> {
     let Some(dll) = system_dll() else {
         return Ok(());
     };
+    pcb.set_user_apc_dispatcher(dll.user_apc_dispatcher);
     dll.section.map_view(
         space,
         ViewRequest {
@@ -105,27 +118,20 @@ fn system_dll() -> Option<&'static SystemDll> {
 }
 
 /// The user state of the initial APC for `LdrInitializeThunk` (`KiInitializeUserApc`), for
-/// the current thread entering user mode for the first time: its initial context goes on
-/// its user stack as a `CONTEXT` (rip, rsp and rcx as `initial` has them, the other
-/// registers zero), and the thread starts at `LdrInitializeThunk` with `rcx` at that
-/// `CONTEXT` and `rsp` just below it, as after a call (the `CONTEXT`'s `P1Home`-`P4Home`
-/// are the home slots). Every process created from an image has ntdll mapped, so every
-/// user thread goes this way. Without a system DLL, or when the stack cannot take the
-/// `CONTEXT` (a creator's bad stack, where the thread would fault at once anyway), the
-/// thread starts at `initial` itself.
-pub fn initial_loader_context(initial: UserContext) -> UserContext {
-    let Some(dll) = system_dll() else {
+/// the current thread entering user mode for the first time: as `apc::deliver_user_apc`
+/// delivers a user APC, its initial context goes on its user stack as a `CONTEXT` (rip,
+/// rsp and rcx as `initial` has them, the other registers zero) with the APC in its home
+/// slots (`LdrInitializeThunk(Context, 0, 0)`), and the thread starts in its process's
+/// user APC dispatcher with `rsp` at that `CONTEXT`. The dispatcher calls the loader, then
+/// `NtContinue(Context)`. Every process created from an image has ntdll mapped, so every
+/// user thread goes this way. Without a system DLL or a dispatcher, or when the stack
+/// cannot take the `CONTEXT` (a creator's bad stack, where the thread would fault at once
+/// anyway), the thread starts at `initial` itself.
+pub fn initial_loader_context(initial: UserContext, dispatcher: u64) -> UserContext {
+    let Some(dll) = system_dll().filter(|_| dispatcher != 0) else {
         return initial;
     };
-    let context = Context {
-        context_flags: CONTEXT_CONTROL | CONTEXT_INTEGER,
-        rip: initial.entry,
-        rsp: initial.stack,
-        rcx: initial.argument,
-        ..Context::ZERO
-    };
-    // Below the lowest user address the copy would fail anyway; above it, the slot for
-    // the return address below the CONTEXT exists.
+    // Below the lowest user address the copy would fail anyway.
     let Some(address) = initial
         .stack
         .checked_sub(size_of::<Context>() as u64)
@@ -133,6 +139,15 @@ pub fn initial_loader_context(initial: UserContext) -> UserContext {
         .filter(|address| *address >= MM_LOWEST_USER_ADDRESS)
     else {
         return initial;
+    };
+    let context = Context {
+        context_flags: CONTEXT_CONTROL | CONTEXT_INTEGER,
+        p1_home: address,
+        p4_home: dll.loader_entry,
+        rip: initial.entry,
+        rsp: initial.stack,
+        rcx: initial.argument,
+        ..Context::ZERO
     };
     // SAFETY: `Context` is plain integers without padding (pinned by `abi`'s assertions).
     let bytes = unsafe {
@@ -142,9 +157,9 @@ pub fn initial_loader_context(initial: UserContext) -> UserContext {
         return initial;
     }
     UserContext {
-        entry: dll.loader_entry,
-        stack: address - 8,
-        argument: address,
+        entry: dispatcher,
+        stack: address,
+        argument: 0,
         teb: initial.teb,
     }
 }

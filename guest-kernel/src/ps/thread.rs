@@ -281,8 +281,10 @@ pub fn user_thread_startup() -> ! {
     // Nothing on this stack may hold a reference: the stack is never unwound.
     drop(thread);
     ke::dispatcher::exit_dispatch(true);
-    // The initial user APC: the thread enters ntdll's loader, which continues to `context`.
-    let context = system_dll::initial_loader_context(context);
+    // The initial user APC: the process's dispatcher runs ntdll's loader, then continues to
+    // `context`. Read now: the thread may have waited above while the process changed it.
+    let dispatcher = current_thread().process().pcb.user_apc_dispatcher();
+    let context = system_dll::initial_loader_context(context, dispatcher);
     arch::user::enter_user_mode(context, kernel_stack_top)
 }
 

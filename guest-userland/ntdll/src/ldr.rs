@@ -28,7 +28,7 @@ use abi::nt::{
 use crate::image::{Image, MAX_NAME};
 use crate::ldr_lock::{self, LoaderLock};
 use crate::load::{self, LoadKind};
-use crate::{calls, ldr_calls, modules};
+use crate::{calls, modules};
 
 unsafe extern "C" {
     /// The linker's symbol at ntdll's own image base (its DOS header).
@@ -40,13 +40,11 @@ unsafe extern "C" {
 /// are none skips the loader lock: a process without DLLs of its own pays nothing.
 static ATTACHED_DLLS: AtomicU32 = AtomicU32::new(0);
 
-/// The thread's first instructions in a process with ntdll: initializes the process or
-/// the thread, then continues to `context`, the thread's initial context.
-///
-/// # Safety
-/// Only the kernel enters it, with `context` on the new thread's stack.
+/// The routine of every thread's first user APC in a process with ntdll, which
+/// `KiUserApcDispatcher` calls before it continues to the thread's initial context
+/// (`_context`): initializes the process, or the thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn LdrInitializeThunk(context: *mut Context) -> ! {
+pub extern "system" fn LdrInitializeThunk(_context: *mut Context, _: u64, _: u64) {
     let peb = current_peb();
     if ldr_lock::claim_process_initialization(peb) {
         match initialize_process(peb) {
@@ -56,9 +54,6 @@ pub unsafe extern "system" fn LdrInitializeThunk(context: *mut Context) -> ! {
     } else {
         initialize_thread();
     }
-    // Only a context the kernel refuses comes back; the thread cannot go on.
-    let status = ldr_calls::continue_to(context);
-    calls::terminate_current_thread(status)
 }
 
 /// `LdrpInitializeProcess`: the executable and ntdll in `PEB.Ldr`; the executable's

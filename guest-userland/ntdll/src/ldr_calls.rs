@@ -1,20 +1,18 @@
-//! The system services the DLL loader calls, typed: mapping an image file
-//! (NtOpenFile, NtCreateSection, NtMapViewOfSection), unmapping it, the loader lock (a
-//! mutant), the wait for another thread's process initialization and the final NtContinue.
-//! The exports in [`crate::services`] have no signatures, so these name the same symbols.
+//! What the DLL loader asks of the system: mapping an image file (NtOpenFile,
+//! NtCreateSection, NtMapViewOfSection), unmapping it, the loader lock (a mutant) and the
+//! wait for another thread's process initialization, over [`crate::native`]'s services.
 
 use abi::NtStatus;
 use abi::access::MUTANT_ALL_ACCESS;
-use abi::dispatcher::Context;
 use abi::memory::{MEM_RELEASE, PAGE_EXECUTE_WRITECOPY};
 use abi::nt::UnicodeString;
 use abi::section::VIEW_SHARE;
 use abi::service::CURRENT_PROCESS_HANDLE;
 
 use crate::native::{
-    create_image_section, nt_close, nt_continue, nt_create_mutant, nt_delay_execution,
-    nt_free_virtual_memory, nt_map_view_of_section, nt_release_mutant, nt_unmap_view_of_section,
-    nt_wait_for_single_object, to_result,
+    create_image_section, nt_close, nt_create_mutant, nt_delay_execution, nt_free_virtual_memory,
+    nt_map_view_of_section, nt_release_mutant, nt_unmap_view_of_section, nt_wait_for_single_object,
+    to_result,
 };
 
 /// Maps the image file at the NT path `path` into this process, where the kernel puts it:
@@ -99,11 +97,4 @@ pub fn delay_a_tick() {
     const ONE_TICK: i64 = -100_000;
     // SAFETY: the interval is a local, relative (negative) in 100 ns units.
     unsafe { nt_delay_execution(0, &ONE_TICK) };
-}
-
-/// `NtContinue(context, FALSE)`: the thread continues at `context`. Returns only when the
-/// context is refused, with the status.
-pub fn continue_to(context: *const Context) -> NtStatus {
-    // SAFETY: the kernel wrote the context on this thread's stack; it is read once.
-    unsafe { nt_continue(context, 0) }
 }

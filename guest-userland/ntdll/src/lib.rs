@@ -11,6 +11,7 @@
 #![cfg(not(test))]
 #![no_std]
 
+mod apc;
 mod calls;
 pub mod ldr;
 // The routines the compiler calls, shared with rt (exported, as NT's ntdll exports them).

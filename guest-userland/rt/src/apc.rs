@@ -10,29 +10,11 @@ use abi::service::CURRENT_PROCESS_HANDLE;
 use crate::NtStatus;
 use crate::syscall::{nt_continue, nt_set_information_process, nt_terminate_process};
 
-/// Entered with `rsp` at the `CONTEXT` of the interrupted state (16-byte aligned), holding
-/// the APC's arguments in `P1Home`-`P3Home` and its routine in `P4Home`: calls the routine,
-/// then `NtContinue(Context, TRUE)`, which runs the next queued APC or resumes the
-/// interrupted state. Should NtContinue refuse the context, the process ends with its
-/// status.
+/// `abi::user_apc_dispatcher_body!` over rt's own stubs.
 #[unsafe(naked)]
 unsafe extern "C" fn user_apc_dispatcher() -> ! {
     core::arch::naked_asm!(
-        "mov rcx, [rsp + {p1}]",
-        "mov rdx, [rsp + {p2}]",
-        "mov r8, [rsp + {p3}]",
-        "mov rax, [rsp + {p4}]",
-        // rbx is callee-saved: it keeps the context across the routine.
-        "mov rbx, rsp",
-        "sub rsp, 32",
-        "call rax",
-        "mov rcx, rbx",
-        "mov edx, 1",
-        "call {nt_continue}",
-        "mov edx, eax",
-        "mov rcx, {current_process}",
-        "call {nt_terminate_process}",
-        "ud2",
+        abi::user_apc_dispatcher_body!(),
         p1 = const offset_of!(Context, p1_home),
         p2 = const offset_of!(Context, p2_home),
         p3 = const offset_of!(Context, p3_home),

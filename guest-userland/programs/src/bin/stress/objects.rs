@@ -144,9 +144,11 @@ pub(super) fn apcs(worker: &mut Worker) {
     close(never);
 }
 
-/// Waits alertably on `objects[0]`, which nobody sets; must end with STATUS_ALERTED.
+/// Says it has started (`progress`), then waits alertably on `objects[0]`, which nobody
+/// sets; must end with STATUS_ALERTED.
 pub(super) extern "system" fn alert_waiter(argument: u64) -> ! {
     let (job, tag) = unpack(argument);
+    job.progress.store(1, Ordering::SeqCst);
     let status = wait_timeout(
         job.objects[0].load(Ordering::Relaxed),
         true,
@@ -159,7 +161,9 @@ pub(super) extern "system" fn alert_waiter(argument: u64) -> ! {
     exit_thread(NtStatus(THREAD_EXIT + tag))
 }
 
-/// Alerts a thread before or while it waits alertably.
+/// Alerts a thread before or while it waits alertably, once it has started: as on NT, a
+/// new thread's first user APC (the loader's) ends with NtContinue(TestAlert = TRUE),
+/// which takes an alert that came before.
 pub(super) fn alert(worker: &mut Worker) {
     let tag = worker.tag();
     let never = match create_event(NOTIFICATION_EVENT, false) {
@@ -170,7 +174,13 @@ pub(super) fn alert(worker: &mut Worker) {
         }
     };
     worker.job().objects[0].store(never, Ordering::Relaxed);
+    worker.job().progress.store(0, Ordering::SeqCst);
     if let Some(thread) = worker.spawn(alert_waiter, tag, false) {
+        let mut waited_ms = 0;
+        while worker.job().progress.load(Ordering::SeqCst) == 0 && waited_ms < SAFETY_MS {
+            delay(false, -MS);
+            waited_ms += 1;
+        }
         worker.maybe_pause();
         // SAFETY: this program's own thread.
         let status = unsafe { nt_alert_thread(thread) };

@@ -98,13 +98,25 @@ extern "system" fn alertable_worker(event: u64) -> ! {
 
 pub fn apc(t: &mut Tally) {
     let me = CURRENT_THREAD_HANDLE;
+    // ntdll's KiUserApcDispatcher serves every process ntdll is mapped into from its start.
+    clear_log();
     t.status(
-        "queue before a dispatcher is registered",
+        "queue with ntdll's dispatcher",
         queue(me, 1),
-        NtStatus::NOT_SUPPORTED,
+        NtStatus::SUCCESS,
     );
     t.status(
-        "register the APC dispatcher",
+        "an alertable delay runs it",
+        delay(true, -5000 * MS),
+        NtStatus::USER_APC,
+    );
+    t.value(
+        "through KiUserApcDispatcher",
+        LOG[0].load(Ordering::Relaxed),
+        1,
+    );
+    t.status(
+        "register rt's dispatcher in its place",
         rt::apc::register_dispatcher(),
         NtStatus::SUCCESS,
     );

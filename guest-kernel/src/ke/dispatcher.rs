@@ -510,6 +510,9 @@ pub extern "C" fn thread_startup() -> ! {
     ps::user_thread_startup()
 }
 
+/// Timed waits the dispatcher has room for from the start.
+const TIMED_WAITS_RESERVED: usize = 16;
+
 /// Size of an application processor's first stack, which its idle thread keeps.
 const IDLE_STACK_SIZE: usize = 16 * 1024;
 
@@ -524,10 +527,13 @@ pub fn start_processors(count: u32) {
     let count = count.clamp(1, MAX_PROCESSORS as u32);
     ACTIVE_PROCESSORS.store(u64::MAX >> (64 - count), Ordering::Relaxed);
     {
+        // Storage every run needs, taken now: what the pool holds must not depend on
+        // whether a processor or a timed wait has been used yet (programs compare it).
         let mut db = lock();
         for (_, queues) in db.all_ready_queues() {
             queues.reserve();
         }
+        db.timers.reserve(TIMED_WAITS_RESERVED);
     }
     let layout = Layout::from_size_align(IDLE_STACK_SIZE, 16).expect("a valid stack layout");
     for index in 1..count {

@@ -539,7 +539,19 @@ mod tests {
         let entry = u64::from_le_bytes(elf[24..32].try_into().unwrap());
         assert_eq!(entry, TINY_BASE + TINY_HEADERS as u64);
         let binary = TinyBinary::write().unwrap();
-        let status = std::process::Command::new(binary.path()).status().unwrap();
+        // Another test's fork may still hold the file open for writing (ETXTBSY), as the
+        // spawns in `process_create_exit` allow for.
+        let status = (0..MAX_BUSY_RETRIES)
+            .find_map(
+                |_| match std::process::Command::new(binary.path()).status() {
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        None
+                    }
+                    result => Some(result.unwrap()),
+                },
+            )
+            .expect("the binary stays busy");
         assert_eq!(status.code(), Some(0));
     }
 }

@@ -444,6 +444,7 @@ fn processors_run_at_once_and_a_spinner_does_not_wedge_them(cpus: u32) {
         "a child process spins at priority 31",
         "the spinning child ends, terminated from another processor",
         "ProcessAffinityMask with an inactive processor",
+        "a page freed on one processor faults at once on another that reads it",
     ] {
         assert!(
             console.contains(&format!("ok: {line}\n")),
@@ -497,6 +498,25 @@ fn a_storm_of_threads_ends_with_every_thread_accounted_for() {
 #[test]
 fn a_storm_of_threads_on_four_processors_ends_with_every_thread_accounted_for() {
     a_storm_of_three_seconds(4);
+}
+
+#[test]
+fn the_processor_childrens_bad_arguments_are_refused() {
+    for arguments in [
+        &["synctest", "reader"][..],
+        &["synctest", "reader", "64"],
+        // One processor: no other to read from.
+        &["synctest", "reader", "0"],
+        &["synctest", "spin"],
+    ] {
+        let outcome = boot(arguments);
+        assert_eq!(
+            outcome.exit,
+            GuestExit::Exited(NtStatus::INVALID_PARAMETER),
+            "{arguments:?}:\n{}",
+            outcome.console_text()
+        );
+    }
 }
 
 #[test]

@@ -23,7 +23,8 @@
 //! - `processors`: the active processors, affinity of threads and of the process, threads
 //!   running on several processors at once, and a priority-31 thread spinning on one
 //!   processor (in this process and in a child, `synctest spin MASK`) while the others go
-//!   on and end it.
+//!   on and end it, and a page freed on one processor while another reads it (a child,
+//!   `synctest reader PROCESSOR`).
 //!
 //! `priority`, `boost` and `starvation` check what one processor does: with several, they
 //! first keep the process on processor 0.
@@ -82,6 +83,7 @@ const SUBCOMMANDS: [Subcommand; 13] = [
 fn main(args: &Args) -> NtStatus {
     match args.get(1) {
         Some("spin") => return processors::spin(args.get(2).and_then(rt::parse_u32)),
+        Some("reader") => return processors::reader(args.get(2).and_then(rt::parse_u32)),
         Some("storm") => {
             if let Some(seconds) = args.get(2) {
                 let Some(seconds) = rt::parse_u32(seconds).filter(|&seconds| seconds <= 600) else {

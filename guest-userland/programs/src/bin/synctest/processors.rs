@@ -186,12 +186,19 @@ pub fn processors(t: &mut Tally) {
     bad_affinities(t, active);
 }
 
-fn pinned_threads_run_only_where_pinned(t: &mut Tally, count: u32) {
+/// A thread pinned to each of the `count` processors, running `start(argument(processor))`
+/// at priority 8; 0 where one could not be started.
+fn one_per_processor(start: StartRoutine, count: u32, argument: impl Fn(u32) -> u64) -> [u64; 64] {
     let mut threads = [0u64; 64];
     for processor in 0..count {
         threads[processor as usize] =
-            start_pinned(sample_processor, u64::from(processor), 1 << processor, 8).unwrap_or(0);
+            start_pinned(start, argument(processor), 1 << processor, 8).unwrap_or(0);
     }
+    threads
+}
+
+fn pinned_threads_run_only_where_pinned(t: &mut Tally, count: u32) {
+    let threads = one_per_processor(sample_processor, count, u64::from);
     let threads = &threads[..count as usize];
     t.check(
         "a sampling thread pinned to each processor",
@@ -265,11 +272,7 @@ fn ideal_processor(t: &mut Tally, active: u64, count: u32) {
 }
 
 fn processors_run_threads_at_once(t: &mut Tally, count: u32) {
-    let mut threads = [0u64; 64];
-    for processor in 0..count {
-        threads[processor as usize] =
-            start_pinned(rendezvous, u64::from(count), 1 << processor, 8).unwrap_or(0);
-    }
+    let threads = one_per_processor(rendezvous, count, |_| u64::from(count));
     let threads = &threads[..count as usize];
     t.status(
         "spinning threads on every processor end",

@@ -169,9 +169,6 @@ pub struct Prcb {
     deferred_ready: Vec<Arc<Object<Thread>>>,
     /// The idle thread's context (`IdleThread`); set when the dispatcher starts.
     idle_context: Option<&'static SwitchContextCell>,
-    /// A terminated thread the processor just left: its stack and context stay until the
-    /// next thread runs, which drops this reference.
-    dead_thread: Option<Arc<Object<Thread>>>,
     /// `QuantumEnd`: the running thread used its quantum up.
     quantum_end: bool,
 }
@@ -214,7 +211,6 @@ static DISPATCHER: Mutex<DispatcherDatabase> = Mutex::new(DispatcherDatabase {
             ready_queues: ReadyQueues::new(),
             deferred_ready: Vec::new(),
             idle_context: None,
-            dead_thread: None,
             quantum_end: false,
         }
     }; MAX_PROCESSORS],
@@ -224,6 +220,11 @@ static DISPATCHER: Mutex<DispatcherDatabase> = Mutex::new(DispatcherDatabase {
 /// `KPRCB.CurrentThread` of each processor: `None` while its idle thread runs. Written
 /// only by its processor, under the dispatcher lock; read without it.
 static CURRENT_THREAD: [Mutex<Option<Arc<Object<Thread>>>>; MAX_PROCESSORS] =
+    [const { Mutex::new(None) }; MAX_PROCESSORS];
+
+/// A terminated thread each processor just left: its stack and context stay until the next
+/// thread runs there, which drops this reference. Only its processor touches it.
+static DEAD_THREAD: [Mutex<Option<Arc<Object<Thread>>>>; MAX_PROCESSORS] =
     [const { Mutex::new(None) }; MAX_PROCESSORS];
 
 /// `KeActiveProcessors`: the processors the dispatcher runs on, fixed once the boot
@@ -338,6 +339,13 @@ fn choose_processor(
     preferred: [u32; 3],
 ) -> (u32, bool) {
     let candidates = affinity & active_processors();
+    if candidates.is_power_of_two() {
+        // One processor it may run on (one processor in all, most often).
+        let only = candidates.trailing_zeros();
+        let interrupt =
+            is_idle(db, only) || running_priority(only).is_some_and(|running| running < priority);
+        return (only, interrupt);
+    }
     let allowed = |processor: u32| candidates & 1 << processor != 0;
     let in_order = preferred
         .into_iter()
@@ -445,7 +453,7 @@ pub fn swap_thread(mut db: MutexGuard<'_, DispatcherDatabase>, current: Arc<Obje
     // A terminated thread's last reference may be this one: the next thread drops it
     // once this processor is off its stack.
     let keep_alive = if terminated {
-        db.prcb().dead_thread = Some(current);
+        *DEAD_THREAD[arch::current_processor() as usize].lock() = Some(current);
         None
     } else {
         Some(current)
@@ -499,7 +507,9 @@ fn finish_switch() {
     // SAFETY: the switch that brought this flow here holds the lock and left its release
     // to this flow (`switch_to`); nothing else releases it.
     unsafe { DISPATCHER.force_unlock() };
-    let dead = lock().prcb().dead_thread.take();
+    let dead = DEAD_THREAD[arch::current_processor() as usize]
+        .lock()
+        .take();
     drop(dead);
 }
 
@@ -682,12 +692,12 @@ pub fn exit_dispatch(user_mode: bool) {
         return;
     }
     while let Some(current) = current_thread() {
-        if apc::deliver_kernel_apcs(&current, true) == apc::Delivered::Exit {
-            ps::exit_current_thread(current);
-        }
         let mut db = lock();
         if !current.tcb.scheduling().kernel_apcs.is_empty() {
-            // Queued since the delivery.
+            drop(db);
+            if apc::deliver_kernel_apcs(&current, true) == apc::Delivered::Exit {
+                ps::exit_current_thread(current);
+            }
             continue;
         }
         process_deferred_ready_list(&mut db);

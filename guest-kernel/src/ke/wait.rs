@@ -43,12 +43,12 @@ pub fn wait_for_objects(
 ) -> NtStatus {
     let current = running_thread();
     loop {
-        if apc::deliver_kernel_apcs(&current, false) == Delivered::Termination {
-            return NtStatus::KERNEL_APC;
-        }
         let mut db = lock();
         if !current.tcb.scheduling().kernel_apcs.is_empty() {
-            // Queued since the delivery.
+            drop(db);
+            if apc::deliver_kernel_apcs(&current, false) == Delivered::Termination {
+                return NtStatus::KERNEL_APC;
+            }
             continue;
         }
         if alertable && let Some(status) = apc::check_alertable(&mut current.tcb.scheduling()) {

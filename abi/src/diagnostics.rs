@@ -12,7 +12,8 @@ pub struct ArchitectureTimings {
     /// Loading the current PML4 into CR3 again.
     pub cr3_switch_cycles: u64,
     /// From a local-APIC timer deadline to the first instruction of the kernel's clock
-    /// interrupt handler, with the processor spinning in kernel mode.
+    /// interrupt handler, with the processor spinning in kernel mode; 0 with several
+    /// processors, where the kernel does not measure it.
     pub timer_delivery_cycles: u64,
     /// Loading the user `gs` base register (KERNEL_GS_BASE) as a thread switch does for
     /// the incoming thread, with the value it holds.

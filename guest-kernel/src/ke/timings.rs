@@ -13,7 +13,7 @@ const RUNS: usize = 15;
 const TIMER_LEAD_KHZ_DIVISOR: u64 = 20;
 
 /// Measures the primitives. Runs with interrupts disabled, enabling them only while it
-/// waits for the timer.
+/// waits for the timer, which it does with one processor only (0 otherwise).
 pub fn measure() -> ArchitectureTimings {
     ArchitectureTimings {
         tsc_khz: clock::tsc_khz(),
@@ -31,7 +31,14 @@ pub fn measure() -> ArchitectureTimings {
             arch::paging::switch_address_space(root);
             arch::read_tsc() - start
         }),
-        timer_delivery_cycles: median(timer_delivery),
+        // Measured with one processor only: enabling interrupts inside a system call, which
+        // nothing else does, ended in kernel-mode returns to garbage under `sysfuzz` with
+        // several threads on several processors (cause not found; see the session notes).
+        timer_delivery_cycles: if super::dispatcher::active_processors() == 1 {
+            median(timer_delivery)
+        } else {
+            0
+        },
         user_gs_base_load_cycles: {
             let teb = arch::user_gs_base_register();
             median(|| {

@@ -238,8 +238,10 @@ pub fn flush_generation(processor: u32) -> u64 {
 /// the flush generations instead, so no processor ever spins on another with locks held).
 pub fn ask_tlb_flush(processors: u64) {
     for index in (0..super::MAX_PROCESSORS).filter(|index| processors & 1 << index != 0) {
-        FLUSH_ASKED[index].store(true, Ordering::SeqCst);
-        super::request_dispatch_interrupt(index as u32);
+        // One interrupt per flush: a processor already asked flushes for this change too.
+        if !FLUSH_ASKED[index].swap(true, Ordering::SeqCst) {
+            super::request_dispatch_interrupt(index as u32);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use abi::nt::{
 use crate::image::{Image, MAX_NAME};
 use crate::ldr_lock::{self, LoaderLock};
 use crate::load::{self, LoadKind};
+use crate::rtl::peb::RtlGetCurrentPeb;
 use crate::{calls, modules};
 
 unsafe extern "C" {
@@ -45,7 +46,7 @@ static ATTACHED_DLLS: AtomicU32 = AtomicU32::new(0);
 /// (`_context`): initializes the process, or the thread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrInitializeThunk(_context: *mut Context, _: u64, _: u64) {
-    let peb = current_peb();
+    let peb = RtlGetCurrentPeb();
     if ldr_lock::claim_process_initialization(peb) {
         match initialize_process(peb) {
             Ok(ldr) => ldr_lock::process_initialized(ldr),
@@ -175,15 +176,6 @@ fn is_attached(entry: *mut LdrDataTableEntry) -> bool {
 fn wants_thread_calls(entry: *mut LdrDataTableEntry) -> bool {
     // SAFETY: the entry is the loader's, read under the loader lock.
     is_attached(entry) && unsafe { (*entry).flags & LDRP_DONT_CALL_FOR_THREADS == 0 }
-}
-
-fn current_peb() -> *mut Peb {
-    let peb: *mut Peb;
-    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
-    };
-    peb
 }
 
 fn current_thread_id() -> u64 {

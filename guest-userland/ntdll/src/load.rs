@@ -29,6 +29,7 @@ use crate::image::{
 };
 use crate::ldr_lock::LoaderLock;
 use crate::modules::{self, LoadedDll, MAX_DLL_PATH};
+use crate::rtl::string::units;
 use crate::{calls, ldr, ldr_calls};
 
 const IMAGE_ORDINAL_FLAG64: u64 = 1 << 63;
@@ -598,7 +599,7 @@ pub fn run_initializers(kind: LoadKind) -> Result<(), NtStatus> {
             call_entry_point(entry, DLL_PROCESS_DETACH, reserved);
             // SAFETY: the names are the loader's, in its own allocations.
             report_units(b"ldr: DLL_PROCESS_ATTACH failed: ", unsafe {
-                modules::units(&entry_ref.base_dll_name)
+                units(&entry_ref.base_dll_name)
             });
             return Err(NtStatus::DLL_INIT_FAILED);
         }

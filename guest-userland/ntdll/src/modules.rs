@@ -16,6 +16,8 @@ use abi::nt::{
 };
 
 use crate::image::Image;
+use crate::rtl::peb::RtlGetCurrentPeb;
+use crate::rtl::string::units;
 use crate::{calls, ldr_calls};
 
 /// ntdll's full name, as the kernel opens it.
@@ -115,13 +117,8 @@ pub fn initialize(
 
 /// `PEB.Ldr`, built by [`initialize`].
 fn ldr() -> *mut PebLdrData {
-    let peb: *const Peb;
-    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
-    };
     // SAFETY: the kernel keeps the PEB mapped for the life of the process.
-    unsafe { (*peb).ldr as *mut PebLdrData }
+    unsafe { (*RtlGetCurrentPeb()).ldr as *mut PebLdrData }
 }
 
 /// The entries of the list whose head is at `head`, each found from its link at
@@ -217,20 +214,6 @@ fn fold_ascii(unit: u16) -> u16 {
     match u8::try_from(unit) {
         Ok(byte) => u16::from(byte.to_ascii_lowercase()),
         Err(_) => unit,
-    }
-}
-
-/// The UTF-16 units a `UNICODE_STRING` of the loader's describes.
-///
-/// # Safety
-/// `string` describes memory readable for its length for as long as the slice is used.
-pub unsafe fn units(string: &UnicodeString) -> &[u16] {
-    if string.buffer == 0 {
-        return &[];
-    }
-    // SAFETY: as the caller guarantees.
-    unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
     }
 }
 

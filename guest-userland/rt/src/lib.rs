@@ -52,7 +52,7 @@ pub use abi::NtStatus;
 pub use args::Args;
 pub use num::parse_u32;
 #[cfg(not(test))]
-pub use startup::{command_line, for_each_environment_string};
+pub use startup::{command_line, current_peb, for_each_environment_string};
 pub use syscall::{display_string, terminate_process};
 
 /// The time-stamp counter, which user mode reads without the kernel (CR4.TSD is clear).

@@ -4,10 +4,15 @@
 //! ProcessBasicInformation, waits, and the system's process list
 //! (`SystemProcessInformation`).
 
+use core::mem::offset_of;
+
 use abi::NtStatus;
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
 use abi::dispatcher::PROCESS_AFFINITY_MASK_CLASS;
-use abi::nt::{PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
+use abi::nt::{
+    LdrDataTableEntry, ListEntry, PROCESS_PARAMETERS_NORMALIZED, PebLdrData,
+    RtlUserProcessParameters, UnicodeString,
+};
 use abi::process::{
     PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
     SystemProcessInformation,
@@ -308,6 +313,73 @@ pub fn set_affinity(process: u64, affinity: u64) -> NtStatus {
 #[path = "native_steps.rs"]
 mod native_steps;
 use native_steps::{ServiceStubs, create_first_thread, create_image_section};
+
+/// The units of a counted string, empty without a buffer.
+///
+/// # Safety
+/// The string's buffer holds `Length` bytes that stay mapped and unchanged for as long as
+/// the slice is used (the loader's module names, normalized process parameters).
+pub unsafe fn unicode_units<'a>(string: &UnicodeString) -> &'a [u16] {
+    if string.buffer == 0 {
+        return &[];
+    }
+    // SAFETY: as the caller promises.
+    unsafe {
+        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
+    }
+}
+
+/// Calls `visit` with the modules ntdll's loader lists in `PEB.Ldr`, in load order or in
+/// initialization order, at most `limit` of them (a broken list must not loop for ever).
+/// None when `PEB.Ldr` is NULL; else whether the list ended before `limit` entries.
+pub fn for_each_module(
+    initialization_order: bool,
+    limit: usize,
+    mut visit: impl FnMut(&LdrDataTableEntry),
+) -> Option<bool> {
+    // SAFETY: the kernel keeps the PEB mapped for the life of the process.
+    let ldr = unsafe { (*crate::current_peb()).ldr } as *const PebLdrData;
+    if ldr.is_null() {
+        return None;
+    }
+    let (head, link_offset) = if initialization_order {
+        (
+            // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA, which stays
+            // mapped.
+            unsafe { &raw const (*ldr).in_initialization_order_module_list },
+            offset_of!(LdrDataTableEntry, in_initialization_order_links),
+        )
+    } else {
+        (
+            // SAFETY: as above.
+            unsafe { &raw const (*ldr).in_load_order_module_list },
+            offset_of!(LdrDataTableEntry, in_load_order_links),
+        )
+    };
+    // SAFETY: as above; every link of the loader's lists is an entry's, mapped for the
+    // process.
+    let mut link = unsafe { (*head).flink } as *const ListEntry;
+    for _ in 0..limit {
+        if link == head {
+            return Some(true);
+        }
+        // SAFETY: as above: the link lies `link_offset` into its entry.
+        let entry = unsafe { &*((link as u64 - link_offset as u64) as *const LdrDataTableEntry) };
+        visit(entry);
+        link = entry_link(entry, initialization_order);
+    }
+    Some(false)
+}
+
+/// The next link of `entry`'s list.
+fn entry_link(entry: &LdrDataTableEntry, initialization_order: bool) -> *const ListEntry {
+    let links = if initialization_order {
+        &entry.in_initialization_order_links
+    } else {
+        &entry.in_load_order_links
+    };
+    links.flink as *const ListEntry
+}
 
 /// Waits for `handle` without a timeout.
 pub fn wait(handle: u64) -> NtStatus {

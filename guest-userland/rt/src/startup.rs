@@ -56,8 +56,8 @@ extern "C" fn process_startup() -> ! {
     exit_process(status)
 }
 
-/// `NtCurrentPeb()->ProcessParameters`, when the creator gave them.
-fn process_parameters() -> Option<&'static RtlUserProcessParameters> {
+/// `NtCurrentPeb()`: TEB.ProcessEnvironmentBlock.
+pub fn current_peb() -> *const Peb {
     let peb: *const Peb;
     // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the kernel bases `gs` at the TEB
     // of every user thread, and the read has no other effect.
@@ -68,6 +68,12 @@ fn process_parameters() -> Option<&'static RtlUserProcessParameters> {
             options(nostack, readonly, preserves_flags),
         )
     };
+    peb
+}
+
+/// `NtCurrentPeb()->ProcessParameters`, when the creator gave them.
+fn process_parameters() -> Option<&'static RtlUserProcessParameters> {
+    let peb = current_peb();
     if peb.is_null() {
         return None;
     }

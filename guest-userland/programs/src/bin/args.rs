@@ -11,9 +11,10 @@
 #![no_main]
 
 use abi::memory::{MEM_IMAGE, MEMORY_BASIC_INFORMATION_CLASS, MemoryBasicInformation};
-use abi::nt::{LdrDataTableEntry, Peb, PebLdrData, UnicodeString};
+use abi::nt::UnicodeString;
 use abi::service::CURRENT_PROCESS_HANDLE;
-use rt::{Args, NtStatus, print, println};
+use rt::process::{Utf16, unicode_units};
+use rt::{Args, NtStatus, println};
 
 #[link(name = "ntdll", kind = "raw-dylib")]
 unsafe extern "system" {
@@ -57,7 +58,7 @@ fn main(_args: &Args) -> NtStatus {
     }
 
     let strings = rt::for_each_environment_string(64, |string| {
-        println!("environment: {}", rt::process::Utf16(string));
+        println!("environment: {}", Utf16(string));
     });
     if strings == 0 {
         println!("environment: none");
@@ -100,51 +101,27 @@ fn main(_args: &Args) -> NtStatus {
     unreachable!("NtTerminateProcess of the current process returned")
 }
 
-/// Lists `PEB.Ldr->InLoadOrderModuleList`, at most a few entries (a broken list must not
-/// loop for ever).
+/// Lists `PEB.Ldr->InLoadOrderModuleList`, at most a few entries.
 fn print_modules() {
-    const MAX_MODULES: usize = 8;
-    let peb: *const Peb;
-    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
-    };
-    // SAFETY: the kernel keeps the PEB mapped for the life of the process.
-    let ldr = unsafe { (*peb).ldr } as *const PebLdrData;
-    if ldr.is_null() {
-        println!("PEB.Ldr is NULL");
-        return;
-    }
-    // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA, which stays mapped.
-    let head = unsafe { &raw const (*ldr).in_load_order_module_list } as u64;
-    // SAFETY: as above.
-    let mut link = unsafe { (*ldr).in_load_order_module_list.flink };
-    for _ in 0..MAX_MODULES {
-        if link == head {
-            return;
-        }
-        // InLoadOrderLinks is the entry's first field, so the link is the entry.
-        // SAFETY: every link of the loader's list is an entry's, mapped for the process.
-        let entry = unsafe { &*(link as *const LdrDataTableEntry) };
-        print!("module: {:#x} ", entry.dll_base);
-        print_unicode(&entry.base_dll_name);
-        print!(" ");
-        print_unicode(&entry.full_dll_name);
-        println!();
-        link = entry.in_load_order_links.flink;
-    }
-    println!("the module list does not end");
-}
-
-fn print_unicode(string: &UnicodeString) {
-    if string.buffer == 0 {
-        return;
-    }
-    // SAFETY: the loader's names describe UTF-16 in its own allocation.
-    let units = unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
-    };
-    for c in char::decode_utf16(units.iter().copied()) {
-        print!("{}", c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    let ended = rt::process::for_each_module(false, 8, |entry| {
+        // SAFETY: the loader's names describe UTF-16 in its own allocation, which stays
+        // mapped for the process.
+        let (base_name, full_name) = unsafe {
+            (
+                unicode_units(&entry.base_dll_name),
+                unicode_units(&entry.full_dll_name),
+            )
+        };
+        println!(
+            "module: {:#x} {} {}",
+            entry.dll_base,
+            Utf16(base_name),
+            Utf16(full_name)
+        );
+    });
+    match ended {
+        None => println!("PEB.Ldr is NULL"),
+        Some(false) => println!("the module list does not end"),
+        Some(true) => {}
     }
 }

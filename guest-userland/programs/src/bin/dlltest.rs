@@ -24,9 +24,10 @@
 use abi::memory::{MEM_FREE, MEMORY_BASIC_INFORMATION_CLASS, MemoryBasicInformation};
 use abi::nt::{
     AnsiString, DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH,
-    LdrDataTableEntry, ListEntry, Peb, PebLdrData, UnicodeString,
+    UnicodeString,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
+use rt::process::{Utf16, unicode_units};
 use rt::tally::Tally;
 use rt::{Args, NtStatus, print, println};
 
@@ -720,100 +721,43 @@ fn memory_state(address: u64) -> u32 {
 /// The modules' bases in load order or initialization order (at most `bases.len()` kept)
 /// and their count; a list that does not end within 16 entries counts as 16.
 fn walk(initialization_order: bool, bases: &mut [u64]) -> usize {
-    let ldr = peb_ldr();
-    if ldr.is_null() {
-        return 0;
-    }
-    let (head, link_offset) = if initialization_order {
-        (
-            // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA.
-            unsafe { &raw const (*ldr).in_initialization_order_module_list },
-            core::mem::offset_of!(LdrDataTableEntry, in_initialization_order_links),
-        )
-    } else {
-        (
-            // SAFETY: as above.
-            unsafe { &raw const (*ldr).in_load_order_module_list },
-            core::mem::offset_of!(LdrDataTableEntry, in_load_order_links),
-        )
-    };
-    // SAFETY: as above; every link of the loader's lists is mapped.
-    let mut link = unsafe { (*head).flink } as *const ListEntry;
     let mut count = 0;
-    while link != head && count < 16 {
-        let entry = (link as u64 - link_offset as u64) as *const LdrDataTableEntry;
+    rt::process::for_each_module(initialization_order, 16, |entry| {
         if let Some(slot) = bases.get_mut(count) {
-            // SAFETY: as above.
-            *slot = unsafe { (*entry).dll_base };
+            *slot = entry.dll_base;
         }
         count += 1;
-        // SAFETY: as above.
-        link = unsafe { (*link).flink } as *const ListEntry;
-    }
+    });
     count
 }
 
 /// Prints `PEB.Ldr`'s load order (`module: BASE NAME FULL-NAME`) and initialization order
 /// (`initialization order: NAME...`).
 fn print_modules() {
-    let ldr = peb_ldr();
-    if ldr.is_null() {
+    let listed = rt::process::for_each_module(false, 8, |entry| {
+        // SAFETY: the loader's names describe UTF-16 in its own allocations, which stay
+        // mapped for the process.
+        let (base_name, full_name) = unsafe {
+            (
+                unicode_units(&entry.base_dll_name),
+                unicode_units(&entry.full_dll_name),
+            )
+        };
+        println!(
+            "module: {:#x} {} {}",
+            entry.dll_base,
+            Utf16(base_name),
+            Utf16(full_name)
+        );
+    });
+    if listed.is_none() {
         println!("PEB.Ldr is NULL");
         return;
     }
-    let mut bases = [0u64; 8];
-    let count = walk(false, &mut bases).min(bases.len());
-    // SAFETY: ntdll's loader pointed PEB.Ldr at its PEB_LDR_DATA.
-    let mut link = unsafe { (*ldr).in_load_order_module_list.flink };
-    for _ in 0..count {
-        // InLoadOrderLinks is the entry's first field, so the link is the entry.
-        // SAFETY: every link of the loader's list is an entry's, mapped for the process.
-        let entry = unsafe { &*(link as *const LdrDataTableEntry) };
-        print!("module: {:#x} ", entry.dll_base);
-        print_unicode(&entry.base_dll_name);
-        print!(" ");
-        print_unicode(&entry.full_dll_name);
-        println!();
-        link = entry.in_load_order_links.flink;
-    }
     print!("initialization order:");
-    // SAFETY: as above.
-    let head = unsafe { &raw const (*ldr).in_initialization_order_module_list } as u64;
-    // SAFETY: as above.
-    let mut link = unsafe { (*ldr).in_initialization_order_module_list.flink };
-    let offset = core::mem::offset_of!(LdrDataTableEntry, in_initialization_order_links) as u64;
-    for _ in 0..8 {
-        if link == head {
-            break;
-        }
+    rt::process::for_each_module(true, 8, |entry| {
         // SAFETY: as above.
-        let entry = unsafe { &*((link - offset) as *const LdrDataTableEntry) };
-        print!(" ");
-        print_unicode(&entry.base_dll_name);
-        link = entry.in_initialization_order_links.flink;
-    }
+        print!(" {}", Utf16(unsafe { unicode_units(&entry.base_dll_name) }));
+    });
     println!();
-}
-
-fn peb_ldr() -> *const PebLdrData {
-    let peb: *const Peb;
-    // SAFETY: gs:[0x60] is TEB.ProcessEnvironmentBlock; the read has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[0x60]", out(reg) peb, options(nostack, readonly, preserves_flags))
-    };
-    // SAFETY: the kernel keeps the PEB mapped for the life of the process.
-    unsafe { (*peb).ldr as *const PebLdrData }
-}
-
-fn print_unicode(string: &UnicodeString) {
-    if string.buffer == 0 {
-        return;
-    }
-    // SAFETY: the loader's names describe UTF-16 in its own allocations.
-    let units = unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
-    };
-    for c in char::decode_utf16(units.iter().copied()) {
-        print!("{}", c.unwrap_or(char::REPLACEMENT_CHARACTER));
-    }
 }

@@ -131,14 +131,9 @@ struct InformationBuffer([u8; 512]);
 
 /// Whether the counted UTF-16 `string` (in `buffer`'s answer) is `expected`.
 fn string_is(string: &UnicodeString, expected: &str) -> bool {
-    if string.length == 0 {
-        return expected.is_empty();
-    }
     // SAFETY: the kernel pointed `buffer` at `length` bytes inside the answer buffer, which
     // the caller keeps alive.
-    let units = unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
-    };
+    let units = unsafe { rt::process::unicode_units(string) };
     units.iter().copied().eq(expected.encode_utf16())
 }
 

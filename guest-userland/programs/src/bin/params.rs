@@ -6,9 +6,9 @@
 #![no_std]
 #![no_main]
 
-use abi::nt::{Peb, RtlUserProcessParameters, UnicodeString};
+use abi::nt::{Peb, RtlUserProcessParameters};
 use rt::ntdll::RtlGetCurrentPeb;
-use rt::process::Utf16;
+use rt::process::{Utf16, unicode_units};
 use rt::{Args, NtStatus, println};
 
 rt::entry!(main, ntdll);
@@ -40,28 +40,18 @@ fn main(_args: &Args) -> NtStatus {
         "params: length {:#x} maximum {:#x} flags {:#x}, environment at {:#x}",
         parameters.length, parameters.maximum_length, parameters.flags, environment_offset,
     );
-    println!(
-        "params: image path {}",
-        Utf16(units(&parameters.image_path_name))
-    );
-    println!(
-        "params: command line {}",
-        Utf16(units(&parameters.command_line))
-    );
+    // SAFETY: normalized parameters hold their strings in the block, mapped for the life
+    // of the process.
+    let (image_path, command_line) = unsafe {
+        (
+            unicode_units(&parameters.image_path_name),
+            unicode_units(&parameters.command_line),
+        )
+    };
+    println!("params: image path {}", Utf16(image_path));
+    println!("params: command line {}", Utf16(command_line));
     let strings = rt::for_each_environment_string(MAX_STRINGS, |string| {
         println!("params: environment {}", Utf16(string));
     });
     NtStatus(strings as u32)
-}
-
-/// The units of a counted string the creator wrote.
-fn units(string: &UnicodeString) -> &'static [u16] {
-    if string.buffer == 0 {
-        return &[];
-    }
-    // SAFETY: normalized parameters hold their strings in the block, mapped for the life
-    // of the process.
-    unsafe {
-        core::slice::from_raw_parts(string.buffer as *const u16, usize::from(string.length / 2))
-    }
 }

@@ -908,69 +908,55 @@ fn bad_views(tally: &mut Tally) {
     tally.status("a bad process handle", status, NtStatus::INVALID_HANDLE);
     let (status, _, _) = map(0x1234, CURRENT_PROCESS_HANDLE, 0, 0, PAGE_READWRITE);
     tally.status("a bad section handle", status, NtStatus::INVALID_HANDLE);
-    let mut offset = 0x1000u64;
-    let mut base = 0u64;
-    let mut size = 0u64;
-    // SAFETY: locals.
-    let status = unsafe {
-        nt_map_view_of_section(
-            section,
-            CURRENT_PROCESS_HANDLE,
-            &mut base,
-            0,
-            0,
-            &mut offset,
-            &mut size,
+    // The arguments `map` leaves at their defaults: (what, offset, inherit disposition,
+    // allocation type, expected status).
+    let cases = [
+        (
+            "an offset not 64 KiB-aligned",
+            Some(0x1000u64),
             VIEW_SHARE,
             0,
-            PAGE_READWRITE,
-        )
-    };
-    tally.status(
-        "an offset not 64 KiB-aligned",
-        status,
-        NtStatus::MAPPED_ALIGNMENT,
-    );
-    // SAFETY: locals.
-    let status = unsafe {
-        nt_map_view_of_section(
-            section,
-            CURRENT_PROCESS_HANDLE,
-            &mut base,
-            0,
-            0,
-            core::ptr::null_mut(),
-            &mut size,
+            NtStatus::MAPPED_ALIGNMENT,
+        ),
+        (
+            "a bad inherit disposition",
+            None,
             3,
             0,
-            PAGE_READWRITE,
-        )
-    };
-    tally.status(
-        "a bad inherit disposition",
-        status,
-        NtStatus::INVALID_PARAMETER_8,
-    );
-    // SAFETY: locals.
-    let status = unsafe {
-        nt_map_view_of_section(
-            section,
-            CURRENT_PROCESS_HANDLE,
-            &mut base,
-            0,
-            0,
-            core::ptr::null_mut(),
-            &mut size,
+            NtStatus::INVALID_PARAMETER_8,
+        ),
+        (
+            "a bad allocation type",
+            None,
             VIEW_SHARE,
             MEM_COMMIT,
-            PAGE_READWRITE,
-        )
-    };
-    tally.status(
-        "a bad allocation type",
-        status,
-        NtStatus::INVALID_PARAMETER_9,
-    );
+            NtStatus::INVALID_PARAMETER_9,
+        ),
+    ];
+    for (what, mut offset, inherit, allocation_type, expected) in cases {
+        let offset = offset
+            .as_mut()
+            .map_or(core::ptr::null_mut(), |offset| offset as *mut u64);
+        let mut base = 0u64;
+        let mut size = 0u64;
+        // SAFETY: locals; a NULL offset means offset 0.
+        let status = unsafe {
+            nt_map_view_of_section(
+                section,
+                CURRENT_PROCESS_HANDLE,
+                &mut base,
+                0,
+                0,
+                offset,
+                &mut size,
+                inherit,
+                allocation_type,
+                PAGE_READWRITE,
+            )
+        };
+        tally.status(what, status, expected);
+    }
+    let mut size = 0u64;
     // SAFETY: the base pointer is a kernel address the kernel must refuse.
     let status = unsafe {
         nt_map_view_of_section(

@@ -125,20 +125,29 @@ pub const THREAD_BASE_PRIORITY_LOWRT: i32 = 15;
 /// `THREAD_BASE_PRIORITY_IDLE`: the bottom of the class's range (1, or 16 for Realtime).
 pub const THREAD_BASE_PRIORITY_IDLE: i32 = -15;
 
-/// The user APC dispatcher's instructions (`KiUserApcDispatcher`), which rt's and
-/// ntdll.dll's share: entered with `rsp` at the `CONTEXT` of the interrupted state (16-byte
-/// aligned), holding the APC's arguments in `P1Home`-`P3Home` and its routine in `P4Home`,
-/// it calls the routine, then `NtContinue(Context, TRUE)`, which runs the next queued APC
-/// or resumes the interrupted state; should NtContinue refuse the context, the process
-/// ends with its status. Operands: `p1`-`p4` (the home slots' offsets in [`Context`]),
-/// `current_process`, and `nt_continue` and `nt_terminate_process` (the callers' stubs).
+/// The user APC dispatcher (`KiUserApcDispatcher`), which rt's and ntdll.dll's share as
+/// the body of a naked function: entered with `rsp` at the `CONTEXT` of the interrupted
+/// state (16-byte aligned), holding the APC's arguments in `P1Home`-`P3Home` and its
+/// routine in `P4Home`, it calls the routine, then `NtContinue(Context, TRUE)`, which runs
+/// the next queued APC or resumes the interrupted state; should NtContinue refuse the
+/// context, the process ends with its status. The arguments are the caller's `NtContinue`
+/// and `NtTerminateProcess` stubs.
 #[macro_export]
 macro_rules! user_apc_dispatcher_body {
-    () => {
-        "mov rcx, [rsp + {p1}]\nmov rdx, [rsp + {p2}]\nmov r8, [rsp + {p3}]\n\
-         mov rax, [rsp + {p4}]\nmov rbx, rsp\nsub rsp, 32\ncall rax\nmov rcx, rbx\n\
-         mov edx, 1\ncall {nt_continue}\nmov edx, eax\nmov rcx, {current_process}\n\
-         call {nt_terminate_process}\nud2"
+    ($nt_continue:path, $nt_terminate_process:path) => {
+        core::arch::naked_asm!(
+            "mov rcx, [rsp + {p1}]\nmov rdx, [rsp + {p2}]\nmov r8, [rsp + {p3}]\n\
+             mov rax, [rsp + {p4}]\nmov rbx, rsp\nsub rsp, 32\ncall rax\nmov rcx, rbx\n\
+             mov edx, 1\ncall {nt_continue}\nmov edx, eax\nmov rcx, {current_process}\n\
+             call {nt_terminate_process}\nud2",
+            p1 = const core::mem::offset_of!($crate::dispatcher::Context, p1_home),
+            p2 = const core::mem::offset_of!($crate::dispatcher::Context, p2_home),
+            p3 = const core::mem::offset_of!($crate::dispatcher::Context, p3_home),
+            p4 = const core::mem::offset_of!($crate::dispatcher::Context, p4_home),
+            current_process = const $crate::service::CURRENT_PROCESS_HANDLE as i64,
+            nt_continue = sym $nt_continue,
+            nt_terminate_process = sym $nt_terminate_process,
+        )
     };
 }
 

@@ -2,9 +2,7 @@
 //! delivers a user APC (ntdll's `KiUserApcDispatcher` on NT), and its registration with
 //! the kernel (a project-specific process information class, since there is no ntdll).
 
-use core::mem::offset_of;
-
-use abi::dispatcher::{Context, PROCESS_USER_APC_DISPATCHER_CLASS};
+use abi::dispatcher::PROCESS_USER_APC_DISPATCHER_CLASS;
 use abi::service::CURRENT_PROCESS_HANDLE;
 
 use crate::NtStatus;
@@ -13,16 +11,7 @@ use crate::syscall::{nt_continue, nt_set_information_process, nt_terminate_proce
 /// `abi::user_apc_dispatcher_body!` over rt's own stubs.
 #[unsafe(naked)]
 unsafe extern "C" fn user_apc_dispatcher() -> ! {
-    core::arch::naked_asm!(
-        abi::user_apc_dispatcher_body!(),
-        p1 = const offset_of!(Context, p1_home),
-        p2 = const offset_of!(Context, p2_home),
-        p3 = const offset_of!(Context, p3_home),
-        p4 = const offset_of!(Context, p4_home),
-        current_process = const CURRENT_PROCESS_HANDLE as i64,
-        nt_continue = sym nt_continue,
-        nt_terminate_process = sym nt_terminate_process,
-    )
+    abi::user_apc_dispatcher_body!(nt_continue, nt_terminate_process)
 }
 
 /// Registers this program's user APC dispatcher with the kernel, so its threads can

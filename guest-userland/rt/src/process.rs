@@ -371,6 +371,27 @@ pub fn for_each_module(
     Some(false)
 }
 
+/// Prints a `module: BASE NAME FULL-NAME` line for each of the first `limit` modules in
+/// load order, answering as [`for_each_module`] does.
+pub fn print_load_order(limit: usize) -> Option<bool> {
+    for_each_module(false, limit, |entry| {
+        // SAFETY: the loader's names describe UTF-16 in its own allocations, which stay
+        // mapped for the process.
+        let (base_name, full_name) = unsafe {
+            (
+                unicode_units(&entry.base_dll_name),
+                unicode_units(&entry.full_dll_name),
+            )
+        };
+        crate::println!(
+            "module: {:#x} {} {}",
+            entry.dll_base,
+            Utf16(base_name),
+            Utf16(full_name)
+        );
+    })
+}
+
 /// The next link of `entry`'s list.
 fn entry_link(entry: &LdrDataTableEntry, initialization_order: bool) -> *const ListEntry {
     let links = if initialization_order {

@@ -13,7 +13,7 @@
 use abi::memory::{MEM_IMAGE, MEMORY_BASIC_INFORMATION_CLASS, MemoryBasicInformation};
 use abi::nt::UnicodeString;
 use abi::service::CURRENT_PROCESS_HANDLE;
-use rt::process::{Utf16, unicode_units};
+use rt::process::Utf16;
 use rt::{Args, NtStatus, println};
 
 #[link(name = "ntdll", kind = "raw-dylib")]
@@ -103,23 +103,7 @@ fn main(_args: &Args) -> NtStatus {
 
 /// Lists `PEB.Ldr->InLoadOrderModuleList`, at most a few entries.
 fn print_modules() {
-    let ended = rt::process::for_each_module(false, 8, |entry| {
-        // SAFETY: the loader's names describe UTF-16 in its own allocation, which stays
-        // mapped for the process.
-        let (base_name, full_name) = unsafe {
-            (
-                unicode_units(&entry.base_dll_name),
-                unicode_units(&entry.full_dll_name),
-            )
-        };
-        println!(
-            "module: {:#x} {} {}",
-            entry.dll_base,
-            Utf16(base_name),
-            Utf16(full_name)
-        );
-    });
-    match ended {
+    match rt::process::print_load_order(8) {
         None => println!("PEB.Ldr is NULL"),
         Some(false) => println!("the module list does not end"),
         Some(true) => {}

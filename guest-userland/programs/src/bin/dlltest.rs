@@ -734,29 +734,14 @@ fn walk(initialization_order: bool, bases: &mut [u64]) -> usize {
 /// Prints `PEB.Ldr`'s load order (`module: BASE NAME FULL-NAME`) and initialization order
 /// (`initialization order: NAME...`).
 fn print_modules() {
-    let listed = rt::process::for_each_module(false, 8, |entry| {
-        // SAFETY: the loader's names describe UTF-16 in its own allocations, which stay
-        // mapped for the process.
-        let (base_name, full_name) = unsafe {
-            (
-                unicode_units(&entry.base_dll_name),
-                unicode_units(&entry.full_dll_name),
-            )
-        };
-        println!(
-            "module: {:#x} {} {}",
-            entry.dll_base,
-            Utf16(base_name),
-            Utf16(full_name)
-        );
-    });
-    if listed.is_none() {
+    if rt::process::print_load_order(8).is_none() {
         println!("PEB.Ldr is NULL");
         return;
     }
     print!("initialization order:");
     rt::process::for_each_module(true, 8, |entry| {
-        // SAFETY: as above.
+        // SAFETY: the loader's names describe UTF-16 in its own allocations, which stay
+        // mapped for the process.
         print!(" {}", Utf16(unsafe { unicode_units(&entry.base_dll_name) }));
     });
     println!();

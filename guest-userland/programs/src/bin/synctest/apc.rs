@@ -18,11 +18,11 @@ use rt::syscall::{
 use rt::tally::{ExpectedValue, Tally};
 use rt::thread::create_thread;
 
+use super::log::OrderLog;
 use super::{BOGUS_HANDLE, KERNEL_ADDRESS, MS, basic_information, close, create_event, wait};
 
 /// What the APCs ran, in order: each appends its first argument.
-static LOG: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
-static LOG_LENGTH: AtomicU32 = AtomicU32::new(0);
+static LOG: OrderLog = OrderLog::new();
 /// The second and third arguments of the last APC, and the thread it ran on.
 static LAST_ARGUMENTS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static LAST_THREAD: AtomicU64 = AtomicU64::new(0);
@@ -39,8 +39,7 @@ fn thread_id() -> u64 {
 }
 
 extern "system" fn record(argument1: u64, argument2: u64, argument3: u64) {
-    let index = LOG_LENGTH.fetch_add(1, Ordering::Relaxed) as usize;
-    LOG[index % LOG.len()].store(argument1, Ordering::Relaxed);
+    LOG.append(argument1);
     LAST_ARGUMENTS[0].store(argument2, Ordering::Relaxed);
     LAST_ARGUMENTS[1].store(argument3, Ordering::Relaxed);
     LAST_THREAD.store(thread_id(), Ordering::Relaxed);
@@ -49,21 +48,6 @@ extern "system" fn record(argument1: u64, argument2: u64, argument3: u64) {
 fn queue(thread: u64, tag: u64) -> NtStatus {
     // SAFETY: `record` is a routine of this program that stays valid.
     unsafe { nt_queue_apc_thread(thread, record as *const () as u64, tag, tag + 1, tag + 2) }
-}
-
-fn logged() -> ([u64; 8], usize) {
-    let length = LOG_LENGTH.load(Ordering::Relaxed) as usize;
-    (
-        LOG.each_ref().map(|entry| entry.load(Ordering::Relaxed)),
-        length,
-    )
-}
-
-fn clear_log() {
-    LOG_LENGTH.store(0, Ordering::Relaxed);
-    for entry in &LOG {
-        entry.store(0, Ordering::Relaxed);
-    }
 }
 
 fn delay(alertable: bool, interval: i64) -> NtStatus {
@@ -99,7 +83,7 @@ extern "system" fn alertable_worker(event: u64) -> ! {
 pub fn apc(t: &mut Tally) {
     let me = CURRENT_THREAD_HANDLE;
     // ntdll's KiUserApcDispatcher serves every process ntdll is mapped into from its start.
-    clear_log();
+    LOG.clear();
     t.status(
         "queue with ntdll's dispatcher",
         queue(me, 1),
@@ -110,11 +94,7 @@ pub fn apc(t: &mut Tally) {
         delay(true, -5000 * MS),
         NtStatus::USER_APC,
     );
-    t.value(
-        "through KiUserApcDispatcher",
-        LOG[0].load(Ordering::Relaxed),
-        1,
-    );
+    t.value("through KiUserApcDispatcher", LOG.snapshot().0[0], 1);
     t.status(
         "register rt's dispatcher in its place",
         rt::apc::register_dispatcher(),
@@ -122,32 +102,24 @@ pub fn apc(t: &mut Tally) {
     );
 
     // Queued APCs wait for an alertable wait, then all run, in order, with their arguments.
-    clear_log();
+    LOG.clear();
     for tag in [0x10, 0x20, 0x30] {
         queue(me, tag);
     }
-    t.value(
-        "queued APCs do not run by themselves",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        0,
-    );
+    t.value("queued APCs do not run by themselves", LOG.count(), 0);
     let event = create_event(NOTIFICATION_EVENT, false);
     t.status(
         "a non-alertable wait ignores them",
         wait(event, Some(-20 * MS)),
         NtStatus::TIMEOUT,
     );
-    t.value(
-        "nothing ran in it",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        0,
-    );
+    t.value("nothing ran in it", LOG.count(), 0);
     t.status(
         "an alertable delay returns STATUS_USER_APC",
         delay(true, -5000 * MS),
         NtStatus::USER_APC,
     );
-    let log = logged();
+    let log = LOG.snapshot();
     t.check(
         "the APCs ran in the order queued",
         log.1 == 3 && log.0[..3] == [0x10, 0x20, 0x30],
@@ -165,27 +137,19 @@ pub fn apc(t: &mut Tally) {
         thread_id(),
     );
 
-    clear_log();
+    LOG.clear();
     queue(me, 0x40);
     t.status(
         "an alertable wait returns STATUS_USER_APC",
         alertable_wait(event, -5000 * MS),
         NtStatus::USER_APC,
     );
-    t.value(
-        "after the APC ran",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        1,
-    );
+    t.value("after the APC ran", LOG.count(), 1);
     queue(me, 0x50);
     // SAFETY: no arguments; the APC runs here.
     let status = unsafe { nt_test_alert() };
     t.status("NtTestAlert", status, NtStatus::SUCCESS);
-    t.value(
-        "runs the queued APC",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        2,
-    );
+    t.value("runs the queued APC", LOG.count(), 2);
     t.status(
         "an alertable wait with nothing queued times out",
         alertable_wait(event, -20 * MS),
@@ -199,7 +163,7 @@ pub fn apc(t: &mut Tally) {
         return;
     };
     super::objects::let_others_run();
-    clear_log();
+    LOG.clear();
     t.status(
         "queue to a waiting thread",
         queue(worker, 0x60),
@@ -280,7 +244,7 @@ fn timer_apc(t: &mut Tally) {
             SYNCHRONIZATION_TIMER,
         )
     };
-    clear_log();
+    LOG.clear();
     let due = -20 * MS;
     // SAFETY: the due time is a local; `record` stays valid.
     let status = unsafe {
@@ -300,7 +264,7 @@ fn timer_apc(t: &mut Tally) {
         delay(true, -5000 * MS),
         NtStatus::USER_APC,
     );
-    let log = logged();
+    let log = LOG.snapshot();
     t.check(
         "the timer's APC ran with its context",
         log.1 == 1 && log.0[0] == 0x90,
@@ -368,7 +332,7 @@ fn alerts(t: &mut Tally, event: u64) {
 
 fn bad_inputs(t: &mut Tally) {
     let me = CURRENT_THREAD_HANDLE;
-    clear_log();
+    LOG.clear();
     // SAFETY: the kernel must refuse these routines before anything runs them.
     unsafe {
         t.status(
@@ -427,11 +391,7 @@ fn bad_inputs(t: &mut Tally) {
     close(query_only);
     // SAFETY: no arguments; anything queued would run here.
     unsafe { nt_test_alert() };
-    t.value(
-        "no refused APC was queued",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        0,
-    );
+    t.value("no refused APC was queued", LOG.count(), 0);
 
     let mut context = Context::ZERO;
     // SAFETY: a misaligned pointer; the kernel must refuse it before using it.

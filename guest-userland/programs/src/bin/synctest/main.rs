@@ -36,6 +36,7 @@
 #![no_main]
 
 mod apc;
+mod log;
 mod objects;
 mod priority;
 mod processors;

@@ -22,6 +22,7 @@ use rt::syscall::{
 use rt::tally::{ExpectedValue, Tally};
 use rt::thread::{StartRoutine, create_thread};
 
+use super::log::OrderLog;
 use super::{
     BOGUS_HANDLE, KERNEL_ADDRESS, MS, basic_information, close, create_event, wait, wait_multiple,
 };
@@ -98,28 +99,11 @@ extern "system" fn raise_flag(value: u64) -> ! {
 }
 
 /// Where each thread of the ordering test writes what it is, in the order they run.
-static LOG: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
-static LOG_LENGTH: AtomicU32 = AtomicU32::new(0);
+static LOG: OrderLog = OrderLog::new();
 
 extern "system" fn log_self(value: u64) -> ! {
-    let index = LOG_LENGTH.fetch_add(1, Ordering::Relaxed) as usize;
-    LOG[index % LOG.len()].store(value, Ordering::Relaxed);
+    LOG.append(value);
     exit_thread(NtStatus::SUCCESS)
-}
-
-fn logged() -> ([u64; 8], usize) {
-    let length = LOG_LENGTH.load(Ordering::Relaxed) as usize;
-    (
-        LOG.each_ref().map(|entry| entry.load(Ordering::Relaxed)),
-        length,
-    )
-}
-
-fn clear_log() {
-    LOG_LENGTH.store(0, Ordering::Relaxed);
-    for entry in &LOG {
-        entry.store(0, Ordering::Relaxed);
-    }
 }
 
 /// Strict priority order, preemption, base priorities, classes, affinity, bad inputs.
@@ -184,32 +168,28 @@ pub fn priority(t: &mut Tally) {
         priorities(CURRENT_THREAD_HANDLE) == (15, 15),
         &"priorities",
     );
-    clear_log();
+    LOG.clear();
     let order = [5, 11, 3, 13, 9, 7];
     let threads = order.map(|priority| create_at(log_self, priority as u64, priority).unwrap_or(0));
     threads.iter().for_each(|&thread| {
         resume(thread);
     });
-    t.value(
-        "none ran below the creator",
-        LOG_LENGTH.load(Ordering::Relaxed) as u64,
-        0,
-    );
+    t.value("none ran below the creator", LOG.count(), 0);
     wait_multiple(&threads, WAIT_ALL, None);
-    let (log, length) = logged();
+    let (log, length) = LOG.snapshot();
     t.check(
         "they ran in priority order",
         length == 6 && log[..6] == [13, 11, 9, 7, 5, 3],
         &LogDisplay(log, length),
     );
     threads.into_iter().for_each(close);
-    clear_log();
+    LOG.clear();
     let peers = [0x10, 0x11, 0x12].map(|tag| create_at(log_self, tag, 10).unwrap_or(0));
     peers.iter().for_each(|&thread| {
         resume(thread);
     });
     wait_multiple(&peers, WAIT_ALL, None);
-    let (log, length) = logged();
+    let (log, length) = LOG.snapshot();
     t.check(
         "equal priorities run in the order readied",
         length == 3 && log[..3] == [0x10, 0x11, 0x12],

@@ -272,6 +272,24 @@ system_service_stub! {
     ) = NtQueryVirtualMemory;
 }
 
+/// NtQueryVirtualMemory(MemoryBasicInformation) of `address` in this process: the status
+/// and the region's information (all zero when refused).
+pub fn query_virtual_memory(address: u64) -> (NtStatus, abi::memory::MemoryBasicInformation) {
+    let mut information = abi::memory::MemoryBasicInformation::default();
+    // SAFETY: the buffer is a local of the size passed; the return length may be NULL.
+    let status = unsafe {
+        nt_query_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            address,
+            abi::memory::MEMORY_BASIC_INFORMATION_CLASS,
+            (&raw mut information).cast(),
+            size_of::<abi::memory::MemoryBasicInformation>() as u64,
+            core::ptr::null_mut(),
+        )
+    };
+    (status, information)
+}
+
 system_service_stub! {
     /// `NtReadVirtualMemory(ProcessHandle, BaseAddress, Buffer, NumberOfBytesToRead,
     /// PSIZE_T NumberOfBytesRead)`.

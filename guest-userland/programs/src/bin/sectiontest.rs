@@ -26,9 +26,8 @@ use abi::file::{
     FILE_DIRECTORY_FILE, FILE_EXECUTE, FILE_OPENED, FILE_READ_DATA, FILE_SHARE_READ, IoStatusBlock,
 };
 use abi::memory::{
-    MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_RELEASE, MEMORY_BASIC_INFORMATION_CLASS,
-    MemoryBasicInformation, PAGE_EXECUTE_READ, PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_READONLY,
-    PAGE_READWRITE, PAGE_WRITECOPY,
+    MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_RELEASE, PAGE_EXECUTE_READ,
+    PAGE_EXECUTE_WRITECOPY, PAGE_GUARD, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY,
 };
 use abi::nt::{ObjectAttributes, UnicodeString};
 use abi::process::{CONTEXT_SIZE, InitialTeb};
@@ -46,8 +45,8 @@ use rt::syscall::{
     nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_duplicate_object,
     nt_free_virtual_memory, nt_map_view_of_section, nt_open_file, nt_open_section,
     nt_protect_virtual_memory, nt_query_section, nt_query_system_information,
-    nt_query_virtual_memory, nt_read_virtual_memory, nt_terminate_process,
-    nt_unmap_view_of_section, nt_write_virtual_memory,
+    nt_read_virtual_memory, nt_terminate_process, nt_unmap_view_of_section,
+    nt_write_virtual_memory, query_virtual_memory,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -504,22 +503,6 @@ fn unmap(process: u64, base: u64) -> NtStatus {
     unsafe { nt_unmap_view_of_section(process, base) }
 }
 
-fn query_memory(address: u64) -> MemoryBasicInformation {
-    let mut information = MemoryBasicInformation::default();
-    // SAFETY: a local of the size passed.
-    unsafe {
-        nt_query_virtual_memory(
-            CURRENT_PROCESS_HANDLE,
-            address,
-            MEMORY_BASIC_INFORMATION_CLASS,
-            (&raw mut information).cast(),
-            size_of::<MemoryBasicInformation>() as u64,
-            core::ptr::null_mut(),
-        )
-    };
-    information
-}
-
 /// Reads a `T` at `address` of this process.
 fn read<T: Copy>(address: u64) -> T {
     // SAFETY: callers pass addresses of mapped, readable views.
@@ -577,7 +560,7 @@ fn image_views(tally: &mut Tally) {
         u64::from(read::<u16>(first)),
         u64::from(u16::from_le_bytes(*b"MZ")),
     );
-    let headers = query_memory(first);
+    let headers = query_virtual_memory(first).1;
     tally.check(
         "the headers are a read-only page of an image",
         headers.kind == MEM_IMAGE
@@ -586,7 +569,7 @@ fn image_views(tally: &mut Tally) {
         &headers.protect,
     );
     let entry = info.transfer_address - own + first;
-    let code = query_memory(entry);
+    let code = query_virtual_memory(entry).1;
     tally.value(
         "the code is execute-read",
         u64::from(code.protect),
@@ -594,7 +577,7 @@ fn image_views(tally: &mut Tally) {
     );
     // SAFETY: `DATA` is only read for its address.
     let data_rva = (&raw const DATA) as u64 - own;
-    let data = query_memory(first + data_rva);
+    let data = query_virtual_memory(first + data_rva).1;
     tally.value(
         "the data is copy-on-write",
         u64::from(data.protect),
@@ -631,12 +614,12 @@ fn image_views(tally: &mut Tally) {
     );
     tally.value(
         "the written page is read-write from then on",
-        u64::from(query_memory(first + data_rva).protect),
+        u64::from(query_virtual_memory(first + data_rva).1.protect),
         u64::from(PAGE_READWRITE),
     );
     tally.value(
         "the other view's is still copy-on-write",
-        u64::from(query_memory(second + data_rva).protect),
+        u64::from(query_virtual_memory(second + data_rva).1.protect),
         u64::from(PAGE_WRITECOPY),
     );
     let mut base = first;
@@ -693,7 +676,7 @@ fn image_views(tally: &mut Tally) {
     );
     tally.value(
         "the range is free again",
-        u64::from(query_memory(first).state),
+        u64::from(query_virtual_memory(first).1.state),
         u64::from(MEM_FREE),
     );
     tally.status(
@@ -750,7 +733,7 @@ fn page_file_sections(tally: &mut Tally) {
     let (status, view, size) = map(section, CURRENT_PROCESS_HANDLE, 0, 0, PAGE_READWRITE);
     tally.status("a view of it", status, NtStatus::SUCCESS);
     tally.value("the view's size", size, 2 * PAGE);
-    let information = query_memory(view);
+    let information = query_virtual_memory(view).1;
     tally.check(
         "a committed, mapped, read-write region",
         information.kind == MEM_MAPPED

@@ -36,7 +36,7 @@ use abi::system_information::{
 use rt::syscall::{
     nt_allocate_virtual_memory, nt_delay_execution, nt_free_virtual_memory,
     nt_protect_virtual_memory, nt_query_system_information, nt_query_virtual_memory,
-    nt_read_virtual_memory, nt_write_virtual_memory,
+    nt_read_virtual_memory, nt_write_virtual_memory, query_virtual_memory,
 };
 use rt::{Args, NtStatus, println};
 
@@ -121,24 +121,6 @@ fn protect(base: u64, size: u64, new_protect: u32) -> (NtStatus, u32, u64, u64) 
     let status =
         unsafe { nt_protect_virtual_memory(PROCESS, &mut base, &mut size, new_protect, &mut old) };
     (status, old, base, size)
-}
-
-/// NtQueryVirtualMemory(MemoryBasicInformation): (status, information).
-fn query(address: u64) -> (NtStatus, MemoryBasicInformation) {
-    let mut information = MemoryBasicInformation::default();
-    let mut returned = 0;
-    // SAFETY: the buffer is a local of the size passed; so is the return length.
-    let status = unsafe {
-        nt_query_virtual_memory(
-            PROCESS,
-            address,
-            MEMORY_BASIC_INFORMATION_CLASS,
-            (&raw mut information).cast(),
-            size_of::<MemoryBasicInformation>() as u64,
-            &mut returned,
-        )
-    };
-    (status, information)
 }
 
 /// NtReadVirtualMemory into `buffer`: (status, bytes read).
@@ -285,7 +267,7 @@ impl Checks {
         kind: u32,
         size: u64,
     ) -> MemoryBasicInformation {
-        let (status, info) = query(address);
+        let (status, info) = query_virtual_memory(address);
         self.verdict(
             status == NtStatus::SUCCESS
                 && info.base_address == address & !(PAGE - 1)
@@ -688,7 +670,7 @@ fn decommit_release(checks: &mut Checks, base: u64) {
         status == NtStatus::SUCCESS && at == area && size == 0x3000,
         format_args!("release the middle: {status} at {at:#x}, size {size:#x}"),
     );
-    let hole = query(area).1;
+    let hole = query_virtual_memory(area).1;
     checks.verdict(
         hole.state == MEM_FREE && hole.region_size == 0x3000,
         format_args!(
@@ -696,7 +678,7 @@ fn decommit_release(checks: &mut Checks, base: u64) {
             hole.state, hole.region_size
         ),
     );
-    let tail = query(area + 0x3000).1;
+    let tail = query_virtual_memory(area + 0x3000).1;
     checks.verdict(
         tail.state == MEM_RESERVE
             && tail.allocation_base == area + 0x3000
@@ -713,7 +695,7 @@ fn decommit_release(checks: &mut Checks, base: u64) {
         status == NtStatus::SUCCESS && at == base && size == 0x1_0000,
         format_args!("release the part below: {status} at {at:#x}, size {size:#x}"),
     );
-    let gone = query(base).1;
+    let gone = query_virtual_memory(base).1;
     checks.verdict(
         gone.state == MEM_FREE && gone.allocation_base == 0 && gone.kind == 0,
         format_args!("released memory is free: state {:#x}", gone.state),
@@ -773,7 +755,7 @@ fn placement(checks: &mut Checks) {
 
 fn queries(checks: &mut Checks) {
     let code = queries as *const () as u64;
-    let image = query(code).1;
+    let image = query_virtual_memory(code).1;
     checks.verdict(
         image.kind == MEM_IMAGE
             && image.state == MEM_COMMIT
@@ -829,7 +811,7 @@ fn queries(checks: &mut Checks) {
         status,
         NtStatus::INVALID_PAGE_PROTECTION,
     );
-    let null = query(0).1;
+    let null = query_virtual_memory(0).1;
     checks.verdict(
         null.state == MEM_FREE
             && null.protect == PAGE_NOACCESS

@@ -9,6 +9,9 @@ pub const SYSTEM_BASIC_INFORMATION_CLASS: u32 = 0;
 pub const SYSTEM_PERFORMANCE_INFORMATION_CLASS: u32 = 2;
 /// `SystemMemoryListInformation`: a [`SystemMemoryListInformation`].
 pub const SYSTEM_MEMORY_LIST_INFORMATION_CLASS: u32 = 80;
+/// Not an NT class: how the processors switch address spaces, a
+/// [`SystemAddressSpaceSwitchInformation`].
+pub const SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS: u32 = 0x1001;
 
 /// `SYSTEM_BASIC_INFORMATION`.
 #[repr(C)]
@@ -95,7 +98,23 @@ pub struct SystemMemoryListInformation {
     pub modified_page_count_page_file: u64,
 }
 
+/// How the processors switch address spaces (CR3 loads), since boot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SystemAddressSpaceSwitchInformation {
+    /// 1 when translations are tagged with PCIDs, so a load may keep what the TLB holds of
+    /// the address space loaded; 0 when every load flushes the TLB.
+    pub process_context_ids: u32,
+    pub reserved: u32,
+    /// CR3 loads on every processor: switches between processes, and flushes.
+    pub loads: u64,
+    /// Of those, the loads that kept the translations the address space had left on the
+    /// processor when it last ran there.
+    pub loads_keeping_translations: u64,
+}
+
 const _: () = {
+    assert!(size_of::<SystemAddressSpaceSwitchInformation>() == 0x18);
     assert!(size_of::<SystemBasicInformation>() == 0x40);
     assert!(offset_of!(SystemBasicInformation, number_of_physical_pages) == 0x0C);
     assert!(offset_of!(SystemBasicInformation, allocation_granularity) == 0x18);

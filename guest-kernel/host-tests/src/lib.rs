@@ -1,5 +1,6 @@
-//! Host unit tests of the kernel's pure data structures. The kernel's own files are compiled
-//! here unchanged; `mm`, `ob` and `ps` mirror the kernel's module paths (`crate::mm::...`,
+//! Host unit tests of the kernel's pure data structures, the PCID tags (arch code that
+//! touches no hardware) among them. The kernel's own files are compiled here unchanged;
+//! `mm`, `ob` and `ps` mirror the kernel's module paths (`crate::mm::...`,
 //! `crate::ob::...`, `crate::ps::...`) so the files' `super::`/`crate::` paths resolve as
 //! they do there.
 //!
@@ -22,6 +23,8 @@ pub mod namespace;
 pub mod object;
 #[path = "../../src/ob/object_table.rs"]
 pub mod object_table;
+#[path = "../../src/arch/x86_64/pcid.rs"]
+pub mod pcid;
 #[path = "../../src/mm/pfn.rs"]
 pub mod pfn;
 #[path = "../../src/ke/ready_queue.rs"]

@@ -1,8 +1,9 @@
-//! Frames unmapped from an address space that other processors have loaded: their TLBs
-//! may still translate to them, so they go back only once each of those processors has
-//! flushed (the multiprocessor half of `MiFlushTbAndCapture`). The processors are asked
-//! with the dispatch interrupt and never waited for: a processor spinning for another's
-//! flush with a lock held could wait for ever on one spinning for that lock.
+//! Frames unmapped from an address space that other processors may still translate to
+//! (they have it loaded, or with PCIDs keep its translations behind a tag) go back only
+//! once none can (the multiprocessor half of `MiFlushTbAndCapture`): their tags are marked
+//! stale, and those running in it are asked to flush with the dispatch interrupt and never
+//! waited for: a processor spinning for another's flush with a lock held could wait for
+//! ever on one spinning for that lock.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +12,8 @@ use spin::Mutex;
 
 use crate::arch::paging;
 
-/// Frames released by one change to an address space, held until the processors that had
-/// it loaded flushed.
+/// Frames released by one change to an address space, held until no other processor can
+/// translate to them.
 #[derive(Default)]
 pub struct DeferredRelease {
     root: u64,
@@ -20,10 +21,11 @@ pub struct DeferredRelease {
     pages: Vec<u64>,
     /// Emptied page tables.
     tables: Vec<u64>,
+    /// The processors that could translate to them when they were unmapped.
     processors: u64,
 }
 
-/// Releases waiting for flushes: the frames, and the flush generation each processor must
+/// Releases waiting for flushes: the frames, and the CR3 load count each processor must
 /// pass.
 struct Pending {
     pages: Vec<u64>,
@@ -48,9 +50,9 @@ impl DeferredRelease {
     }
 
     /// Drops the mapping reference to `frame`, whose entry is cleared already: now, unless
-    /// another processor has the address space loaded.
+    /// another processor may still translate to it.
     pub fn release_page(&mut self, frame: u64) {
-        match paging::other_processors_in(self.root) {
+        match paging::other_processors_caching(self.root) {
             0 => super::release_frame(frame),
             others => {
                 self.pages.push(frame);
@@ -60,10 +62,10 @@ impl DeferredRelease {
     }
 
     /// Frees the emptied page table `frame`, no longer referenced by its parent: now,
-    /// unless another processor has the address space loaded (its paging-structure caches
-    /// may hold it).
+    /// unless another processor may still translate through it (its paging-structure
+    /// caches may hold it).
     pub fn release_table(&mut self, frame: u64) {
-        match paging::other_processors_in(self.root) {
+        match paging::other_processors_caching(self.root) {
             0 => super::page_tables::free_table_frame(frame),
             others => {
                 self.tables.push(frame);
@@ -72,17 +74,27 @@ impl DeferredRelease {
         }
     }
 
-    /// Asks the processors that had the address space loaded to flush, and queues what
-    /// waits for them.
+    /// Marks the address space's PCID tags stale, asks the processors that have it loaded
+    /// to flush, and queues what waits for them; a processor that only kept translations
+    /// behind a tag flushes them before it loads the address space again, so what waits
+    /// for no other goes back now.
     pub fn finish(self) {
         if self.processors == 0 {
             return;
         }
+        let loaded = paging::invalidate_cached_translations(self.root);
+        if loaded == 0 {
+            self.pages.into_iter().for_each(super::release_frame);
+            self.tables
+                .into_iter()
+                .for_each(super::page_tables::free_table_frame);
+            return;
+        }
         let generations = (0..crate::arch::MAX_PROCESSORS as u32)
-            .filter(|&index| self.processors & 1 << index != 0)
-            .map(|index| (index, paging::flush_generation(index)))
+            .filter(|&index| loaded & 1 << index != 0)
+            .map(|index| (index, paging::cr3_loads(index)))
             .collect();
-        paging::ask_tlb_flush(self.processors);
+        paging::ask_tlb_flush(loaded);
         PENDING.lock().push(Pending {
             pages: self.pages,
             tables: self.tables,
@@ -126,7 +138,7 @@ pub fn release_flushed() {
                 batch
                     .generations
                     .iter()
-                    .all(|&(index, generation)| paging::flush_generation(index) > generation)
+                    .all(|&(index, generation)| paging::cr3_loads(index) > generation)
             });
         *pending = waiting;
         ANY_PENDING.store(

@@ -216,7 +216,7 @@ impl PageTables for HardwarePageTables {
         paging::protect_user_range(self.root, start, end, user_access(access));
         // The other processors running the process lose the old access soon, not at once:
         // only a release of frames must wait for them (see `flush`).
-        paging::ask_tlb_flush(paging::other_processors_in(self.root));
+        paging::ask_tlb_flush(paging::invalidate_cached_translations(self.root));
     }
 
     fn unmap(&mut self, start: u64, end: u64, owned: bool) {

@@ -7,8 +7,9 @@ use abi::layout::PAGE_SIZE;
 use abi::memory::{MM_ALLOCATION_GRANULARITY, MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS};
 use abi::nt::UnicodeString;
 use abi::system_information::{
-    SYSTEM_BASIC_INFORMATION_CLASS, SYSTEM_MEMORY_LIST_INFORMATION_CLASS,
-    SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemBasicInformation, SystemMemoryListInformation,
+    SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS, SYSTEM_BASIC_INFORMATION_CLASS,
+    SYSTEM_MEMORY_LIST_INFORMATION_CLASS, SYSTEM_PERFORMANCE_INFORMATION_CLASS,
+    SystemAddressSpaceSwitchInformation, SystemBasicInformation, SystemMemoryListInformation,
     SystemPerformanceInformation,
 };
 
@@ -40,6 +41,8 @@ unsafe impl Plain for SystemProcessInformation {}
 unsafe impl Plain for SystemThreadInformation {}
 // SAFETY: two u64.
 unsafe impl Plain for SystemProcessNotifyCounters {}
+// SAFETY: two u32 then two u64: no padding (size 0x18).
+unsafe impl Plain for SystemAddressSpaceSwitchInformation {}
 
 /// Counters reported in NT's 32-bit fields, saturated.
 fn ulong(value: u64) -> u32 {
@@ -81,6 +84,10 @@ pub fn nt_query_system_information(frame: &TrapFrame) -> Result<NtStatus, NtStat
             let needed = size_of::<SystemMemoryListInformation>();
             (needed, length >= needed)
         }
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS => {
+            let needed = size_of::<SystemAddressSpaceSwitchInformation>();
+            (needed, length >= needed)
+        }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
     };
     if return_length != 0 {
@@ -99,6 +106,9 @@ pub fn nt_query_system_information(frame: &TrapFrame) -> Result<NtStatus, NtStat
         SYSTEM_BASIC_INFORMATION_CLASS => write_bytes(buffer, bytes_of(&basic_information()))?,
         SYSTEM_PERFORMANCE_INFORMATION_CLASS => {
             write_bytes(buffer, bytes_of(&performance_information()))?;
+        }
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS => {
+            write_bytes(buffer, bytes_of(&address_space_switch_information()))?;
         }
         _ => write_bytes(buffer, bytes_of(&memory_list_information()))?,
     }
@@ -121,6 +131,17 @@ fn basic_information() -> SystemBasicInformation {
         active_processors_affinity_mask: active_processors(),
         number_of_processors: active_processors().count_ones() as i8,
         ..SystemBasicInformation::default()
+    }
+}
+
+/// How the processors switch address spaces: PCIDs or not, and the CR3 loads.
+fn address_space_switch_information() -> SystemAddressSpaceSwitchInformation {
+    let (loads, loads_keeping_translations) = crate::arch::paging::cr3_load_counts();
+    SystemAddressSpaceSwitchInformation {
+        process_context_ids: u32::from(crate::arch::paging::pcids_in_use()),
+        reserved: 0,
+        loads,
+        loads_keeping_translations,
     }
 }
 

@@ -9,6 +9,7 @@ mod entry_area;
 mod gdt;
 mod idt;
 pub mod paging;
+mod pcid;
 mod pvm;
 mod syscall;
 pub mod trap;
@@ -85,9 +86,11 @@ fn init_processor(index: u32) -> u64 {
         entry_area::map(stacks, stacks_size, entry_area::Access::ReadWrite);
     }
     syscall::init();
-    // In bootstrap mode CPUID reports the host's features, not the VM's: trust none of them.
+    // On a kvm-pvm host a kernel running natively executes CPUID on the host's processor,
+    // whose features are not the VM's, and the host refuses CR4.PCIDE even when the VMM
+    // offers PCIDs: enable nothing optional there.
     if !ON_PVM_HOST.load(Ordering::Relaxed) {
-        enable_protection_features();
+        enable_optional_features();
     }
     apic::init();
     paging::processor_started(index);
@@ -105,12 +108,19 @@ pub fn pvm_native() -> bool {
     PVM_NATIVE.load(Ordering::Relaxed)
 }
 
-/// Turns on SMEP and SMAP when the CPU offers them, so the kernel can neither run user
-/// code nor touch user memory outside [`user::copy_from_user`].
-fn enable_protection_features() {
+/// Turns on what the CPU offers of SMEP and SMAP, so the kernel can neither run user code
+/// nor touch user memory outside [`user::copy_from_user`], and of PCIDs, so a switch
+/// between processes keeps what the TLB holds of each.
+fn enable_optional_features() {
     use ::x86_64::registers::control::{Cr4, Cr4Flags};
+    let leaf1 = core::arch::x86_64::__cpuid(1);
     let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
     let mut flags = Cr4::read();
+    // CR3 holds PCID 0 here (the VMM's page tables), as setting CR4.PCIDE requires.
+    if leaf1.ecx & (1 << 17) != 0 {
+        flags |= Cr4Flags::PCID;
+        paging::use_pcids();
+    }
     if leaf7.ebx & (1 << 7) != 0 {
         flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
     }
@@ -118,8 +128,9 @@ fn enable_protection_features() {
         flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
         user::SMAP_ENABLED.store(true, core::sync::atomic::Ordering::Relaxed);
     }
-    // SAFETY: only adds protection bits the CPU reports; the kernel never executes or
-    // touches user pages except through the user-copy routine, which handles SMAP.
+    // SAFETY: only adds bits the CPU reports. The kernel never executes or touches user
+    // pages except through the user-copy routine, which handles SMAP; CR3's PCID is 0,
+    // and from here on every CR3 load goes through `paging`, which tags it.
     unsafe { Cr4::write(flags) };
 }
 

@@ -5,7 +5,9 @@
 //! bad input's status, and two stress runs (an event ping-pong and a storm of 256
 //! threads); then every subcommand again on two and four processors, a million-signal
 //! ping-pong on one, two and four, and `synctest processors` (affinity, threads running at
-//! once, a priority-31 spinner that leaves the other processors running and still ends).
+//! once, a priority-31 spinner that leaves the other processors running and still ends),
+//! and `synctest switches` (PCIDs where the processor has them, and a switched-out
+//! process's unmapped page faulting when it comes back).
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use abi::NtStatus;
 use common::guest_image;
-use vmm::{ConsoleSink, GuestExit, PvmMode, RunConfig, RunOutcome};
+use vmm::{ConsoleSink, GuestExit, KernelBackend, PvmMode, RunConfig, RunOutcome};
 
 fn boot(program: &[&str]) -> RunOutcome {
     boot_on(1, program)
@@ -461,6 +463,67 @@ fn two_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
 #[test]
 fn four_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
     processors_run_at_once_and_a_spinner_does_not_wedge_them(4);
+}
+
+/// Whether the kernel should tag translations with PCIDs on this machine: only the plain
+/// backend does (a kvm-pvm host refuses CR4.PCIDE), on a processor that offers them.
+fn pcids_expected(outcome: &RunOutcome) -> bool {
+    // SAFETY: CPUID leaf 1 exists on every x86-64 processor.
+    let leaf1 = unsafe { std::arch::x86_64::__cpuid(1) };
+    outcome.stats.backend == Some(KernelBackend::Plain) && leaf1.ecx & (1 << 17) != 0
+}
+
+/// `synctest switches` on `cpus` processors: the kernel reports PCIDs exactly where they
+/// are to be had, and a child's page freed or made read-only while the child is switched
+/// out faults on its next write, on the parent's processor and (with several) another.
+fn address_space_switches(cpus: u32) {
+    let _machine = common::machine_to_itself();
+    let outcome = boot_on(cpus, &["synctest", "switches"]);
+    let console = outcome.console_text();
+    assert!(!console.contains("WRONG"), "{console}");
+    let expected = if pcids_expected(&outcome) {
+        "address-space switches: PCIDs in use\n"
+    } else {
+        "address-space switches: PCIDs not in use\n"
+    };
+    assert!(console.contains(expected), "missing `{expected}`:\n{console}");
+    let mut places = vec!["on this processor"];
+    if cpus > 1 {
+        places.push("on another processor");
+    }
+    for place in places {
+        for change in ["freed", "made read-only"] {
+            let line = format!(
+                "ok: a page {change} while its process was switched out faults {place}\n"
+            );
+            assert!(console.contains(&line), "missing `{line}`:\n{console}");
+        }
+    }
+    for line in [
+        "the short buffer's ReturnLength is the size needed",
+        "the CR3 loads are counted",
+    ] {
+        assert!(
+            console.contains(&format!("ok: {line}\n")),
+            "missing `ok: {line}`:\n{console}"
+        );
+    }
+    assert!(console.contains("synctest switches: "), "{console}");
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Exited(NtStatus::SUCCESS),
+        "{console}"
+    );
+}
+
+#[test]
+fn a_process_switched_out_loses_what_was_unmapped_on_one_processor() {
+    address_space_switches(1);
+}
+
+#[test]
+fn a_process_switched_out_loses_what_was_unmapped_on_two_processors() {
+    address_space_switches(2);
 }
 
 /// 256 threads waking and waiting at random for three seconds on `cpus` processors.

@@ -41,8 +41,11 @@ static PENDING_ROOTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 
 impl DeferredRelease {
-    /// Releases for a change to the address space rooted at `root`.
+    /// Releases for a change to the address space rooted at `root`. Its PCID tags are
+    /// marked stale first, so that processors that only keep its translations behind one
+    /// hold up no frame (see `finish` for those that take a tag again meanwhile).
     pub fn new(root: u64) -> Self {
+        paging::mark_cached_translations_stale(root);
         Self {
             root,
             ..Self::default()

@@ -275,11 +275,10 @@ pub fn other_processors_caching(root: u64) -> u64 {
         .fold(loaded, |mask, index| mask | 1 << index)
 }
 
-/// After a change to the address space rooted at `root`: marks every processor's tag of it
-/// stale (but this one's while it has it loaded, which flushed what changed itself), so
-/// no processor keeps old translations of it across a CR3 load, then returns the other
-/// processors that have it loaded, which must flush theirs.
-pub fn invalidate_cached_translations(root: u64) -> u64 {
+/// Marks every processor's PCID tag of the address space rooted at `root` stale (but this
+/// one's while it has it loaded: a change there flushes what it changed itself), so that
+/// no processor keeps translations of it cached before now across its next CR3 load.
+pub fn mark_cached_translations_stale(root: u64) {
     if pcids_in_use() {
         let this = super::current_processor() as usize;
         for index in started_processors() {
@@ -288,6 +287,12 @@ pub fn invalidate_cached_translations(root: u64) -> u64 {
             }
         }
     }
+}
+
+/// After a change to the address space rooted at `root`: marks its tags stale, then
+/// returns the other processors that have it loaded, which must flush.
+pub fn invalidate_cached_translations(root: u64) -> u64 {
+    mark_cached_translations_stale(root);
     other_processors_in(root)
 }
 

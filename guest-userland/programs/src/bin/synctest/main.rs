@@ -24,7 +24,10 @@
 //!   running on several processors at once, and a priority-31 thread spinning on one
 //!   processor (in this process and in a child, `synctest spin MASK`) while the others go
 //!   on and end it, and a page freed on one processor while another reads it (a child,
-//!   `synctest reader PROCESSOR`).
+//!   `synctest reader PROCESSOR`);
+//! - `switches`: what the kernel reports of address-space switches (PCIDs, CR3 loads), and
+//!   a child's page freed or made read-only while the child is switched out, which its
+//!   next write must fault on (the child is `synctest revisit PROCESSOR`).
 //!
 //! `priority`, `boost` and `starvation` check what one processor does: with several, they
 //! first keep the process on processor 0.
@@ -41,6 +44,7 @@ mod objects;
 mod priority;
 mod processors;
 mod stress;
+mod switches;
 mod timer;
 
 use abi::access::EVENT_ALL_ACCESS;
@@ -65,7 +69,7 @@ const POLL: Option<i64> = Some(0);
 /// A subcommand's name and what it runs.
 type Subcommand = (&'static str, fn(&mut Tally));
 
-const SUBCOMMANDS: [Subcommand; 13] = [
+const SUBCOMMANDS: [Subcommand; 14] = [
     ("semaphore", objects::semaphore),
     ("mutant", objects::mutant),
     ("abandon", objects::abandon),
@@ -79,12 +83,14 @@ const SUBCOMMANDS: [Subcommand; 13] = [
     ("pingpong", stress::ping_pong),
     ("storm", stress::storm),
     ("processors", processors::processors),
+    ("switches", switches::switches),
 ];
 
 fn main(args: &Args) -> NtStatus {
     match args.get(1) {
         Some("spin") => return processors::spin(args.get(2).and_then(rt::parse_u32)),
         Some("reader") => return processors::reader(args.get(2).and_then(rt::parse_u32)),
+        Some("revisit") => return switches::revisit_child(args.get(2).and_then(rt::parse_u32)),
         Some("storm") => {
             if let Some(seconds) = args.get(2) {
                 let Some(seconds) = rt::parse_u32(seconds).filter(|&seconds| seconds <= 600) else {
@@ -110,7 +116,7 @@ fn main(args: &Args) -> NtStatus {
         .and_then(|wanted| SUBCOMMANDS.iter().find(|(name, _)| *name == wanted))
     else {
         println!(
-            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong [SIGNALS]|storm [SECONDS]|processors"
+            "usage: synctest semaphore|mutant|abandon|named|signalwait|priority|boost|starvation|timer|apc|pingpong [SIGNALS]|storm [SECONDS]|processors|switches"
         );
         return NtStatus::INVALID_PARAMETER;
     };

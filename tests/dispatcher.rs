@@ -468,8 +468,7 @@ fn four_processors_run_threads_at_once_and_survive_a_real_time_spinner() {
 /// Whether the kernel should tag translations with PCIDs on this machine: only the plain
 /// backend does (a kvm-pvm host refuses CR4.PCIDE), on a processor that offers them.
 fn pcids_expected(outcome: &RunOutcome) -> bool {
-    // SAFETY: CPUID leaf 1 exists on every x86-64 processor.
-    let leaf1 = unsafe { std::arch::x86_64::__cpuid(1) };
+    let leaf1 = std::arch::x86_64::__cpuid(1);
     outcome.stats.backend == Some(KernelBackend::Plain) && leaf1.ecx & (1 << 17) != 0
 }
 

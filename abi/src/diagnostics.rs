@@ -9,7 +9,8 @@ pub struct ArchitectureTimings {
     pub tsc_khz: u64,
     /// 1000 iterations of a dependent add loop in kernel mode.
     pub kernel_loop_1000_cycles: u64,
-    /// Loading the current PML4 into CR3 again.
+    /// Loading the current PML4 into CR3 again, as a switch between processes does: a
+    /// flushing load, or with PCIDs one that keeps the translations.
     pub cr3_switch_cycles: u64,
     /// From a local-APIC timer deadline to the first instruction of the kernel's clock
     /// interrupt handler, with the processor spinning in kernel mode; 0 with several

@@ -485,16 +485,18 @@ fn address_space_switches(cpus: u32) {
     } else {
         "address-space switches: PCIDs not in use\n"
     };
-    assert!(console.contains(expected), "missing `{expected}`:\n{console}");
+    assert!(
+        console.contains(expected),
+        "missing `{expected}`:\n{console}"
+    );
     let mut places = vec!["on this processor"];
     if cpus > 1 {
         places.push("on another processor");
     }
     for place in places {
         for change in ["freed", "made read-only"] {
-            let line = format!(
-                "ok: a page {change} while its process was switched out faults {place}\n"
-            );
+            let line =
+                format!("ok: a page {change} while its process was switched out faults {place}\n");
             assert!(console.contains(&line), "missing `{line}`:\n{console}");
         }
     }

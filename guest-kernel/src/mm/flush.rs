@@ -53,9 +53,9 @@ impl DeferredRelease {
     }
 
     /// Drops the mapping reference to `frame`, whose entry is cleared already: now, unless
-    /// another processor may still translate to it.
+    /// a processor may still translate to it.
     pub fn release_page(&mut self, frame: u64) {
-        match paging::other_processors_caching(self.root) {
+        match paging::processors_caching(self.root) {
             0 => super::release_frame(frame),
             others => {
                 self.pages.push(frame);
@@ -65,10 +65,10 @@ impl DeferredRelease {
     }
 
     /// Frees the emptied page table `frame`, no longer referenced by its parent: now,
-    /// unless another processor may still translate through it (its paging-structure
+    /// unless a processor may still translate through it (its paging-structure
     /// caches may hold it).
     pub fn release_table(&mut self, frame: u64) {
-        match paging::other_processors_caching(self.root) {
+        match paging::processors_caching(self.root) {
             0 => super::page_tables::free_table_frame(frame),
             others => {
                 self.tables.push(frame);

@@ -258,12 +258,12 @@ fn started_processors() -> impl Iterator<Item = usize> {
     0..PROCESSORS_STARTED.load(Ordering::SeqCst) as usize
 }
 
-/// The other processors that may translate with entries of the address space rooted at
-/// `root` cached before now, as a mask: those that have it loaded, and with PCIDs those
-/// that keep valid translations of it behind a tag (this one too, unless it has it loaded,
-/// where the change flushes its own TLB). Called after changing its entries: a processor
-/// that loads it later sees the change.
-pub fn other_processors_caching(root: u64) -> u64 {
+/// The processors that may still translate with entries of the address space rooted at
+/// `root` cached before now, as a mask: the others that have it loaded, and with PCIDs any
+/// that keeps valid translations of it behind a tag (this one too, unless it has it
+/// loaded: a change there flushes its own TLB). Called after changing its entries: a
+/// processor that loads it later sees the change.
+pub fn processors_caching(root: u64) -> u64 {
     let loaded = other_processors_in(root);
     if !pcids_in_use() {
         return loaded;

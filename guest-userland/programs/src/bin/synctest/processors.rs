@@ -39,7 +39,7 @@ fn current_processor() -> u32 {
     unsafe { nt_get_current_processor_number() }.0
 }
 
-fn delay_ms(milliseconds: i64) {
+pub(super) fn delay_ms(milliseconds: i64) {
     let interval = -milliseconds * MS;
     // SAFETY: the interval is a local.
     unsafe { nt_delay_execution(0, &interval) };
@@ -548,21 +548,10 @@ pub fn reader(processor: Option<u32>) -> NtStatus {
     if !pinned.is_success() {
         return pinned;
     }
-    let (mut page, mut size) = (0u64, 0x1000u64);
-    // SAFETY: the base and size are locals.
-    let status = unsafe {
-        nt_allocate_virtual_memory(
-            CURRENT_PROCESS_HANDLE,
-            &mut page,
-            0,
-            &mut size,
-            MEM_COMMIT | MEM_RESERVE,
-            PAGE_READWRITE,
-        )
+    let mut page = match commit_page(0) {
+        Ok(page) => page,
+        Err(status) => return status,
     };
-    if !status.is_success() {
-        return status;
-    }
     if start_pinned(read_forever, page, 1 << processor, 8).is_none() {
         return NtStatus::UNSUCCESSFUL;
     }
@@ -581,6 +570,28 @@ pub fn reader(processor: Option<u32>) -> NtStatus {
     }
     delay_ms(PATIENCE_MS);
     NtStatus::UNSUCCESSFUL
+}
+
+/// Commits a read-write page in this process, at `base` (0: where the kernel chooses), and
+/// returns its address.
+pub(super) fn commit_page(base: u64) -> Result<u64, NtStatus> {
+    let (mut page, mut size) = (base, 0x1000u64);
+    // SAFETY: the base and size are locals.
+    let status = unsafe {
+        nt_allocate_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            &mut page,
+            0,
+            &mut size,
+            MEM_COMMIT | MEM_RESERVE,
+            PAGE_READWRITE,
+        )
+    };
+    if status.is_success() {
+        Ok(page)
+    } else {
+        Err(status)
+    }
 }
 
 /// `synctest spin MASK`: the child of the real-time spinner case; pins itself to MASK,

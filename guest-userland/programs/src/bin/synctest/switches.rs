@@ -7,22 +7,22 @@
 //! several, on another.
 
 use abi::dispatcher::THREAD_AFFINITY_MASK_CLASS;
-use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READONLY, PAGE_READWRITE};
-use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
+use abi::memory::{MEM_RELEASE, PAGE_READONLY};
+use abi::service::CURRENT_THREAD_HANDLE;
 use abi::system_information::{
     SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS, SystemAddressSpaceSwitchInformation,
 };
 use rt::NtStatus;
 use rt::process::{active_processors, create_user_process, query_basic_information};
 use rt::syscall::{
-    nt_allocate_virtual_memory, nt_delay_execution, nt_free_virtual_memory,
-    nt_protect_virtual_memory, nt_query_system_information, nt_read_virtual_memory,
-    nt_terminate_process,
+    nt_free_virtual_memory, nt_protect_virtual_memory, nt_query_system_information,
+    nt_read_virtual_memory, nt_terminate_process,
 };
 use rt::tally::Tally;
 use rt::text::TextBuffer;
 
 use super::priority::set_thread_value;
+use super::processors::{commit_page, delay_ms};
 use super::{MS, wait};
 
 /// Where `synctest revisit` commits the page it writes, which its parent changes.
@@ -33,12 +33,6 @@ const PATIENCE_MS: i64 = 10_000;
 const REVISIT_PAUSE_MS: i64 = 2;
 /// Writes the parent waits for before it changes the page.
 const WRITES_BEFORE_CHANGE: u64 = 5;
-
-fn delay_ms(milliseconds: i64) {
-    let interval = -milliseconds * MS;
-    // SAFETY: the interval is a local.
-    unsafe { nt_delay_execution(0, &interval) };
-}
 
 /// SystemAddressSpaceSwitchInformation into a buffer of `length` bytes: the status, the
 /// ReturnLength and what was read.
@@ -235,22 +229,10 @@ pub fn revisit_child(processor: Option<u32>) -> NtStatus {
     if !pinned.is_success() {
         return pinned;
     }
-    let (mut page, mut size) = (REVISITED_PAGE, 0x1000u64);
-    // SAFETY: the base and size are locals.
-    let status = unsafe {
-        nt_allocate_virtual_memory(
-            CURRENT_PROCESS_HANDLE,
-            &mut page,
-            0,
-            &mut size,
-            MEM_COMMIT | MEM_RESERVE,
-            PAGE_READWRITE,
-        )
+    let counter = match commit_page(REVISITED_PAGE) {
+        Ok(page) => page as *mut u64,
+        Err(status) => return status,
     };
-    if !status.is_success() {
-        return status;
-    }
-    let counter = page as *mut u64;
     for _ in 0..PATIENCE_MS / REVISIT_PAUSE_MS {
         // SAFETY: the page is this process's and writable until the parent changes it;
         // the write after that must fault, which is what the parent checks.

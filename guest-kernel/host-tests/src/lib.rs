@@ -1,6 +1,6 @@
-//! Host unit tests of the kernel's pure data structures, the PCID tags (arch code that
-//! touches no hardware) among them. The kernel's own files are compiled here unchanged;
-//! `mm`, `ob` and `ps` mirror the kernel's module paths (`crate::mm::...`,
+//! Host unit tests of the kernel's pure data structures, the PCID tags and the translation
+//! bookkeeping (arch code that touches no hardware) among them. The kernel's own files are
+//! compiled here unchanged; `mm`, `ob` and `ps` mirror the kernel's module paths (`crate::mm::...`,
 //! `crate::ob::...`, `crate::ps::...`) so the files' `super::`/`crate::` paths resolve as
 //! they do there.
 //!
@@ -29,6 +29,8 @@ pub mod pcid;
 pub mod pfn;
 #[path = "../../src/ke/ready_queue.rs"]
 pub mod ready_queue;
+#[path = "../../src/arch/x86_64/translations.rs"]
+pub mod translations;
 #[path = "../../src/mm/vad.rs"]
 pub mod vad;
 

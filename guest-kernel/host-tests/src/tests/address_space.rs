@@ -137,7 +137,7 @@ impl SimulatedTables {
         access: PageAccess,
         owned: bool,
     ) -> Result<(), NtStatus> {
-        assert!(page % PAGE == 0 && page < 0x8000_0000_0000);
+        assert!(page.is_multiple_of(PAGE) && page < 0x8000_0000_0000);
         if self.pages.contains_key(&page) {
             return Err(NtStatus::CONFLICTING_ADDRESSES);
         }

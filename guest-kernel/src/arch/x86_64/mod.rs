@@ -12,6 +12,7 @@ pub mod paging;
 mod pcid;
 mod pvm;
 mod syscall;
+mod translations;
 pub mod trap;
 pub mod user;
 

@@ -3,7 +3,6 @@
 
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use ::x86_64::registers::control::{Cr3, Cr3Flags};
 use ::x86_64::structures::paging::{
@@ -12,7 +11,7 @@ use ::x86_64::structures::paging::{
 use ::x86_64::{PhysAddr, VirtAddr};
 use abi::layout::{KERNEL_BASE, PAGE_SIZE, USER_END, phys_to_virt};
 
-use super::pcid::ProcessorTags;
+use super::translations::{Cr3Load, Translations};
 
 /// First PML4 slot of the kernel half.
 const KERNEL_HALF_FIRST_SLOT: usize = 256;
@@ -193,142 +192,77 @@ fn mirror_user_half(root: u64) {
     }
 }
 
-/// The PML4 each processor has loaded, by processor index: what a change to an address
-/// space checks to know which other processors may cache its translations.
-static LOADED_ROOT: [AtomicU64; super::MAX_PROCESSORS] =
-    [const { AtomicU64::new(0) }; super::MAX_PROCESSORS];
-/// CR3 loads each processor has begun, by processor index. A processor that loads CR3 no
-/// longer translates with what an address space it had loaded cached before: the load
-/// flushes it, or, with PCIDs, parks it behind a tag that the change marked stale first. So
-/// a change that found a processor in its address space waits for this count to move
-/// before it reuses the frames it unmapped.
-static CR3_LOADS: [AtomicU64; super::MAX_PROCESSORS] =
-    [const { AtomicU64::new(0) }; super::MAX_PROCESSORS];
-/// CR3 loads that kept the translations of the address space loaded (a valid PCID tag), by
-/// processor index.
-static CR3_LOADS_KEEPING_TRANSLATIONS: [AtomicU64; super::MAX_PROCESSORS] =
-    [const { AtomicU64::new(0) }; super::MAX_PROCESSORS];
-/// Set for a processor asked to flush its TLB by the dispatch interrupt.
-static FLUSH_ASKED: [AtomicBool; super::MAX_PROCESSORS] =
-    [const { AtomicBool::new(false) }; super::MAX_PROCESSORS];
+/// Which processors may still translate with which address space's entries.
+static TRANSLATIONS: Translations<{ super::MAX_PROCESSORS }> = Translations::new();
 
-/// Whether the processors tag translations with PCIDs (CR4.PCIDE), which only the plain
-/// backend on a CPU that offers them does.
-static PCIDS_IN_USE: AtomicBool = AtomicBool::new(false);
-/// Each processor's PCID tags, by processor index.
-static PCID_TAGS: [ProcessorTags; super::MAX_PROCESSORS] =
-    [const { ProcessorTags::new() }; super::MAX_PROCESSORS];
-/// CR3 bit 63 with PCIDs on: keep the translations cached behind the PCID loaded.
-const CR3_KEEP_TRANSLATIONS: u64 = 1 << 63;
-
-/// One more than the highest index of a processor started so far.
-static PROCESSORS_STARTED: AtomicU64 = AtomicU64::new(0);
+fn this_processor() -> usize {
+    super::current_processor() as usize
+}
 
 /// Records the PML4 a processor starts on (the one the VMM built, the System process's).
 pub fn processor_started(index: u32) {
-    LOADED_ROOT[index as usize].store(current_root(), Ordering::SeqCst);
-    PROCESSORS_STARTED.fetch_max(u64::from(index) + 1, Ordering::SeqCst);
+    TRANSLATIONS.processor_started(index as usize, current_root());
 }
 
 /// Tags translations with PCIDs from now on; each processor sets CR4.PCIDE first, while
 /// CR3 still holds PCID 0.
 pub(super) fn use_pcids() {
-    PCIDS_IN_USE.store(true, Ordering::SeqCst);
+    TRANSLATIONS.use_pcids();
 }
 
 /// Whether translations are tagged with PCIDs.
 pub fn pcids_in_use() -> bool {
-    PCIDS_IN_USE.load(Ordering::Relaxed)
+    TRANSLATIONS.pcids_in_use()
 }
 
 /// CR3 loads on every processor since boot, and how many of them kept the translations
 /// the address space loaded had cached.
 pub fn cr3_load_counts() -> (u64, u64) {
-    let started = PROCESSORS_STARTED.load(Ordering::SeqCst) as usize;
-    let sum = |counts: &[AtomicU64]| {
-        counts[..started]
-            .iter()
-            .map(|count| count.load(Ordering::Relaxed))
-            .sum()
-    };
-    (sum(&CR3_LOADS), sum(&CR3_LOADS_KEEPING_TRANSLATIONS))
-}
-
-fn started_processors() -> impl Iterator<Item = usize> {
-    0..PROCESSORS_STARTED.load(Ordering::SeqCst) as usize
+    TRANSLATIONS.load_counts()
 }
 
 /// The processors that may still translate with entries of the address space rooted at
-/// `root` cached before now, as a mask: the others that have it loaded, and with PCIDs any
-/// that keeps valid translations of it behind a tag (this one too, unless it has it
-/// loaded: a change there flushes its own TLB). Called after changing its entries: a
-/// processor that loads it later sees the change.
+/// `root` cached before now, as a mask (this one among them when it keeps them behind a
+/// PCID without having the address space loaded). Called after changing its entries.
 pub fn processors_caching(root: u64) -> u64 {
-    let loaded = other_processors_in(root);
-    if !pcids_in_use() {
-        return loaded;
-    }
-    let this = super::current_processor() as usize;
-    started_processors()
-        .filter(|&index| !(index == this && is_current_root(root)))
-        .filter(|&index| PCID_TAGS[index].holds_valid(root))
-        .fold(loaded, |mask, index| mask | 1 << index)
+    TRANSLATIONS.processors_caching(this_processor(), root)
 }
 
-/// Marks every processor's PCID tag of the address space rooted at `root` stale (but this
-/// one's while it has it loaded: a change there flushes what it changed itself), so that
-/// no processor keeps translations of it cached before now across its next CR3 load.
+/// Marks every processor's PCID tag of the address space rooted at `root` stale, so that
+/// none keeps translations of it cached before now across its next CR3 load.
 pub fn mark_cached_translations_stale(root: u64) {
-    if pcids_in_use() {
-        let this = super::current_processor() as usize;
-        for index in started_processors() {
-            if !(index == this && is_current_root(root)) {
-                PCID_TAGS[index].invalidate(root);
-            }
-        }
-    }
+    TRANSLATIONS.mark_stale(this_processor(), root);
 }
 
 /// After a change to the address space rooted at `root`: marks its tags stale, then
 /// returns the other processors that have it loaded, which must flush.
 pub fn invalidate_cached_translations(root: u64) -> u64 {
-    mark_cached_translations_stale(root);
-    other_processors_in(root)
-}
-
-/// The other processors that have the address space rooted at `root` loaded, as a mask.
-fn other_processors_in(root: u64) -> u64 {
-    processors_in(root) & !(1 << super::current_processor())
+    TRANSLATIONS.invalidate(this_processor(), root)
 }
 
 /// The processors that have the address space rooted at `root` loaded, as a mask.
 pub fn processors_in(root: u64) -> u64 {
-    fence(Ordering::SeqCst);
-    started_processors()
-        .filter(|&index| LOADED_ROOT[index].load(Ordering::SeqCst) == root)
-        .fold(0, |mask, index| mask | 1 << index)
+    TRANSLATIONS.processors_in(root)
 }
 
 /// The CR3 loads `processor` has begun so far.
 pub fn cr3_loads(processor: u32) -> u64 {
-    CR3_LOADS[processor as usize].load(Ordering::SeqCst)
+    TRANSLATIONS.cr3_loads(processor as usize)
 }
 
 /// Asks each processor of `processors` to flush its TLB, with the dispatch interrupt
 /// (`KeFlushMultipleTb`, without the wait: callers that free what was unmapped wait for
 /// the CR3 load counts instead, so no processor ever spins on another with locks held).
 pub fn ask_tlb_flush(processors: u64) {
-    for index in (0..super::MAX_PROCESSORS).filter(|index| processors & 1 << index != 0) {
-        // One interrupt per flush: a processor already asked flushes for this change too.
-        if !FLUSH_ASKED[index].swap(true, Ordering::SeqCst) {
-            super::request_dispatch_interrupt(index as u32);
-        }
+    let to_interrupt = TRANSLATIONS.ask_flush(processors);
+    for index in (0..super::MAX_PROCESSORS).filter(|index| to_interrupt & 1 << index != 0) {
+        super::request_dispatch_interrupt(index as u32);
     }
 }
 
 /// Flushes this processor's TLB if another processor asked it to.
 pub fn flush_if_asked() {
-    if FLUSH_ASKED[super::current_processor() as usize].swap(false, Ordering::SeqCst) {
+    if TRANSLATIONS.take_flush_request(this_processor()) {
         load_address_space(current_root(), Cr3Load::Flush);
     }
 }
@@ -340,35 +274,16 @@ pub fn switch_address_space(root: u64) {
     load_address_space(root, Cr3Load::KeepWhatIsValid);
 }
 
-/// Whether a CR3 load may keep what the processor cached behind the address space's PCID.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cr3Load {
-    KeepWhatIsValid,
-    Flush,
-}
-
 fn load_address_space(root: u64, load: Cr3Load) {
-    let this = super::current_processor() as usize;
-    LOADED_ROOT[this].store(root, Ordering::SeqCst);
-    // Counted before the load: a processor that reads the count as it was before it saw
-    // this increment knows the load comes after its own changes.
-    CR3_LOADS[this].fetch_add(1, Ordering::SeqCst);
+    let value = TRANSLATIONS.begin_load(this_processor(), root, load);
     if super::pvm_native() {
         // SAFETY: as for the `mov cr3` below; the host's CR3 hypercall costs about half of
         // a trapped `mov cr3` and, like it, flushes the TLB.
         unsafe { super::pvm::hypercall(super::pvm::HC_SET_CR3, root, 0) };
     } else if pcids_in_use() {
-        // The tag is read after LOADED_ROOT is published: a change either sees this
-        // processor in the address space, or marked the tag stale before it is read here.
-        let tag = PCID_TAGS[this].tag_for(root);
-        let keep = tag.keeps_translations && load == Cr3Load::KeepWhatIsValid;
-        if keep {
-            CR3_LOADS_KEEPING_TRANSLATIONS[this].fetch_add(1, Ordering::Relaxed);
-        }
-        let value = root | tag.pcid | if keep { CR3_KEEP_TRANSLATIONS } else { 0 };
         // SAFETY: as for the `mov cr3` below; CR4.PCIDE is set on this processor and the
-        // PCID is one of its tags, whose translations are the address space's and valid
-        // when bit 63 keeps them, and flushed otherwise.
+        // value carries one of its tags' PCIDs, whose translations are the address space's
+        // and valid when bit 63 keeps them, and flushed otherwise.
         unsafe {
             core::arch::asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags));
         }

@@ -19,7 +19,10 @@ use abi::process::{
 };
 use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
 use abi::service::CURRENT_PROCESS_HANDLE;
-use abi::system_information::{SYSTEM_BASIC_INFORMATION_CLASS, SystemBasicInformation};
+use abi::system_information::{
+    SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS, SYSTEM_BASIC_INFORMATION_CLASS,
+    SystemAddressSpaceSwitchInformation, SystemBasicInformation,
+};
 use abi::user_process::write_child_parameters;
 
 use crate::syscall::{
@@ -278,22 +281,43 @@ pub fn query_basic_information(process: u64) -> Result<ProcessBasicInformation, 
     }
 }
 
-/// `SystemBasicInformation`'s active processors, as an affinity mask.
-pub fn active_processors() -> Result<u64, NtStatus> {
-    let mut information = SystemBasicInformation::default();
-    // SAFETY: a local of the size passed; no return length.
+/// NtQuerySystemInformation of `class` into a `T`, the class's structure (plain integers,
+/// which any bytes the kernel writes leave valid): (status, information, return length).
+pub fn query_system<T: Copy>(class: u32, zeroed: T) -> (NtStatus, T, u32) {
+    let mut information = zeroed;
+    let mut returned = 0;
+    // SAFETY: the buffer is a local of the size passed; so is the return length.
     let status = unsafe {
         nt_query_system_information(
-            SYSTEM_BASIC_INFORMATION_CLASS,
+            class,
             (&raw mut information).cast(),
-            size_of::<SystemBasicInformation>() as u32,
-            core::ptr::null_mut(),
+            size_of::<T>() as u32,
+            &mut returned,
         )
     };
-    if status.is_success() {
-        Ok(information.active_processors_affinity_mask)
-    } else {
-        Err(status)
+    (status, information, returned)
+}
+
+/// `SystemBasicInformation`'s active processors, as an affinity mask.
+pub fn active_processors() -> Result<u64, NtStatus> {
+    match query_system(
+        SYSTEM_BASIC_INFORMATION_CLASS,
+        SystemBasicInformation::default(),
+    ) {
+        (NtStatus::SUCCESS, information, _) => Ok(information.active_processors_affinity_mask),
+        (status, _, _) => Err(status),
+    }
+}
+
+/// Whether the processors tag translations with PCIDs, from
+/// SystemAddressSpaceSwitchInformation.
+pub fn pcids_in_use() -> Result<bool, NtStatus> {
+    match query_system(
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS,
+        SystemAddressSpaceSwitchInformation::default(),
+    ) {
+        (NtStatus::SUCCESS, information, _) => Ok(information.process_context_ids != 0),
+        (status, _, _) => Err(status),
     }
 }
 

@@ -306,6 +306,8 @@ pub struct PlatformCosts {
     pub fpu_save_restore: u64,
     /// Loading CR3, which every switch between processes does.
     pub cr3_switch: u64,
+    /// Whether the guest tags translations with PCIDs, so that loading CR3 keeps them.
+    pub pcids: bool,
 }
 
 impl PlatformCosts {
@@ -336,6 +338,7 @@ impl PlatformCosts {
             user_gs_base_load_ns: ns(self.user_gs_base_load),
             fpu_save_restore_ns: ns(self.fpu_save_restore),
             cr3_switch_ns: ns(self.cr3_switch),
+            pcids: self.pcids,
         }
     }
 }
@@ -367,6 +370,7 @@ fn parse_costs_line(console: &str) -> Result<PlatformCosts, String> {
         user_gs_base_load: value("user_gs_base_load")?,
         fpu_save_restore: value("fpu_save_restore")?,
         cr3_switch: value("cr3_switch")?,
+        pcids: value("pcids")? != 0,
     })
 }
 
@@ -545,7 +549,7 @@ mod tests {
     #[test]
     fn floors_are_built_from_the_platform_costs() {
         let costs = parse_costs_line(
-            "hi\nbench-floors round_trip=1000 user_gs_base_load=5000 fpu_save_restore=100 cr3_switch=8000\n",
+            "hi\nbench-floors round_trip=1000 user_gs_base_load=5000 fpu_save_restore=100 cr3_switch=8000 pcids=1\n",
         )
         .unwrap();
         assert_eq!(costs.floor_cycles("null_syscall"), Some(1000));
@@ -556,10 +560,11 @@ mod tests {
         assert_eq!(costs.floor_cycles("process_create_exit"), Some(28_200));
         assert_eq!(costs.floor_cycles("boot_to_exit"), None);
         assert_eq!(costs.in_ns(2_000_000).round_trip_ns, 500.0);
+        assert!(costs.pcids);
         assert!(parse_costs_line("bench-floors round_trip=1000").is_err());
         assert!(
             parse_costs_line(
-                "bench-floors round_trip=x user_gs_base_load=1 fpu_save_restore=1 cr3_switch=1"
+                "bench-floors round_trip=x user_gs_base_load=1 fpu_save_restore=1 cr3_switch=1 pcids=0"
             )
             .is_err()
         );

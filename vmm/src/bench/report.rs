@@ -107,6 +107,8 @@ pub struct Floors {
     pub user_gs_base_load_ns: f64,
     pub fpu_save_restore_ns: f64,
     pub cr3_switch_ns: f64,
+    /// Whether the guest tags translations with PCIDs, so that loading CR3 keeps them.
+    pub pcids: bool,
 }
 
 /// Boot timings and exits of the `hello` runs: the milestones and exits of the last run,
@@ -285,6 +287,7 @@ impl Report {
                 user_gs_base_load_ns: round(f.user_gs_base_load_ns),
                 fpu_save_restore_ns: round(f.fpu_save_restore_ns),
                 cr3_switch_ns: round(f.cr3_switch_ns),
+                pcids: f.pcids,
             }),
         };
         // Plain structs of numbers and strings always serialize.
@@ -344,6 +347,17 @@ impl fmt::Display for Report {
                 metric
                     .exits
                     .map_or_else(|| "-".to_string(), |e| e.to_string()),
+            )?;
+        }
+        if let Some(floors) = &self.floors {
+            writeln!(
+                f,
+                "address-space switches: {}",
+                if floors.pcids {
+                    "PCIDs in use, a CR3 load keeps the translations"
+                } else {
+                    "no PCIDs, every CR3 load flushes the TLB"
+                }
             )?;
         }
         self.write_boot_phases(f)
@@ -603,6 +617,7 @@ mod tests {
                 user_gs_base_load_ns: 2000.0,
                 fpu_save_restore_ns: 40.0,
                 cr3_switch_ns: 3000.0,
+                pcids: false,
             }),
         }
     }
@@ -667,6 +682,7 @@ mod tests {
     fn table_lists_each_metric() {
         let text = report().to_string();
         assert!(text.contains("kvm-pvm native"));
+        assert!(text.contains("address-space switches: no PCIDs, every CR3 load flushes the TLB"));
         let row = text
             .lines()
             .find(|l| l.starts_with("null_syscall"))
@@ -738,6 +754,7 @@ mod tests {
         assert!(json["metrics"][1]["floor_ns"].is_null());
         assert_eq!(json["floors"]["round_trip_ns"], 250.0);
         assert_eq!(json["floors"]["cr3_switch_ns"], 3000.0);
+        assert_eq!(json["floors"]["pcids"], false);
         assert!(json["metrics"][1]["host_ns_median"].is_null());
         assert!(json["metrics"][1]["ratio"].is_null());
         assert!(json["boot"].is_object());

@@ -433,12 +433,21 @@ fn floors() -> NtStatus {
         }
     }
     samples.sort_unstable();
+    let pcids = match rt::process::pcids_in_use() {
+        Ok(pcids) => pcids,
+        Err(status) => {
+            println!("bench-error floors {:#010x}", status.0);
+            return NtStatus::UNSUCCESSFUL;
+        }
+    };
     println!(
-        "bench-floors round_trip={} user_gs_base_load={} fpu_save_restore={} cr3_switch={}",
+        "bench-floors round_trip={} user_gs_base_load={} fpu_save_restore={} cr3_switch={} \
+         pcids={}",
         samples[samples.len() / 2],
         timings.user_gs_base_load_cycles,
         timings.fpu_save_restore_cycles,
-        timings.cr3_switch_cycles
+        timings.cr3_switch_cycles,
+        u8::from(pcids)
     );
     NtStatus::SUCCESS
 }

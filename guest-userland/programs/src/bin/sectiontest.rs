@@ -44,9 +44,8 @@ use rt::process::{
 use rt::syscall::{
     nt_close, nt_create_process_ex, nt_create_section, nt_create_thread, nt_duplicate_object,
     nt_free_virtual_memory, nt_map_view_of_section, nt_open_file, nt_open_section,
-    nt_protect_virtual_memory, nt_query_section, nt_query_system_information,
-    nt_read_virtual_memory, nt_terminate_process, nt_unmap_view_of_section,
-    nt_write_virtual_memory, query_virtual_memory,
+    nt_protect_virtual_memory, nt_query_section, nt_read_virtual_memory, nt_terminate_process,
+    nt_unmap_view_of_section, nt_write_virtual_memory, query_virtual_memory,
 };
 use rt::tally::Tally;
 use rt::{Args, NtStatus, println};
@@ -1056,16 +1055,10 @@ fn section_cycle() {
 }
 
 fn available_pages() -> u64 {
-    let mut performance = SystemPerformanceInformation::default();
-    // SAFETY: a local of the size passed.
-    unsafe {
-        nt_query_system_information(
-            SYSTEM_PERFORMANCE_INFORMATION_CLASS,
-            (&raw mut performance).cast(),
-            size_of::<SystemPerformanceInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    };
+    let (_, performance, _) = rt::process::query_system(
+        SYSTEM_PERFORMANCE_INFORMATION_CLASS,
+        SystemPerformanceInformation::default(),
+    );
     u64::from(performance.available_pages)
 }
 

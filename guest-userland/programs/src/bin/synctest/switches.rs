@@ -13,10 +13,9 @@ use abi::system_information::{
     SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS, SystemAddressSpaceSwitchInformation,
 };
 use rt::NtStatus;
-use rt::process::{active_processors, create_user_process, query_basic_information};
+use rt::process::{active_processors, create_user_process, query_basic_information, query_system};
 use rt::syscall::{
-    nt_free_virtual_memory, nt_protect_virtual_memory, nt_query_system_information,
-    nt_read_virtual_memory, nt_terminate_process,
+    nt_free_virtual_memory, nt_protect_virtual_memory, nt_read_virtual_memory, nt_terminate_process,
 };
 use rt::tally::Tally;
 use rt::text::TextBuffer;
@@ -34,23 +33,6 @@ const REVISIT_PAUSE_MS: i64 = 2;
 /// Writes the parent waits for before it changes the page.
 const WRITES_BEFORE_CHANGE: u64 = 5;
 
-/// SystemAddressSpaceSwitchInformation into a buffer of `length` bytes: the status, the
-/// ReturnLength and what was read.
-fn query_with_length(length: u32) -> (NtStatus, u32, SystemAddressSpaceSwitchInformation) {
-    let mut information = SystemAddressSpaceSwitchInformation::default();
-    let mut returned = 0u32;
-    // SAFETY: the buffer is a local at least `length` bytes long; ReturnLength a local.
-    let status = unsafe {
-        nt_query_system_information(
-            SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS,
-            (&raw mut information).cast(),
-            length.min(size_of::<SystemAddressSpaceSwitchInformation>() as u32),
-            &mut returned,
-        )
-    };
-    (status, returned, information)
-}
-
 /// What a parent does to the child's page while the child is switched out.
 #[derive(Clone, Copy)]
 enum Change {
@@ -61,7 +43,10 @@ enum Change {
 /// `synctest switches`.
 pub fn switches(t: &mut Tally) {
     let full = size_of::<SystemAddressSpaceSwitchInformation>() as u32;
-    let (status, returned, before) = query_with_length(full);
+    let (status, before, returned) = query_system(
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS,
+        SystemAddressSpaceSwitchInformation::default(),
+    );
     t.status(
         "SystemAddressSpaceSwitchInformation",
         status,
@@ -72,7 +57,10 @@ pub fn switches(t: &mut Tally) {
         u64::from(returned),
         u64::from(full),
     );
-    let (status, returned, _) = query_with_length(full - 1);
+    let (status, _, returned) = query_system(
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS,
+        [0u8; size_of::<SystemAddressSpaceSwitchInformation>() - 1],
+    );
     t.status(
         "SystemAddressSpaceSwitchInformation into a short buffer",
         status,
@@ -104,7 +92,10 @@ pub fn switches(t: &mut Tally) {
         }
     }
 
-    let (_, _, after) = query_with_length(full);
+    let (_, after, _) = query_system(
+        SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS,
+        SystemAddressSpaceSwitchInformation::default(),
+    );
     let loads = after.loads - before.loads;
     let kept = after.loads_keeping_translations - before.loads_keeping_translations;
     rt::println!("address-space switches: {loads} CR3 loads, {kept} kept their translations");

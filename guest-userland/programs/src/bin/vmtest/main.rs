@@ -33,6 +33,7 @@ use abi::system_information::{
     SYSTEM_PERFORMANCE_INFORMATION_CLASS, SystemBasicInformation, SystemMemoryListInformation,
     SystemPerformanceInformation,
 };
+use rt::process::query_system;
 use rt::syscall::{
     nt_allocate_virtual_memory, nt_delay_execution, nt_free_virtual_memory,
     nt_protect_virtual_memory, nt_query_system_information, nt_query_virtual_memory,
@@ -154,22 +155,6 @@ fn write(address: u64, bytes: &[u8]) -> (NtStatus, u64) {
         )
     };
     (status, done)
-}
-
-/// NtQuerySystemInformation into a `T`: (status, information, return length).
-fn query_system<T: Copy>(class: u32, zeroed: T) -> (NtStatus, T, u32) {
-    let mut information = zeroed;
-    let mut returned = 0;
-    // SAFETY: the buffer is a local of the size passed; so is the return length.
-    let status = unsafe {
-        nt_query_system_information(
-            class,
-            (&raw mut information).cast(),
-            size_of::<T>() as u32,
-            &mut returned,
-        )
-    };
-    (status, information, returned)
 }
 
 /// Frame counters from NtQuerySystemInformation.

@@ -31,7 +31,8 @@
 //!
 //! `bench floors` prints the platform's costs that the VMM builds each metric's floor from,
 //! in TSC cycles: `bench-floors round_trip=C user_gs_base_load=C fpu_save_restore=C
-//! cr3_switch=C`. `round_trip` is the median user/supervisor round trip through the
+//! cr3_switch=C pcids=0|1` (the last whether CR3 loads keep translations, not a cost).
+//! `round_trip` is the median user/supervisor round trip through the
 //! smallest path the kernel has: a system service number it does not know, refused after
 //! the entry stub and one table lookup. The rest the kernel measures of its own primitives
 //! (`NtQueryArchitectureTimings`).

@@ -21,15 +21,15 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use abi::NtStatus;
 use abi::dispatcher::Context;
 use abi::nt::{
-    DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, LDRP_DONT_CALL_FOR_THREADS,
-    LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb, PebLdrData,
+    DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH,
+    LDRP_DONT_CALL_FOR_THREADS, LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb, PebLdrData,
 };
 
 use crate::image::{Image, MAX_NAME};
 use crate::ldr_lock::{self, LoaderLock};
 use crate::load::{self, LoadKind};
 use crate::rtl::peb::RtlGetCurrentPeb;
-use crate::{calls, modules};
+use crate::{calls, modules, tls};
 
 unsafe extern "C" {
     /// The linker's symbol at ntdll's own image base (its DOS header).
@@ -80,10 +80,13 @@ fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
         &ntdll,
     )?;
     load::snap_imports(&executable, LoadKind::Static, None)?;
-    if modules::initialization_order(false).nth(1).is_some() {
-        // DLLs besides ntdll, which has no entry point: theirs run.
+    tls::initialize_process()?;
+    if modules::initialization_order(false).nth(1).is_some() || tls::in_use() {
+        // DLLs besides ntdll, which has no entry point, or TLS callbacks: they run, the
+        // executable's TLS callbacks after every DLL's initialization, as on NT.
         let _lock = LoaderLock::acquire();
         load::run_initializers(LoadKind::Static)?;
+        tls::call_callbacks(image_base, DLL_PROCESS_ATTACH);
     }
     Ok(ldr)
 }
@@ -91,8 +94,12 @@ fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
 /// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL (but those that
 /// turned thread notifications off), in initialization order.
 fn initialize_thread() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
+    }
+    // The thread's TLS blocks exist before any callback or entry point runs on it.
+    if let Err(status) = tls::allocate_thread_data() {
+        calls::terminate_current_thread(status);
     }
     let _lock = LoaderLock::acquire();
     for entry in modules::initialization_order(false) {
@@ -100,6 +107,7 @@ fn initialize_thread() {
             load::call_entry_point(entry, DLL_THREAD_ATTACH, 0);
         }
     }
+    tls::call_callbacks(executable_base(), DLL_THREAD_ATTACH);
 }
 
 /// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
@@ -108,15 +116,19 @@ fn initialize_thread() {
 /// before NtTerminateThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownThread() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
     }
-    let _lock = LoaderLock::acquire();
-    for entry in modules::initialization_order(true) {
-        if wants_thread_calls(entry) {
-            load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
+    {
+        let _lock = LoaderLock::acquire();
+        for entry in modules::initialization_order(true) {
+            if wants_thread_calls(entry) {
+                load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
+            }
         }
+        tls::call_callbacks(executable_base(), DLL_THREAD_DETACH);
     }
+    tls::free_thread_data();
 }
 
 /// `LdrDisableThreadCalloutsForDll(DllHandle)`: the DLL at `base` gets no more
@@ -141,21 +153,38 @@ pub extern "system" fn LdrDisableThreadCalloutsForDll(base: u64) -> NtStatus {
 /// NtTerminateProcess; later calls do nothing.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownProcess() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
     }
-    let _lock = LoaderLock::acquire();
-    if modules::begin_shutdown(current_thread_id()) {
-        return;
-    }
-    for entry in modules::initialization_order(true) {
-        if is_attached(entry) {
-            // SAFETY: the entry is the loader's, changed under the loader lock.
-            unsafe { (*entry).flags &= !LDRP_PROCESS_ATTACH_CALLED };
-            ATTACHED_DLLS.fetch_sub(1, Ordering::AcqRel);
-            load::call_entry_point(entry, DLL_PROCESS_DETACH, 1);
+    {
+        let _lock = LoaderLock::acquire();
+        if modules::begin_shutdown(current_thread_id()) {
+            return;
         }
+        for entry in modules::initialization_order(true) {
+            if is_attached(entry) {
+                // SAFETY: the entry is the loader's, changed under the loader lock.
+                unsafe { (*entry).flags &= !LDRP_PROCESS_ATTACH_CALLED };
+                ATTACHED_DLLS.fetch_sub(1, Ordering::AcqRel);
+                load::call_entry_point(entry, DLL_PROCESS_DETACH, 1);
+            }
+        }
+        tls::call_callbacks(executable_base(), DLL_PROCESS_DETACH);
     }
+    tls::free_thread_data();
+}
+
+/// Whether a thread's start or end, or the process's end, has anything for the loader to
+/// do: DLLs to notify or TLS to set up and call back.
+fn needs_thread_notifications() -> bool {
+    ATTACHED_DLLS.load(Ordering::Acquire) != 0 || tls::in_use()
+}
+
+/// `PEB.ImageBaseAddress`: where the executable, whose TLS callbacks run after every DLL's
+/// notification, is mapped.
+fn executable_base() -> u64 {
+    // SAFETY: the kernel keeps the process's PEB mapped for the life of the process.
+    unsafe { (*RtlGetCurrentPeb()).image_base_address }
 }
 
 /// Counts a DLL whose `DLL_PROCESS_ATTACH` succeeded ([`crate::load`]).

@@ -6,7 +6,8 @@
 # without imports exporting the Nt* and Zw* stub of every service in abi/src/service.rs,
 # the loader and the Rtl helpers; and testdll.dll: a PE32+ DLL with an entry point and base
 # relocations, importing from ntdll.dll only and exporting TestDllAdd, with ordinals from 7
-# (TestDllAdd's). Run after scripts/build.sh.
+# (TestDllAdd's); tlstest.exe, badtls.exe and tlsdll.dll: a TLS directory (data directory 9,
+# which the linker sets from their `_tls_used`). Run after scripts/build.sh.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,6 +24,11 @@ shopt -u nullglob
 if ((${#programs[@]} == 0)); then
     die "no programs in $PROGRAM_DIR: run scripts/build.sh first"
 fi
+
+# Whether `objdump -p` output ($1) shows a TLS directory (data directory 9) of 0x28 bytes.
+has_tls_directory() {
+    grep -Eq '^Entry 9 0*[1-9a-f][0-9a-f]* 0+28 ' <<<"$1"
+}
 
 status=0
 for exe in "${programs[@]}"; do
@@ -44,6 +50,14 @@ for exe in "${programs[@]}"; do
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
+    # These programs define their TLS directory by hand; the loader's TLS needs it there.
+    case "$name" in
+        tlstest.exe | badtls.exe)
+            if ! has_tls_directory "$headers"; then
+                problems+=("no TLS directory")
+            fi
+            ;;
+    esac
     # These programs exist to call the system through ntdll.dll's exports.
     case "$name" in
         args.exe | hello.exe | exit.exe | tlist.exe | spawn.exe | params.exe | rtltest.exe)
@@ -139,6 +153,16 @@ if [[ -f "$testdll" ]]; then
         done
     else
         step "testdll.dll: PE32+ x86-64 DLL, entry RVA $(printf '%#x' "$((16#$entry))"), .reloc present, ordinals from 7"
+    fi
+fi
+# tlsdll.dll: the DLL with TLS that LdrLoadDll must refuse once the process runs.
+tlsdll="$PROGRAM_DIR/tlsdll.dll"
+if [[ -f "$tlsdll" ]]; then
+    if has_tls_directory "$(objdump -p "$tlsdll")"; then
+        step "tlsdll.dll: TLS directory present"
+    else
+        status=1
+        echo "error: tlsdll.dll: no TLS directory" >&2
     fi
 fi
 exit "$status"

@@ -8,8 +8,10 @@
 //! start routine, its stack and `rcx`) as a `CONTEXT` on the thread's stack. The first
 //! thread to start initializes the process (`LdrpInitializeProcess`): it lists the
 //! executable and ntdll in `PEB.Ldr`, loads the DLLs the executable imports (pinned) and
-//! binds its imports, then runs the DLLs' entry points with `DLL_PROCESS_ATTACH`. Every
-//! other thread runs them with `DLL_THREAD_ATTACH` (`LdrpInitializeThread`). Either way
+//! binds its imports, sets up static TLS ([`crate::tls`]), then runs the DLLs' entry
+//! points with `DLL_PROCESS_ATTACH`. Every other thread gets its TLS blocks and runs them
+//! with `DLL_THREAD_ATTACH` (`LdrpInitializeThread`). TLS callbacks go with the entry
+//! points, the executable's after every DLL's. Either way
 //! the thread then continues to its initial context with NtContinue, so its entry point
 //! sees exactly what it would have seen without a loader. A process that cannot be
 //! initialized ends with the reason (STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# and testdll.dll at most (args, hello, exit, tlist, spawn, params and rtltest must have
+# and testdll.dll at most (and tlstest's from tlsdll.dll) (args, hello, exit, tlist, spawn, params and rtltest must have
 # ntdll's; nodll.exe deliberately names a missing DLL); ntdll.dll: a movable PE32+ DLL
 # without imports exporting the Nt* and Zw* stub of every service in abi/src/service.rs,
 # the loader and the Rtl helpers; and testdll.dll: a PE32+ DLL with an entry point and base
@@ -46,7 +46,8 @@ for exe in "${programs[@]}"; do
     grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
     while read -r dll; do
         # nodll.exe imports from a DLL that does not exist, to test the loader's refusal.
-        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "${dll,,}" != testdll.dll && "$name" != nodll.exe ]]; then
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "${dll,,}" != testdll.dll && "$name" != nodll.exe ]] &&
+            [[ "${dll,,}" != tlsdll.dll || "$name" != tlstest.exe ]]; then
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
@@ -155,7 +156,7 @@ if [[ -f "$testdll" ]]; then
         step "testdll.dll: PE32+ x86-64 DLL, entry RVA $(printf '%#x' "$((16#$entry))"), .reloc present, ordinals from 7"
     fi
 fi
-# tlsdll.dll: the DLL with TLS that LdrLoadDll must refuse once the process runs.
+# tlsdll.dll: the DLL with TLS that tlstest imports and LdrLoadDll must refuse later.
 tlsdll="$PROGRAM_DIR/tlsdll.dll"
 if [[ -f "$tlsdll" ]]; then
     if has_tls_directory "$(objdump -p "$tlsdll")"; then

@@ -1,10 +1,12 @@
 //! ntdll's static TLS, natively: `tlstest` (its own TLS directory defined by hand, as
-//! MSVC's tlssup does) finding its template and zero fill in the main thread's block and
-//! a fresh copy in a second thread's, its TLS callback called with DLL_PROCESS_ATTACH
-//! before main, DLL_THREAD_ATTACH and DLL_THREAD_DETACH for the thread and
-//! DLL_PROCESS_DETACH after main, and LdrLoadDll of a DLL with TLS refused with
-//! STATUS_NOT_SUPPORTED; on one vCPU and on two. Then `badtls`, whose TLS directory's raw
-//! data ends before it starts, refused at process start with STATUS_INVALID_IMAGE_FORMAT.
+//! MSVC's tlssup does, and `tlsdll.dll`'s, which it imports) finding the templates and
+//! their zero fill in the main thread's blocks and fresh copies in a second thread's, and
+//! the TLS callbacks and tlsdll's DllMain called in NT's order (tlsdll's callback, its
+//! DllMain, the program's callback) for DLL_PROCESS_ATTACH before main, DLL_THREAD_ATTACH
+//! and DLL_THREAD_DETACH for the thread and DLL_PROCESS_DETACH after main; on one vCPU and
+//! on two. (`dlltest`, in tests/ntdll.rs, finds LdrLoadDll of tlsdll refused.) Then
+//! `badtls`, whose TLS directory's raw data ends before it starts, refused at process
+//! start with STATUS_INVALID_IMAGE_FORMAT.
 
 mod common;
 
@@ -22,21 +24,26 @@ fn tlstest_passes_on(cpus: u32) {
     let console = outcome.console_text();
     assert!(!console.contains("WRONG"), "{console}");
     for line in [
-        "ok: DLL_PROCESS_ATTACH callback before main",
+        "ok: the program's TLS index",
+        "ok: tlsdll's TLS index",
+        "ok: DLL_PROCESS_ATTACH before main: tlsdll's callback, its DllMain, the program's callback",
         "ok: the main thread's block is the template and its zero fill",
-        "ok: the thread's block is a fresh copy after main changed its own",
+        "ok: the main thread's tlsdll block is tlsdll's template and its zero fill",
+        "ok: the thread's blocks are fresh copies after main changed its own",
         "ok: the thread's block is not main's",
-        "ok: main's block keeps main's write, not the thread's",
-        "ok: callbacks: PROCESS_ATTACH, THREAD_ATTACH, THREAD_DETACH",
+        "ok: the thread's tlsdll block is neither main's nor its own program block",
+        "ok: main's blocks keep main's writes, not the thread's",
+        "ok: the thread's attach and detach: tlsdll's callback, its DllMain, the program's callback",
         "ok: every attach callback found the thread's fresh block",
-        "ldr: TLS in a DLL loaded after process start: tlsdll.dll",
-        "ok: LdrLoadDll of a DLL with TLS",
     ] {
         assert!(console.contains(&format!("{line}\n")), "{line}: {console}");
     }
-    // DLL_PROCESS_DETACH comes from LdrShutdownProcess, after main's summary.
+    // DLL_PROCESS_DETACH comes from LdrShutdownProcess, after main's summary: tlsdll's
+    // callback (0x100), its DllMain (0x200), then the program's callback (0x300).
     assert!(
-        console.ends_with("tlstest: 12 checks, 0 wrong\ntlstest: DLL_PROCESS_DETACH callback\n"),
+        console.ends_with(
+            "tlstest: 14 checks, 0 wrong\ntlstest: DLL_PROCESS_DETACH events: 0x100 0x200 0x300\n"
+        ),
         "{console}"
     );
 }

@@ -1,12 +1,15 @@
 //! `tlstest`: ntdll's static TLS on this program's own TLS directory, defined by hand as
 //! MSVC's CRT does in tlssup (`_tls_used`, `_tls_index`, a template in `.tls` and a
-//! callback array), since Rust's `#[thread_local]` is unstable. Checks that the main
-//! thread's block is a copy of the template with its zero fill, that a second thread
-//! (RtlCreateUserThread) gets a fresh copy of its own whose writes the main thread does
-//! not see, that the TLS callback ran with DLL_PROCESS_ATTACH before main, then
-//! DLL_THREAD_ATTACH and DLL_THREAD_DETACH for the thread, each with the thread's block
-//! already there (DLL_PROCESS_DETACH, after main, prints a line), and that LdrLoadDll of `tlsdll.dll`, a DLL with TLS, is refused with
-//! STATUS_NOT_SUPPORTED (static TLS is fixed once the process runs).
+//! callback array), since Rust's `#[thread_local]` is unstable, and on `tlsdll.dll`'s,
+//! which it imports. Checks that the program got TLS index 0 and tlsdll index 1; that the
+//! main thread's blocks are copies of the templates with their zero fill; that a second
+//! thread (RtlCreateUserThread) gets fresh copies of its own, after the main thread changed
+//! its, whose writes the main thread does not see; and, in the log tlsdll keeps for all
+//! three, that the callbacks and tlsdll's DllMain ran in NT's order: for
+//! DLL_PROCESS_ATTACH (before main), DLL_THREAD_ATTACH and DLL_THREAD_DETACH, tlsdll's
+//! callback, its DllMain, then the program's callback, each attach with the thread's block
+//! already there. At DLL_PROCESS_DETACH, after main, the program's callback prints the
+//! events logged since main.
 //!
 //! Prints `ok:`/`WRONG:` per check; exits 0 only when every check holds.
 #![no_std]
@@ -16,20 +19,18 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use abi::nt::{
     DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, ImageTlsCallback,
-    ImageTlsDirectory64, UnicodeString,
+    ImageTlsDirectory64,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
 use rt::tally::{ExpectedValue, Tally};
-use rt::{Args, NtStatus, println};
+use rt::{Args, NtStatus, print, println};
 
-#[link(name = "ntdll", kind = "raw-dylib")]
+#[link(name = "tlsdll", kind = "raw-dylib")]
 unsafe extern "system" {
-    fn LdrLoadDll(
-        search_path: *const u16,
-        characteristics: *const u32,
-        name: *const UnicodeString,
-        handle: *mut u64,
-    ) -> NtStatus;
+    fn TlsDllRecord(event: u32);
+    fn TlsDllEvent(index: u32) -> u32;
+    fn TlsDllIndex() -> u32;
+    fn TlsDllBlock() -> *mut u8;
 }
 
 rt::entry!(main, ntdll);
@@ -39,6 +40,14 @@ const TEMPLATE: [u8; 16] = *b"tls template 42!";
 /// The zero bytes after the template in every block.
 const ZERO_FILL: usize = 48;
 const BLOCK_SIZE: usize = TEMPLATE.len() + ZERO_FILL;
+/// tlsdll's template, and its block's size with the zero fill.
+const DLL_TEMPLATE: [u8; 8] = *b"tlsdll!\0";
+const DLL_BLOCK_SIZE: usize = 16;
+
+/// Who the log says was called, besides the reason.
+const DLL_CALLBACK: u32 = 0x100;
+const DLL_MAIN: u32 = 0x200;
+const CALLBACK: u32 = 0x300;
 
 /// The template, in the section MSVC's CRT gathers TLS data in.
 #[unsafe(link_section = ".tls")]
@@ -66,34 +75,52 @@ static _tls_used: ImageTlsDirectory64 = ImageTlsDirectory64 {
     characteristics: 0,
 };
 
-/// The reasons the callback was called with, in order.
-static EVENTS: [AtomicU32; 8] = [const { AtomicU32::new(u32::MAX) }; 8];
-static EVENT_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Whether an attach callback ever ran without the calling thread's block being a fresh
 /// copy of the template (it runs before the thread's own code can change it).
 static CALLBACK_SAW_NO_BLOCK: AtomicBool = AtomicBool::new(false);
+/// How many events the log had when main ended.
+static EVENTS_AT_MAIN_END: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "system" fn tls_callback(_module: u64, reason: u32, _reserved: u64) {
-    let slot = EVENT_COUNT.fetch_add(1, Ordering::AcqRel);
-    if let Some(event) = EVENTS.get(slot) {
-        event.store(reason, Ordering::Release);
-    }
-    if reason == DLL_PROCESS_DETACH {
-        // After main: only the console can show it.
-        println!("tlstest: DLL_PROCESS_DETACH callback");
-    }
+    // SAFETY: tlsdll's export, bound before any callback runs.
+    unsafe { TlsDllRecord(CALLBACK | reason) };
     let attach = reason == DLL_PROCESS_ATTACH || reason == DLL_THREAD_ATTACH;
     if attach && !block().is_some_and(|block| is_fresh(block)) {
         CALLBACK_SAW_NO_BLOCK.store(true, Ordering::Release);
     }
+    if reason == DLL_PROCESS_DETACH {
+        // After main: only the console can show it.
+        print!("tlstest: DLL_PROCESS_DETACH events:");
+        for event in events(EVENTS_AT_MAIN_END.load(Ordering::Acquire)..64) {
+            print!(" {event:#x}");
+        }
+        println!();
+    }
 }
 
-fn events() -> ([u32; 8], usize) {
-    let count = EVENT_COUNT.load(Ordering::Acquire).min(EVENTS.len());
-    (
-        core::array::from_fn(|index| EVENTS[index].load(Ordering::Acquire)),
-        count,
-    )
+/// The log's events from `range.start` on (to its end, at most `range.end`).
+fn events(range: core::ops::Range<usize>) -> impl Iterator<Item = u32> {
+    range
+        // SAFETY: tlsdll's export, bound before main.
+        .map(|index| unsafe { TlsDllEvent(index as u32) })
+        .take_while(|event| *event != u32::MAX)
+}
+
+/// Shows the logged events, for a WRONG line.
+struct Events(usize);
+
+impl core::fmt::Display for Events {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for event in events(0..self.0) {
+            write!(f, "{event:#x} ")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the log, from its start, holds exactly `expected`.
+fn logged(expected: &[u32]) -> bool {
+    events(0..64).eq(expected.iter().copied())
 }
 
 /// The calling thread's block: `ThreadLocalStoragePointer[_tls_index]`, None when the
@@ -115,19 +142,38 @@ fn block() -> Option<&'static mut [u8; BLOCK_SIZE]> {
     unsafe { array.add(index).read().as_mut() }
 }
 
+/// The calling thread's block of tlsdll.
+fn dll_block() -> Option<&'static mut [u8; DLL_BLOCK_SIZE]> {
+    // SAFETY: tlsdll's block has its template's size plus its zero fill, and only this
+    // thread uses it.
+    unsafe { TlsDllBlock().cast::<[u8; DLL_BLOCK_SIZE]>().as_mut() }
+}
+
 fn is_fresh(block: &[u8; BLOCK_SIZE]) -> bool {
     block[..TEMPLATE.len()] == TEMPLATE && block[TEMPLATE.len()..].iter().all(|byte| *byte == 0)
 }
 
+fn is_fresh_dll(block: &[u8; DLL_BLOCK_SIZE]) -> bool {
+    block[..DLL_TEMPLATE.len()] == DLL_TEMPLATE
+        && block[DLL_TEMPLATE.len()..].iter().all(|byte| *byte == 0)
+}
+
 /// What the second thread found, for main to check.
 static THREAD_FRESH: AtomicBool = AtomicBool::new(false);
+static THREAD_DLL_FRESH: AtomicBool = AtomicBool::new(false);
 static THREAD_BLOCK: AtomicUsize = AtomicUsize::new(0);
+static THREAD_DLL_BLOCK: AtomicUsize = AtomicUsize::new(0);
 
 extern "system" fn second_thread(_: u64) -> NtStatus {
     if let Some(block) = block() {
         THREAD_FRESH.store(is_fresh(block), Ordering::Release);
         THREAD_BLOCK.store(block.as_ptr() as usize, Ordering::Release);
         block[..4].copy_from_slice(b"thrd");
+    }
+    if let Some(block) = dll_block() {
+        THREAD_DLL_FRESH.store(is_fresh_dll(block), Ordering::Release);
+        THREAD_DLL_BLOCK.store(block.as_ptr() as usize, Ordering::Release);
+        block[0] = b'T';
     }
     NtStatus::SUCCESS
 }
@@ -143,19 +189,26 @@ fn main(_args: &Args) -> NtStatus {
         ZERO_FILL as u64,
     );
     tally.value(
-        "the loader wrote TLS index 0",
+        "the program's TLS index",
         _tls_index.load(Ordering::Relaxed).into(),
         0,
     );
-    let (log, count) = events();
+    // SAFETY: tlsdll's export.
+    let dll_index = unsafe { TlsDllIndex() };
+    tally.value("tlsdll's TLS index", dll_index.into(), 1);
+    let process_attach = [
+        DLL_CALLBACK | DLL_PROCESS_ATTACH,
+        DLL_MAIN | DLL_PROCESS_ATTACH,
+        CALLBACK | DLL_PROCESS_ATTACH,
+    ];
     tally.check(
-        "DLL_PROCESS_ATTACH callback before main",
-        count == 1 && log[0] == DLL_PROCESS_ATTACH,
-        &Events(log, count),
+        "DLL_PROCESS_ATTACH before main: tlsdll's callback, its DllMain, the program's callback",
+        logged(&process_attach),
+        &Events(64),
     );
 
-    let Some(main_block) = block() else {
-        tally.check("the main thread has a TLS block", false, &"no array");
+    let (Some(main_block), Some(main_dll_block)) = (block(), dll_block()) else {
+        tally.check("the main thread has TLS blocks", false, &"no array");
         return finish(&tally);
     };
     tally.check(
@@ -163,7 +216,13 @@ fn main(_args: &Args) -> NtStatus {
         is_fresh(main_block),
         &Bytes(&main_block[..]),
     );
+    tally.check(
+        "the main thread's tlsdll block is tlsdll's template and its zero fill",
+        is_fresh_dll(main_dll_block),
+        &Bytes(&main_dll_block[..]),
+    );
     main_block[..4].copy_from_slice(b"main");
+    main_dll_block[0] = b'M';
 
     let mut thread = 0;
     // SAFETY: the routine is this program's; the handle is a local.
@@ -192,9 +251,9 @@ fn main(_args: &Args) -> NtStatus {
         unsafe { rt::ntdll::NtClose(thread) };
     }
     tally.check(
-        "the thread's block is a fresh copy after main changed its own",
-        THREAD_FRESH.load(Ordering::Acquire),
-        &"not the template",
+        "the thread's blocks are fresh copies after main changed its own",
+        THREAD_FRESH.load(Ordering::Acquire) && THREAD_DLL_FRESH.load(Ordering::Acquire),
+        &"not the templates",
     );
     let thread_block = THREAD_BLOCK.load(Ordering::Acquire);
     tally.check(
@@ -202,41 +261,40 @@ fn main(_args: &Args) -> NtStatus {
         thread_block != 0 && thread_block != main_block.as_ptr() as usize,
         &ExpectedValue(thread_block as u64, main_block.as_ptr() as u64),
     );
+    let thread_dll_block = THREAD_DLL_BLOCK.load(Ordering::Acquire);
     tally.check(
-        "main's block keeps main's write, not the thread's",
-        main_block[..4] == *b"main" && main_block[4..TEMPLATE.len()] == TEMPLATE[4..],
+        "the thread's tlsdll block is neither main's nor its own program block",
+        thread_dll_block != 0
+            && thread_dll_block != main_dll_block.as_ptr() as usize
+            && thread_dll_block != thread_block,
+        &ExpectedValue(thread_dll_block as u64, main_dll_block.as_ptr() as u64),
+    );
+    tally.check(
+        "main's blocks keep main's writes, not the thread's",
+        main_block[..4] == *b"main"
+            && main_block[4..TEMPLATE.len()] == TEMPLATE[4..]
+            && main_dll_block[0] == b'M',
         &Bytes(&main_block[..]),
     );
-    let (log, count) = events();
+    let mut expected = [0; 9];
+    expected[..3].copy_from_slice(&process_attach);
+    for (events, reason) in expected[3..]
+        .chunks_mut(3)
+        .zip([DLL_THREAD_ATTACH, DLL_THREAD_DETACH])
+    {
+        events.copy_from_slice(&[DLL_CALLBACK | reason, DLL_MAIN | reason, CALLBACK | reason]);
+    }
     tally.check(
-        "callbacks: PROCESS_ATTACH, THREAD_ATTACH, THREAD_DETACH",
-        count == 3 && log[..3] == [DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH],
-        &Events(log, count),
+        "the thread's attach and detach: tlsdll's callback, its DllMain, the program's callback",
+        logged(&expected),
+        &Events(64),
     );
     tally.check(
         "every attach callback found the thread's fresh block",
         !CALLBACK_SAW_NO_BLOCK.load(Ordering::Acquire),
         &"a callback ran without it",
     );
-
-    let mut name = [0u16; 10];
-    for (unit, byte) in name.iter_mut().zip(b"tlsdll.dll") {
-        *unit = u16::from(*byte);
-    }
-    let string = UnicodeString {
-        length: (name.len() * 2) as u16,
-        maximum_length: (name.len() * 2) as u16,
-        reserved: 0,
-        buffer: name.as_ptr() as u64,
-    };
-    let mut base = 0;
-    // SAFETY: the string describes `name`; the handle is a local.
-    let status = unsafe { LdrLoadDll(core::ptr::null(), core::ptr::null(), &string, &mut base) };
-    tally.status(
-        "LdrLoadDll of a DLL with TLS",
-        status,
-        NtStatus::NOT_SUPPORTED,
-    );
+    EVENTS_AT_MAIN_END.store(expected.len(), Ordering::Release);
     finish(&tally)
 }
 
@@ -246,15 +304,6 @@ fn finish(tally: &Tally) -> NtStatus {
         NtStatus::SUCCESS
     } else {
         NtStatus::UNSUCCESSFUL
-    }
-}
-
-/// The callback log, for a WRONG line.
-struct Events([u32; 8], usize);
-
-impl core::fmt::Display for Events {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:?}", &self.0[..self.1])
     }
 }
 

@@ -12,7 +12,10 @@
 //!
 //! The set is fixed once the process is initialized: a DLL with a TLS directory mapped
 //! later (by LdrLoadDll, or to follow a forwarder) is refused with STATUS_NOT_SUPPORTED,
-//! as NT before Vista refused it, since the threads already running have no block for it.
+//! since the threads already running have no block for it (NT before Vista loaded such a
+//! DLL and left its TLS unset, so its first TLS access faulted; Vista and later grow
+//! every thread's array under the loader lock). Blocks are 16-byte aligned, the heap's
+//! alignment: a larger one asked for in `Characteristics` is not honoured.
 //! The executable's entry carries `LDRP_ENTRY_PROCESSED` from then on, which says so
 //! without a write to ntdll's data in a process whose modules have no TLS.
 

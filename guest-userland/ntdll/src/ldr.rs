@@ -93,8 +93,10 @@ fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
     Ok(ldr)
 }
 
-/// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL (but those that
-/// turned thread notifications off), in initialization order.
+/// `LdrpInitializeThread`: the thread's TLS blocks, then `DLL_THREAD_ATTACH` for every
+/// attached DLL (but those that turned thread notifications off), in initialization
+/// order, and for the executable's TLS callbacks. A thread whose blocks cannot be had
+/// ends with STATUS_NO_MEMORY.
 fn initialize_thread() {
     if !needs_thread_notifications() {
         return;
@@ -113,8 +115,8 @@ fn initialize_thread() {
 }
 
 /// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
-/// turned thread notifications off), in reverse
-/// initialization order. A thread calls it on its way out (`RtlExitUserThread`), just
+/// turned thread notifications off), in reverse initialization order, and for the
+/// executable's TLS callbacks; then the thread's TLS blocks are freed. A thread calls it on its way out (`RtlExitUserThread`), just
 /// before NtTerminateThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownThread() {
@@ -150,7 +152,8 @@ pub extern "system" fn LdrDisableThreadCalloutsForDll(base: u64) -> NtStatus {
 }
 
 /// `LdrShutdownProcess()`: `DLL_PROCESS_DETACH` for every attached DLL, in reverse
-/// initialization order, with `lpReserved` non-NULL (the process is ending), once: the
+/// initialization order, with `lpReserved` non-NULL (the process is ending), and for the
+/// executable's TLS callbacks, then the calling thread's TLS blocks freed, once: the
 /// process calls it on its way out (`RtlExitUserProcess`), just before
 /// NtTerminateProcess; later calls do nothing.
 #[unsafe(no_mangle)]

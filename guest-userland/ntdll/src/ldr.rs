@@ -116,8 +116,8 @@ fn initialize_thread() {
 
 /// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
 /// turned thread notifications off), in reverse initialization order, and for the
-/// executable's TLS callbacks; then the thread's TLS blocks are freed. A thread calls it on its way out (`RtlExitUserThread`), just
-/// before NtTerminateThread.
+/// executable's TLS callbacks; then the thread's TLS blocks are freed. A thread calls it
+/// on its way out (`RtlExitUserThread`), just before NtTerminateThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownThread() {
     if !needs_thread_notifications() {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Checks the user programs' PE32+ headers with objdump (installing binutils if missing):
 # x86-64 PE32+, native subsystem, an entry point, a .reloc section, imports from ntdll.dll
-# and testdll.dll at most (args, hello, exit, tlist, spawn, params and rtltest must have
+# and testdll.dll at most (and tlstest's from tlsdll.dll) (args, hello, exit, tlist, spawn, params and rtltest must have
 # ntdll's; nodll.exe deliberately names a missing DLL); ntdll.dll: a movable PE32+ DLL
 # without imports exporting the Nt* and Zw* stub of every service in abi/src/service.rs,
 # the loader and the Rtl helpers; and testdll.dll: a PE32+ DLL with an entry point and base
 # relocations, importing from ntdll.dll only and exporting TestDllAdd, with ordinals from 7
-# (TestDllAdd's). Run after scripts/build.sh.
+# (TestDllAdd's); tlstest.exe, badtls.exe and tlsdll.dll: a TLS directory (data directory 9,
+# which the linker sets from their `_tls_used`). Run after scripts/build.sh.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,6 +25,11 @@ if ((${#programs[@]} == 0)); then
     die "no programs in $PROGRAM_DIR: run scripts/build.sh first"
 fi
 
+# Whether `objdump -p` output ($1) shows a TLS directory (data directory 9) of 0x28 bytes.
+has_tls_directory() {
+    grep -Eq '^Entry 9 0*[1-9a-f][0-9a-f]* 0+28 ' <<<"$1"
+}
+
 status=0
 for exe in "${programs[@]}"; do
     name="$(basename "$exe")"
@@ -40,10 +46,19 @@ for exe in "${programs[@]}"; do
     grep -Eq '^ +[0-9]+ \.reloc ' <<<"$sections" || problems+=("no .reloc section")
     while read -r dll; do
         # nodll.exe imports from a DLL that does not exist, to test the loader's refusal.
-        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "${dll,,}" != testdll.dll && "$name" != nodll.exe ]]; then
+        if [[ -n "$dll" && "${dll,,}" != ntdll.dll && "${dll,,}" != testdll.dll && "$name" != nodll.exe ]] &&
+            [[ "${dll,,}" != tlsdll.dll || "$name" != tlstest.exe ]]; then
             problems+=("imports from $dll")
         fi
     done < <(awk '/DLL Name:/ { print $3 }' <<<"$headers")
+    # These programs define their TLS directory by hand; the loader's TLS needs it there.
+    case "$name" in
+        tlstest.exe | badtls.exe)
+            if ! has_tls_directory "$headers"; then
+                problems+=("no TLS directory")
+            fi
+            ;;
+    esac
     # These programs exist to call the system through ntdll.dll's exports.
     case "$name" in
         args.exe | hello.exe | exit.exe | tlist.exe | spawn.exe | params.exe | rtltest.exe)
@@ -139,6 +154,16 @@ if [[ -f "$testdll" ]]; then
         done
     else
         step "testdll.dll: PE32+ x86-64 DLL, entry RVA $(printf '%#x' "$((16#$entry))"), .reloc present, ordinals from 7"
+    fi
+fi
+# tlsdll.dll: the DLL with TLS that tlstest imports and LdrLoadDll must refuse later.
+tlsdll="$PROGRAM_DIR/tlsdll.dll"
+if [[ -f "$tlsdll" ]]; then
+    if has_tls_directory "$(objdump -p "$tlsdll")"; then
+        step "tlsdll.dll: TLS directory present"
+    else
+        status=1
+        echo "error: tlsdll.dll: no TLS directory" >&2
     fi
 fi
 exit "$status"

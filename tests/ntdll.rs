@@ -7,7 +7,8 @@
 //! seeing that status, and boot images without a usable ntdll.dll still running programs
 //! that import nothing. Then its DLL loader on testdll.dll: `dlltest` loading it
 //! dynamically (relocated, exports by name and ordinal, the module lists, DllMain's process
-//! and thread notifications in order, reference-counted unloads, the bad names' statuses),
+//! and thread notifications in order, reference-counted unloads, the bad names' statuses,
+//! tlsdll's TLS refused),
 //! a DllMain that refuses (STATUS_DLL_INIT_FAILED, dynamically and statically),
 //! `dllstatic`'s static import of it, and check-pe.sh's checks of it.
 
@@ -369,6 +370,8 @@ fn dlltest_loads_relocates_notifies_and_unloads_testdll() {
         "ok: testdll went with chaindll",
         "ldr: entry point not found in ntdll.dll: NtDoesNotExist",
         "dlltest: LdrLoadDll(baddll.dll): 0xc0000139 (STATUS_ENTRYPOINT_NOT_FOUND)",
+        "ldr: TLS in a DLL loaded after process start: tlsdll.dll",
+        "dlltest: LdrLoadDll(tlsdll.dll): 0xc00000bb (STATUS_NOT_SUPPORTED)",
         "ok: modules in load order after the failed load",
         "dlltest: classic-path dllstatic exited with 0x00000000 (STATUS_SUCCESS)",
         "ok: the view is gone",

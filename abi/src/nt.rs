@@ -294,6 +294,39 @@ pub const DLL_PROCESS_ATTACH: u32 = 1;
 pub const DLL_THREAD_ATTACH: u32 = 2;
 pub const DLL_THREAD_DETACH: u32 = 3;
 
+/// `PIMAGE_TLS_CALLBACK(DllHandle, Reason, Reserved)`: a module's TLS callback, called
+/// with `DllMain`'s reasons.
+pub type ImageTlsCallback = unsafe extern "system" fn(u64, u32, u64);
+
+/// `IMAGE_TLS_DIRECTORY64`, as an image defines it in its own data (the linker points data
+/// directory 9 at the one named `_tls_used`). Its addresses are relocated with the image.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ImageTlsDirectory64 {
+    /// The template of every thread's block: `StartAddressOfRawData..EndAddressOfRawData`.
+    pub start_address_of_raw_data: *const u8,
+    pub end_address_of_raw_data: *const u8,
+    /// Where the loader writes the module's TLS index.
+    pub address_of_index: *const u32,
+    /// A NULL-terminated array of callbacks, or NULL.
+    pub address_of_call_backs: *const Option<ImageTlsCallback>,
+    /// Zero bytes after the template in every thread's block.
+    pub size_of_zero_fill: u32,
+    pub characteristics: u32,
+}
+
+// SAFETY: an image's TLS directory is read-only data; the addresses in it are never
+// dereferenced through it by the image itself.
+unsafe impl Sync for ImageTlsDirectory64 {}
+
+const _: () = {
+    assert!(size_of::<ImageTlsDirectory64>() == 0x28);
+    assert!(offset_of!(ImageTlsDirectory64, end_address_of_raw_data) == 0x08);
+    assert!(offset_of!(ImageTlsDirectory64, address_of_index) == 0x10);
+    assert!(offset_of!(ImageTlsDirectory64, address_of_call_backs) == 0x18);
+    assert!(offset_of!(ImageTlsDirectory64, size_of_zero_fill) == 0x20);
+};
+
 /// `ANSI_STRING` (`STRING`): lengths in bytes, buffer not necessarily NUL-terminated; the
 /// procedure name of `LdrGetProcedureAddress`.
 #[repr(C)]

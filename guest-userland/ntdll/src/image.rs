@@ -1,15 +1,19 @@
 //! Reading a mapped PE32+ image the way the loader needs it: the headers it checks, data
-//! directories, NUL-terminated names and the export directory (by name, with the import's
-//! hint first, and by ordinal). Every read is bounds-checked against `SizeOfImage`, so a
+//! directories, NUL-terminated names, the export directory (by name, with the import's
+//! hint first, and by ordinal) and the TLS directory. Every read is bounds-checked against `SizeOfImage`, so a
 //! malformed image gives STATUS_INVALID_IMAGE_FORMAT rather than a fault.
 
+use core::mem::offset_of;
+
 use abi::NtStatus;
+use abi::nt::ImageTlsDirectory64;
 
 /// Longest import, export or DLL name the loader reads.
 pub const MAX_NAME: u32 = 256;
 
 pub const IMAGE_DIRECTORY_ENTRY_EXPORT: u32 = 0;
 pub const IMAGE_DIRECTORY_ENTRY_IMPORT: u32 = 1;
+pub const IMAGE_DIRECTORY_ENTRY_TLS: u32 = 9;
 pub const IMAGE_DIRECTORY_ENTRY_IAT: u32 = 12;
 const IMAGE_NT_OPTIONAL_HDR64_MAGIC: u16 = 0x20B;
 const IMAGE_FILE_DLL: u16 = 0x2000;
@@ -77,6 +81,51 @@ impl Image {
             Some(end) if end <= self.size => Ok(self.base + u64::from(rva)),
             _ => Err(INVALID),
         }
+    }
+
+    /// The RVA of `length` bytes at `address`, when they lie inside the image.
+    pub fn rva(&self, address: u64, length: u64) -> Result<u32, NtStatus> {
+        let rva = address
+            .checked_sub(self.base)
+            .and_then(|rva| u32::try_from(rva).ok())
+            .ok_or(INVALID)?;
+        self.address(rva, u32::try_from(length).map_err(|_| INVALID)?)?;
+        Ok(rva)
+    }
+
+    /// The TLS directory (`IMAGE_TLS_DIRECTORY64`), None when the image has none. Its
+    /// addresses must lie inside the image and its raw data must not end before it starts.
+    pub fn tls_directory(&self) -> Result<Option<TlsDirectory>, NtStatus> {
+        let (rva, _) = self.directory(IMAGE_DIRECTORY_ENTRY_TLS)?;
+        if rva == 0 {
+            return Ok(None);
+        }
+        let field = |offset: usize| rva.checked_add(offset as u32).ok_or(INVALID);
+        let start = self.read_u64(rva)?;
+        let end = self.read_u64(field(offset_of!(
+            ImageTlsDirectory64,
+            end_address_of_raw_data
+        ))?)?;
+        let raw_data_size = end.checked_sub(start).ok_or(INVALID)?;
+        if raw_data_size != 0 {
+            self.rva(start, raw_data_size)?;
+        }
+        let index = self.read_u64(field(offset_of!(ImageTlsDirectory64, address_of_index))?)?;
+        self.rva(index, 4)?;
+        let callbacks = self.read_u64(field(offset_of!(
+            ImageTlsDirectory64,
+            address_of_call_backs
+        ))?)?;
+        if callbacks != 0 {
+            self.rva(callbacks, 8)?;
+        }
+        Ok(Some(TlsDirectory {
+            raw_data: start,
+            raw_data_size,
+            index,
+            callbacks,
+            zero_fill: self.read_u32(field(offset_of!(ImageTlsDirectory64, size_of_zero_fill))?)?,
+        }))
     }
 
     pub fn read_u16(&self, rva: u32) -> Result<u16, NtStatus> {
@@ -167,6 +216,21 @@ impl Image {
 }
 
 pub const INVALID: NtStatus = NtStatus::INVALID_IMAGE_FORMAT;
+
+/// The fields of `IMAGE_TLS_DIRECTORY64` the loader uses, as addresses in the mapped image
+/// (the kernel has relocated them).
+pub struct TlsDirectory {
+    /// `StartAddressOfRawData`: the template every thread's block starts as a copy of.
+    pub raw_data: u64,
+    /// `EndAddressOfRawData - StartAddressOfRawData`.
+    pub raw_data_size: u64,
+    /// `AddressOfIndex`: where the loader writes the module's TLS index.
+    pub index: u64,
+    /// `AddressOfCallBacks`: a NULL-terminated array of `PIMAGE_TLS_CALLBACK`, or 0.
+    pub callbacks: u64,
+    /// `SizeOfZeroFill`: the zero bytes after the template in every block.
+    pub zero_fill: u32,
+}
 
 /// An export: an address in the image, or a forwarder naming another DLL's export
 /// (`DLL.Name`, or `DLL.#Ordinal`), which the loader resolves in that DLL.

@@ -8,8 +8,10 @@
 //! start routine, its stack and `rcx`) as a `CONTEXT` on the thread's stack. The first
 //! thread to start initializes the process (`LdrpInitializeProcess`): it lists the
 //! executable and ntdll in `PEB.Ldr`, loads the DLLs the executable imports (pinned) and
-//! binds its imports, then runs the DLLs' entry points with `DLL_PROCESS_ATTACH`. Every
-//! other thread runs them with `DLL_THREAD_ATTACH` (`LdrpInitializeThread`). Either way
+//! binds its imports, sets up static TLS ([`crate::tls`]), then runs the DLLs' entry
+//! points with `DLL_PROCESS_ATTACH`. Every other thread gets its TLS blocks and runs them
+//! with `DLL_THREAD_ATTACH` (`LdrpInitializeThread`). TLS callbacks go with the entry
+//! points, the executable's after every DLL's. Either way
 //! the thread then continues to its initial context with NtContinue, so its entry point
 //! sees exactly what it would have seen without a loader. A process that cannot be
 //! initialized ends with the reason (STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
@@ -21,15 +23,15 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use abi::NtStatus;
 use abi::dispatcher::Context;
 use abi::nt::{
-    DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, LDRP_DONT_CALL_FOR_THREADS,
-    LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb, PebLdrData,
+    DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH,
+    LDRP_DONT_CALL_FOR_THREADS, LDRP_PROCESS_ATTACH_CALLED, LdrDataTableEntry, Peb, PebLdrData,
 };
 
 use crate::image::{Image, MAX_NAME};
 use crate::ldr_lock::{self, LoaderLock};
 use crate::load::{self, LoadKind};
 use crate::rtl::peb::RtlGetCurrentPeb;
-use crate::{calls, modules};
+use crate::{calls, modules, tls};
 
 unsafe extern "C" {
     /// The linker's symbol at ntdll's own image base (its DOS header).
@@ -80,19 +82,28 @@ fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
         &ntdll,
     )?;
     load::snap_imports(&executable, LoadKind::Static, None)?;
-    if modules::initialization_order(false).nth(1).is_some() {
-        // DLLs besides ntdll, which has no entry point: theirs run.
+    tls::initialize_process()?;
+    if modules::initialization_order(false).nth(1).is_some() || tls::in_use() {
+        // DLLs besides ntdll, which has no entry point, or TLS callbacks: they run, the
+        // executable's TLS callbacks after every DLL's initialization, as on NT.
         let _lock = LoaderLock::acquire();
         load::run_initializers(LoadKind::Static)?;
+        tls::call_callbacks(image_base, DLL_PROCESS_ATTACH);
     }
     Ok(ldr)
 }
 
-/// `LdrpInitializeThread`: `DLL_THREAD_ATTACH` for every attached DLL (but those that
-/// turned thread notifications off), in initialization order.
+/// `LdrpInitializeThread`: the thread's TLS blocks, then `DLL_THREAD_ATTACH` for every
+/// attached DLL (but those that turned thread notifications off), in initialization
+/// order, and for the executable's TLS callbacks. A thread whose blocks cannot be had
+/// ends with STATUS_NO_MEMORY.
 fn initialize_thread() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
+    }
+    // The thread's TLS blocks exist before any callback or entry point runs on it.
+    if let Err(status) = tls::allocate_thread_data() {
+        calls::terminate_current_thread(status);
     }
     let _lock = LoaderLock::acquire();
     for entry in modules::initialization_order(false) {
@@ -100,23 +111,28 @@ fn initialize_thread() {
             load::call_entry_point(entry, DLL_THREAD_ATTACH, 0);
         }
     }
+    tls::call_callbacks(executable_base(), DLL_THREAD_ATTACH);
 }
 
 /// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
-/// turned thread notifications off), in reverse
-/// initialization order. A thread calls it on its way out (`RtlExitUserThread`), just
-/// before NtTerminateThread.
+/// turned thread notifications off), in reverse initialization order, and for the
+/// executable's TLS callbacks; then the thread's TLS blocks are freed. A thread calls it
+/// on its way out (`RtlExitUserThread`), just before NtTerminateThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownThread() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
     }
-    let _lock = LoaderLock::acquire();
-    for entry in modules::initialization_order(true) {
-        if wants_thread_calls(entry) {
-            load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
+    {
+        let _lock = LoaderLock::acquire();
+        for entry in modules::initialization_order(true) {
+            if wants_thread_calls(entry) {
+                load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
+            }
         }
+        tls::call_callbacks(executable_base(), DLL_THREAD_DETACH);
     }
+    tls::free_thread_data();
 }
 
 /// `LdrDisableThreadCalloutsForDll(DllHandle)`: the DLL at `base` gets no more
@@ -136,26 +152,44 @@ pub extern "system" fn LdrDisableThreadCalloutsForDll(base: u64) -> NtStatus {
 }
 
 /// `LdrShutdownProcess()`: `DLL_PROCESS_DETACH` for every attached DLL, in reverse
-/// initialization order, with `lpReserved` non-NULL (the process is ending), once: the
+/// initialization order, with `lpReserved` non-NULL (the process is ending), and for the
+/// executable's TLS callbacks, then the calling thread's TLS blocks freed, once: the
 /// process calls it on its way out (`RtlExitUserProcess`), just before
 /// NtTerminateProcess; later calls do nothing.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownProcess() {
-    if ATTACHED_DLLS.load(Ordering::Acquire) == 0 {
+    if !needs_thread_notifications() {
         return;
     }
-    let _lock = LoaderLock::acquire();
-    if modules::begin_shutdown(current_thread_id()) {
-        return;
-    }
-    for entry in modules::initialization_order(true) {
-        if is_attached(entry) {
-            // SAFETY: the entry is the loader's, changed under the loader lock.
-            unsafe { (*entry).flags &= !LDRP_PROCESS_ATTACH_CALLED };
-            ATTACHED_DLLS.fetch_sub(1, Ordering::AcqRel);
-            load::call_entry_point(entry, DLL_PROCESS_DETACH, 1);
+    {
+        let _lock = LoaderLock::acquire();
+        if modules::begin_shutdown(current_thread_id()) {
+            return;
         }
+        for entry in modules::initialization_order(true) {
+            if is_attached(entry) {
+                // SAFETY: the entry is the loader's, changed under the loader lock.
+                unsafe { (*entry).flags &= !LDRP_PROCESS_ATTACH_CALLED };
+                ATTACHED_DLLS.fetch_sub(1, Ordering::AcqRel);
+                load::call_entry_point(entry, DLL_PROCESS_DETACH, 1);
+            }
+        }
+        tls::call_callbacks(executable_base(), DLL_PROCESS_DETACH);
     }
+    tls::free_thread_data();
+}
+
+/// Whether a thread's start or end, or the process's end, has anything for the loader to
+/// do: DLLs to notify or TLS to set up and call back.
+fn needs_thread_notifications() -> bool {
+    ATTACHED_DLLS.load(Ordering::Acquire) != 0 || tls::in_use()
+}
+
+/// `PEB.ImageBaseAddress`: where the executable, whose TLS callbacks run after every DLL's
+/// notification, is mapped.
+fn executable_base() -> u64 {
+    // SAFETY: the kernel keeps the process's PEB mapped for the life of the process.
+    unsafe { (*RtlGetCurrentPeb()).image_base_address }
 }
 
 /// Counts a DLL whose `DLL_PROCESS_ATTACH` succeeded ([`crate::load`]).

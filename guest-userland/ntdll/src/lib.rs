@@ -29,8 +29,10 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     calls::terminate_current_process(abi::NtStatus::ASSERTION_FAILURE)
 }
 
-// The DLL loader: PE reading, the services it calls, its lock, and LdrLoadDll and friends.
+// The DLL loader: PE reading, the services it calls, its lock, LdrLoadDll and friends, and
+// static TLS.
 mod image;
 mod ldr_calls;
 mod ldr_lock;
 mod load;
+mod tls;

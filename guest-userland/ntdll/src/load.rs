@@ -30,7 +30,7 @@ use crate::image::{
 use crate::ldr_lock::LoaderLock;
 use crate::modules::{self, LoadedDll, MAX_DLL_PATH};
 use crate::rtl::string::units;
-use crate::{calls, ldr, ldr_calls};
+use crate::{calls, ldr, ldr_calls, tls};
 
 const IMAGE_ORDINAL_FLAG64: u64 = 1 << 63;
 const IMPORT_DESCRIPTOR_SIZE: u32 = 20;
@@ -306,6 +306,15 @@ fn load_dll(path: &DllPath, kind: LoadKind) -> Result<*mut LdrDataTableEntry, Nt
             return Err(status);
         }
     };
+    if let Err(status) = tls::check_new_module(&image) {
+        ldr_calls::unmap_image(base);
+        let what: &[u8] = match status {
+            NtStatus::NOT_SUPPORTED => b"ldr: TLS in a DLL loaded after process start: ",
+            _ => b"ldr: bad TLS directory: ",
+        };
+        report_units(what, path.base_name());
+        return Err(status);
+    }
     // An image that is not a DLL is mapped, but its entry point is never called.
     let header = image
         .is_dll()
@@ -607,13 +616,16 @@ pub fn run_initializers(kind: LoadKind) -> Result<(), NtStatus> {
     Ok(())
 }
 
-/// `LdrpCallInitRoutine`: the entry point of `entry` with `reason`; its answer.
+/// `LdrpCallInitRoutine`: the DLL's TLS callbacks, then the entry point of `entry`, with
+/// `reason` (the callbacks before the entry point on detach too, as NT calls them); the
+/// entry point's answer. A DLL without an entry point gets neither, as on NT.
 pub fn call_entry_point(entry: *mut LdrDataTableEntry, reason: u32, reserved: u64) -> bool {
     // SAFETY: the entry is the loader's.
     let (base, entry_point) = unsafe { ((*entry).dll_base, (*entry).entry_point) };
     if entry_point == 0 {
         return true;
     }
+    tls::call_callbacks(base, reason);
     // SAFETY: the entry point is the DLL's own `AddressOfEntryPoint`, inside its mapped
     // image, with DllMain's signature; the loader lock is held, as DllMain expects.
     let entry_point: DllEntryPoint = unsafe { core::mem::transmute(entry_point) };
@@ -627,7 +639,7 @@ fn report_missing(what: &[u8], dll: &[u8], name: &[u8]) {
 }
 
 /// Prints `what` followed by the ASCII of `name` and a newline.
-fn report_units(what: &[u8], name: &[u16]) {
+pub fn report_units(what: &[u8], name: &[u16]) {
     let mut ascii = [0u8; MAX_DLL_PATH];
     for (byte, unit) in ascii.iter_mut().zip(name) {
         *byte = u8::try_from(*unit).unwrap_or(b'?');

@@ -10,7 +10,8 @@
 //! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
 //! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads
 //! chaindll, which imports from testdll (so testdll is loaded, initialized first and
-//! unloaded with it), loads a missing DLL and other bad names, and baddll, whose imports
+//! unloaded with it), loads a missing DLL and other bad names, tlsdll (which has static
+//! TLS, so it cannot be loaded once the process runs), and baddll, whose imports
 //! cannot all be bound (nothing of it or of testdll stays), then loads testdll again and ends through
 //! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
 //!
@@ -486,6 +487,10 @@ fn bad_names(tally: &mut Tally) {
     );
     let (status, _) = load(&[]);
     tally.status("an empty name", status, NtStatus::INVALID_PARAMETER);
+    // Static TLS is fixed once the process runs: a DLL with TLS cannot join it.
+    let (status, _) = load(&wide::<16>("tlsdll.dll"));
+    println!("dlltest: LdrLoadDll(tlsdll.dll): {status}");
+    tally.status("a DLL with TLS", status, NtStatus::NOT_SUPPORTED);
     let long = [u16::from(b'a'); 300];
     let (status, _) = load(&long);
     tally.status("a name too long", status, NtStatus::NAME_TOO_LONG);

@@ -319,6 +319,46 @@ pub struct ImageTlsDirectory64 {
 // dereferenced through it by the image itself.
 unsafe impl Sync for ImageTlsDirectory64 {}
 
+/// Defines an image's static TLS as MSVC's CRT does (`tlssup`): `TLS_TEMPLATE`, the
+/// template in the `.tls` section; `_tls_index`, where the loader writes the image's TLS
+/// index; a one-callback array; and `_tls_used`, the directory the linker points data
+/// directory 9 at (`pub directory` in a DLL, which exports it so the linker keeps it).
+#[macro_export]
+macro_rules! static_tls {
+    (
+        $visibility:vis directory;
+        template: $template:expr,
+        zero_fill: $zero_fill:expr,
+        callback: $callback:path $(,)?
+    ) => {
+        #[unsafe(link_section = ".tls")]
+        static TLS_TEMPLATE: [u8; $template.len()] = $template;
+
+        /// This image's TLS index, which the loader writes.
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        static _tls_index: core::sync::atomic::AtomicU32 =
+            core::sync::atomic::AtomicU32::new(u32::MAX);
+
+        static TLS_CALLBACKS: [Option<$crate::nt::ImageTlsCallback>; 2] = [Some($callback), None];
+
+        #[used]
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        $visibility static _tls_used: $crate::nt::ImageTlsDirectory64 =
+            $crate::nt::ImageTlsDirectory64 {
+                start_address_of_raw_data: (&raw const TLS_TEMPLATE).cast(),
+                end_address_of_raw_data: (&raw const TLS_TEMPLATE)
+                    .cast::<u8>()
+                    .wrapping_add($template.len()),
+                address_of_index: (&raw const _tls_index).cast(),
+                address_of_call_backs: TLS_CALLBACKS.as_ptr(),
+                size_of_zero_fill: $zero_fill as u32,
+                characteristics: 0,
+            };
+    };
+}
+
 const _: () = {
     assert!(size_of::<ImageTlsDirectory64>() == 0x28);
     assert!(offset_of!(ImageTlsDirectory64, end_address_of_raw_data) == 0x08);

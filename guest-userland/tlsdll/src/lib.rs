@@ -12,7 +12,6 @@
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use abi::NtStatus;
-use abi::nt::{ImageTlsCallback, ImageTlsDirectory64};
 use abi::service::CURRENT_PROCESS_HANDLE;
 
 #[link(name = "ntdll", kind = "raw-dylib")]
@@ -28,30 +27,12 @@ const ZERO_FILL: usize = 8;
 const TLS_CALLBACK: u32 = 0x100;
 const DLL_MAIN: u32 = 0x200;
 
-#[unsafe(link_section = ".tls")]
-static TLS_TEMPLATE: [u8; TEMPLATE.len()] = TEMPLATE;
-
-/// The DLL's TLS index, which the loader writes.
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-static _tls_index: AtomicU32 = AtomicU32::new(u32::MAX);
-
-static TLS_CALLBACKS: [Option<ImageTlsCallback>; 2] = [Some(tls_callback), None];
-
-/// The TLS directory: the linker points data directory 9 at the symbol of this name.
-/// Exported, so the linker keeps it.
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-pub static _tls_used: ImageTlsDirectory64 = ImageTlsDirectory64 {
-    start_address_of_raw_data: (&raw const TLS_TEMPLATE).cast(),
-    end_address_of_raw_data: (&raw const TLS_TEMPLATE)
-        .cast::<u8>()
-        .wrapping_add(TEMPLATE.len()),
-    address_of_index: (&raw const _tls_index).cast(),
-    address_of_call_backs: TLS_CALLBACKS.as_ptr(),
-    size_of_zero_fill: ZERO_FILL as u32,
-    characteristics: 0,
-};
+abi::static_tls!(
+    pub directory;
+    template: TEMPLATE,
+    zero_fill: ZERO_FILL,
+    callback: tls_callback,
+);
 
 const LOG_CAPACITY: usize = 32;
 static LOG: [AtomicU32; LOG_CAPACITY] = [const { AtomicU32::new(u32::MAX) }; LOG_CAPACITY];

@@ -15,12 +15,9 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use abi::nt::{
-    DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH, ImageTlsCallback,
-    ImageTlsDirectory64,
-};
+use abi::nt::{DLL_PROCESS_ATTACH, DLL_PROCESS_DETACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH};
 use abi::service::CURRENT_PROCESS_HANDLE;
 use rt::tally::{ExpectedValue, Tally};
 use rt::{Args, NtStatus, print, println};
@@ -49,31 +46,12 @@ const DLL_CALLBACK: u32 = 0x100;
 const DLL_MAIN: u32 = 0x200;
 const CALLBACK: u32 = 0x300;
 
-/// The template, in the section MSVC's CRT gathers TLS data in.
-#[unsafe(link_section = ".tls")]
-static TLS_TEMPLATE: [u8; TEMPLATE.len()] = TEMPLATE;
-
-/// This program's TLS index, which the loader writes.
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-static _tls_index: AtomicU32 = AtomicU32::new(u32::MAX);
-
-static TLS_CALLBACKS: [Option<ImageTlsCallback>; 2] = [Some(tls_callback), None];
-
-/// The TLS directory: the linker points data directory 9 at the symbol of this name.
-#[used]
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-static _tls_used: ImageTlsDirectory64 = ImageTlsDirectory64 {
-    start_address_of_raw_data: (&raw const TLS_TEMPLATE).cast(),
-    end_address_of_raw_data: (&raw const TLS_TEMPLATE)
-        .cast::<u8>()
-        .wrapping_add(TEMPLATE.len()),
-    address_of_index: (&raw const _tls_index).cast(),
-    address_of_call_backs: TLS_CALLBACKS.as_ptr(),
-    size_of_zero_fill: ZERO_FILL as u32,
-    characteristics: 0,
-};
+abi::static_tls!(
+    directory;
+    template: TEMPLATE,
+    zero_fill: ZERO_FILL,
+    callback: tls_callback,
+);
 
 /// Whether an attach callback ever ran without the calling thread's block being a fresh
 /// copy of the template (it runs before the thread's own code can change it).

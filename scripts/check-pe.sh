@@ -108,7 +108,7 @@ if ((${#services[@]} == 0)); then
 fi
 rtl=(RtlInitUnicodeString RtlCopyUnicodeString RtlEqualUnicodeString RtlAppendUnicodeToString
     RtlCreateProcessParameters RtlDestroyProcessParameters RtlCreateUserProcess
-    RtlCreateUserThread RtlExitUserThread RtlExitUserProcess RtlGetCurrentPeb
+    RtlCreateUserThread RtlExitUserThread RtlExitUserProcess RtlUserThreadStart RtlGetCurrentPeb
     RtlAllocateHeap RtlFreeHeap RtlReAllocateHeap RtlSizeHeap)
 for name in "${services[@]}" LdrInitializeThunk KiUserApcDispatcher LdrLoadDll LdrUnloadDll LdrGetDllHandle \
     LdrGetProcedureAddress LdrDisableThreadCalloutsForDll LdrShutdownThread LdrShutdownProcess \

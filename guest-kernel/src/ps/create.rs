@@ -14,6 +14,7 @@ use abi::memory::{MEM_RESERVE, PAGE_EXECUTE_WRITECOPY, PAGE_READWRITE};
 use spin::Mutex;
 
 use super::environment::Parameters;
+use super::thread::UserEntry;
 use super::{
     CidEntry, INITIAL_STACK_FRAME, MAX_STACK_RESERVE, MIN_STACK_RESERVE, PSP_CID_TABLE, Process,
     Thread, USER_STACK_TOP, environment, notify, stack, system, system_dll,
@@ -213,12 +214,15 @@ pub fn create_first_thread(
         environment::create_teb(&mut space, peb, thread.client_id(), stack_base, stack_limit)?;
     drop(space);
     thread.teb.store(teb, Ordering::Relaxed);
-    *thread.initial_context.lock() = Some(UserContext {
-        entry: image.entry_point,
-        stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
-        argument: peb,
-        teb,
-    });
+    *thread.initial_context.lock() = Some((
+        UserContext {
+            entry: image.entry_point,
+            stack: USER_STACK_TOP - INITIAL_STACK_FRAME,
+            argument: peb,
+            teb,
+        },
+        UserEntry::ThreadStart,
+    ));
     process.insert_thread(&thread)?;
     notify::call_process_notify_routines(
         process.inherited_from_unique_process_id(),

@@ -45,6 +45,7 @@ use crate::mm::section::Section;
 use crate::mm::{self, AddressSpace};
 use crate::ob::{self, Object, ObjectBody, ObjectTable, ObjectType};
 use crate::{hal, io, ke};
+use thread::UserEntry;
 
 /// The program the kernel starts first when the boot image has it.
 const SESSION_MANAGER: &str = "smss";
@@ -250,8 +251,8 @@ pub struct Thread {
     teb: AtomicU64,
     /// Base of the user stack's allocation, released when the thread exits; 0 for none.
     user_stack: AtomicU64,
-    /// The user context the thread starts in, until it first runs.
-    initial_context: Mutex<Option<UserContext>>,
+    /// The user context the thread starts in, and how it gets there, until it first runs.
+    initial_context: Mutex<Option<(UserContext, UserEntry)>>,
     /// What a system thread runs in kernel mode instead, until it first runs.
     system_routine: Mutex<Option<fn() -> !>>,
     /// `ExitStatus`: STATUS_PENDING until the thread exits.

@@ -5,8 +5,9 @@
 //! PspUserThreadStartup ([`initial_loader_context`]), which that dispatcher runs, calls
 //! ntdll's user-mode loader, `LdrInitializeThunk(Context)`. The loader initializes the
 //! process (first thread) or the thread (DLL_THREAD_ATTACH); the dispatcher then continues
-//! to the thread's own initial context with NtContinue. A boot image without ntdll.dll
-//! runs processes without it, entering the executable directly.
+//! with NtContinue to `RtlUserThreadStart(StartAddress, Argument)`, which runs the thread's
+//! routine and ends the thread with what it returns. A boot image without ntdll.dll runs
+//! processes without it, entering the executable directly.
 //!
 //! ntdll is at the same address in every process (its preferred base; a process whose
 //! executable covers that range cannot be created, STATUS_CONFLICTING_ADDRESSES), so
@@ -20,6 +21,7 @@ use abi::memory::{MM_LOWEST_USER_ADDRESS, PAGE_EXECUTE_WRITECOPY};
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 use spin::Once;
 
+use super::thread::UserEntry;
 use crate::arch::user::{UserContext, copy_to_user};
 use crate::io;
 use crate::ke::thread::KProcess;
@@ -34,6 +36,9 @@ const SYSTEM_DLL_PATH: &str = "\\SystemRoot\\System32\\ntdll.dll";
 const LOADER_ENTRY: &[u8] = b"LdrInitializeThunk";
 /// The user APC dispatcher of every process with the system DLL.
 const USER_APC_DISPATCHER: &[u8] = b"KiUserApcDispatcher";
+/// Where every thread's initial context enters user mode proper, with its start routine
+/// and argument.
+const USER_THREAD_START: &[u8] = b"RtlUserThreadStart";
 
 /// The mapped-everywhere system DLL.
 struct SystemDll {
@@ -45,6 +50,8 @@ struct SystemDll {
     loader_entry: u64,
     /// The address of `KiUserApcDispatcher` in every view.
     user_apc_dispatcher: u64,
+    /// The address of `RtlUserThreadStart` in every view.
+    user_thread_start: u64,
 }
 
 /// `PspSystemDll`: set once by [`init`]; None when the boot image has no usable ntdll.dll.
@@ -64,8 +71,8 @@ pub fn init() {
 }
 
 /// Opens ntdll.dll, creates its image section (which validates it) and finds
-/// `LdrInitializeThunk` and `KiUserApcDispatcher` in its export directory
-/// (STATUS_ENTRYPOINT_NOT_FOUND without them: `PspLookupSystemDllEntryPoint`).
+/// `LdrInitializeThunk`, `KiUserApcDispatcher` and `RtlUserThreadStart` in its export
+/// directory (STATUS_ENTRYPOINT_NOT_FOUND without them: `PspLookupSystemDllEntryPoint`).
 fn load() -> Result<SystemDll, NtStatus> {
     let file = io::file::open(SYSTEM_DLL_PATH)?;
     let section = Object::create(Section::create_image(&file)?);
@@ -89,6 +96,7 @@ fn load() -> Result<SystemDll, NtStatus> {
         base,
         loader_entry: entry_point(LOADER_ENTRY)?,
         user_apc_dispatcher: entry_point(USER_APC_DISPATCHER)?,
+        user_thread_start: entry_point(USER_THREAD_START)?,
     })
 }
 
@@ -119,15 +127,21 @@ fn system_dll() -> Option<&'static SystemDll> {
 
 /// The user state of the initial APC for `LdrInitializeThunk` (`KiInitializeUserApc`), for
 /// the current thread entering user mode for the first time: as `apc::deliver_user_apc`
-/// delivers a user APC, its initial context goes on its user stack as a `CONTEXT` (rip,
-/// rsp and rcx as `initial` has them, the other registers zero) with the APC in its home
-/// slots (`LdrInitializeThunk(Context, 0, 0)`), and the thread starts in its process's
-/// user APC dispatcher with `rsp` at that `CONTEXT`. The dispatcher calls the loader, then
+/// delivers a user APC, its initial context goes on its user stack as a `CONTEXT` with
+/// the APC in its home slots (`LdrInitializeThunk(Context, 0, 0)`), and the thread starts
+/// in its process's user APC dispatcher with `rsp` at that `CONTEXT`. The context has
+/// `rsp` at `initial`'s stack and, per `user_entry`, `rip` at `RtlUserThreadStart` with
+/// `initial`'s entry and argument in `rcx` and `rdx`, or `rip` and `rcx` as `initial` has
+/// them; the other registers zero. The dispatcher calls the loader, then
 /// `NtContinue(Context)`. Every process created from an image has ntdll mapped, so every
 /// user thread goes this way. Without a system DLL or a dispatcher, or when the stack
 /// cannot take the `CONTEXT` (a creator's bad stack, where the thread would fault at once
 /// anyway), the thread starts at `initial` itself.
-pub fn initial_loader_context(initial: UserContext, dispatcher: u64) -> UserContext {
+pub fn initial_loader_context(
+    initial: UserContext,
+    user_entry: UserEntry,
+    dispatcher: u64,
+) -> UserContext {
     let Some(dll) = system_dll().filter(|_| dispatcher != 0) else {
         return initial;
     };
@@ -140,13 +154,18 @@ pub fn initial_loader_context(initial: UserContext, dispatcher: u64) -> UserCont
     else {
         return initial;
     };
+    let (rip, rcx, rdx) = match user_entry {
+        UserEntry::ThreadStart => (dll.user_thread_start, initial.entry, initial.argument),
+        UserEntry::CreatorContext => (initial.entry, initial.argument, 0),
+    };
     let context = Context {
         context_flags: CONTEXT_CONTROL | CONTEXT_INTEGER,
         p1_home: address,
         p4_home: dll.loader_entry,
-        rip: initial.entry,
+        rip,
         rsp: initial.stack,
-        rcx: initial.argument,
+        rcx,
+        rdx,
         ..Context::ZERO
     };
     // SAFETY: `Context` is plain integers without padding (pinned by `abi`'s assertions).

@@ -74,6 +74,16 @@ pub struct ThreadStart {
     pub stack_reserve: u64,
 }
 
+/// How a new thread enters user mode proper, once ntdll's loader has run on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserEntry {
+    /// `RtlUserThreadStart(StartRoutine, Argument)`, which ends the thread with the
+    /// routine's return value: threads of NtCreateThreadEx and a process's first thread.
+    ThreadStart,
+    /// The creator's context as it is: NtCreateThread's, whose caller picks the entry.
+    CreatorContext,
+}
+
 /// What a thread created by NtCreateThread starts with: the stack its creator allocated
 /// (`INITIAL_TEB`) and the registers of its `CONTEXT`.
 #[derive(Clone, Copy, Debug)]
@@ -117,13 +127,20 @@ pub fn create_thread<R>(
     }
     .next_multiple_of(PAGE_SIZE);
     let stack = UserStack::Allocate { reserve, commit };
-    psp_create_thread(process, start.suspended, stack, insert, |stack_base| {
-        (
-            start.start_routine,
-            stack_base - INITIAL_STACK_FRAME,
-            start.argument,
-        )
-    })
+    psp_create_thread(
+        process,
+        start.suspended,
+        stack,
+        insert,
+        UserEntry::ThreadStart,
+        |stack_base| {
+            (
+                start.start_routine,
+                stack_base - INITIAL_STACK_FRAME,
+                start.argument,
+            )
+        },
+    )
 }
 
 /// `PspCreateThread` for NtCreateThread: as [`create_thread`], on the stack and with the
@@ -138,17 +155,19 @@ pub fn create_thread_on_stack<R>(
         start.suspended,
         UserStack::Given(start),
         insert,
+        UserEntry::CreatorContext,
         |_| (start.rip, start.rsp, start.rcx),
     )
 }
 
 /// The steps both creations share; `registers` gives the entry, `rsp` and `rcx` from the
-/// stack's base.
+/// stack's base, which the thread reaches through `user_entry`.
 fn psp_create_thread<R>(
     process: &Arc<Object<Process>>,
     suspended: bool,
     stack: UserStack,
     insert: impl FnOnce(&Arc<Object<Thread>>) -> Result<R, NtStatus>,
+    user_entry: UserEntry,
     registers: impl FnOnce(u64) -> (u64, u64, u64),
 ) -> Result<R, NtStatus> {
     if process.terminating.load(Ordering::Relaxed) {
@@ -205,12 +224,15 @@ fn psp_create_thread<R>(
     drop(space);
     thread.teb.store(teb, Ordering::Relaxed);
     let (entry, stack, argument) = registers(stack_base);
-    *thread.initial_context.lock() = Some(UserContext {
-        entry,
-        stack,
-        argument,
-        teb,
-    });
+    *thread.initial_context.lock() = Some((
+        UserContext {
+            entry,
+            stack,
+            argument,
+            teb,
+        },
+        user_entry,
+    ));
 
     // Linked before its handle exists, so that a termination of the process either
     // finds it or keeps it from joining (see `Process::insert_thread`).
@@ -261,7 +283,8 @@ fn release_user_allocations(thread: &Thread) {
 /// `PspUserThreadStartup`, run by `KiThreadStartup` on a new thread's first switch: the
 /// thread stops here if it was created suspended (or is terminated before it ever ran),
 /// then enters user mode through ntdll's loader (the initial user APC for
-/// `LdrInitializeThunk`) on its way to its start routine. A System thread runs its kernel routine
+/// `LdrInitializeThunk`) on its way to its start routine (through `RtlUserThreadStart`
+/// unless its creator gave the context). A System thread runs its kernel routine
 /// instead.
 pub fn user_thread_startup() -> ! {
     let thread = current_thread();
@@ -271,7 +294,7 @@ pub fn user_thread_startup() -> ! {
         drop(thread);
         routine()
     }
-    let context = thread
+    let (context, user_entry) = thread
         .initial_context
         .lock()
         .take()
@@ -284,7 +307,7 @@ pub fn user_thread_startup() -> ! {
     // The initial user APC: the process's dispatcher runs ntdll's loader, then continues to
     // `context`. Read now: the thread may have waited above while the process changed it.
     let dispatcher = current_thread().process().pcb.user_apc_dispatcher();
-    let context = system_dll::initial_loader_context(context, dispatcher);
+    let context = system_dll::initial_loader_context(context, user_entry, dispatcher);
     arch::user::enter_user_mode(context, kernel_stack_top)
 }
 

@@ -34,6 +34,19 @@ unsafe extern "system" {
     ) -> NtStatus;
     pub fn NtWaitForSingleObject(handle: u64, alertable: u32, timeout: *const i64) -> NtStatus;
     pub fn NtResumeThread(thread: u64, previous_suspend_count: *mut u32) -> NtStatus;
+    pub fn NtCreateThreadEx(
+        thread: *mut u64,
+        desired_access: u32,
+        attributes: *const ObjectAttributes,
+        process: u64,
+        start_routine: extern "system" fn(u64) -> NtStatus,
+        argument: u64,
+        create_flags: u32,
+        zero_bits: u64,
+        stack_size: u64,
+        maximum_stack_size: u64,
+        attribute_list: u64,
+    ) -> NtStatus;
     pub fn NtCreateUserProcess(
         process: *mut u64,
         thread: *mut u64,

@@ -1,36 +1,21 @@
-//! Threads: `RtlCreateUserThread` (through NtCreateThreadEx, the start routine's return
-//! value becoming the thread's exit status), `RtlExitUserThread` and
-//! `RtlExitUserProcess`, each of the last two passing through the loader's shutdown
-//! notification first ([`notify_loader_of_thread_exit`], [`notify_loader_of_process_exit`]).
+//! Threads: `RtlUserThreadStart`, where every thread starts (its start routine's return
+//! value becoming its exit status), `RtlCreateUserThread` (NtCreateThreadEx with the
+//! caller's routine and parameter), `RtlExitUserThread` and `RtlExitUserProcess`, each of
+//! the last two passing through the loader's shutdown notification first
+//! ([`notify_loader_of_thread_exit`], [`notify_loader_of_process_exit`]).
 
 use abi::NtStatus;
 use abi::access::THREAD_ALL_ACCESS;
 use abi::dispatcher::{
     THREAD_BASIC_INFORMATION_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation,
 };
-use abi::memory::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE};
 use abi::nt::ClientId;
-use abi::service::CURRENT_PROCESS_HANDLE;
-use abi::user_process::ChildMemory;
 
 use crate::calls;
-use crate::native::{
-    ServiceStubs, nt_close, nt_create_thread_ex, nt_free_virtual_memory,
-    nt_query_information_thread,
-};
+use crate::native::{nt_close, nt_create_thread_ex, nt_query_information_thread};
 
 /// `PUSER_THREAD_START_ROUTINE`: what a thread of RtlCreateUserThread runs.
 pub type UserThreadStartRoutine = extern "system" fn(parameter: u64) -> NtStatus;
-
-/// What a new thread's first instructions need, written into its process by its creator:
-/// the routine and its parameter (NtCreateThreadEx passes one argument, the record's
-/// address).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct StartRecord {
-    routine: u64,
-    parameter: u64,
-}
 
 /// `RtlCreateUserThread(Process, SecurityDescriptor, CreateSuspended, ZeroBits,
 /// MaximumStackSize, CommittedStackSize, StartAddress, Parameter, Thread, ClientId)`: a
@@ -55,30 +40,22 @@ pub unsafe extern "system" fn RtlCreateUserThread(
     thread: *mut u64,
     client_id: *mut ClientId,
 ) -> NtStatus {
-    let record = StartRecord {
-        routine: start_address,
-        parameter,
-    };
-    let record_address = match write_start_record(process, &record) {
-        Ok(address) => address,
-        Err(status) => return status,
-    };
     let mut handle = 0;
     let flags = if create_suspended != 0 {
         THREAD_CREATE_FLAGS_CREATE_SUSPENDED
     } else {
         0
     };
-    // SAFETY: the handle is a local; the thread starts at ntdll's own thunk, mapped at the
-    // same base in every process, with the record it frees.
+    // SAFETY: the handle is a local; the kernel starts the thread in RtlUserThreadStart,
+    // which runs the routine and exits with its return value.
     let status = unsafe {
         nt_create_thread_ex(
             &mut handle,
             THREAD_ALL_ACCESS,
             core::ptr::null(),
             process,
-            user_thread_start as *const () as u64,
-            record_address,
+            start_address,
+            parameter,
             flags,
             u64::from(zero_bits),
             committed_stack_size,
@@ -87,7 +64,6 @@ pub unsafe extern "system" fn RtlCreateUserThread(
         )
     };
     if !status.is_success() {
-        free_memory(process, record_address);
         return status;
     }
     if !client_id.is_null() {
@@ -118,45 +94,17 @@ pub unsafe extern "system" fn RtlCreateUserThread(
     NtStatus::SUCCESS
 }
 
-/// Allocates a page in `process` and writes `record` there: its address.
-fn write_start_record(process: u64, record: &StartRecord) -> Result<u64, NtStatus> {
-    let size = size_of::<StartRecord>();
-    let base = ServiceStubs.allocate(
-        process,
-        0,
-        size as u64,
-        MEM_RESERVE | MEM_COMMIT,
-        PAGE_READWRITE,
-    )?;
-    // SAFETY: the record is a local of `size` plain bytes (two integers, no padding).
-    let bytes = unsafe { core::slice::from_raw_parts((record as *const StartRecord).cast(), size) };
-    if let Err(status) = ServiceStubs.write(process, base, bytes) {
-        free_memory(process, base);
-        return Err(status);
-    }
-    Ok(base)
-}
-
-/// Releases the allocation at `base` in `process`; it was this module's, so a failure
-/// leaves nothing to do.
-fn free_memory(process: u64, base: u64) {
-    let mut base = base;
-    let mut size = 0;
-    // SAFETY: the base and size are locals.
-    unsafe { nt_free_virtual_memory(process, &mut base, &mut size, MEM_RELEASE) };
-}
-
-/// A thread of RtlCreateUserThread starts here (`RtlUserThreadStart`): it takes its
-/// routine and parameter from the record, gives the record's page back, runs the routine
-/// and exits with what it returns.
-extern "system" fn user_thread_start(record_address: *const StartRecord) -> ! {
-    // SAFETY: the creator wrote the record at this address in this process and nothing
-    // else uses it.
-    let record = unsafe { record_address.read() };
-    free_memory(CURRENT_PROCESS_HANDLE, record_address as u64);
-    // SAFETY: the creator gave a USER_THREAD_START_ROUTINE of this process.
-    let routine: UserThreadStartRoutine = unsafe { core::mem::transmute(record.routine) };
-    RtlExitUserThread(routine(record.parameter))
+/// `RtlUserThreadStart(StartAddress, Argument)`: where every thread of a process with
+/// ntdll starts once the loader has run on it (the kernel's initial context for the
+/// thread points here): runs `StartAddress(Argument)`, a `USER_THREAD_START_ROUTINE`, and
+/// ends the thread with what it returns, after the loader's thread detach.
+#[unsafe(no_mangle)]
+pub extern "system" fn RtlUserThreadStart(start_address: u64, argument: u64) -> ! {
+    // SAFETY: the thread's creator gave this routine to NtCreateThreadEx (or it is the
+    // image's entry point); a bad one faults here as it would have as the thread's first
+    // instruction.
+    let routine: UserThreadStartRoutine = unsafe { core::mem::transmute(start_address) };
+    RtlExitUserThread(routine(argument))
 }
 
 /// `RtlExitUserThread(ExitStatus)`: ends the calling thread, after the loader's thread

@@ -2,7 +2,8 @@
 //! and exiting with 0 when every answer is right: the process heap (allocation, reuse of
 //! freed blocks, zeroing, reallocation, growth past a segment, refused bad frees, two
 //! threads at once), RtlCreateUserThread (exit status from the routine's return, client
-//! ID, suspension, a bad process handle), the UNICODE_STRING helpers, and
+//! ID, suspension, a bad process handle), a raw NtCreateThreadEx routine returning into
+//! RtlUserThreadStart, the UNICODE_STRING helpers, and
 //! RtlCreateProcessParameters and RtlCreateUserProcess with bad input, each leaving the
 //! system's counters where they were.
 #![no_std]
@@ -18,9 +19,9 @@ use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::RtlUserProcessInformation;
 use rt::counters::counters_with;
 use rt::ntdll::{
-    NtClose, NtCreateUserProcess, NtQueryInformationProcess, NtQueryInformationThread,
-    NtQuerySystemInformation, NtResumeThread, NtWaitForSingleObject, RtlAllocateHeap,
-    RtlAppendUnicodeToString, RtlCopyUnicodeString, RtlCreateProcessParameters,
+    NtClose, NtCreateThreadEx, NtCreateUserProcess, NtQueryInformationProcess,
+    NtQueryInformationThread, NtQuerySystemInformation, NtResumeThread, NtWaitForSingleObject,
+    RtlAllocateHeap, RtlAppendUnicodeToString, RtlCopyUnicodeString, RtlCreateProcessParameters,
     RtlCreateUserProcess, RtlCreateUserThread, RtlDestroyProcessParameters, RtlEqualUnicodeString,
     RtlExitUserThread, RtlFreeHeap, RtlGetCurrentPeb, RtlInitUnicodeString, RtlReAllocateHeap,
     RtlSizeHeap,
@@ -329,6 +330,33 @@ fn threads(tally: &mut Tally) {
             );
         }
         Err(status) => tally.status("RtlCreateUserThread", status, NtStatus::SUCCESS),
+    }
+    let mut handle = 0;
+    // SAFETY: the routine is this image's; the handle a local.
+    let status = unsafe {
+        NtCreateThreadEx(
+            &mut handle,
+            THREAD_ALL_ACCESS,
+            core::ptr::null(),
+            CURRENT_PROCESS_HANDLE,
+            return_parameter,
+            u64::from(THREAD_STATUS),
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if status.is_success() {
+        tally.value(
+            "a routine NtCreateThreadEx starts returns into RtlUserThreadStart, which ends \
+             the thread with its return",
+            u64::from(join(handle).exit_status),
+            u64::from(THREAD_STATUS),
+        );
+    } else {
+        tally.status("NtCreateThreadEx", status, NtStatus::SUCCESS);
     }
     match create_thread(exit_explicitly, u64::from(THREAD_STATUS), false) {
         Ok((handle, _)) => tally.value(

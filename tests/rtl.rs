@@ -197,7 +197,9 @@ fn rtltest_answers_every_case_right() {
         "ok: RtlExitUserThread's status is the thread's",
         "ok: a routine NtCreateThreadEx starts returns into RtlUserThreadStart, which ends the thread with its return",
         "ok: RtlCreateUserProcess with a parent that is not a process",
-        "rtltest: 53 cases, 0 wrong",
+        "ok: ThreadAmILastThread with a second thread",
+        "ok: ThreadAmILastThread once it is gone",
+        "rtltest: 55 cases, 0 wrong",
     ] {
         assert!(console.contains(case), "{case}:\n{console}");
     }

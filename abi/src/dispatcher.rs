@@ -112,6 +112,9 @@ pub const THREAD_BASE_PRIORITY_CLASS: u32 = 3;
 /// `THREADINFOCLASS` ThreadAffinityMask: the processors the thread may run on (a
 /// `KAFFINITY`, within the active processors).
 pub const THREAD_AFFINITY_MASK_CLASS: u32 = 4;
+/// `THREADINFOCLASS` ThreadAmILastThread: a ULONG, 1 when the thread is the only one its
+/// process has left (`RtlExitUserThread` then ends the process instead).
+pub const THREAD_AM_I_LAST_THREAD_CLASS: u32 = 12;
 /// `THREADINFOCLASS` ThreadIdealProcessor: the processor the dispatcher prefers for the
 /// thread (a ULONG, below the number of processors); the service returns the previous one
 /// in place of a status, as NT's does.

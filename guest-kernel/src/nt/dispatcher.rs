@@ -13,7 +13,7 @@ use abi::access::{
     THREAD_QUERY_INFORMATION, THREAD_SUSPEND_RESUME, THREAD_TERMINATE,
 };
 use abi::dispatcher::{
-    MAXIMUM_WAIT_OBJECTS, NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT,
+    MAXIMUM_WAIT_OBJECTS, NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT, THREAD_AM_I_LAST_THREAD_CLASS,
     THREAD_BASIC_INFORMATION_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
     THREAD_CREATE_FLAGS_VALID, ThreadBasicInformation, WAIT_ALL, WAIT_ANY,
 };
@@ -171,11 +171,24 @@ pub fn nt_resume_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
 }
 
 /// `NtQueryInformationThread(ThreadHandle, ThreadInformationClass, ThreadInformation,
-/// ThreadInformationLength, PULONG ReturnLength OPTIONAL)`: ThreadBasicInformation only
-/// (other classes STATUS_INVALID_INFO_CLASS), whose length must be exact
-/// (STATUS_INFO_LENGTH_MISMATCH); the handle needs THREAD_QUERY_INFORMATION.
+/// ThreadInformationLength, PULONG ReturnLength OPTIONAL)`: ThreadBasicInformation and
+/// ThreadAmILastThread (other classes STATUS_INVALID_INFO_CLASS), whose lengths must be
+/// exact (STATUS_INFO_LENGTH_MISMATCH); the handle needs THREAD_QUERY_INFORMATION.
 pub fn nt_query_information_thread(frame: &TrapFrame) -> Result<NtStatus, NtStatus> {
     let [handle, class, information, length, return_length] = arguments::<5>(frame)?;
+    if class as u32 == THREAD_AM_I_LAST_THREAD_CLASS {
+        let size = size_of::<u32>();
+        if length as u32 as usize != size {
+            return Err(NtStatus::INFO_LENGTH_MISMATCH);
+        }
+        user_args::probe_for_write(information, size, 4)?;
+        probe_optional_ulong(return_length)?;
+        let thread = ob::reference_object_by_handle::<Thread>(handle, THREAD_QUERY_INFORMATION)?;
+        let last = u32::from(thread.process().thread_count() == 1);
+        user_args::write_bytes(information, &last.to_le_bytes())?;
+        return_ulong(return_length, size as u32)?;
+        return Ok(NtStatus::SUCCESS);
+    }
     if class as u32 != THREAD_BASIC_INFORMATION_CLASS {
         return Err(NtStatus::INVALID_INFO_CLASS);
     }

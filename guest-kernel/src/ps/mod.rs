@@ -146,6 +146,11 @@ impl Process {
         self.threads.lock().clone()
     }
 
+    /// How many threads `ThreadListHead` links (`ActiveThreads`).
+    pub fn thread_count(&self) -> usize {
+        self.threads.lock().len()
+    }
+
     /// Links a new thread into `ThreadListHead`, returning whether it is the first:
     /// STATUS_PROCESS_IS_TERMINATING once the process is terminated or its last thread
     /// exited.

@@ -1,15 +1,18 @@
 //! Threads: `RtlUserThreadStart`, where every thread starts (its start routine's return
 //! value becoming its exit status), `RtlCreateUserThread` (NtCreateThreadEx with the
-//! caller's routine and parameter), `RtlExitUserThread` and `RtlExitUserProcess`, each of
-//! the last two passing through the loader's shutdown notification first
+//! caller's routine and parameter), `RtlExitUserThread` (the process's last thread ends
+//! the process) and `RtlExitUserProcess`, each of the last two passing through the
+//! loader's shutdown notification first
 //! ([`notify_loader_of_thread_exit`], [`notify_loader_of_process_exit`]).
 
 use abi::NtStatus;
 use abi::access::THREAD_ALL_ACCESS;
 use abi::dispatcher::{
-    THREAD_BASIC_INFORMATION_CLASS, THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation,
+    THREAD_AM_I_LAST_THREAD_CLASS, THREAD_BASIC_INFORMATION_CLASS,
+    THREAD_CREATE_FLAGS_CREATE_SUSPENDED, ThreadBasicInformation,
 };
 use abi::nt::ClientId;
+use abi::service::CURRENT_THREAD_HANDLE;
 
 use crate::calls;
 use crate::native::{nt_close, nt_create_thread_ex, nt_query_information_thread};
@@ -108,11 +111,32 @@ pub extern "system" fn RtlUserThreadStart(start_address: u64, argument: u64) -> 
 }
 
 /// `RtlExitUserThread(ExitStatus)`: ends the calling thread, after the loader's thread
-/// detach.
+/// detach; the process's last thread ends the process instead (`RtlExitUserProcess`, so
+/// the DLLs get their process detach), as NT's asks ThreadAmILastThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn RtlExitUserThread(exit_status: NtStatus) -> ! {
+    if is_last_thread() {
+        RtlExitUserProcess(exit_status)
+    }
     notify_loader_of_thread_exit();
     calls::terminate_current_thread(exit_status)
+}
+
+/// Whether the calling thread is the only one its process has left (ThreadAmILastThread);
+/// false when the kernel cannot say.
+fn is_last_thread() -> bool {
+    let mut last = 0u32;
+    // SAFETY: a local of the size passed; no return length.
+    let status = unsafe {
+        nt_query_information_thread(
+            CURRENT_THREAD_HANDLE,
+            THREAD_AM_I_LAST_THREAD_CLASS,
+            (&raw mut last).cast(),
+            size_of::<u32>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    status.is_success() && last != 0
 }
 
 /// `RtlExitUserProcess(ExitStatus)`: ends the calling process, after the loader's process

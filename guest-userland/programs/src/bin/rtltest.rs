@@ -3,7 +3,7 @@
 //! freed blocks, zeroing, reallocation, growth past a segment, refused bad frees, two
 //! threads at once), RtlCreateUserThread (exit status from the routine's return, client
 //! ID, suspension, a bad process handle), a raw NtCreateThreadEx routine returning into
-//! RtlUserThreadStart, the UNICODE_STRING helpers, and
+//! RtlUserThreadStart, ThreadAmILastThread, the UNICODE_STRING helpers, and
 //! RtlCreateProcessParameters and RtlCreateUserProcess with bad input, each leaving the
 //! system's counters where they were.
 #![no_std]
@@ -12,10 +12,12 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use abi::access::{PROCESS_ALL_ACCESS, THREAD_ALL_ACCESS};
-use abi::dispatcher::{THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation};
+use abi::dispatcher::{
+    THREAD_AM_I_LAST_THREAD_CLASS, THREAD_BASIC_INFORMATION_CLASS, ThreadBasicInformation,
+};
 use abi::nt::{ClientId, RtlUserProcessParameters, UnicodeString};
 use abi::process::{PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation};
-use abi::service::CURRENT_PROCESS_HANDLE;
+use abi::service::{CURRENT_PROCESS_HANDLE, CURRENT_THREAD_HANDLE};
 use abi::user_process::RtlUserProcessInformation;
 use rt::counters::counters_with;
 use rt::ntdll::{
@@ -296,6 +298,22 @@ fn create_thread(
     }
 }
 
+/// NtQueryInformationThread(ThreadAmILastThread) of this thread (`u32::MAX` when refused).
+fn am_i_last_thread() -> u32 {
+    let mut last = 0u32;
+    // SAFETY: a local of the size passed.
+    let status = unsafe {
+        NtQueryInformationThread(
+            CURRENT_THREAD_HANDLE,
+            THREAD_AM_I_LAST_THREAD_CLASS,
+            (&raw mut last).cast(),
+            size_of::<u32>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status.is_success() { last } else { u32::MAX }
+}
+
 /// Waits for the thread and closes it: its basic information then.
 fn join(handle: u64) -> ThreadBasicInformation {
     let mut information = ThreadBasicInformation::default();
@@ -373,6 +391,11 @@ fn threads(tally: &mut Tally) {
                 u64::from(RAN.load(Ordering::SeqCst)),
                 0,
             );
+            tally.value(
+                "ThreadAmILastThread with a second thread",
+                u64::from(am_i_last_thread()),
+                0,
+            );
             // SAFETY: the thread is this function's.
             unsafe { NtResumeThread(handle, core::ptr::null_mut()) };
             let information = join(handle);
@@ -380,6 +403,11 @@ fn threads(tally: &mut Tally) {
                 "resumed, it runs and exits with success",
                 RAN.load(Ordering::SeqCst) == 1 && information.exit_status == 0,
                 &information.exit_status,
+            );
+            tally.value(
+                "ThreadAmILastThread once it is gone",
+                u64::from(am_i_last_thread()),
+                1,
             );
         }
         Err(status) => tally.status("RtlCreateUserThread suspended", status, NtStatus::SUCCESS),

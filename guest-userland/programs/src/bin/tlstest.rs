@@ -8,8 +8,9 @@
 //! three, that the callbacks and tlsdll's DllMain ran in NT's order: for
 //! DLL_PROCESS_ATTACH (before main), DLL_THREAD_ATTACH and DLL_THREAD_DETACH, tlsdll's
 //! callback, its DllMain, then the program's callback, each attach with the thread's block
-//! already there. At DLL_PROCESS_DETACH, after main, the program's callback prints the
-//! events logged since main.
+//! already there. Main ends with RtlExitUserThread: as the process's last thread, that
+//! ends the process, so at DLL_PROCESS_DETACH the program's callback prints the events
+//! logged since main.
 //!
 //! Prints `ok:`/`WRONG:` per check; exits 0 only when every check holds.
 #![no_std]
@@ -278,11 +279,15 @@ fn main(_args: &Args) -> NtStatus {
 
 fn finish(tally: &Tally) -> NtStatus {
     println!("tlstest: {} checks, {} wrong", tally.cases, tally.wrong);
-    if tally.wrong == 0 {
+    let status = if tally.wrong == 0 {
         NtStatus::SUCCESS
     } else {
         NtStatus::UNSUCCESSFUL
-    }
+    };
+    // The process's last thread: RtlExitUserThread ends the process, DLL_PROCESS_DETACH
+    // included, as NT's does.
+    // SAFETY: no pointer arguments; the call does not return.
+    unsafe { rt::ntdll::RtlExitUserThread(status) }
 }
 
 /// A block's bytes, for a WRONG line.

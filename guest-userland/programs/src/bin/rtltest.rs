@@ -301,17 +301,38 @@ fn create_thread(
 /// NtQueryInformationThread(ThreadAmILastThread) of this thread (`u32::MAX` when refused).
 fn am_i_last_thread() -> u32 {
     let mut last = 0u32;
-    // SAFETY: a local of the size passed.
-    let status = unsafe {
+    let status = query_am_i_last_thread((&raw mut last).cast(), size_of::<u32>() as u32);
+    if status.is_success() { last } else { u32::MAX }
+}
+
+/// NtQueryInformationThread(ThreadAmILastThread) of this thread into `length` bytes at
+/// `buffer`.
+fn query_am_i_last_thread(buffer: *mut u8, length: u32) -> NtStatus {
+    // SAFETY: the kernel probes the buffer; the callers pass a local or a kernel address.
+    unsafe {
         NtQueryInformationThread(
             CURRENT_THREAD_HANDLE,
             THREAD_AM_I_LAST_THREAD_CLASS,
-            (&raw mut last).cast(),
-            size_of::<u32>() as u32,
+            buffer,
+            length,
             core::ptr::null_mut(),
         )
-    };
-    if status.is_success() { last } else { u32::MAX }
+    }
+}
+
+/// ThreadAmILastThread's bad input: a buffer of the wrong length, one in the kernel.
+fn am_i_last_thread_bad_input(tally: &mut Tally) {
+    let mut wide = 0u64;
+    tally.status(
+        "ThreadAmILastThread into 8 bytes",
+        query_am_i_last_thread((&raw mut wide).cast(), 8),
+        NtStatus::INFO_LENGTH_MISMATCH,
+    );
+    tally.status(
+        "ThreadAmILastThread into a kernel address",
+        query_am_i_last_thread(0xFFFF_8000_0000_0000 as *mut u8, 4),
+        NtStatus::ACCESS_VIOLATION,
+    );
 }
 
 /// Waits for the thread and closes it: its basic information then.
@@ -409,6 +430,7 @@ fn threads(tally: &mut Tally) {
                 u64::from(am_i_last_thread()),
                 1,
             );
+            am_i_last_thread_bad_input(tally);
         }
         Err(status) => tally.status("RtlCreateUserThread suspended", status, NtStatus::SUCCESS),
     }

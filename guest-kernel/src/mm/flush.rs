@@ -21,8 +21,8 @@ pub struct DeferredRelease {
     pages: Vec<u64>,
     /// Emptied page tables.
     tables: Vec<u64>,
-    /// The processors that could translate to them when they were unmapped.
-    processors: u64,
+    /// Whether some processor could still translate to one of them when it was unmapped.
+    held: bool,
 }
 
 /// Releases waiting for flushes: the frames, and the CR3 load count each processor must
@@ -57,9 +57,9 @@ impl DeferredRelease {
     pub fn release_page(&mut self, frame: u64) {
         match paging::processors_caching(self.root) {
             0 => super::release_frame(frame),
-            others => {
+            _ => {
                 self.pages.push(frame);
-                self.processors |= others;
+                self.held = true;
             }
         }
     }
@@ -70,9 +70,9 @@ impl DeferredRelease {
     pub fn release_table(&mut self, frame: u64) {
         match paging::processors_caching(self.root) {
             0 => super::page_tables::free_table_frame(frame),
-            others => {
+            _ => {
                 self.tables.push(frame);
-                self.processors |= others;
+                self.held = true;
             }
         }
     }
@@ -82,7 +82,7 @@ impl DeferredRelease {
     /// behind a tag flushes them before it loads the address space again, so what waits
     /// for no other goes back now.
     pub fn finish(self) {
-        if self.processors == 0 {
+        if !self.held {
             return;
         }
         let loaded = paging::invalidate_cached_translations(self.root);

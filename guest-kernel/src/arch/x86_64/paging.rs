@@ -166,7 +166,7 @@ pub fn allocate_root() -> Option<u64> {
 /// no processor has loaded. The next address space rooted there must not find the
 /// translations of this one behind a PCID tag.
 pub fn free_root(root: u64) {
-    invalidate_cached_translations(root);
+    mark_cached_translations_stale(root);
     // SAFETY: `root` came from `allocate_root`, which allocated the pair with this layout
     // in the pool at `KERNEL_BASE + root`.
     unsafe { alloc::alloc::dealloc((root + KERNEL_BASE) as *mut u8, ROOT_PAIR) };

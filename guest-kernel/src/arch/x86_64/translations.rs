@@ -413,7 +413,7 @@ mod tests {
 
         fn free_root(&mut self, slot: usize) {
             // `paging::free_root`, run on processor 0 here.
-            self.translations.invalidate(0, ROOTS[slot]);
+            self.translations.mark_stale(0, ROOTS[slot]);
             self.spaces[slot] = None;
         }
 

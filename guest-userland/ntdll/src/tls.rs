@@ -199,8 +199,7 @@ pub fn attach_module(entry: *mut LdrDataTableEntry) -> Result<(), NtStatus> {
             return true;
         }
         // A thread whose TEB is gone ended without telling the loader.
-        let Some(array) = ldr_calls::read_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER)
-        else {
+        let Some(array) = ldr_calls::read_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER) else {
             return false;
         };
         match new_array(array, modules) {
@@ -215,9 +214,7 @@ pub fn attach_module(entry: *mut LdrDataTableEntry) -> Result<(), NtStatus> {
         if new == 0 {
             return true;
         }
-        if installed
-            && ldr_calls::write_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER, new)
-        {
+        if installed && ldr_calls::write_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER, new) {
             return true;
         }
         // The array reached no thread; of its blocks only the last one is its own.
@@ -244,8 +241,7 @@ pub fn detach_module(base: u64) {
         return;
     };
     tls_threads::retain(|thread| {
-        let Some(array) = ldr_calls::read_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER)
-        else {
+        let Some(array) = ldr_calls::read_u64(thread.teb + TEB_THREAD_LOCAL_STORAGE_POINTER) else {
             return false;
         };
         if array != 0 && index < array_slots(array) {
@@ -286,7 +282,11 @@ fn new_array(previous: u64, modules: &[TlsModule]) -> Result<u64, NtStatus> {
         return Err(NtStatus::NO_MEMORY);
     }
     let array = header + (ARRAY_HEADER * size_of::<u64>()) as u64;
-    let kept = if previous == 0 { 0 } else { array_slots(previous) };
+    let kept = if previous == 0 {
+        0
+    } else {
+        array_slots(previous)
+    };
     // SAFETY: the header block has the header's words and a slot per module.
     unsafe {
         array_header(array).write(previous);

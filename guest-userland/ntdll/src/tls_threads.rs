@@ -72,7 +72,11 @@ pub fn list_current() -> Result<(), NtStatus> {
         list.capacity = capacity;
     }
     // SAFETY: the array has room for `capacity` entries, `count` of them in use.
-    unsafe { list.threads.add(list.count).write(Thread { teb, pending: 0 }) };
+    unsafe {
+        list.threads
+            .add(list.count)
+            .write(Thread { teb, pending: 0 })
+    };
     list.count += 1;
     Ok(())
 }
@@ -97,7 +101,11 @@ pub fn retain(mut keep: impl FnMut(&mut Thread) -> bool) {
         } else {
             list.count -= 1;
             // SAFETY: both indices are below the old count.
-            unsafe { list.threads.add(index).write(list.threads.add(list.count).read()) };
+            unsafe {
+                list.threads
+                    .add(index)
+                    .write(list.threads.add(list.count).read())
+            };
         }
     }
 }

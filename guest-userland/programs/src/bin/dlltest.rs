@@ -676,7 +676,11 @@ fn start_probe(tally: &mut Tally, probe: &mut Probe) -> Option<u64> {
 
 /// Waits for a probe's thread to end.
 fn finish_probe(tally: &mut Tally, thread: u64) {
-    tally.status("the probe thread ends", rt::wait::wait_for(thread, None), NtStatus::SUCCESS);
+    tally.status(
+        "the probe thread ends",
+        rt::wait::wait_for(thread, None),
+        NtStatus::SUCCESS,
+    );
     // SAFETY: the handle is the caller's and no longer used.
     unsafe { rt::syscall::nt_close(thread) };
 }
@@ -690,7 +694,11 @@ fn finish_probe(tally: &mut Tally, thread: u64) {
 /// no TLS skips the loader, which then does not know it).
 fn dynamic_tls(tally: &mut Tally) {
     let (status, testdll) = load(&wide::<16>("testdll.dll"));
-    tally.status("LdrLoadDll(testdll.dll) for threads", status, NtStatus::SUCCESS);
+    tally.status(
+        "LdrLoadDll(testdll.dll) for threads",
+        status,
+        NtStatus::SUCCESS,
+    );
     let events = (
         rt::event::create_event(abi::dispatcher::NOTIFICATION_EVENT, false, false),
         rt::event::create_event(abi::dispatcher::NOTIFICATION_EVENT, false, false),
@@ -748,8 +756,14 @@ fn dynamic_tls(tally: &mut Tally) {
     tally.value("tlsdll's TLS index", u64::from(index), 0);
     for (name, view) in [
         ("the main thread's tlsdll block holds its template", main),
-        ("a waiting thread's tlsdll block holds its template", before.view),
-        ("a later thread's tlsdll block holds its template", after.view),
+        (
+            "a waiting thread's tlsdll block holds its template",
+            before.view,
+        ),
+        (
+            "a later thread's tlsdll block holds its template",
+            after.view,
+        ),
     ] {
         tally.check(
             name,
@@ -762,7 +776,10 @@ fn dynamic_tls(tally: &mut Tally) {
         main.block != before.view.block
             && main.block != after.view.block
             && before.view.block != after.view.block,
-        &format_args!("{:#x} {:#x} {:#x}", main.block, before.view.block, after.view.block),
+        &format_args!(
+            "{:#x} {:#x} {:#x}",
+            main.block, before.view.block, after.view.block
+        ),
     );
     let event = procedure(tlsdll, "TlsDllEvent").1;
     if event != 0 {
@@ -791,7 +808,11 @@ fn dynamic_tls(tally: &mut Tally) {
     );
     // SAFETY: testdll's handle, from the load above.
     let status = unsafe { LdrUnloadDll(testdll) };
-    tally.status("LdrUnloadDll(testdll.dll) after TLS", status, NtStatus::SUCCESS);
+    tally.status(
+        "LdrUnloadDll(testdll.dll) after TLS",
+        status,
+        NtStatus::SUCCESS,
+    );
 }
 
 fn check_events(tally: &mut Tally, name: &str, log: &EventLog, expected: &[u32]) {

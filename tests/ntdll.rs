@@ -8,7 +8,8 @@
 //! that import nothing. Then its DLL loader on testdll.dll: `dlltest` loading it
 //! dynamically (relocated, exports by name and ordinal, the module lists, DllMain's process
 //! and thread notifications in order, reference-counted unloads, the bad names' statuses,
-//! tlsdll's TLS refused),
+//! tlsdll's TLS given to a DLL loaded after process start: blocks in the main thread, a
+//! thread that waited through the load and a later one, its callback before its DllMain),
 //! a DllMain that refuses (STATUS_DLL_INIT_FAILED, dynamically and statically),
 //! `dllstatic`'s static import of it, and check-pe.sh's checks of it.
 
@@ -274,7 +275,7 @@ fn check_pe_refuses_an_ntdll_that_is_not_the_dll() {
 /// and detach, the last unload; chaindll's load (testdll, its dependency, first) and
 /// unload (chaindll first); the load before exit and the process-exit detach from
 /// LdrShutdownProcess.
-const DLLTEST_NOTIFICATIONS: [&str; 12] = [
+const DLLTEST_NOTIFICATIONS: [&str; 18] = [
     "testdll: DLL_PROCESS_ATTACH static",
     "testdll: DLL_PROCESS_DETACH process exit",
     "testdll: DLL_PROCESS_ATTACH dynamic",
@@ -284,6 +285,14 @@ const DLLTEST_NOTIFICATIONS: [&str; 12] = [
     "testdll: DLL_PROCESS_ATTACH dynamic",
     "chaindll: DLL_PROCESS_ATTACH",
     "chaindll: DLL_PROCESS_DETACH",
+    "testdll: DLL_PROCESS_DETACH unload",
+    // Loaded for the dynamic TLS checks: the thread that waits through tlsdll's load, and
+    // the one created after it, which ends first.
+    "testdll: DLL_PROCESS_ATTACH dynamic",
+    "testdll: DLL_THREAD_ATTACH",
+    "testdll: DLL_THREAD_ATTACH",
+    "testdll: DLL_THREAD_DETACH",
+    "testdll: DLL_THREAD_DETACH",
     "testdll: DLL_PROCESS_DETACH unload",
     "testdll: DLL_PROCESS_ATTACH dynamic",
     "testdll: DLL_PROCESS_DETACH process exit",
@@ -370,8 +379,14 @@ fn dlltest_loads_relocates_notifies_and_unloads_testdll() {
         "ok: testdll went with chaindll",
         "ldr: entry point not found in ntdll.dll: NtDoesNotExist",
         "dlltest: LdrLoadDll(baddll.dll): 0xc0000139 (STATUS_ENTRYPOINT_NOT_FOUND)",
-        "ldr: TLS in a DLL loaded after process start: tlsdll.dll",
-        "dlltest: LdrLoadDll(tlsdll.dll): 0xc00000bb (STATUS_NOT_SUPPORTED)",
+        "dlltest: LdrLoadDll(tlsdll.dll) after process start: 0x00000000 (STATUS_SUCCESS)",
+        "ok: the main thread's tlsdll block holds its template",
+        "ok: a waiting thread's tlsdll block holds its template",
+        "ok: a later thread's tlsdll block holds its template",
+        "ok: each thread has its own tlsdll block",
+        "ok: tlsdll's TLS callback ran with DLL_PROCESS_ATTACH",
+        "ok: then its DllMain",
+        "ok: the main thread's tlsdll block is gone with it",
         "ok: modules in load order after the failed load",
         "dlltest: classic-path dllstatic exited with 0x00000000 (STATUS_SUCCESS)",
         "ok: the view is gone",

@@ -4,7 +4,8 @@
 //! the TLS callbacks and tlsdll's DllMain called in NT's order (tlsdll's callback, its
 //! DllMain, the program's callback) for DLL_PROCESS_ATTACH before main, DLL_THREAD_ATTACH
 //! and DLL_THREAD_DETACH for the thread and DLL_PROCESS_DETACH after main (which ends with
-//! RtlExitUserThread: as the last thread, it ends the process); on one vCPU and on two. (`dlltest`, in tests/ntdll.rs, finds LdrLoadDll of tlsdll refused.) Then
+//! RtlExitUserThread: as the last thread, it ends the process); on one vCPU and on two.
+//! (`dlltest`, in tests/ntdll.rs, loads tlsdll after process start.) Then
 //! `badtls`, whose TLS directory's raw data ends before it starts, refused at process
 //! start with STATUS_INVALID_IMAGE_FORMAT.
 

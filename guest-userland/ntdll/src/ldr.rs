@@ -31,7 +31,7 @@ use crate::image::{Image, MAX_NAME};
 use crate::ldr_lock::{self, LoaderLock};
 use crate::load::{self, LoadKind};
 use crate::rtl::peb::RtlGetCurrentPeb;
-use crate::{calls, modules, tls};
+use crate::{calls, modules, tls, tls_threads};
 
 unsafe extern "C" {
     /// The linker's symbol at ntdll's own image base (its DOS header).
@@ -87,25 +87,28 @@ fn initialize_process(peb: *mut Peb) -> Result<*mut PebLdrData, NtStatus> {
         // DLLs besides ntdll, which has no entry point, or TLS callbacks: they run, the
         // executable's TLS callbacks after every DLL's initialization, as on NT.
         let _lock = LoaderLock::acquire();
+        tls_threads::list_current()?;
         load::run_initializers(LoadKind::Static)?;
         tls::call_callbacks(image_base, DLL_PROCESS_ATTACH);
     }
     Ok(ldr)
 }
 
-/// `LdrpInitializeThread`: the thread's TLS blocks, then `DLL_THREAD_ATTACH` for every
-/// attached DLL (but those that turned thread notifications off), in initialization
-/// order, and for the executable's TLS callbacks. A thread whose blocks cannot be had
-/// ends with STATUS_NO_MEMORY.
+/// `LdrpInitializeThread`: the thread listed for DLLs with TLS loaded later and its TLS
+/// blocks, then `DLL_THREAD_ATTACH` for every attached DLL (but those that turned thread
+/// notifications off), in initialization order, and for the executable's TLS callbacks.
+/// A thread whose blocks cannot be had ends with STATUS_NO_MEMORY.
 fn initialize_thread() {
     if !needs_thread_notifications() {
         return;
     }
-    // The thread's TLS blocks exist before any callback or entry point runs on it.
-    if let Err(status) = tls::allocate_thread_data() {
+    let _lock = LoaderLock::acquire();
+    // The thread's TLS blocks exist before any callback or entry point runs on it; under
+    // the lock, so that a DLL with TLS loaded meanwhile is in its array.
+    if let Err(status) = tls_threads::list_current().and_then(|()| tls::allocate_thread_data()) {
+        tls_threads::unlist_current();
         calls::terminate_current_thread(status);
     }
-    let _lock = LoaderLock::acquire();
     for entry in modules::initialization_order(false) {
         if wants_thread_calls(entry) {
             load::call_entry_point(entry, DLL_THREAD_ATTACH, 0);
@@ -116,23 +119,23 @@ fn initialize_thread() {
 
 /// `LdrShutdownThread()`: `DLL_THREAD_DETACH` for every attached DLL (but those that
 /// turned thread notifications off), in reverse initialization order, and for the
-/// executable's TLS callbacks; then the thread's TLS blocks are freed. A thread calls it
-/// on its way out (`RtlExitUserThread`), just before NtTerminateThread.
+/// executable's TLS callbacks; then the thread's TLS blocks are freed and it leaves the
+/// loader's list of threads. A thread calls it on its way out (`RtlExitUserThread`), just
+/// before NtTerminateThread.
 #[unsafe(no_mangle)]
 pub extern "system" fn LdrShutdownThread() {
     if !needs_thread_notifications() {
         return;
     }
-    {
-        let _lock = LoaderLock::acquire();
-        for entry in modules::initialization_order(true) {
-            if wants_thread_calls(entry) {
-                load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
-            }
+    let _lock = LoaderLock::acquire();
+    for entry in modules::initialization_order(true) {
+        if wants_thread_calls(entry) {
+            load::call_entry_point(entry, DLL_THREAD_DETACH, 0);
         }
-        tls::call_callbacks(executable_base(), DLL_THREAD_DETACH);
     }
+    tls::call_callbacks(executable_base(), DLL_THREAD_DETACH);
     tls::free_thread_data();
+    tls_threads::unlist_current();
 }
 
 /// `LdrDisableThreadCalloutsForDll(DllHandle)`: the DLL at `base` gets no more
@@ -175,8 +178,8 @@ pub extern "system" fn LdrShutdownProcess() {
             }
         }
         tls::call_callbacks(executable_base(), DLL_PROCESS_DETACH);
+        tls::free_thread_data();
     }
-    tls::free_thread_data();
 }
 
 /// Whether a thread's start or end, or the process's end, has anything for the loader to

@@ -1,6 +1,7 @@
 //! What the DLL loader asks of the system: mapping an image file (NtOpenFile,
-//! NtCreateSection, NtMapViewOfSection), unmapping it, the loader lock (a mutant) and the
-//! wait for another thread's process initialization, over [`crate::native`]'s services.
+//! NtCreateSection, NtMapViewOfSection), unmapping it, the loader lock (a mutant), the
+//! wait for another thread's process initialization and checked access to other threads'
+//! TEBs, over [`crate::native`]'s services.
 
 use abi::NtStatus;
 use abi::access::MUTANT_ALL_ACCESS;
@@ -11,8 +12,8 @@ use abi::service::CURRENT_PROCESS_HANDLE;
 
 use crate::native::{
     create_image_section, nt_close, nt_create_mutant, nt_delay_execution, nt_free_virtual_memory,
-    nt_map_view_of_section, nt_release_mutant, nt_unmap_view_of_section, nt_wait_for_single_object,
-    to_result,
+    nt_map_view_of_section, nt_read_virtual_memory, nt_release_mutant, nt_unmap_view_of_section,
+    nt_wait_for_single_object, nt_write_virtual_memory, to_result,
 };
 
 /// Maps the image file at the NT path `path` into this process, where the kernel puts it:
@@ -97,4 +98,38 @@ pub fn delay_a_tick() {
     const ONE_TICK: i64 = -100_000;
     // SAFETY: the interval is a local, relative (negative) in 100 ns units.
     unsafe { nt_delay_execution(0, &ONE_TICK) };
+}
+
+/// The u64 at `address` in this process, read through the kernel: None when it is not
+/// mapped (the TEB of a thread that ended without telling the loader).
+pub fn read_u64(address: u64) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: the buffer is a local of the size given; the kernel checks the address.
+    let status = unsafe {
+        nt_read_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            address,
+            (&raw mut value).cast(),
+            8,
+            core::ptr::null_mut(),
+        )
+    };
+    status.is_success().then_some(value)
+}
+
+/// Writes `value` at `address` in this process through the kernel: false when it is not
+/// mapped, as [`read_u64`].
+pub fn write_u64(address: u64, value: u64) -> bool {
+    // SAFETY: the buffer is a local of the size given; the kernel checks the address, and
+    // the loader writes only fields of TEBs that only it writes.
+    let status = unsafe {
+        nt_write_virtual_memory(
+            CURRENT_PROCESS_HANDLE,
+            address,
+            (&raw const value).cast(),
+            8,
+            core::ptr::null_mut(),
+        )
+    };
+    status.is_success()
 }

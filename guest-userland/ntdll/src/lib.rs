@@ -30,9 +30,10 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 // The DLL loader: PE reading, the services it calls, its lock, LdrLoadDll and friends, and
-// static TLS.
+// TLS.
 mod image;
 mod ldr_calls;
 mod ldr_lock;
 mod load;
 mod tls;
+mod tls_threads;

@@ -308,11 +308,7 @@ fn load_dll(path: &DllPath, kind: LoadKind) -> Result<*mut LdrDataTableEntry, Nt
     };
     if let Err(status) = tls::check_new_module(&image) {
         ldr_calls::unmap_image(base);
-        let what: &[u8] = match status {
-            NtStatus::NOT_SUPPORTED => b"ldr: TLS in a DLL loaded after process start: ",
-            _ => b"ldr: bad TLS directory: ",
-        };
-        report_units(what, path.base_name());
+        report_units(b"ldr: bad TLS directory: ", path.base_name());
         return Err(status);
     }
     // An image that is not a DLL is mapped, but its entry point is never called.
@@ -338,7 +334,8 @@ fn load_dll(path: &DllPath, kind: LoadKind) -> Result<*mut LdrDataTableEntry, Nt
         }
     };
     let entry = dll.cast::<LdrDataTableEntry>();
-    if let Err(status) = snap_imports(&image, kind, Some(dll)) {
+    let attached = snap_imports(&image, kind, Some(dll)).and_then(|()| tls::attach_module(entry));
+    if let Err(status) = attached {
         // Not initialized yet: its count goes to zero and it goes, with its dependencies.
         // SAFETY: the entry is the loader's.
         unsafe { (*entry).obsolete_load_count = 1 };
@@ -366,6 +363,7 @@ fn unload(entry: *mut LdrDataTableEntry) {
         ldr::count_attached(false);
         call_entry_point(entry, DLL_PROCESS_DETACH, 0);
     }
+    tls::detach_module(entry_ref.dll_base);
     // Only DLLs the loader mapped have unpinned counts.
     let dll = entry.cast::<LoadedDll>();
     while let Some(dependency) = modules::pop_dependency(dll) {

@@ -145,6 +145,14 @@ unsafe extern "system" {
         length: u32,
         return_length: *mut u32,
     ) -> NtStatus;
+    #[link_name = "NtReadVirtualMemory"]
+    pub fn nt_read_virtual_memory(
+        process: u64,
+        base: u64,
+        buffer: *mut u8,
+        size: u64,
+        read: *mut u64,
+    ) -> NtStatus;
     #[link_name = "NtReleaseMutant"]
     pub fn nt_release_mutant(mutant: u64, previous_count: *mut i32) -> NtStatus;
     #[link_name = "NtTerminateProcess"]

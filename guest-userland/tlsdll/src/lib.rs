@@ -3,8 +3,7 @@
 //! gives it a TLS index and a block in every thread and calls its callback just before its
 //! DllMain; both record each call in one log, which the executable's own callback writes
 //! to too, so the order across modules shows. `dlltest` loads it with LdrLoadDll after
-//! its process started, which must fail with STATUS_NOT_SUPPORTED (static TLS is fixed
-//! then).
+//! its process started: every thread must get a block then too.
 // Built for the guest only: the host unit-test build of the workspace compiles it empty.
 #![cfg(not(test))]
 #![no_std]

@@ -10,9 +10,11 @@
 //! on its way out) and another after LdrDisableThreadCalloutsForDll, unloads the DLL
 //! (reference counted; DLL_PROCESS_DETACH and the view gone on the last unload), loads
 //! chaindll, which imports from testdll (so testdll is loaded, initialized first and
-//! unloaded with it), loads a missing DLL and other bad names, tlsdll (which has static
-//! TLS, so it cannot be loaded once the process runs), and baddll, whose imports
-//! cannot all be bound (nothing of it or of testdll stays), then loads testdll again and ends through
+//! unloaded with it), loads a missing DLL and other bad names and baddll, whose imports
+//! cannot all be bound (nothing of it or of testdll stays); loads tlsdll, which has TLS,
+//! and checks its block in the main thread, in a thread that waited through the load and
+//! in one created after, and that its TLS callback ran before its DllMain; unloads it,
+//! then loads testdll again and ends through
 //! LdrShutdownProcess (DLL_PROCESS_DETACH for process exit) and NtTerminateProcess.
 //!
 //! With `initfail`, testdll's DllMain refuses DLL_PROCESS_ATTACH: LdrLoadDll must fail with
@@ -98,6 +100,7 @@ fn main(args: &Args) -> NtStatus {
         classic_child(&mut tally);
         load_use_and_unload(&mut tally);
         bad_names(&mut tally);
+        dynamic_tls(&mut tally);
     }
     let status = if tally.wrong == 0 {
         NtStatus::SUCCESS
@@ -487,10 +490,6 @@ fn bad_names(tally: &mut Tally) {
     );
     let (status, _) = load(&[]);
     tally.status("an empty name", status, NtStatus::INVALID_PARAMETER);
-    // Static TLS is fixed once the process runs: a DLL with TLS cannot join it.
-    let (status, _) = load(&wide::<16>("tlsdll.dll"));
-    println!("dlltest: LdrLoadDll(tlsdll.dll): {status}");
-    tally.status("a DLL with TLS", status, NtStatus::NOT_SUPPORTED);
     let long = [u16::from(b'a'); 300];
     let (status, _) = load(&long);
     tally.status("a name too long", status, NtStatus::NAME_TOO_LONG);
@@ -605,6 +604,215 @@ fn exit_with_a_dll_loaded(tally: &mut Tally, status: NtStatus) -> ! {
         NtTerminateProcess(CURRENT_PROCESS_HANDLE, status);
     }
     unreachable!("NtTerminateProcess of the current process returned")
+}
+
+/// tlsdll's template (tlsdll/src/lib.rs): every thread's block starts with it.
+const TLSDLL_TEMPLATE: [u8; 8] = *b"tlsdll!\0";
+/// tlsdll's log entries for its TLS callback and its DllMain (the reason added).
+const TLSDLL_CALLBACK: u32 = 0x100;
+const TLSDLL_MAIN: u32 = 0x200;
+
+/// What a thread saw of its tlsdll block: where it is and its first bytes.
+#[derive(Clone, Copy, Default)]
+struct TlsView {
+    block: u64,
+    head: [u8; 8],
+}
+
+/// A thread's errand: tell `ready` it runs, wait for `go` (when not 0), then look at its
+/// block at `index` through gs:[0x58].
+struct Probe {
+    ready: u64,
+    go: u64,
+    index: u32,
+    view: TlsView,
+}
+
+/// The calling thread's block at TLS index `index` (none for `u32::MAX`, no index), read
+/// as compiled TLS code reads it.
+fn view_block(index: u32) -> TlsView {
+    let array: *const u64;
+    // SAFETY: gs:[0x58] is TEB.ThreadLocalStoragePointer; the read has no other effect.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0x58]", out(reg) array, options(nostack, readonly, preserves_flags));
+    }
+    if array.is_null() || index == u32::MAX {
+        return TlsView::default();
+    }
+    // SAFETY: the loader gives a thread's array a slot per TLS index of the process.
+    let block = unsafe { array.add(index as usize).read() };
+    let mut head = [0; 8];
+    if block != 0 {
+        // SAFETY: a block holds at least tlsdll's template, 8 bytes.
+        head = unsafe { (block as *const [u8; 8]).read() };
+    }
+    TlsView { block, head }
+}
+
+extern "system" fn probe_thread(probe: u64) -> ! {
+    let probe = probe as *mut Probe;
+    // SAFETY: main's probe, alive until main has waited for this thread; main writes
+    // `index` before it sets `go`, and reads `view` after the thread ended.
+    unsafe {
+        if (*probe).ready != 0 {
+            rt::syscall::nt_set_event((*probe).ready, core::ptr::null_mut());
+        }
+        if (*probe).go != 0 {
+            rt::wait::wait_for((*probe).go, None);
+        }
+        let index = (&raw const (*probe).index).read_volatile();
+        (&raw mut (*probe).view).write_volatile(view_block(index));
+        LdrShutdownThread();
+    }
+    rt::syscall::exit_thread(NtStatus::SUCCESS)
+}
+
+/// Starts `probe` on a new thread; its handle, None (and a wrong check) when none starts.
+fn start_probe(tally: &mut Tally, probe: &mut Probe) -> Option<u64> {
+    rt::thread::create_thread(probe_thread, probe as *mut Probe as u64, 0)
+        .inspect_err(|&status| tally.status("NtCreateThreadEx", status, NtStatus::SUCCESS))
+        .ok()
+}
+
+/// Waits for a probe's thread to end.
+fn finish_probe(tally: &mut Tally, thread: u64) {
+    tally.status(
+        "the probe thread ends",
+        rt::wait::wait_for(thread, None),
+        NtStatus::SUCCESS,
+    );
+    // SAFETY: the handle is the caller's and no longer used.
+    unsafe { rt::syscall::nt_close(thread) };
+}
+
+/// TLS in a DLL loaded after process start: tlsdll gets an index, and a block with its
+/// template in the main thread, in a thread that was already waiting and in a thread
+/// created after (while the waiting one still runs, so the heap cannot hand the same
+/// block out twice); its TLS callback runs before its DllMain; the unload frees the
+/// blocks. testdll stays loaded meanwhile, so the waiting thread went through the loader
+/// when it started (a thread that starts in a process with no DLL of its own attached and
+/// no TLS skips the loader, which then does not know it).
+fn dynamic_tls(tally: &mut Tally) {
+    let (status, testdll) = load(&wide::<16>("testdll.dll"));
+    tally.status(
+        "LdrLoadDll(testdll.dll) for threads",
+        status,
+        NtStatus::SUCCESS,
+    );
+    let events = (
+        rt::event::create_event(abi::dispatcher::NOTIFICATION_EVENT, false, false),
+        rt::event::create_event(abi::dispatcher::NOTIFICATION_EVENT, false, false),
+    );
+    let (Ok(ready), Ok(go)) = events else {
+        tally.check("NtCreateEvent", false, &"failed");
+        return;
+    };
+    let mut before = Probe {
+        ready,
+        go,
+        index: u32::MAX,
+        view: TlsView::default(),
+    };
+    let waiting = start_probe(tally, &mut before);
+    if waiting.is_some() {
+        rt::wait::wait_for(ready, None);
+    }
+    let (status, tlsdll) = load(&wide::<16>("tlsdll.dll"));
+    println!("dlltest: LdrLoadDll(tlsdll.dll) after process start: {status}");
+    tally.status("LdrLoadDll of a DLL with TLS", status, NtStatus::SUCCESS);
+    let index = procedure(tlsdll, "TlsDllIndex").1;
+    let index = if status.is_success() && index != 0 {
+        // SAFETY: the export has this signature.
+        let index: extern "system" fn() -> u32 = unsafe { core::mem::transmute(index) };
+        index()
+    } else {
+        u32::MAX
+    };
+    let main = view_block(index);
+    let mut after = Probe {
+        ready: 0,
+        go: 0,
+        index,
+        view: TlsView::default(),
+    };
+    if let Some(thread) = start_probe(tally, &mut after) {
+        finish_probe(tally, thread);
+    }
+    // SAFETY: the probe's thread reads its index only after `go`.
+    unsafe { (&raw mut before.index).write_volatile(index) };
+    // SAFETY: no previous state wanted.
+    unsafe { rt::syscall::nt_set_event(go, core::ptr::null_mut()) };
+    if let Some(thread) = waiting {
+        finish_probe(tally, thread);
+    }
+    // SAFETY: the handles are this function's and no longer used.
+    unsafe {
+        rt::syscall::nt_close(ready);
+        rt::syscall::nt_close(go);
+    }
+    if !status.is_success() {
+        return;
+    }
+    tally.value("tlsdll's TLS index", u64::from(index), 0);
+    for (name, view) in [
+        ("the main thread's tlsdll block holds its template", main),
+        (
+            "a waiting thread's tlsdll block holds its template",
+            before.view,
+        ),
+        (
+            "a later thread's tlsdll block holds its template",
+            after.view,
+        ),
+    ] {
+        tally.check(
+            name,
+            view.block != 0 && view.head == TLSDLL_TEMPLATE,
+            &format_args!("block {:#x}, {:?}", view.block, view.head),
+        );
+    }
+    tally.check(
+        "each thread has its own tlsdll block",
+        main.block != before.view.block
+            && main.block != after.view.block
+            && before.view.block != after.view.block,
+        &format_args!(
+            "{:#x} {:#x} {:#x}",
+            main.block, before.view.block, after.view.block
+        ),
+    );
+    let event = procedure(tlsdll, "TlsDllEvent").1;
+    if event != 0 {
+        // SAFETY: the export has this signature.
+        let event: extern "system" fn(u32) -> u32 = unsafe { core::mem::transmute(event) };
+        tally.value(
+            "tlsdll's TLS callback ran with DLL_PROCESS_ATTACH",
+            u64::from(event(0)),
+            u64::from(TLSDLL_CALLBACK | DLL_PROCESS_ATTACH),
+        );
+        tally.value(
+            "then its DllMain",
+            u64::from(event(1)),
+            u64::from(TLSDLL_MAIN | DLL_PROCESS_ATTACH),
+        );
+    } else {
+        tally.check("tlsdll exports TlsDllEvent", false, &"not found");
+    }
+    // SAFETY: tlsdll's handle, from the load above.
+    let status = unsafe { LdrUnloadDll(tlsdll) };
+    tally.status("LdrUnloadDll(tlsdll.dll)", status, NtStatus::SUCCESS);
+    tally.value(
+        "the main thread's tlsdll block is gone with it",
+        view_block(index).block,
+        0,
+    );
+    // SAFETY: testdll's handle, from the load above.
+    let status = unsafe { LdrUnloadDll(testdll) };
+    tally.status(
+        "LdrUnloadDll(testdll.dll) after TLS",
+        status,
+        NtStatus::SUCCESS,
+    );
 }
 
 fn check_events(tally: &mut Tally, name: &str, log: &EventLog, expected: &[u32]) {

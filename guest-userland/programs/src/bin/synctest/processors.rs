@@ -140,6 +140,15 @@ extern "system" fn ordinary_work(_: u64) -> ! {
     exit_thread(NtStatus::SUCCESS)
 }
 
+/// Keeps the calling thread to the processors of `mask`, a case named `name`.
+pub(super) fn keep_this_thread_to(t: &mut Tally, name: &str, mask: u64) {
+    t.status(
+        name,
+        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &mask),
+        NtStatus::SUCCESS,
+    );
+}
+
 /// Keeps the process on processor 0 when there are several, for a check of what one
 /// processor does (strict priority order, boosts, starvation).
 pub(super) fn keep_to_first_processor(t: &mut Tally) {
@@ -225,11 +234,7 @@ fn pinned_threads_run_only_where_pinned(t: &mut Tally, count: u32) {
 fn ideal_processor(t: &mut Tally, active: u64, count: u32) {
     let last = count - 1;
     let others = active & !(1 << last);
-    t.status(
-        "this thread keeps off the last processor",
-        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &others),
-        NtStatus::SUCCESS,
-    );
+    keep_this_thread_to(t, "this thread keeps off the last processor", others);
     let Ok(thread) = create_thread(
         note_first_processor,
         0,
@@ -317,11 +322,7 @@ fn process_affinity(t: &mut Tally, active: u64, count: u32) {
 fn real_time_spinner(t: &mut Tally, active: u64, count: u32) {
     let last = count - 1;
     let others = active & !(1 << last);
-    t.status(
-        "this thread keeps off the last processor",
-        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &others),
-        NtStatus::SUCCESS,
-    );
+    keep_this_thread_to(t, "this thread keeps off the last processor", others);
     let Some(spinner) = start_pinned(spin_forever, 0, 1 << last, SPINNER_PRIORITY) else {
         t.check(
             "a priority-31 spinner on the last processor",

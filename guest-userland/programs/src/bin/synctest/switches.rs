@@ -21,7 +21,7 @@ use rt::tally::Tally;
 use rt::text::TextBuffer;
 
 use super::priority::set_thread_value;
-use super::processors::{commit_page, delay_ms};
+use super::processors::{commit_page, delay_ms, keep_this_thread_to};
 use super::{MS, wait};
 
 /// Where `synctest revisit` commits the page it writes, which its parent changes.
@@ -79,11 +79,7 @@ pub fn switches(t: &mut Tally) {
 
     // The thread, not the process: the children inherit the process's affinity, and one
     // of them runs on another processor.
-    t.status(
-        "this thread keeps to processor 0",
-        set_thread_value(CURRENT_THREAD_HANDLE, THREAD_AFFINITY_MASK_CLASS, &1u64),
-        NtStatus::SUCCESS,
-    );
+    keep_this_thread_to(t, "this thread keeps to processor 0", 1);
     let count = active_processors().map_or(1, u64::count_ones);
     let places: &[u32] = if count > 1 { &[0, count - 1] } else { &[0] };
     for &processor in places {

@@ -10,7 +10,10 @@ use abi::process::InitialTeb;
 
 #[path = "../../rt/src/native_steps.rs"]
 mod native_steps;
-pub use native_steps::{ServiceStubs, create_first_thread, create_image_section};
+pub use native_steps::{
+    ServiceStubs, create_first_thread, create_image_section, open_image_section,
+    query_basic_information,
+};
 
 unsafe extern "system" {
     #[link_name = "NtAllocateVirtualMemory"]

@@ -12,13 +12,15 @@ use abi::file::{
 use abi::memory::PAGE_EXECUTE;
 use abi::nt::ClientId;
 use abi::nt::{ObjectAttributes, UnicodeString};
+use abi::process::{PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation};
 use abi::section::SectionImageInformation;
-use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS};
+use abi::section::{SEC_IMAGE, SECTION_ALL_ACCESS, SECTION_IMAGE_INFORMATION_CLASS};
 use abi::user_process::{ChildMemory, INITIAL_STACK_FRAME, InitialContext, create_classic_stack};
 
 use super::{
     nt_allocate_virtual_memory, nt_close, nt_create_section, nt_create_thread, nt_open_file,
-    nt_protect_virtual_memory, nt_write_virtual_memory, to_result,
+    nt_protect_virtual_memory, nt_query_information_process, nt_query_section,
+    nt_write_virtual_memory, to_result,
 };
 
 /// NtOpenFile of the image file `path` (an NT path), then NtCreateSection(SEC_IMAGE) of
@@ -58,6 +60,33 @@ pub fn create_image_section(path: &UnicodeString) -> Result<u64, NtStatus> {
     // SAFETY: the file handle is this function's and no longer needed.
     unsafe { nt_close(file) };
     created.map(|()| section)
+}
+
+/// The image section of the file `path` ([`create_image_section`]) and its image
+/// information (NtQuerySection).
+pub fn open_image_section(
+    path: &UnicodeString,
+) -> Result<(u64, SectionImageInformation), NtStatus> {
+    let section = create_image_section(path)?;
+    let mut image = SectionImageInformation::default();
+    // SAFETY: a local of the size passed.
+    let queried = to_result(unsafe {
+        nt_query_section(
+            section,
+            SECTION_IMAGE_INFORMATION_CLASS,
+            (&raw mut image).cast(),
+            size_of::<SectionImageInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    });
+    match queried {
+        Ok(()) => Ok((section, image)),
+        Err(status) => {
+            // SAFETY: the section handle is this function's.
+            unsafe { nt_close(section) };
+            Err(status)
+        }
+    }
 }
 
 /// The classic path's first thread of `process`, whose PEB is at `peb`: a stack as the
@@ -134,5 +163,25 @@ impl ChildMemory for ServiceStubs {
                 core::ptr::null_mut(),
             )
         })
+    }
+}
+
+/// The process's `PROCESS_BASIC_INFORMATION`.
+pub fn query_basic_information(process: u64) -> Result<ProcessBasicInformation, NtStatus> {
+    let mut information = ProcessBasicInformation::default();
+    // SAFETY: a local of the size passed; no return length.
+    let status = unsafe {
+        nt_query_information_process(
+            process,
+            PROCESS_BASIC_INFORMATION_CLASS,
+            (&raw mut information).cast(),
+            size_of::<ProcessBasicInformation>() as u32,
+            core::ptr::null_mut(),
+        )
+    };
+    if status.is_success() {
+        Ok(information)
+    } else {
+        Err(status)
     }
 }

@@ -13,11 +13,8 @@ use abi::nt::{
     LdrDataTableEntry, ListEntry, PROCESS_PARAMETERS_NORMALIZED, PebLdrData,
     RtlUserProcessParameters, UnicodeString,
 };
-use abi::process::{
-    PROCESS_BASIC_INFORMATION_CLASS, ProcessBasicInformation, SYSTEM_PROCESS_INFORMATION_CLASS,
-    SystemProcessInformation,
-};
-use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
+use abi::process::{SYSTEM_PROCESS_INFORMATION_CLASS, SystemProcessInformation};
+use abi::section::SectionImageInformation;
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::system_information::{
     SYSTEM_ADDRESS_SPACE_SWITCH_INFORMATION_CLASS, SYSTEM_BASIC_INFORMATION_CLASS,
@@ -65,7 +62,8 @@ fn encode<'a>(text: &str, buffer: &'a mut [u16]) -> Result<&'a [u16], NtStatus> 
     Ok(&buffer[..length])
 }
 
-fn counted(units: &[u16]) -> UnicodeString {
+/// `units` as a counted string (lengths in bytes), borrowing them.
+pub fn counted(units: &[u16]) -> UnicodeString {
     let bytes = (units.len() * 2) as u16;
     UnicodeString {
         length: bytes,
@@ -186,34 +184,21 @@ pub fn create_process_classic(
 
     // The image: its file, then its image section.
     let name = counted(path);
-    let section = create_image_section(&name)?;
-    let mut image = SectionImageInformation::default();
-    // SAFETY: a local of the size passed.
-    let queried = to_result(unsafe {
-        nt_query_section(
-            section,
-            SECTION_IMAGE_INFORMATION_CLASS,
-            (&raw mut image).cast(),
-            size_of::<SectionImageInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    });
+    let (section, image) = open_image_section(&name)?;
     let mut process = 0;
-    let created = queried.and_then(|()| {
-        // SAFETY: the handle is a local; the parent is this process.
-        to_result(unsafe {
-            nt_create_process_ex(
-                &mut process,
-                PROCESS_ALL_ACCESS,
-                core::ptr::null(),
-                CURRENT_PROCESS_HANDLE,
-                process_flags,
-                section,
-                0,
-                0,
-                0,
-            )
-        })
+    // SAFETY: the handle is a local; the parent is this process.
+    let created = to_result(unsafe {
+        nt_create_process_ex(
+            &mut process,
+            PROCESS_ALL_ACCESS,
+            core::ptr::null(),
+            CURRENT_PROCESS_HANDLE,
+            process_flags,
+            section,
+            0,
+            0,
+            0,
+        )
     });
     // SAFETY: the section handle is this function's; the process references the section.
     unsafe { nt_close(section) };
@@ -259,26 +244,6 @@ fn start_classic_process(
         unsafe { nt_resume_thread(thread, core::ptr::null_mut()) };
     }
     Ok(thread)
-}
-
-/// The process's `PROCESS_BASIC_INFORMATION`.
-pub fn query_basic_information(process: u64) -> Result<ProcessBasicInformation, NtStatus> {
-    let mut information = ProcessBasicInformation::default();
-    // SAFETY: a local of the size passed; no return length.
-    let status = unsafe {
-        nt_query_information_process(
-            process,
-            PROCESS_BASIC_INFORMATION_CLASS,
-            (&raw mut information).cast(),
-            size_of::<ProcessBasicInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    };
-    if status.is_success() {
-        Ok(information)
-    } else {
-        Err(status)
-    }
 }
 
 /// NtQuerySystemInformation of `class` into a `T`, the class's structure (plain integers,
@@ -336,7 +301,8 @@ pub fn set_affinity(process: u64, affinity: u64) -> NtStatus {
 
 #[path = "native_steps.rs"]
 mod native_steps;
-use native_steps::{ServiceStubs, create_first_thread, create_image_section};
+pub use native_steps::query_basic_information;
+use native_steps::{ServiceStubs, create_first_thread, open_image_section};
 
 /// The units of a counted string, empty without a buffer.
 ///

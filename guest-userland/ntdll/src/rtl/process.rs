@@ -14,10 +14,8 @@
 use abi::NtStatus;
 use abi::access::PROCESS_ALL_ACCESS;
 use abi::nt::{ClientId, PROCESS_PARAMETERS_NORMALIZED, RtlUserProcessParameters, UnicodeString};
-use abi::process::{
-    PROCESS_BASIC_INFORMATION_CLASS, PROCESS_CREATE_FLAGS_INHERIT_HANDLES, ProcessBasicInformation,
-};
-use abi::section::{SECTION_IMAGE_INFORMATION_CLASS, SectionImageInformation};
+use abi::process::PROCESS_CREATE_FLAGS_INHERIT_HANDLES;
+use abi::section::SectionImageInformation;
 use abi::service::CURRENT_PROCESS_HANDLE;
 use abi::user_process::{
     MAX_ENVIRONMENT_UNITS, ParametersLayout, RtlUserProcessInformation, write_child_parameters,
@@ -28,8 +26,8 @@ use super::heap::{RtlAllocateHeap, RtlFreeHeap, process_heap_handle};
 use super::peb::RtlGetCurrentPeb;
 use super::string::units;
 use crate::native::{
-    ServiceStubs, create_first_thread, create_image_section, nt_close, nt_create_process_ex,
-    nt_query_information_process, nt_query_section, nt_terminate_process, to_result,
+    ServiceStubs, create_first_thread, nt_close, nt_create_process_ex, nt_terminate_process,
+    open_image_section, query_basic_information, to_result,
 };
 
 /// `RtlCreateProcessParameters(ProcessParameters, ImagePathName, DllPath,
@@ -223,31 +221,6 @@ pub unsafe extern "system" fn RtlCreateUserProcess(
     }
 }
 
-/// The image section of the file `path` ([`create_image_section`]) and its image
-/// information (NtQuerySection).
-fn open_image_section(path: &UnicodeString) -> Result<(u64, SectionImageInformation), NtStatus> {
-    let section = create_image_section(path)?;
-    let mut image = SectionImageInformation::default();
-    // SAFETY: a local of the size passed.
-    let queried = to_result(unsafe {
-        nt_query_section(
-            section,
-            SECTION_IMAGE_INFORMATION_CLASS,
-            (&raw mut image).cast(),
-            size_of::<SectionImageInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    });
-    match queried {
-        Ok(()) => Ok((section, image)),
-        Err(status) => {
-            // SAFETY: the section handle is this function's.
-            unsafe { nt_close(section) };
-            Err(status)
-        }
-    }
-}
-
 /// NtCreateProcessEx of `section`: the new process's handle.
 fn create_process(
     section: u64,
@@ -284,26 +257,10 @@ unsafe fn start_process(
     image: &SectionImageInformation,
     parameters: &RtlUserProcessParameters,
 ) -> Result<(u64, ClientId), NtStatus> {
-    let peb = query_peb(process)?;
+    let peb = query_basic_information(process)?.peb_base_address;
     // SAFETY: the caller vouches for the parameters' strings and environment.
     unsafe { copy_parameters(process, peb, parameters) }?;
     create_first_thread(process, image, peb)
-}
-
-/// The PEB's address in `process`.
-fn query_peb(process: u64) -> Result<u64, NtStatus> {
-    let mut information = ProcessBasicInformation::default();
-    // SAFETY: a local of the size passed.
-    to_result(unsafe {
-        nt_query_information_process(
-            process,
-            PROCESS_BASIC_INFORMATION_CLASS,
-            (&raw mut information).cast(),
-            size_of::<ProcessBasicInformation>() as u32,
-            core::ptr::null_mut(),
-        )
-    })?;
-    Ok(information.peb_base_address)
 }
 
 /// Writes a normalized copy of `parameters` (and of the environment they point at) into

@@ -30,7 +30,7 @@ use abi::nt::{
     UnicodeString,
 };
 use abi::service::CURRENT_PROCESS_HANDLE;
-use rt::process::{Utf16, unicode_units};
+use rt::process::{Utf16, counted, unicode_units};
 use rt::tally::Tally;
 use rt::{Args, NtStatus, print, println};
 
@@ -870,15 +870,6 @@ fn ordinal(base: u64, ordinal: u32) -> (NtStatus, u64) {
     // SAFETY: no name; the address is a local.
     let status = unsafe { LdrGetProcedureAddress(base, core::ptr::null(), ordinal, &mut address) };
     (status, address)
-}
-
-fn counted(units: &[u16]) -> UnicodeString {
-    UnicodeString {
-        length: (units.len() * 2) as u16,
-        maximum_length: (units.len() * 2) as u16,
-        reserved: 0,
-        buffer: units.as_ptr() as u64,
-    }
 }
 
 /// `text` as UTF-16 in a buffer of `N` units (the text must fit), as a slice of its length.

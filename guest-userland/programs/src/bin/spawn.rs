@@ -25,7 +25,7 @@ use rt::ntdll::{
     NtResumeThread, NtWaitForSingleObject, RtlCreateProcessParameters, RtlCreateUserProcess,
     RtlDestroyProcessParameters,
 };
-use rt::process::nt_image_path;
+use rt::process::{counted, nt_image_path};
 use rt::{Args, NtStatus, println};
 
 rt::entry!(main, ntdll);
@@ -74,17 +74,6 @@ fn query_basic_information(process: u64) -> Result<ProcessBasicInformation, NtSt
         )
     })?;
     Ok(information)
-}
-
-/// `units` as a counted string.
-fn counted(units: &[u16]) -> UnicodeString {
-    let bytes = (units.len() * 2) as u16;
-    UnicodeString {
-        length: bytes,
-        maximum_length: bytes,
-        reserved: 0,
-        buffer: units.as_ptr() as u64,
-    }
 }
 
 /// What the command line asks for.
